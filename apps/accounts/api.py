@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.accounts import services
+from apps.accounts.models import ApiKey
+from apps.companies.models import Capability
+from apps.core.api import CompanyScopedAPIView, created
+
+
+class ApiKeyOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField(source="public_id")
+    name = serializers.CharField()
+    role = serializers.ChoiceField(ApiKey.ROLES)
+    prefix = serializers.CharField(help_text="The visible start of the key, to recognise it.")
+    created_by = serializers.EmailField(source="created_by.email")
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+class ApiKeyCreatedSerializer(ApiKeyOutputSerializer):
+    key = serializers.CharField(help_text="The whole key. Shown only in this response; store it now.")
+
+
+class _SessionOnly(CompanyScopedAPIView):
+    # Keys are managed by people signed in to the portal, never by another key.
+    authentication_classes = [SessionAuthentication]
+    queryset = ApiKey.objects.all()
+    read_capability = Capability.MANAGE_API_KEYS
+    write_capability = Capability.MANAGE_API_KEYS
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return queryset.select_related("created_by").order_by("-created_at")
+
+
+class ApiKeyListApi(_SessionOnly):
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        name = serializers.CharField(max_length=80)
+        role = serializers.ChoiceField(ApiKey.ROLES)
+
+    @extend_schema(responses=ApiKeyOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ApiKeyOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: ApiKeyCreatedSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        api_key, key = services.api_key_create(actor=self.actor, company=self.company, **serializer.validated_data)
+        data = ApiKeyOutputSerializer(api_key).data
+        return created({**data, "key": key})
+
+
+class ApiKeyDetailApi(_SessionOnly):
+    @extend_schema(responses=ApiKeyOutputSerializer)
+    def get(self, request: Request, id: str) -> Response:
+        return Response(ApiKeyOutputSerializer(self.get_object()).data)
+
+    @extend_schema(responses=ApiKeyOutputSerializer, description="Revoke the key.")
+    def delete(self, request: Request, id: str) -> Response:
+        api_key = services.api_key_revoke(actor=self.actor, api_key=self.get_object())
+        return Response(ApiKeyOutputSerializer(api_key).data)

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from apps.accounts.models import ApiKey
+from apps.accounts.services import api_key_hash, api_key_touch
+from apps.core.middleware import client_ip
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer sm_xxxxxxxx_<secret>`. request.auth is the ApiKey and
+    request.user the member who created it (for attribution only: the key's own
+    role and company decide what it may do)."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request: Any) -> tuple[Any, ApiKey] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        parts = header.split()
+        if parts[0] != self.keyword:
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Send the key as `Authorization: Bearer <key>`.")
+        key = parts[1]
+        prefix = "_".join(key.split("_")[:2])
+        api_key = ApiKey.objects.select_related("company", "created_by").filter(prefix=prefix).first()
+        if api_key is None or not hmac.compare_digest(api_key.key_hash, api_key_hash(key)):
+            raise exceptions.AuthenticationFailed("This API key is not valid.")
+        if api_key.revoked_at is not None:
+            raise exceptions.AuthenticationFailed("This API key was revoked.")
+        if not api_key.created_by.is_active:
+            raise exceptions.AuthenticationFailed("This API key's creator was deactivated.")
+        api_key_touch(api_key=api_key, ip_address=client_ip(request))
+        return api_key.created_by, api_key
+
+    def authenticate_header(self, request: Any) -> str:
+        return self.keyword
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    target_class = "apps.accounts.authentication.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "description": "An API key created on the API keys page."}

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views import View
+
+from apps.accounts import services
+from apps.accounts.models import ApiKey
+from apps.companies.models import Capability, Role
+from apps.core.exceptions import ApplicationError
+from apps.core.forms import add_application_error
+from apps.core.views import CompanyPageMixin
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=80, help_text="Where the key is used, e.g. “CRM integration”.")
+    role = forms.ChoiceField(choices=[(r, Role(r).label) for r in ApiKey.ROLES], initial=Role.VIEWER)
+
+
+class ApiKeyListView(CompanyPageMixin, View):
+    read_capability = Capability.MANAGE_API_KEYS
+    write_capability = Capability.MANAGE_API_KEYS
+    model = ApiKey
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return queryset.select_related("created_by").order_by("revoked_at", "-created_at")
+
+    def _render(self, form: ApiKeyForm, *, new_key: str | None = None, status: int = 200) -> HttpResponse:
+        return render(
+            self.request,
+            "accounts/api_keys.html",
+            {"form": form, "keys": self.get_queryset(), "new_key": new_key},
+            status=status,
+        )
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._render(ApiKeyForm())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = ApiKeyForm(request.POST)
+        if form.is_valid():
+            try:
+                _, key = services.api_key_create(actor=self.actor, company=self.company, **form.cleaned_data)
+            except ApplicationError as error:
+                add_application_error(form, error)
+            else:
+                # Rendered in this response only: the key is not put in the session or a redirect.
+                response = self._render(ApiKeyForm(), new_key=key, status=201)
+                response["Cache-Control"] = "no-store"
+                return response
+        return self._render(form, status=400)
+
+
+class ApiKeyRevokeView(CompanyPageMixin, View):
+    read_capability = Capability.MANAGE_API_KEYS
+    write_capability = Capability.MANAGE_API_KEYS
+    model = ApiKey
+
+    def post(self, request: HttpRequest, id: Any) -> HttpResponse:
+        api_key = self.get_object_or_404(id)
+        try:
+            services.api_key_revoke(actor=self.actor, api_key=api_key)
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"The key “{api_key.name}” was revoked. It stops working at once.")
+        return redirect("api-key-list")

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.audit.filters import AuditEventFilter
+from apps.audit.models import AuditEvent
+from apps.companies.models import Capability
+from apps.core.api import CompanyScopedAPIView
+
+
+class AuditEventOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField(source="public_id")
+    created_at = serializers.DateTimeField()
+    action = serializers.CharField()
+    actor = serializers.CharField(source="actor_label")
+    actor_type = serializers.SerializerMethodField()
+    object_type = serializers.CharField()
+    object_id = serializers.CharField()
+    object_repr = serializers.CharField()
+    changes = serializers.JSONField()
+    ip_address = serializers.IPAddressField(allow_null=True)
+
+    def get_actor_type(self, event: AuditEvent) -> str:
+        if event.actor_api_key_id:
+            return "api_key"
+        return "user" if event.actor_user_id else "system"
+
+
+class _AuditBase(CompanyScopedAPIView):
+    queryset = AuditEvent.objects.all()
+    read_capability = Capability.VIEW_AUDIT
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return queryset.order_by("-created_at", "-id")
+
+
+class AuditEventListApi(_AuditBase):
+    filterset_class = AuditEventFilter
+
+    @extend_schema(responses=AuditEventOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(AuditEventOutputSerializer(page, many=True).data)
+
+
+class AuditEventDetailApi(_AuditBase):
+    @extend_schema(responses=AuditEventOutputSerializer)
+    def get(self, request: Request, id: str) -> Response:
+        return Response(AuditEventOutputSerializer(self.get_object()).data)

@@ -1,0 +1,255 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django_countries.serializer_fields import CountryField
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.companies import selectors, services
+from apps.companies.models import Capability, Invitation, Membership, Role
+from apps.core.api import CompanyScopedAPIView, created
+
+
+class PurchasePolicySerializer(serializers.Serializer):  # type: ignore[type-arg]
+    tier = serializers.CharField()
+    max_purchase = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+    limit_overridden = serializers.BooleanField()
+    payment_methods = serializers.ListField(child=serializers.ChoiceField(["card", "paypal", "bank_wire"]))
+
+
+class CompanyApi(CompanyScopedAPIView):
+    """The company the request acts for."""
+
+    write_capability = Capability.MANAGE_COMPANY
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        name = serializers.CharField(max_length=120, required=False)
+        country = CountryField(required=False)
+        currency = serializers.CharField(required=False, help_text="Fixed at creation; sending another is an error.")
+
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        id = serializers.UUIDField(source="public_id")
+        name = serializers.CharField()
+        country = CountryField()
+        currency = serializers.CharField()
+        verification_status = serializers.CharField()
+        purchase_policy = PurchasePolicySerializer()
+        your_role = serializers.CharField()
+        created_at = serializers.DateTimeField()
+
+    def _output(self) -> dict[str, Any]:
+        company = self.company
+        data = {
+            "public_id": company.public_id,
+            "name": company.name,
+            "country": company.country,
+            "currency": company.currency,
+            "verification_status": company.verification_status,
+            "purchase_policy": selectors.purchase_policy_for_company(company).__dict__,
+            "your_role": self.tenancy.role if self.tenancy else "",
+            "created_at": company.created_at,
+        }
+        return self.OutputSerializer(data).data
+
+    @extend_schema(responses=OutputSerializer, operation_id="company_retrieve")
+    def get(self, request: Request) -> Response:
+        return Response(self._output())
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer, operation_id="company_update")
+    def patch(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        company = services.company_update(actor=self.actor, company=self.company, **fields)
+        assert self.tenancy is not None
+        self.tenancy = type(self.tenancy)(company=company, role=self.tenancy.role)
+        return Response(self._output())
+
+
+class MemberOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField(source="public_id")
+    email = serializers.EmailField(source="user.email")
+    full_name = serializers.CharField(source="user.full_name")
+    role = serializers.ChoiceField(Role.choices)
+    joined_at = serializers.DateTimeField(source="created_at")
+
+
+class MemberListApi(CompanyScopedAPIView):
+    queryset = Membership.objects.all()
+    filterset_fields = ["role"]
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return queryset.select_related("user").order_by("created_at")
+
+    @extend_schema(responses=MemberOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(MemberOutputSerializer(page, many=True).data)
+
+
+class MemberDetailApi(CompanyScopedAPIView):
+    queryset = Membership.objects.all()
+    write_capability = Capability.MANAGE_MEMBERS
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        role = serializers.ChoiceField(Role.choices)
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return queryset.select_related("user", "company")
+
+    @extend_schema(responses=MemberOutputSerializer)
+    def get(self, request: Request, id: str) -> Response:
+        return Response(MemberOutputSerializer(self.get_object()).data)
+
+    @extend_schema(request=InputSerializer, responses=MemberOutputSerializer)
+    def patch(self, request: Request, id: str) -> Response:
+        membership = self.get_object()
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        membership = services.membership_change_role(
+            actor=self.actor, membership=membership, role=serializer.validated_data["role"]
+        )
+        return Response(MemberOutputSerializer(membership).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: str) -> Response:
+        services.membership_remove(actor=self.actor, membership=self.get_object())
+        return Response(status=204)
+
+
+class InvitationOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField(source="public_id")
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(Role.choices)
+    status = serializers.ChoiceField(["pending", "accepted", "revoked", "expired"])
+    invited_by = serializers.EmailField(source="invited_by.email", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+
+
+class InvitationListApi(CompanyScopedAPIView):
+    queryset = Invitation.objects.all()
+    write_capability = Capability.MANAGE_MEMBERS
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        email = serializers.EmailField()
+        role = serializers.ChoiceField(Role.choices)
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return queryset.select_related("invited_by").order_by("-created_at")
+
+    @extend_schema(responses=InvitationOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(InvitationOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: InvitationOutputSerializer},
+        description="Invite someone by e-mail. The accept link is e-mailed to them and expires after 7 days.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invitation, _token = services.invitation_create(
+            actor=self.actor, company=self.company, **serializer.validated_data
+        )
+        return created(InvitationOutputSerializer(invitation).data)
+
+
+class InvitationDetailApi(CompanyScopedAPIView):
+    queryset = Invitation.objects.all()
+    write_capability = Capability.MANAGE_MEMBERS
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return queryset.select_related("invited_by", "company")
+
+    @extend_schema(responses=InvitationOutputSerializer)
+    def get(self, request: Request, id: str) -> Response:
+        return Response(InvitationOutputSerializer(self.get_object()).data)
+
+    @extend_schema(responses=InvitationOutputSerializer, description="Revoke a pending invitation.")
+    def delete(self, request: Request, id: str) -> Response:
+        invitation = services.invitation_revoke(actor=self.actor, invitation=self.get_object())
+        return Response(InvitationOutputSerializer(invitation).data)
+
+
+class VerificationApi(CompanyScopedAPIView):
+    """The company's verification: its status and latest request; submit a new request."""
+
+    write_capability = Capability.MANAGE_COMPANY
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        legal_name = serializers.CharField(max_length=200)
+        registration_number = serializers.CharField(max_length=64)
+        address_line1 = serializers.CharField(max_length=200)
+        address_line2 = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        city = serializers.CharField(max_length=100)
+        postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
+        country = CountryField()
+        documents = serializers.ListField(child=serializers.FileField(), min_length=1, max_length=5)
+
+    class RequestSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        id = serializers.UUIDField(source="public_id")
+        status = serializers.CharField()
+        legal_name = serializers.CharField()
+        registration_number = serializers.CharField()
+        address_line1 = serializers.CharField()
+        address_line2 = serializers.CharField()
+        city = serializers.CharField()
+        postal_code = serializers.CharField()
+        country = CountryField()
+        reason = serializers.CharField(help_text="Why staff rejected the request.")
+        submitted_at = serializers.DateTimeField(source="created_at")
+        reviewed_at = serializers.DateTimeField(allow_null=True)
+        documents = inline_serializer(
+            "VerificationDocument",
+            {"name": serializers.CharField(source="original_name"), "size": serializers.IntegerField()},
+            many=True,
+        )
+
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        status = serializers.CharField()
+        purchase_policy = PurchasePolicySerializer()
+        if_verified = PurchasePolicySerializer(allow_null=True)
+        latest_request = serializers.SerializerMethodField()
+
+        def get_latest_request(self, data: dict[str, Any]) -> dict[str, Any] | None:
+            request = data["latest_request"]
+            return VerificationApi.RequestSerializer(request).data if request else None
+
+    def _output(self) -> Response:
+        company = self.company
+        company.refresh_from_db()
+        return Response(
+            self.OutputSerializer(
+                {
+                    "status": company.verification_status,
+                    "purchase_policy": selectors.purchase_policy_for_company(company).__dict__,
+                    "if_verified": None if company.is_verified else selectors.verified_policy_preview(company).__dict__,
+                    "latest_request": selectors.latest_verification_request(company=company),
+                }
+            ).data
+        )
+
+    @extend_schema(responses=OutputSerializer, operation_id="verification_retrieve")
+    def get(self, request: Request) -> Response:
+        return self._output()
+
+    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={201: OutputSerializer})
+    def post(self, request: Request) -> Response:
+        data: dict[str, Any] = {key: request.data.get(key) for key in request.data if key != "documents"}
+        data["documents"] = request.FILES.getlist("documents")
+        serializer = self.InputSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        documents = fields.pop("documents")
+        services.verification_submit(actor=self.actor, company=self.company, documents=documents, **fields)
+        response = self._output()
+        response.status_code = 201
+        return response

@@ -1,0 +1,44 @@
+"""Who is acting: a signed-in user, an API key, or the system (a scheduled task)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from apps.accounts.models import ApiKey, User
+
+
+@dataclass(frozen=True)
+class Actor:
+    user: User | None = None
+    api_key: ApiKey | None = None
+    ip_address: str | None = None
+    user_agent: str = ""
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls()
+
+    @classmethod
+    def from_request(cls, request: Any) -> Actor:
+        api_key = getattr(request, "auth", None)
+        from apps.accounts.models import ApiKey
+
+        if not isinstance(api_key, ApiKey):
+            api_key = None
+        user = request.user if getattr(request, "user", None) and request.user.is_authenticated else None
+        return cls(
+            user=user,
+            api_key=api_key,
+            ip_address=getattr(request, "client_ip", None) or request.META.get("REMOTE_ADDR"),
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+        )
+
+    @property
+    def label(self) -> str:
+        if self.api_key is not None:
+            return f"API key {self.api_key.name} ({self.api_key.prefix})"
+        if self.user is not None:
+            return self.user.email
+        return "system"

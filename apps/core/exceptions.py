@@ -1,0 +1,37 @@
+"""Domain errors raised by services; the API and the pages turn them into field errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+class ApplicationError(Exception):
+    """A rule was broken. `errors` maps a field name (or "non_field_errors") to messages."""
+
+    status_code = 400
+    default_code = "invalid"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        errors: Mapping[str, Sequence[str]] | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        if errors is not None:
+            self.errors = {key: list(value) for key, value in errors.items()}
+        elif field is not None:
+            self.errors = {field: [message]}
+        else:
+            self.errors = {}
+
+
+class Conflict(ApplicationError):
+    """The request lost a race or collides with existing state; retrying may succeed."""
+
+    status_code = 409
+    default_code = "conflict"

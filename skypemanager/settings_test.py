@@ -1,0 +1,40 @@
+"""Settings for the test suite: the production module plus test-only overrides.
+
+The services themselves (PostgreSQL, Redis) come from the environment that
+`make test` sets up; nothing here pretends to be one of them.
+"""
+
+import os
+
+os.environ.setdefault("DEBUG", "true")
+
+from skypemanager.settings import *  # noqa: F403
+from skypemanager.settings import CACHES, DATABASES, REST_FRAMEWORK
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# locmem for the test process; a Celery worker started by a test writes files instead.
+EMAIL_BACKEND = os.environ.get("TEST_EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
+# Tasks run in-process unless a test starts a real worker and switches this off.
+CELERY_TASK_ALWAYS_EAGER = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# A fresh connection per request keeps threads in concurrency tests independent.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Tests exercise the rate limits explicitly; they are not loosened here.
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"user": "100000/minute"}}
+SECURE_SSL_REDIRECT = False
+ALLOW_PRIVATE_SIP_ADDRESSES = True
+
+# Each pytest-xdist worker gets a Redis database of its own for the cache (rate
+# limits live there), so clearing it between tests never touches another worker.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+if CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    _base = CACHES["default"]["LOCATION"].rsplit("/", 1)[0]
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"{_base}/{1 + int(_worker or 0) % 15}",
+        }
+    }

@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.core import views as core_views
+
+api_v1: list[URLPattern | URLResolver] = [
+    path("", include("apps.companies.api_urls")),
+    path("", include("apps.accounts.api_urls")),
+    path("", include("apps.audit.api_urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="v1:api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("", core_views.DashboardView.as_view(), name="dashboard"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("accounts/", include("allauth.urls")),
+    path("", include("apps.accounts.urls")),
+    path("", include("apps.companies.urls")),
+    path("", include("apps.audit.urls")),
+    path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("staff/", admin.site.urls),
+]
+
+handler404 = "apps.core.views.not_found"
+handler500 = "apps.core.views.server_error"

@@ -1,0 +1,20 @@
+// Small progressive enhancements; every page works without JavaScript.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-copy-target]");
+  if (!button) return;
+  const source = document.getElementById(button.dataset.copyTarget);
+  if (!source) return;
+  const text = source.value || source.textContent;
+  const done = () => { button.textContent = "Copied"; setTimeout(() => { button.textContent = "Copy"; }, 2000); };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text).then(done, () => { source.select && source.select(); document.execCommand("copy"); done(); });
+  } else {
+    source.select && source.select();
+    document.execCommand("copy");
+    done();
+  }
+});
+document.addEventListener("submit", (event) => {
+  const message = event.target.dataset.confirm;
+  if (message && !window.confirm(message)) event.preventDefault();
+});

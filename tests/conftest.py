@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from apps.companies.models import Company, Role
+from tests.factories import CompanyFactory, member
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls the
+# tests make around it are still synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/lib/chromium/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM if os.path.exists(CHROMIUM) else "/usr/bin/chromium",
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ],
+    }
+
+
+@pytest.fixture(autouse=True)
+def _purchase_policies(request: pytest.FixtureRequest) -> None:
+    """The policy rows a migration seeds; tests with transaction=True truncate them away."""
+    if request.node.get_closest_marker("django_db") is None:
+        return  # pytest-django's own autouse fixture has opened the database for marked tests
+    from apps.companies.models import PurchasePolicy
+    from apps.companies.selectors import DEFAULT_POLICIES
+
+    for tier, values in DEFAULT_POLICIES.items():
+        PurchasePolicy.objects.get_or_create(tier=tier, defaults=values)
+
+
+@pytest.fixture
+def company(db: Any) -> Company:
+    return CompanyFactory()
+
+
+@pytest.fixture
+def owner(company: Company) -> Any:
+    return member(company, Role.OWNER)
+
+
+@pytest.fixture
+def other_company(db: Any) -> Company:
+    return CompanyFactory(name="Other Company Ltd")
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def owner_api(api: APIClient, owner: Any) -> APIClient:
+    api.force_login(owner)
+    return api
+
+
+def client_as(user: Any) -> APIClient:
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache() -> None:
+    """Rate-limit counters live in the cache (Redis in the suite): start each test clean."""
+    from django.core.cache import cache
+
+    cache.clear()

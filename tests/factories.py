@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from typing import Any
+
+import factory
+from allauth.account.models import EmailAddress
+
+from apps.accounts.models import ApiKey, User
+from apps.accounts.services import api_key_create
+from apps.companies.models import Company, Membership, Role
+from apps.core.actor import Actor
+
+PASSWORD = "correct-horse-battery-2026"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"person{n}@example.com")
+    full_name = factory.Faker("name")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def verified_email(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if create:
+            self.save()
+            EmailAddress.objects.create(user=self, email=self.email, verified=True, primary=True)
+
+
+class CompanyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Company
+
+    name = factory.Sequence(lambda n: f"Company {n} Ltd")
+    country = "GB"
+    currency = "GBP"
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    company = factory.SubFactory(CompanyFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Role.OWNER
+
+
+def member(company: Company, role: str = Role.OWNER, **user_fields: Any) -> User:
+    """A new user holding `role` in `company`."""
+    user = UserFactory(**user_fields)
+    MembershipFactory(company=company, user=user, role=role)
+    return user
+
+
+def api_key_for(company: Company, role: str = Role.ADMIN, creator: User | None = None) -> tuple[ApiKey, str]:
+    creator = creator or member(company, Role.OWNER)
+    return api_key_create(actor=Actor(user=creator), company=company, name=f"{role} key", role=role)
