@@ -418,7 +418,15 @@ def _review(*, actor: Actor, request: VerificationRequest, approve: bool, reason
                 **({"reason": {"before": None, "after": reason}} if reason else {}),
             },
         )
+        _notify_verification(company, "approved" if approve else "rejected", reason)
     return request
+
+
+def _notify_verification(company: Company, action: str, reason: str) -> None:
+    from apps.companies.tasks import send_verification_decision_email
+
+    company_id = company.pk
+    transaction.on_commit(lambda: send_verification_decision_email.delay(company_id, action, reason))
 
 
 def verification_approve(*, actor: Actor, request: VerificationRequest) -> VerificationRequest:
@@ -454,4 +462,5 @@ def company_verification_revoke(*, actor: Actor, company: Company, reason: str) 
                 "reason": {"before": None, "after": reason},
             },
         )
+        _notify_verification(company, "withdrawn", reason)
     return company

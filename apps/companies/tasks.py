@@ -24,3 +24,32 @@ def send_invitation_email(invitation_id: int, token: str) -> None:
         from_email=None,
         recipient_list=[invitation.email],
     )
+
+
+@shared_task(acks_late=True, max_retries=5, default_retry_delay=60, soft_time_limit=50, time_limit=60)
+def send_verification_decision_email(company_id: int, action: str, reason: str = "") -> None:
+    """Tell a company's owners and admins that staff decided on its verification."""
+    from apps.companies.models import Company, Membership, Role
+
+    company = Company.objects.filter(pk=company_id).first()
+    if company is None:
+        return
+    recipients = list(
+        Membership.objects.for_company(company)
+        .filter(role__in=[Role.OWNER, Role.ADMIN])
+        .values_list("user__email", flat=True)
+    )
+    if not recipients:
+        return
+    context = {
+        "company": company,
+        "action": action,
+        "reason": reason,
+        "url": settings.SITE_URL.rstrip("/") + reverse("verification"),
+    }
+    send_mail(
+        subject=render_to_string("companies/email/verification_subject.txt", context).strip(),
+        message=render_to_string("companies/email/verification_body.txt", context),
+        from_email=None,
+        recipient_list=recipients,
+    )
