@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.account.views import SignupView as AllauthSignupView
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -11,6 +12,7 @@ from django.views import View
 from apps.accounts import services
 from apps.accounts.models import ApiKey
 from apps.companies.models import Capability, Role
+from apps.companies.services import invitation_for_token
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
 from apps.core.views import CompanyPageMixin
@@ -69,3 +71,17 @@ class ApiKeyRevokeView(CompanyPageMixin, View):
         else:
             messages.success(request, f"The key “{api_key.name}” was revoked. It stops working at once.")
         return redirect("api-key-list")
+
+
+class InvitationAwareSignupView(AllauthSignupView):
+    """allauth's sign-up, pre-filled from an invitation link (?invitation=<token>):
+    the invited address is filled in and the company fields are not asked for."""
+
+    def get_initial(self) -> dict[str, Any]:
+        initial: dict[str, Any] = super().get_initial()
+        token = self.request.GET.get("invitation") or self.request.session.get("pending_invitation")
+        invitation = invitation_for_token(token) if token else None
+        if invitation is not None and invitation.status == "pending":
+            initial["invitation"] = token
+            initial["email"] = invitation.email
+        return initial

@@ -4,10 +4,9 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.db import connection
 from django.utils import timezone
 
 from apps.accounts.services import api_key_create, api_key_revoke
@@ -42,7 +41,7 @@ def test_every_change_writes_an_audit_event_with_its_before_and_after(company, o
 
     company_update(actor=actor, company=company, name="Renamed Ltd")
     membership_change_role(actor=actor, membership=Membership.objects.get(user=viewer), role=Role.BILLING)
-    invitation, token = invitation_create(actor=actor, company=company, email="in@example.com", role="viewer")
+    _invitation, token = invitation_create(actor=actor, company=company, email="in@example.com", role="viewer")
     invitee = UserFactory(email="in@example.com")
     invitation_accept(actor=Actor(user=invitee), token=token, user=invitee)
     other, _ = invitation_create(actor=actor, company=company, email="out@example.com", role="viewer")
@@ -89,7 +88,7 @@ def test_every_change_writes_an_audit_event_with_its_before_and_after(company, o
 def test_a_change_that_fails_leaves_no_audit_event(company, owner) -> None:
     before = AuditEvent.objects.count()
 
-    with pytest.raises(Exception):  # noqa: B017, PT011 - the last-owner rule
+    with pytest.raises(Exception):  # noqa: B017 - the last-owner rule
         membership_change_role(actor=Actor(user=owner), membership=Membership.objects.get(user=owner), role="viewer")
 
     assert AuditEvent.objects.count() == before
@@ -197,3 +196,15 @@ def test_the_audit_page_lists_and_filters_events(company, owner) -> None:
     assert "company.updated" not in filtered
     assert "<html" not in partial
     assert "company.updated" in partial
+
+
+def test_a_password_change_is_recorded(company, owner) -> None:
+    client = Client()
+    client.force_login(owner)
+
+    client.post(
+        "/accounts/password/change/",
+        {"oldpassword": PASSWORD, "password1": "brand-new-secret-2027", "password2": "brand-new-secret-2027"},
+    )
+
+    assert AuditEvent.objects.filter(company=company, action="auth.password_changed", actor_user=owner).exists()

@@ -120,6 +120,9 @@ def test_someone_new_signs_up_through_an_invitation_and_joins_without_a_company_
     client = Client()
     page = client.get(f"/accounts/signup/?invitation={token}")
     assert page.status_code == 200
+    form = page.context["form"]
+    assert form.initial["email"] == "fresh@example.com"
+    assert form.fields["company_name"].widget.is_hidden
     response = client.post(
         "/accounts/signup/",
         {"email": "fresh@example.com", "password1": PASSWORD, "password2": PASSWORD, "invitation": token},
