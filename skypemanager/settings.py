@@ -57,6 +57,11 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.companies",
     "apps.audit",
+    "apps.billing",
+    "apps.sip_profiles",
+    "apps.business_accounts",
+    "apps.numbers",
+    "apps.callerid",
 ]
 
 MIDDLEWARE = [

@@ -256,3 +256,29 @@ class PurchasePolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_tier_display()} purchase policy"
+
+
+class Notice(PublicModel):
+    """Something a company's admins must see on the dashboard (a caller ID removed, a failed charge)."""
+
+    class Level(models.TextChoices):
+        INFO = "info", "Information"
+        WARNING = "warning", "Warning"
+        ERROR = "error", "Action needed"
+
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="notices")
+    level = models.CharField(max_length=10, choices=Level.choices, default=Level.WARNING)
+    kind = models.CharField(max_length=40)
+    message = models.TextField()
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+
+    objects = CompanyOwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.message[:80]

@@ -33,13 +33,9 @@ from apps.companies.models import (
 from apps.companies.selectors import actor_role
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError, Conflict
+from apps.core.files import validate_document
 from apps.core.tokens import hash_token, new_token
 
-ALLOWED_DOCUMENT_TYPES = {
-    "application/pdf": ".pdf",
-    "image/png": ".png",
-    "image/jpeg": ".jpg",
-}
 MAX_DOCUMENTS = 5
 
 
@@ -318,25 +314,8 @@ def _validate_documents(documents: Sequence[UploadedFile]) -> None:
         )
     if len(documents) > MAX_DOCUMENTS:
         raise ApplicationError(f"Upload at most {MAX_DOCUMENTS} documents.", field="documents")
-    limit = settings.VERIFICATION_DOCUMENT_MAX_BYTES
     for document in documents:
-        if document.size is None or document.size > limit:
-            raise ApplicationError(f"{document.name} is larger than {limit // (1024 * 1024)} MB.", field="documents")
-        head = document.read(8)
-        document.seek(0)
-        sniffed = (
-            "application/pdf"
-            if head.startswith(b"%PDF")
-            else "image/png"
-            if head.startswith(b"\x89PNG")
-            else "image/jpeg"
-            if head.startswith(b"\xff\xd8\xff")
-            else None
-        )
-        # The browser's content type is not trusted: the file's first bytes decide.
-        if sniffed is None:
-            raise ApplicationError(f"{document.name} is not a PDF, PNG or JPEG file.", field="documents")
-        document.content_type = sniffed
+        validate_document(document, field="documents")
 
 
 def verification_submit(

@@ -53,3 +53,25 @@ def send_verification_decision_email(company_id: int, action: str, reason: str =
         from_email=None,
         recipient_list=recipients,
     )
+
+
+@shared_task(acks_late=True, max_retries=5, default_retry_delay=60, soft_time_limit=50, time_limit=60)
+def send_notice_email(notice_id: int) -> None:
+    """E-mail a dashboard notice to the company's owners and admins."""
+    from apps.companies.models import Membership, Notice, Role
+
+    notice = Notice.objects.select_related("company").filter(pk=notice_id).first()
+    if notice is None:
+        return
+    recipients = list(
+        Membership.objects.for_company(notice.company)
+        .filter(role__in=[Role.OWNER, Role.ADMIN])
+        .values_list("user__email", flat=True)
+    )
+    if recipients:
+        send_mail(
+            subject=f"[Skype Manager] {notice.company.name}: {notice.get_level_display()}",
+            message=f"{notice.message}\n\n{settings.SITE_URL.rstrip('/')}{reverse('dashboard')}\n",
+            from_email=None,
+            recipient_list=recipients,
+        )

@@ -11,3 +11,36 @@ class PublicModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+class ImportJob(PublicModel):
+    """A staff CSV import run in the background, with progress the admin page polls."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed (nothing imported)"
+
+    kind = models.CharField(max_length=40)
+    filename = models.CharField(max_length=200)
+    # The uploaded text; kept so a retried task reads the same input.
+    content = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    imported_rows = models.PositiveIntegerField(default=0)
+    # [{"line": 3, "error": "..."}], every bad row.
+    errors = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+", null=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} import {self.filename} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 0

@@ -1,0 +1,56 @@
+"""Which numbers a company may present as caller ID right now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.callerid.models import CallerIdCountry, Landline
+from apps.companies.models import Company
+
+
+@dataclass(frozen=True)
+class CallerIdOption:
+    e164: str
+    kind: str  # "online_number" or "landline"
+    label: str
+    source: Any  # NumberSubscription or Landline
+
+
+def supported_countries() -> set[str]:
+    return {str(code) for code in CallerIdCountry.objects.values_list("country", flat=True)}
+
+
+def usable_landlines(*, company: Company) -> QuerySet[Landline]:
+    """Verified, unexpired landlines, and only while the company itself is verified."""
+    if not company.is_verified:
+        return Landline.objects.none()
+    return Landline.objects.for_company(company).filter(status=Landline.Status.VERIFIED, expires_at__gt=timezone.now())
+
+
+def caller_id_options(*, company: Company) -> list[CallerIdOption]:
+    from apps.numbers.models import NumberSubscription
+
+    countries = supported_countries()
+    options = [
+        CallerIdOption(
+            e164=str(subscription.number.number),
+            kind="online_number",
+            label=f"{subscription.number.number} (Online Number, "
+            f"{subscription.number.area or subscription.number.country.name})",
+            source=subscription,
+        )
+        for subscription in NumberSubscription.objects.for_company(company)
+        .filter(status=NumberSubscription.Status.ACTIVE, number__country__in=countries)
+        .select_related("number")
+    ]
+    options += [
+        CallerIdOption(
+            e164=str(landline.number), kind="landline", label=f"{landline.number} (your landline)", source=landline
+        )
+        for landline in usable_landlines(company=company)
+    ]
+    return options
