@@ -136,6 +136,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimu
 # Redis redelivers an unacknowledged task after this; it must exceed the longest task.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+from skypemanager.schedule import CELERY_BEAT_SCHEDULE  # noqa: E402,F401
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Authentication ---------------------------------------------------------

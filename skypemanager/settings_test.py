@@ -31,10 +31,10 @@ ALLOW_PRIVATE_SIP_ADDRESSES = True
 # limits live there), so clearing it between tests never touches another worker.
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
 if CACHES["default"]["BACKEND"].endswith("RedisCache"):
-    _base = CACHES["default"]["LOCATION"].rsplit("/", 1)[0]
+    _base, _, _db = CACHES["default"]["LOCATION"].rpartition("/")
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": f"{_base}/{1 + int(_worker or 0) % 15}",
+            "LOCATION": f"{_base}/{(int(_db or 0) + 1 + int(_worker or 0)) % 16}",
         }
     }

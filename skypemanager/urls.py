@@ -9,6 +9,10 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("apps.companies.api_urls")),
     path("", include("apps.accounts.api_urls")),
     path("", include("apps.audit.api_urls")),
+    path("", include("apps.sip_profiles.api_urls")),
+    path("", include("apps.business_accounts.api_urls")),
+    path("", include("apps.numbers.api_urls")),
+    path("", include("apps.callerid.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="v1:api-schema"), name="api-docs"),
 ]
@@ -21,6 +25,10 @@ urlpatterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.companies.urls")),
     path("", include("apps.audit.urls")),
+    path("", include("apps.sip_profiles.urls")),
+    path("", include("apps.business_accounts.urls")),
+    path("", include("apps.numbers.urls")),
+    path("", include("apps.callerid.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("staff/", admin.site.urls),
 ]
