@@ -2,7 +2,7 @@
 
 from celery.schedules import crontab
 
-CELERY_BEAT_SCHEDULE = {
+BEAT_SCHEDULE = {
     # Renew or end Online Number subscriptions whose period is over; free quarantined numbers.
     "numbers-process-periods": {
         "task": "apps.numbers.tasks.process_number_periods",

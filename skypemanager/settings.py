@@ -14,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from skypemanager.env import env_bool, env_choice, env_decimal, env_int, env_list, env_str
+from skypemanager.schedule import BEAT_SCHEDULE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -136,7 +137,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimu
 # Redis redelivers an unacknowledged task after this; it must exceed the longest task.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-from skypemanager.schedule import CELERY_BEAT_SCHEDULE  # noqa: E402,F401
+CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Authentication ---------------------------------------------------------
