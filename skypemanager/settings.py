@@ -300,6 +300,12 @@ STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY", "")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "")
 SIP_DOMAIN = env_str("SIP_DOMAIN", "sip.skypemanager.invalid")
+# The edge's public host names, shown on the "Connect your PBX" page until edge
+# nodes are managed in the portal (primary first).
+EDGE_PUBLIC_HOSTS = env_list("EDGE_PUBLIC_HOSTS", ["sip1.skypemanager.invalid", "sip2.skypemanager.invalid"])
+# Private, loopback, link-local and reserved source addresses are refused for IP
+# authentication unless this is on (tests and lab set-ups on loopback).
+ALLOW_PRIVATE_SIP_ADDRESSES = env_bool("ALLOW_PRIVATE_SIP_ADDRESSES", default=False)
 EDGE_SYNC_ENABLED = env_bool("EDGE_SYNC_ENABLED", default=False)
 EDGE_NODES = env_list("EDGE_NODES", [])
 MINIMUM_PURCHASE = env_decimal("MINIMUM_PURCHASE", Decimal("10"))

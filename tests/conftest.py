@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any
 
@@ -33,16 +34,29 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     }
 
 
+# Data migrations that seed staff-editable tables. Tests with transaction=True
+# truncate every table afterwards, so the seeds are put back before each test.
+SEED_MIGRATIONS = (
+    "apps.companies.migrations.0002_seed_purchase_policies",
+    "apps.billing.migrations.0002_seed_prices",
+    "apps.callerid.migrations.0002_seed_countries",
+)
+
+
 @pytest.fixture(autouse=True)
-def _purchase_policies(request: pytest.FixtureRequest) -> None:
-    """The policy rows a migration seeds; tests with transaction=True truncate them away."""
+def _seeded_tables(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("django_db") is None:
         return  # pytest-django's own autouse fixture has opened the database for marked tests
-    from apps.companies.models import PurchasePolicy
-    from apps.companies.selectors import DEFAULT_POLICIES
+    from django.apps import apps as django_apps
 
-    for tier, values in DEFAULT_POLICIES.items():
-        PurchasePolicy.objects.get_or_create(tier=tier, defaults=values)
+    from apps.billing.models import Price
+    from apps.callerid.models import CallerIdCountry
+    from apps.companies.models import PurchasePolicy
+
+    if PurchasePolicy.objects.exists() and Price.objects.exists() and CallerIdCountry.objects.exists():
+        return
+    for module in SEED_MIGRATIONS:
+        importlib.import_module(module).seed(django_apps, None)
 
 
 @pytest.fixture

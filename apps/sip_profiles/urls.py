@@ -1,3 +1,17 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from apps.sip_profiles import views
+
+urlpatterns = [
+    path("sip-profiles/", views.SipProfileListView.as_view(), name="sip-profile-list"),
+    path("sip-profiles/new/", views.SipProfileCreateView.as_view(), name="sip-profile-create"),
+    path("sip-profiles/<uuid:id>/", views.SipProfileDetailView.as_view(), name="sip-profile-detail"),
+    path("sip-profiles/<uuid:id>/edit/", views.SipProfileEditView.as_view(), name="sip-profile-edit"),
+    path(
+        "sip-profiles/<uuid:id>/reset-password/",
+        views.SipProfileResetPasswordView.as_view(),
+        name="sip-profile-reset-password",
+    ),
+    path("sip-profiles/<uuid:id>/delete/", views.SipProfileDeleteView.as_view(), name="sip-profile-delete"),
+    path("sip-profiles/<uuid:id>/connect/", views.ConnectPbxView.as_view(), name="sip-profile-connect"),
+]

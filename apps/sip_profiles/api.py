@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.companies.models import Capability
+from apps.core.api import CompanyScopedAPIView, created
+from apps.sip_profiles import services
+from apps.sip_profiles.models import MAX_CHANNELS, MIN_CHANNELS, AllowedAddress, SipProfile
+from apps.sip_profiles.selectors import with_details
+
+
+class AllowedAddressSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    address = serializers.CharField(help_text="An IPv4/IPv6 host, or a network up to /24 (IPv4) or /64 (IPv6).")
+    port = serializers.IntegerField(required=False, min_value=1, max_value=65535, help_text="Default 5060 (TLS 5061).")
+    transport = serializers.ChoiceField(AllowedAddress.Transport.choices, required=False, default="udp")
+
+
+class SipProfileOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField(source="public_id")
+    name = serializers.CharField()
+    description = serializers.CharField()
+    auth_method = serializers.ChoiceField(SipProfile.AuthMethod.choices)
+    sip_username = serializers.CharField(allow_null=True, help_text="Registration profiles only.")
+    sip_domain = serializers.CharField(source="sip_realm", help_text="The digest realm and registrar domain.")
+    allowed_ips = serializers.SerializerMethodField()
+    channels = serializers.IntegerField()
+    us_minute_bundles = serializers.IntegerField()
+    caller_id = serializers.SerializerMethodField(help_text="E.164, or null: calls show “Unknown number”.")
+    withhold_caller_id = serializers.BooleanField()
+    tls_required = serializers.BooleanField()
+    srtp_required = serializers.BooleanField()
+    status = serializers.ChoiceField(SipProfile.Status.choices)
+    provisioning_state = serializers.ChoiceField(SipProfile.Provisioning.choices)
+    provisioning_error = serializers.CharField()
+    business_accounts = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_allowed_ips(self, profile: SipProfile) -> list[dict[str, Any]]:
+        return [
+            {"address": a.network, "port": a.port, "transport": a.transport} for a in profile.allowed_addresses.all()
+        ]
+
+    def get_caller_id(self, profile: SipProfile) -> str | None:
+        return services.caller_id_e164(profile)
+
+    def get_business_accounts(self, profile: SipProfile) -> list[str]:
+        return [account.name for account in profile.business_accounts.all()]
+
+
+class SipProfileCreatedSerializer(SipProfileOutputSerializer):
+    password = serializers.CharField(
+        allow_null=True, help_text="The SIP password (registration profiles). Shown only in this response."
+    )
+
+
+class _ProfileFields(serializers.Serializer):  # type: ignore[type-arg]
+    name = serializers.CharField(max_length=80)
+    description = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    allowed_ips = AllowedAddressSerializer(many=True, required=False)
+    channels = serializers.IntegerField(min_value=MIN_CHANNELS, max_value=MAX_CHANNELS)
+    us_minute_bundles = serializers.IntegerField(min_value=0, max_value=MAX_CHANNELS, required=False)
+    caller_id = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, help_text="E.164 of an Online Number or proven landline."
+    )
+    withhold_caller_id = serializers.BooleanField(required=False)
+    tls_required = serializers.BooleanField(required=False)
+    srtp_required = serializers.BooleanField(required=False)
+
+
+class _Base(CompanyScopedAPIView):
+    queryset = SipProfile.objects.all()
+    write_capability = Capability.MANAGE_SERVICE
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return with_details(queryset.filter(deleted_at__isnull=True)).order_by("name")
+
+
+class SipProfileListApi(_Base):
+    class InputSerializer(_ProfileFields):
+        auth_method = serializers.ChoiceField(SipProfile.AuthMethod.choices)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("search", OpenApiTypes.STR, description="Part of the name or SIP username."),
+            OpenApiParameter("auth_method", OpenApiTypes.STR, enum=SipProfile.AuthMethod.values),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=SipProfile.Status.values),
+        ],
+        responses=SipProfileOutputSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        queryset = self.get_queryset()
+        search = request.query_params.get("search", "").strip()
+        if search:
+            queryset = queryset.filter(Q(name__icontains=search) | Q(sip_username__icontains=search))
+        for name, choices in (("auth_method", SipProfile.AuthMethod.values), ("status", SipProfile.Status.values)):
+            value = request.query_params.get(name)
+            if value:
+                if value not in choices:
+                    raise serializers.ValidationError({name: [f"Choose one of {', '.join(choices)}."]})
+                queryset = queryset.filter(**{name: value})
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(SipProfileOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: SipProfileCreatedSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        profile, password = services.sip_profile_create(
+            actor=self.actor, company=self.company, **serializer.validated_data
+        )
+        profile = with_details(SipProfile.objects.filter(pk=profile.pk)).get()
+        return created({**SipProfileOutputSerializer(profile).data, "password": password})
+
+
+class SipProfileDetailApi(_Base):
+    class InputSerializer(_ProfileFields):
+        status = serializers.ChoiceField(SipProfile.Status.choices, required=False)
+
+    @extend_schema(responses=SipProfileOutputSerializer)
+    def get(self, request: Request, id: str) -> Response:
+        return Response(SipProfileOutputSerializer(self.get_object()).data)
+
+    @extend_schema(request=InputSerializer, responses=SipProfileOutputSerializer)
+    def patch(self, request: Request, id: str) -> Response:
+        profile = self.get_object()
+        serializer = self.InputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        if "auth_method" in request.data:
+            raise serializers.ValidationError({"auth_method": ["The authentication method is fixed."]})
+        services.sip_profile_update(actor=self.actor, profile=profile, **serializer.validated_data)
+        return Response(SipProfileOutputSerializer(self.get_object()).data)
+
+    @extend_schema(
+        responses={204: None},
+        description="Deletes the profile for you (history is kept): its business accounts and number routing "
+        "are released and the edge stops accepting its PBX.",
+    )
+    def delete(self, request: Request, id: str) -> Response:
+        services.sip_profile_delete(actor=self.actor, profile=self.get_object())
+        return Response(status=204)
+
+
+class SipProfileResetPasswordApi(_Base):
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        sip_username = serializers.CharField()
+        sip_domain = serializers.CharField()
+        password = serializers.CharField(help_text="Shown only in this response.")
+
+    @extend_schema(request=None, responses=OutputSerializer)
+    def post(self, request: Request, id: str) -> Response:
+        profile = self.get_object()
+        password = services.sip_profile_reset_password(actor=self.actor, profile=profile)
+        return Response(
+            {"sip_username": profile.sip_username, "sip_domain": settings.SIP_DOMAIN, "password": password},
+            headers={"Cache-Control": "no-store"},
+        )

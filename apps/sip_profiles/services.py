@@ -1,0 +1,516 @@
+"""Writes about SIP profiles: credentials, allowed addresses, channels, caller ID.
+
+Every service is atomic and audited. Channel purchases are recorded through
+apps.billing.services.charge_record, which the credit release turns into debits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import secrets
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.audit.services import audit_record, diff, snapshot
+from apps.billing.models import Charge, Price
+from apps.billing.services import charge_record, monthly_period, price_for, prorate
+from apps.callerid.services import caller_id_resolve
+from apps.companies.models import Company
+from apps.core.actor import Actor
+from apps.core.exceptions import ApplicationError, Conflict
+from apps.sip_profiles.models import MAX_CHANNELS, MIN_CHANNELS, AllowedAddress, ChannelChange, SipProfile
+
+PASSWORD_ALPHABET = string.ascii_letters + string.digits
+PASSWORD_LENGTH = 24  # about 143 bits
+# IP authentication accepts a host or a small network: at most 256 IPv4 addresses, or one IPv6 /64.
+MIN_PREFIX = {4: 24, 6: 64}
+TRANSPORT_DEFAULT_PORT = {"udp": 5060, "tcp": 5060, "tls": 5061}
+AUDITED_FIELDS = (
+    "name",
+    "description",
+    "channels",
+    "us_minute_bundles",
+    "tls_required",
+    "srtp_required",
+    "withhold_caller_id",
+    "status",
+)
+
+
+# --- Credentials ------------------------------------------------------------------
+
+
+def new_password() -> str:
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
+
+
+def digest_ha1(*, username: str, realm: str, password: str) -> tuple[str, str]:
+    """HA1 = H(username:realm:password) with MD5 (RFC 2617) and SHA-256 (RFC 8760).
+
+    Only these are stored: the edge needs nothing else to check a digest response,
+    and they cannot be turned back into the password."""
+    material = f"{username}:{realm}:{password}".encode()
+    return hashlib.md5(material, usedforsecurity=False).hexdigest(), hashlib.sha256(material).hexdigest()
+
+
+def _new_username() -> str:
+    # Ten digits: what PBXs accept everywhere as a SIP user part.
+    return str(secrets.randbelow(9_000_000_000) + 1_000_000_000)
+
+
+def _set_password(profile: SipProfile) -> str:
+    password = new_password()
+    realm = settings.SIP_DOMAIN
+    profile.sip_realm = realm
+    profile.ha1_md5, profile.ha1_sha256 = digest_ha1(
+        username=profile.sip_username or "", realm=realm, password=password
+    )
+    profile.password_set_at = timezone.now()
+    return password
+
+
+# --- Allowed addresses -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CleanAddress:
+    network: str
+    port: int
+    transport: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"address": self.network, "port": self.port, "transport": self.transport}
+
+
+def _refused_range(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str | None:
+    for attribute, label in (
+        ("is_loopback", "loopback"),
+        ("is_link_local", "link-local"),
+        ("is_multicast", "multicast"),
+        ("is_unspecified", "unspecified"),
+        ("is_reserved", "reserved"),
+        ("is_private", "private"),
+    ):
+        if getattr(network, attribute):
+            return label
+    return None
+
+
+def clean_addresses(entries: Iterable[Mapping[str, Any]]) -> list[CleanAddress]:
+    """Validate {address, port, transport} entries; errors name the entry (allowed_ips.N.field)."""
+    cleaned: list[CleanAddress] = []
+    errors: dict[str, list[str]] = {}
+    for index, entry in enumerate(entries):
+        prefix = f"allowed_ips.{index}"
+        raw = str(entry.get("address") or "").strip()
+        transport = str(entry.get("transport") or "udp").lower()
+        if transport not in TRANSPORT_DEFAULT_PORT:
+            errors[f"{prefix}.transport"] = ["Choose UDP, TCP or TLS."]
+            continue
+        try:
+            port = int(entry.get("port") or TRANSPORT_DEFAULT_PORT[transport])
+        except (TypeError, ValueError):
+            errors[f"{prefix}.port"] = ["A port is a number from 1 to 65535."]
+            continue
+        if not 1 <= port <= 65535:
+            errors[f"{prefix}.port"] = ["A port is a number from 1 to 65535."]
+            continue
+        try:
+            network = ipaddress.ip_network(raw, strict=True)
+        except ValueError:
+            try:
+                loose = ipaddress.ip_network(raw, strict=False)
+            except ValueError:
+                errors[f"{prefix}.address"] = [f"{raw or 'An empty value'} is not an IPv4 or IPv6 address or network."]
+            else:
+                errors[f"{prefix}.address"] = [f"{raw} has host bits set; did you mean {loose}?"]
+            continue
+        if network.prefixlen < MIN_PREFIX[network.version]:
+            errors[f"{prefix}.address"] = [
+                f"{network} is too large: use a host or a network of at most /{MIN_PREFIX[network.version]}."
+            ]
+            continue
+        refused = _refused_range(network)
+        if refused and not settings.ALLOW_PRIVATE_SIP_ADDRESSES:
+            errors[f"{prefix}.address"] = [
+                f"{network} is a {refused} address; the edge only sees your PBX's public address."
+            ]
+            continue
+        for earlier in cleaned:
+            if ipaddress.ip_network(earlier.network).overlaps(network):
+                errors[f"{prefix}.address"] = [f"{network} overlaps {earlier.network}, listed already."]
+                break
+        else:
+            cleaned.append(CleanAddress(network=str(network), port=port, transport=transport))
+    if errors:
+        raise ApplicationError("Some allowed addresses are not valid.", errors=errors)
+    return cleaned
+
+
+def _overlapping(addresses: list[CleanAddress], *, profile: SipProfile | None) -> AllowedAddress | None:
+    """An address row of another profile that overlaps one of these, if any."""
+    others = AllowedAddress.objects.select_related("profile")
+    if profile is not None:
+        others = others.exclude(profile=profile)
+    wanted = [ipaddress.ip_network(a.network) for a in addresses]
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        for network in wanted:
+            hit = others.extra(where=["network::inet && %s::inet"], params=[str(network)]).first()
+            if hit is not None:
+                return hit
+        return None
+    for row in others:
+        if any(ipaddress.ip_network(row.network).overlaps(network) for network in wanted):
+            return row
+    return None
+
+
+def _address_conflict(profile: SipProfile | None, hit: AllowedAddress, company: Company) -> ApplicationError:
+    where = f"your profile “{hit.profile.name}”" if hit.profile.company_id == company.pk else "another SIP profile"
+    return ApplicationError(
+        f"{hit.network} is already allowed for {where}: the edge maps each source address to one profile.",
+        field="allowed_ips",
+        code="address_in_use",
+    )
+
+
+def _replace_addresses(profile: SipProfile, addresses: list[CleanAddress], company: Company) -> None:
+    hit = _overlapping(addresses, profile=profile)
+    if hit is not None:
+        raise _address_conflict(profile, hit, company)
+    profile.allowed_addresses.all().delete()
+    try:
+        # A savepoint: the exclusion constraint decides races, and the error must not
+        # poison the outer transaction before we turn it into a clear message.
+        with transaction.atomic():
+            AllowedAddress.objects.bulk_create(
+                [
+                    AllowedAddress(profile=profile, network=a.network, port=a.port, transport=a.transport)
+                    for a in addresses
+                ]
+            )
+    except IntegrityError:
+        raise ApplicationError(
+            "One of these addresses was just allowed for another SIP profile: the edge maps each source address "
+            "to one profile.",
+            field="allowed_ips",
+            code="address_in_use",
+        ) from None
+
+
+def _addresses_of(profile: SipProfile) -> list[dict[str, Any]]:
+    return [
+        {"address": a.network, "port": a.port, "transport": a.transport}
+        for a in profile.allowed_addresses.order_by("id")
+    ]
+
+
+# --- Channels ----------------------------------------------------------------------
+
+
+def _check_counts(channels: Any, bundles: Any) -> tuple[int, int]:
+    try:
+        channels = int(channels)
+    except (TypeError, ValueError):
+        raise ApplicationError("Channels is a whole number.", field="channels") from None
+    if not MIN_CHANNELS <= channels <= MAX_CHANNELS:
+        raise ApplicationError(f"A profile has {MIN_CHANNELS} to {MAX_CHANNELS} channels.", field="channels")
+    try:
+        bundles = int(bundles)
+    except (TypeError, ValueError):
+        raise ApplicationError("US minute bundles is a whole number.", field="us_minute_bundles") from None
+    if bundles < 0:
+        raise ApplicationError("US minute bundles cannot be negative.", field="us_minute_bundles")
+    if bundles > channels:
+        raise ApplicationError(
+            f"{bundles} US minute bundles need at least {bundles} channels; the profile has {channels}. "
+            "Lower the bundles first or add channels.",
+            field="channels" if bundles <= MAX_CHANNELS else "us_minute_bundles",
+            code="bundles_exceed_channels",
+        )
+    return channels, bundles
+
+
+def _charge_channels(*, actor: Actor, profile: SipProfile, change: ChannelChange) -> Charge | None:
+    """Charge the added channels from now to the profile's next renewal day."""
+    added = change.after - change.before
+    if added <= 0:
+        return None  # a decrease takes effect at once, with no refund
+    company = profile.company
+    unit_price = price_for(kind=Price.Kind.CHANNEL_MONTHLY, currency=company.currency)
+    now = change.changed_at
+    period_start, period_end = monthly_period(renewal_day=profile.renewal_day, at=now)
+    amount = prorate(
+        amount=unit_price * added, start=now, end=period_end, period_start=period_start, period_end=period_end
+    )
+    return charge_record(
+        actor=actor,
+        company=company,
+        kind=Charge.Kind.CHANNELS,
+        description=f"{added} channel{'s' if added > 1 else ''} on {profile.name}, "
+        f"{now:%d %b} to {period_end:%d %b %Y} (prorated)",
+        quantity=added,
+        unit_price=unit_price,
+        amount=amount,
+        period_start=now,
+        period_end=period_end,
+        item=f"sip_profiles.sipprofile:{profile.public_id}",
+        idempotency_key=f"channels:{profile.public_id}:{change.pk}",
+    )
+
+
+def _record_channels(*, actor: Actor, profile: SipProfile, before: int, after: int) -> None:
+    change = ChannelChange.objects.create(profile=profile, before=before, after=after, changed_by=actor.user)
+    _charge_channels(actor=actor, profile=profile, change=change)
+
+
+# --- Create, update, reset, delete -------------------------------------------------
+
+
+def _clean_name(name: Any) -> str:
+    name = str(name or "").strip()
+    if not name:
+        raise ApplicationError("Give the profile a name.", field="name")
+    if len(name) > 80:
+        raise ApplicationError("Use at most 80 characters.", field="name")
+    return name
+
+
+def _name_taken(company: Company, name: str, exclude: SipProfile | None = None) -> bool:
+    others = SipProfile.objects.for_company(company).live().filter(name__iexact=name)
+    if exclude is not None:
+        others = others.exclude(pk=exclude.pk)
+    return others.exists()
+
+
+def sip_profile_create(
+    *,
+    actor: Actor,
+    company: Company,
+    name: str,
+    auth_method: str,
+    channels: int = 1,
+    description: str = "",
+    allowed_ips: Iterable[Mapping[str, Any]] = (),
+    us_minute_bundles: int = 0,
+    tls_required: bool = True,
+    srtp_required: bool = True,
+    caller_id: str | None = None,
+    withhold_caller_id: bool = False,
+) -> tuple[SipProfile, str | None]:
+    """Create a profile; returns it with its SIP password (registration only), shown once."""
+    name = _clean_name(name)
+    if auth_method not in SipProfile.AuthMethod.values:
+        raise ApplicationError("Choose registration (SIP digest) or IP address authentication.", field="auth_method")
+    channels, us_minute_bundles = _check_counts(channels, us_minute_bundles)
+    addresses = clean_addresses(allowed_ips)
+    if auth_method == SipProfile.AuthMethod.IP and not addresses:
+        raise ApplicationError("Add at least one address your PBX sends calls from.", field="allowed_ips")
+    if auth_method == SipProfile.AuthMethod.REGISTRATION and addresses:
+        raise ApplicationError(
+            "Allowed addresses are for IP authentication; a registering PBX authenticates with its password.",
+            field="allowed_ips",
+        )
+    subscription, landline = caller_id_resolve(company=company, value=caller_id)
+    now = timezone.now()
+    password: str | None = None
+    with transaction.atomic():
+        company = Company.objects.select_for_update().get(pk=company.pk)
+        if _name_taken(company, name):
+            raise ApplicationError(f"You already have a profile called “{name}”.", field="name", code="name_taken")
+        profile = SipProfile(
+            company=company,
+            name=name,
+            description=str(description or "").strip()[:300],
+            auth_method=auth_method,
+            channels=channels,
+            us_minute_bundles=us_minute_bundles,
+            tls_required=bool(tls_required),
+            srtp_required=bool(srtp_required),
+            caller_id_number=subscription,
+            caller_id_landline=landline,
+            withhold_caller_id=bool(withhold_caller_id),
+            renewal_day=min(now.day, 28),
+        )
+        for _attempt in range(5):
+            if auth_method == SipProfile.AuthMethod.REGISTRATION:
+                profile.sip_username = _new_username()
+                password = _set_password(profile)
+            try:
+                with transaction.atomic():
+                    profile.save()
+                break
+            except IntegrityError:
+                # Only a username collision (one in nine billion) is worth another try.
+                username_collided = profile.sip_username is not None and (
+                    SipProfile.objects.filter(sip_username=profile.sip_username).exists()
+                )
+                if not username_collided:
+                    raise Conflict(f"You already have a profile called “{name}”.", code="name_taken") from None
+        else:  # pragma: no cover - five 1-in-9e9 collisions in a row
+            raise Conflict("Could not allocate a SIP username; try again.")
+        _replace_addresses(profile, addresses, company)
+        audit_record(
+            actor=actor,
+            action="sip_profile.created",
+            company=company,
+            target=profile,
+            changes={
+                **diff({}, snapshot(profile, AUDITED_FIELDS)),
+                "auth_method": {"before": None, "after": auth_method},
+                "allowed_ips": {"before": None, "after": [a.as_dict() for a in addresses]},
+                "caller_id": {"before": None, "after": caller_id_e164(profile)},
+            },
+        )
+        _record_channels(actor=actor, profile=profile, before=0, after=channels)
+    return profile, password
+
+
+def caller_id_e164(profile: SipProfile) -> str | None:
+    if profile.caller_id_number_id:
+        return str(profile.caller_id_number.number.number)  # type: ignore[union-attr]
+    if profile.caller_id_landline_id:
+        return str(profile.caller_id_landline.number)  # type: ignore[union-attr]
+    return None
+
+
+UPDATABLE = {
+    "name",
+    "description",
+    "channels",
+    "us_minute_bundles",
+    "tls_required",
+    "srtp_required",
+    "withhold_caller_id",
+    "status",
+    "allowed_ips",
+    "caller_id",
+}
+
+
+def sip_profile_update(*, actor: Actor, profile: SipProfile, **fields: Any) -> SipProfile:
+    unknown = set(fields) - UPDATABLE
+    if unknown:
+        raise ApplicationError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+    if "auth_method" in fields:
+        raise ApplicationError("The authentication method is fixed; create another profile.", field="auth_method")
+    with transaction.atomic():
+        profile = (
+            SipProfile.objects.select_for_update().select_related("company").get(pk=profile.pk, deleted_at__isnull=True)
+        )
+        company = profile.company
+        before = snapshot(profile, AUDITED_FIELDS)
+        before_addresses = _addresses_of(profile)
+        before_caller_id = caller_id_e164(profile)
+        if "name" in fields:
+            name = _clean_name(fields["name"])
+            if _name_taken(company, name, exclude=profile):
+                raise ApplicationError(f"You already have a profile called “{name}”.", field="name", code="name_taken")
+            profile.name = name
+        if "description" in fields:
+            profile.description = str(fields["description"] or "").strip()[:300]
+        old_channels = profile.channels
+        profile.channels, profile.us_minute_bundles = _check_counts(
+            fields.get("channels", profile.channels), fields.get("us_minute_bundles", profile.us_minute_bundles)
+        )
+        for flag in ("tls_required", "srtp_required", "withhold_caller_id"):
+            if flag in fields:
+                setattr(profile, flag, bool(fields[flag]))
+        if "status" in fields:
+            if fields["status"] not in SipProfile.Status.values:
+                raise ApplicationError("Choose active or suspended.", field="status")
+            profile.status = fields["status"]
+        if "caller_id" in fields:
+            profile.caller_id_number, profile.caller_id_landline = caller_id_resolve(
+                company=company, value=fields["caller_id"]
+            )
+        if "allowed_ips" in fields:
+            addresses = clean_addresses(fields["allowed_ips"] or [])
+            if profile.auth_method == SipProfile.AuthMethod.IP and not addresses:
+                raise ApplicationError("Keep at least one address your PBX sends calls from.", field="allowed_ips")
+            if profile.auth_method == SipProfile.AuthMethod.REGISTRATION and addresses:
+                raise ApplicationError(
+                    "Allowed addresses are for IP authentication; a registering PBX authenticates with its password.",
+                    field="allowed_ips",
+                )
+            _replace_addresses(profile, addresses, company)
+        changes = diff(before, snapshot(profile, AUDITED_FIELDS))
+        if "allowed_ips" in fields and _addresses_of(profile) != before_addresses:
+            changes["allowed_ips"] = {"before": before_addresses, "after": _addresses_of(profile)}
+        if caller_id_e164(profile) != before_caller_id:
+            changes["caller_id"] = {"before": before_caller_id, "after": caller_id_e164(profile)}
+        if not changes:
+            return profile
+        # The edge must learn of the change: the edge release syncs pending profiles.
+        profile.provisioning_state = SipProfile.Provisioning.PENDING
+        profile.save()
+        audit_record(actor=actor, action="sip_profile.updated", company=company, target=profile, changes=changes)
+        if profile.channels != old_channels:
+            _record_channels(actor=actor, profile=profile, before=old_channels, after=profile.channels)
+    return profile
+
+
+def sip_profile_reset_password(*, actor: Actor, profile: SipProfile) -> str:
+    with transaction.atomic():
+        profile = SipProfile.objects.select_for_update().get(pk=profile.pk, deleted_at__isnull=True)
+        if profile.auth_method != SipProfile.AuthMethod.REGISTRATION:
+            raise ApplicationError("This profile authenticates by IP address; it has no password.", code="no_password")
+        password = _set_password(profile)
+        profile.provisioning_state = SipProfile.Provisioning.PENDING
+        profile.save(
+            update_fields=["sip_realm", "ha1_md5", "ha1_sha256", "password_set_at", "provisioning_state", "updated_at"]
+        )
+        audit_record(actor=actor, action="sip_profile.password_reset", company=profile.company, target=profile)
+    return password
+
+
+def sip_profile_delete(*, actor: Actor, profile: SipProfile) -> SipProfile:
+    """Delete for the customer, keep for history: accounts and number routing are released,
+    credentials and addresses removed so the edge stops accepting the PBX."""
+    from apps.business_accounts.models import BusinessAccount
+
+    with transaction.atomic():
+        profile = (
+            SipProfile.objects.select_for_update().select_related("company").get(pk=profile.pk, deleted_at__isnull=True)
+        )
+        company = profile.company
+        released = list(BusinessAccount.objects.for_company(company).filter(sip_profile=profile).select_for_update())
+        for account in released:
+            account.sip_profile = None
+            account.signin_enabled = True
+            account.save(update_fields=["sip_profile", "signin_enabled", "updated_at"])
+            audit_record(
+                actor=actor,
+                action="business_account.unassigned",
+                company=company,
+                target=account,
+                changes={"sip_profile": {"before": profile.name, "after": None}},
+            )
+        addresses = _addresses_of(profile)
+        profile.allowed_addresses.all().delete()
+        profile.deleted_at = timezone.now()
+        profile.ha1_md5 = profile.ha1_sha256 = ""
+        profile.caller_id_number = None
+        profile.caller_id_landline = None
+        profile.provisioning_state = SipProfile.Provisioning.PENDING
+        profile.save()
+        audit_record(
+            actor=actor,
+            action="sip_profile.deleted",
+            company=company,
+            target=profile,
+            changes={
+                "business_accounts": {"before": [a.name for a in released], "after": []},
+                "allowed_ips": {"before": addresses, "after": []},
+            },
+        )
+    return profile

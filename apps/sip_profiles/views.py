@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views import View
+
+from apps.callerid.selectors import caller_id_options
+from apps.companies.models import Capability
+from apps.core.exceptions import ApplicationError
+from apps.core.forms import add_application_error
+from apps.core.views import CompanyPageMixin
+from apps.sip_profiles import services
+from apps.sip_profiles.forms import SipProfileForm, address_error_messages, addresses_to_text
+from apps.sip_profiles.models import SipProfile
+from apps.sip_profiles.selectors import with_details
+
+
+class _ProfilePage(CompanyPageMixin, View):
+    model = SipProfile
+    write_capability = Capability.MANAGE_SERVICE
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return with_details(queryset.filter(deleted_at__isnull=True))
+
+    def caller_id_choices(self) -> list[tuple[str, str]]:
+        return [(option.e164, option.label) for option in caller_id_options(company=self.company)]
+
+    def apply_error(self, form: SipProfileForm, error: ApplicationError) -> None:
+        address_messages = {k: v for k, v in error.errors.items() if k.startswith("allowed_ips")}
+        if address_messages:
+            for message in address_error_messages(ApplicationError(error.message, errors=address_messages)):
+                form.add_error("allowed_ips", message)
+            rest = {k: v for k, v in error.errors.items() if k not in address_messages}
+            if rest:
+                add_application_error(form, ApplicationError(error.message, errors=rest))
+        else:
+            add_application_error(form, error)
+
+
+class SipProfileListView(_ProfilePage):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        profiles = self.get_queryset().order_by("name")
+        search = request.GET.get("q", "").strip()
+        if search:
+            profiles = profiles.filter(Q(name__icontains=search) | Q(sip_username__icontains=search))
+        if request.GET.get("auth_method") in SipProfile.AuthMethod.values:
+            profiles = profiles.filter(auth_method=request.GET["auth_method"])
+        if request.GET.get("status") in SipProfile.Status.values:
+            profiles = profiles.filter(status=request.GET["status"])
+        context = {
+            "profiles": profiles,
+            "can_manage": self.tenancy.can(Capability.MANAGE_SERVICE),
+            "auth_choices": SipProfile.AuthMethod.choices,
+            "status_choices": SipProfile.Status.choices,
+        }
+        template = "sip_profiles/_rows.html" if request.htmx else "sip_profiles/list.html"  # type: ignore[attr-defined]
+        return render(request, template, context)
+
+
+class SipProfileCreateView(_ProfilePage):
+    read_capability = Capability.MANAGE_SERVICE
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        form = SipProfileForm(caller_id_choices=self.caller_id_choices())
+        return render(request, "sip_profiles/form.html", {"form": form, "creating": True})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = SipProfileForm(request.POST, caller_id_choices=self.caller_id_choices())
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            data.pop("status", None)
+            data["caller_id"] = data["caller_id"] or None
+            try:
+                profile, password = services.sip_profile_create(actor=self.actor, company=self.company, **data)
+            except ApplicationError as error:
+                self.apply_error(form, error)
+            else:
+                messages.success(request, f"The profile “{profile.name}” was created.")
+                # Rendered here, never stored: the password exists only in this response.
+                return self._show_secret(profile, password)
+        return render(request, "sip_profiles/form.html", {"form": form, "creating": True}, status=400)
+
+    def _show_secret(self, profile: SipProfile, password: str | None) -> HttpResponse:
+        profile = self.get_object_or_404(profile.public_id)
+        response = render(
+            self.request,
+            "sip_profiles/detail.html",
+            {"profile": profile, "password": password, **detail_context(self, profile)},
+            status=201,
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+def detail_context(page: _ProfilePage, profile: SipProfile) -> dict[str, Any]:
+    return {
+        "caller_id": services.caller_id_e164(profile),
+        "can_manage": page.tenancy.can(Capability.MANAGE_SERVICE),
+        "sip_domain": settings.SIP_DOMAIN,
+    }
+
+
+class SipProfileDetailView(_ProfilePage):
+    def get(self, request: HttpRequest, id: Any) -> HttpResponse:
+        profile = self.get_object_or_404(id)
+        return render(request, "sip_profiles/detail.html", {"profile": profile, **detail_context(self, profile)})
+
+
+class SipProfileEditView(_ProfilePage):
+    read_capability = Capability.MANAGE_SERVICE
+
+    def _initial(self, profile: SipProfile) -> dict[str, Any]:
+        return {
+            "name": profile.name,
+            "description": profile.description,
+            "allowed_ips": addresses_to_text(
+                [
+                    {"address": a.network, "port": a.port, "transport": a.transport}
+                    for a in profile.allowed_addresses.all()
+                ]
+            ),
+            "channels": profile.channels,
+            "us_minute_bundles": profile.us_minute_bundles,
+            "caller_id": services.caller_id_e164(profile) or "",
+            "withhold_caller_id": profile.withhold_caller_id,
+            "tls_required": profile.tls_required,
+            "srtp_required": profile.srtp_required,
+            "status": profile.status,
+        }
+
+    def get(self, request: HttpRequest, id: Any) -> HttpResponse:
+        profile = self.get_object_or_404(id)
+        form = SipProfileForm(initial=self._initial(profile), caller_id_choices=self.caller_id_choices(), editing=True)
+        return render(request, "sip_profiles/form.html", {"form": form, "profile": profile})
+
+    def post(self, request: HttpRequest, id: Any) -> HttpResponse:
+        profile = self.get_object_or_404(id)
+        form = SipProfileForm(request.POST, caller_id_choices=self.caller_id_choices(), editing=True)
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            data["caller_id"] = data["caller_id"] or None
+            if profile.auth_method == SipProfile.AuthMethod.REGISTRATION and not data["allowed_ips"]:
+                data.pop("allowed_ips")
+            if not data.get("status"):
+                data.pop("status", None)
+            try:
+                services.sip_profile_update(actor=self.actor, profile=profile, **data)
+            except ApplicationError as error:
+                self.apply_error(form, error)
+            else:
+                messages.success(request, "Saved. The SIP edge picks up the change within a minute.")
+                return redirect("sip-profile-detail", id=profile.public_id)
+        return render(request, "sip_profiles/form.html", {"form": form, "profile": profile}, status=400)
+
+
+class SipProfileResetPasswordView(_ProfilePage):
+    def post(self, request: HttpRequest, id: Any) -> HttpResponse:
+        profile = self.get_object_or_404(id)
+        try:
+            password = services.sip_profile_reset_password(actor=self.actor, profile=profile)
+        except ApplicationError as error:
+            messages.error(request, error.message)
+            return redirect("sip-profile-detail", id=profile.public_id)
+        messages.success(request, "A new password was set. The old one stops working once the edge is updated.")
+        response = render(
+            request,
+            "sip_profiles/detail.html",
+            {"profile": self.get_object_or_404(id), "password": password, **detail_context(self, profile)},
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class SipProfileDeleteView(_ProfilePage):
+    def post(self, request: HttpRequest, id: Any) -> HttpResponse:
+        profile = self.get_object_or_404(id)
+        try:
+            services.sip_profile_delete(actor=self.actor, profile=profile)
+        except ApplicationError as error:
+            messages.error(request, error.message)
+            return redirect("sip-profile-detail", id=profile.public_id)
+        messages.success(request, f"“{profile.name}” was deleted; its business accounts were released.")
+        return redirect("sip-profile-list")
+
+
+class ConnectPbxView(_ProfilePage):
+    """Everything a PBX administrator needs to point the PBX at us."""
+
+    def get(self, request: HttpRequest, id: Any) -> HttpResponse:
+        profile = self.get_object_or_404(id)
+        domain = settings.SIP_DOMAIN
+        context = {
+            "profile": profile,
+            "sip_domain": domain,
+            "hosts": settings.EDGE_PUBLIC_HOSTS,
+            "srv_records": [f"_sip._udp.{domain}", f"_sip._tcp.{domain}", f"_sips._tcp.{domain}"],
+            "rtp_last_port": 8000 + 2 * profile.channels,
+            "caller_id": services.caller_id_e164(profile),
+        }
+        return render(request, "sip_profiles/connect.html", context)
