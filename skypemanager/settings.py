@@ -224,6 +224,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "apps.companies.models.Role",
         "ApiKeyRoleEnum": ["admin", "billing", "viewer"],
+        "SipProfileStatusEnum": "apps.sip_profiles.models.SipProfile.Status",
     },
     "APPEND_COMPONENTS": {
         "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer", "description": "An API key."}}

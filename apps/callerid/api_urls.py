@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from apps.callerid import api
+
+urlpatterns = [
+    path("caller-ids/", api.CallerIdListApi.as_view(), name="caller-id-list"),
+    path("caller-ids/options/", api.CallerIdOptionsApi.as_view(), name="caller-id-options"),
+    path("caller-ids/<uuid:id>/", api.CallerIdDetailApi.as_view(), name="caller-id-detail"),
+]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.utils import timezone
 
 from apps.callerid.models import CallerIdCountry, Landline
@@ -54,3 +54,18 @@ def caller_id_options(*, company: Company) -> list[CallerIdOption]:
         for landline in usable_landlines(company=company)
     ]
     return options
+
+
+def landline_list(*, company: Company) -> QuerySet[Landline]:
+    """The company's registrations, live ones first, newest first."""
+    live_first = Case(
+        When(status__in=[Landline.Status.PENDING, Landline.Status.VERIFIED], then=Value(0)),
+        default=Value(1),
+        output_field=IntegerField(),
+    )
+    return Landline.objects.for_company(company).order_by(live_first, "-created_at", "-id")
+
+
+def supported_country_list() -> list[tuple[str, str]]:
+    """(code, name) of the countries where caller ID is supported, by name."""
+    return sorted(((str(c.country), c.country.name) for c in CallerIdCountry.objects.all()), key=lambda item: item[1])

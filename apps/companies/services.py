@@ -158,6 +158,24 @@ def membership_change_role(*, actor: Actor, membership: Membership, role: str) -
             _require_owner_powers(actor, company, "Only an owner can make or unmake owners.")
         if membership.role == Role.OWNER:
             _ensure_owner_remains(company, membership)
+        if role in (Role.OWNER, Role.ADMIN):
+            # The membership row is locked above; business_account_assign locks it too
+            # before routing a member's account, so one of the two always sees the other.
+            from apps.business_accounts.models import BusinessAccount
+
+            routed = (
+                BusinessAccount.objects.filter(member=membership, sip_profile__isnull=False)
+                .select_related("sip_profile")
+                .first()
+            )
+            if routed is not None:
+                raise ApplicationError(
+                    f"{membership.user.email} is linked to business account “{routed.name}”, which is routed to "
+                    f"SIP profile “{routed.sip_profile}” and so cannot sign in. As {Role(role).label.lower()} they "
+                    "would be locked out of the portal. Unassign the account from the profile first.",
+                    field="role",
+                    code="routed_business_account",
+                )
         before = membership.role
         membership.role = role
         membership.save(update_fields=["role", "updated_at"])
@@ -431,6 +449,10 @@ def company_verification_revoke(*, actor: Actor, company: Company, reason: str) 
         company.verification_status = VerificationStatus.UNVERIFIED
         company.verified_at = None
         company.save(update_fields=["verification_status", "verified_at", "updated_at"])
+        # Own landlines may be presented only by verified companies: take them off every profile now.
+        from apps.callerid.services import caller_ids_on_company_unverified
+
+        caller_ids_on_company_unverified(actor=actor, company=company)
         audit_record(
             actor=actor,
             action="verification.revoked",

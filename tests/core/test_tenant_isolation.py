@@ -24,7 +24,10 @@ from apps.companies.models import Company, Role
 from apps.companies.services import invitation_create, verification_submit
 from apps.core.actor import Actor
 from tests.conftest import client_as
+from tests.business_accounts.factories import populate_business_accounts
+from tests.callerid.factories import populate_callerid
 from tests.factories import CompanyFactory, member
+from tests.sip_profiles.factories import populate_sip_profiles
 
 pytestmark = pytest.mark.django_db
 
@@ -71,6 +74,9 @@ def populate(company: Company) -> Any:
         country="GB",
     )
     audit_record(actor=actor, action="test.event", company=company)
+    populate_sip_profiles(company, owner)
+    populate_business_accounts(company, owner)
+    populate_callerid(company, owner)
     return owner
 
 

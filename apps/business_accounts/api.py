@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.business_accounts import selectors, services
+from apps.business_accounts.models import BusinessAccount
+from apps.companies.models import Capability, Company, Membership
+from apps.core.api import CompanyScopedAPIView, created
+from apps.core.exceptions import ApplicationError
+
+
+class BusinessAccountOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField(source="public_id")
+    name = serializers.CharField(help_text="The callable name; fixed after creation.")
+    display_name = serializers.CharField()
+    member = serializers.UUIDField(
+        source="member.public_id", allow_null=True, default=None, help_text="The linked membership's id."
+    )
+    member_email = serializers.EmailField(source="member.user.email", allow_null=True, default=None)
+    sip_profile = serializers.UUIDField(
+        source="sip_profile.public_id", allow_null=True, default=None, help_text="The profile it is routed to."
+    )
+    sip_profile_name = serializers.CharField(source="sip_profile.name", allow_null=True, default=None)
+    signin_enabled = serializers.BooleanField(help_text="False while the account is routed to a profile.")
+    sip_address = serializers.SerializerMethodField()
+    call_button_html = serializers.SerializerMethodField(
+        help_text='A copy-paste “call us” button for a website: an <a href="sip:…"> link.'
+    )
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_sip_address(self, account: BusinessAccount) -> str:
+        return selectors.sip_address(account)
+
+    def get_call_button_html(self, account: BusinessAccount) -> str:
+        return selectors.call_button_html(account)
+
+
+def _member(company: Company, value: Any) -> Membership | None:
+    if value is None:
+        return None
+    member = selectors.member_choices(company=company).filter(public_id=value).first()
+    if member is None:
+        raise ApplicationError("Choose a member of your company.", field="member")
+    return member
+
+
+def _profile(company: Company, value: Any) -> Any:
+    if value is None:
+        return None
+    profile = selectors.live_profiles(company=company).filter(public_id=value).first()
+    if profile is None:
+        raise ApplicationError("Choose one of your company's SIP profiles.", field="sip_profile")
+    return profile
+
+
+class BusinessAccountListApi(CompanyScopedAPIView):
+    queryset = BusinessAccount.objects.all()
+    write_capability = Capability.MANAGE_SERVICE
+
+    class FilterSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        search = serializers.CharField(required=False, help_text="Part of the name or display name.")
+        sip_profile = serializers.CharField(
+            required=False, help_text="A profile's id for the accounts routed to it, or `none` for unrouted ones."
+        )
+
+        class Meta:
+            ref_name = "BusinessAccountListFilter"
+
+        def validate_sip_profile(self, value: str) -> str:
+            if value != selectors.UNASSIGNED:
+                try:
+                    serializers.UUIDField().to_internal_value(value)
+                except serializers.ValidationError:
+                    raise serializers.ValidationError("Give a profile id or “none”.") from None
+            return value
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        name = serializers.CharField(
+            help_text="6–32 characters: lowercase letters, digits, “.”, “-”, “_”, starting with a letter. "
+            "Unique across the service; fixed after creation."
+        )
+        display_name = serializers.CharField(max_length=100)
+        member = serializers.UUIDField(required=False, allow_null=True, help_text="A membership id of the company.")
+        sip_profile = serializers.UUIDField(
+            required=False, allow_null=True, help_text="Route the new account to this profile at once."
+        )
+
+    @extend_schema(parameters=[FilterSerializer], responses=BusinessAccountOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        accounts = selectors.business_account_list(company=self.company, **filters.validated_data)
+        page = self.paginate_queryset(accounts)
+        return self.get_paginated_response(BusinessAccountOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: BusinessAccountOutputSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        member = _member(self.company, data.get("member"))
+        profile = _profile(self.company, data.get("sip_profile"))
+        # One outcome: an account whose routing is refused is not created either.
+        with transaction.atomic():
+            account = services.business_account_create(
+                actor=self.actor,
+                company=self.company,
+                name=data["name"],
+                display_name=data["display_name"],
+                member=member,
+            )
+            if profile is not None:
+                account = services.business_account_assign(actor=self.actor, account=account, profile=profile)
+        return created(BusinessAccountOutputSerializer(self._fresh(account)).data)
+
+    def _fresh(self, account: BusinessAccount) -> BusinessAccount:
+        return self.get_queryset().select_related("sip_profile", "member__user").get(pk=account.pk)
+
+
+class BusinessAccountDetailApi(CompanyScopedAPIView):
+    queryset = BusinessAccount.objects.all()
+    write_capability = Capability.MANAGE_SERVICE
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        name = serializers.CharField(required=False, help_text="Fixed after creation; sending another is an error.")
+        display_name = serializers.CharField(required=False, max_length=100)
+        member = serializers.UUIDField(required=False, allow_null=True, help_text="A membership id, or null.")
+        sip_profile = serializers.UUIDField(
+            required=False, allow_null=True, help_text="A profile id to route the account to, or null to unassign."
+        )
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return queryset.select_related("company", "sip_profile", "member__user")
+
+    @extend_schema(responses=BusinessAccountOutputSerializer)
+    def get(self, request: Request, id: str) -> Response:
+        return Response(BusinessAccountOutputSerializer(self.get_object()).data)
+
+    @extend_schema(request=InputSerializer, responses=BusinessAccountOutputSerializer)
+    def patch(self, request: Request, id: str) -> Response:
+        account = self.get_object()
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        fields: dict[str, Any] = {k: data[k] for k in ("name", "display_name") if k in data}
+        if "member" in data:
+            fields["member"] = _member(self.company, data["member"])
+        profile = _profile(self.company, data["sip_profile"]) if "sip_profile" in data else None
+        # All or nothing: a new member and a routing that the member's role forbids fail together.
+        with transaction.atomic():
+            if fields:
+                account = services.business_account_update(actor=self.actor, account=account, **fields)
+            if "sip_profile" in data:
+                account = services.business_account_assign(actor=self.actor, account=account, profile=profile)
+        return Response(BusinessAccountOutputSerializer(self.get_object()).data)
+
+    @extend_schema(responses={204: None}, description="Delete an account. Refused while numbers ring it.")
+    def delete(self, request: Request, id: str) -> Response:
+        services.business_account_delete(actor=self.actor, account=self.get_object())
+        return Response(status=204)

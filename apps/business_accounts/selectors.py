@@ -1,0 +1,56 @@
+"""Reads about business accounts: the company's list, and the "call us" snippet."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils.html import escape
+
+from apps.business_accounts.models import BusinessAccount
+from apps.companies.models import Company, Membership
+
+# Inline so that it looks like a button on any website without our stylesheet.
+BUTTON_STYLE = (
+    "display:inline-block;padding:10px 18px;background:#0a6cbd;color:#fff;"
+    "border-radius:4px;font-family:sans-serif;font-weight:600;text-decoration:none"
+)
+UNASSIGNED = "none"
+
+
+def business_account_list(
+    *, company: Company, search: str | None = None, sip_profile: str | uuid.UUID | None = None
+) -> QuerySet[BusinessAccount]:
+    """The company's accounts; `sip_profile` is a profile's public id, or "none" for unrouted ones."""
+    accounts = BusinessAccount.objects.for_company(company).select_related("sip_profile", "member__user")
+    if search:
+        accounts = accounts.filter(Q(name__icontains=search) | Q(display_name__icontains=search))
+    if sip_profile == UNASSIGNED:
+        accounts = accounts.filter(sip_profile__isnull=True)
+    elif sip_profile:
+        accounts = accounts.filter(sip_profile__public_id=sip_profile)
+    return accounts.order_by("name")
+
+
+def sip_address(account: BusinessAccount) -> str:
+    return f"sip:{account.name}@{settings.SIP_DOMAIN}"
+
+
+def call_button_html(account: BusinessAccount) -> str:
+    """A copy-paste button for the company's website: a sip: link that calls the account.
+
+    A plain str (not marked safe), so that templates show it as text in the copy box."""
+    href, label = escape(sip_address(account)), escape(account.display_name)
+    return f'<a href="{href}" style="{BUTTON_STYLE}">Call {label}</a>'
+
+
+def member_choices(*, company: Company) -> QuerySet[Membership]:
+    return Membership.objects.for_company(company).select_related("user").order_by("user__email")
+
+
+def live_profiles(*, company: Company) -> QuerySet[Any]:
+    from apps.sip_profiles.models import SipProfile
+
+    return SipProfile.objects.for_company(company).live().order_by("name")

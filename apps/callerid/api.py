@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.callerid import selectors, services
+from apps.callerid.models import Landline
+from apps.companies.models import Capability
+from apps.core.api import CompanyScopedAPIView, created
+
+
+class LandlineOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField(source="public_id")
+    number = serializers.CharField(help_text="E.164.")
+    status = serializers.ChoiceField(
+        Landline.Status.choices, help_text="Set by staff review, expiry (12 months after approval) or withdrawal."
+    )
+    reason = serializers.CharField(help_text="Why staff rejected it; empty otherwise.")
+    proof_name = serializers.CharField(help_text="The name of the uploaded proof of ownership.")
+    submitted_at = serializers.DateTimeField(source="created_at")
+    verified_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="When the proof must be renewed.")
+
+
+class CallerIdListApi(CompanyScopedAPIView):
+    """The company's landline registrations; register a landline with its proof of ownership."""
+
+    queryset = Landline.objects.all()
+    write_capability = Capability.MANAGE_SERVICE
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        number = serializers.CharField(
+            help_text="A fixed-line number: E.164 (+44 20 7946 0958) or national in your company's country."
+        )
+        proof = serializers.FileField(help_text="Proof of ownership (phone bill…): PDF, PNG or JPEG, up to 10 MB.")
+
+    @extend_schema(responses=LandlineOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(selectors.landline_list(company=self.company))
+        return self.get_paginated_response(LandlineOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        request={"multipart/form-data": InputSerializer},
+        responses={201: LandlineOutputSerializer},
+        description="Register a landline: only while the company is verified. Staff review the proof; "
+        "once verified, profiles may present the number for 12 months.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        landline = services.landline_register(actor=self.actor, company=self.company, **serializer.validated_data)
+        return created(LandlineOutputSerializer(landline).data)
+
+
+class CallerIdDetailApi(CompanyScopedAPIView):
+    queryset = Landline.objects.all()
+    write_capability = Capability.MANAGE_SERVICE
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return queryset.select_related("company")
+
+    @extend_schema(responses=LandlineOutputSerializer)
+    def get(self, request: Request, id: str) -> Response:
+        return Response(LandlineOutputSerializer(self.get_object()).data)
+
+    @extend_schema(
+        responses=LandlineOutputSerializer,
+        description="Withdraw the landline: it stops being a caller ID at once, on every profile that used it.",
+    )
+    def delete(self, request: Request, id: str) -> Response:
+        landline = services.landline_withdraw(actor=self.actor, landline=self.get_object())
+        return Response(LandlineOutputSerializer(landline).data)
+
+
+class CallerIdOptionsApi(CompanyScopedAPIView):
+    """The numbers the company's profiles may present as caller ID right now."""
+
+    queryset = Landline.objects.all()
+
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        number = serializers.CharField(source="e164", help_text="E.164; send it as a profile's `caller_id`.")
+        kind = serializers.ChoiceField(["online_number", "landline"])
+        label = serializers.CharField()  # type: ignore[assignment]  # a field named like Field.label
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        options = selectors.caller_id_options(company=self.company)
+        return Response(self.OutputSerializer(options, many=True).data)
