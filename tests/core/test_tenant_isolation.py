@@ -23,9 +23,9 @@ from apps.audit.services import audit_record
 from apps.companies.models import Company, Role
 from apps.companies.services import invitation_create, verification_submit
 from apps.core.actor import Actor
-from tests.conftest import client_as
 from tests.business_accounts.factories import populate_business_accounts
 from tests.callerid.factories import populate_callerid
+from tests.conftest import client_as
 from tests.factories import CompanyFactory, member
 from tests.sip_profiles.factories import populate_sip_profiles
 
