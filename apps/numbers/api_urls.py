@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from apps.numbers import api
+
+urlpatterns = [
+    path("numbers/available/", api.AvailableNumberListApi.as_view(), name="number-available"),
+    path("numbers/", api.NumberListApi.as_view(), name="number-list"),
+    path("numbers/<uuid:id>/", api.NumberDetailApi.as_view(), name="number-detail"),
+]

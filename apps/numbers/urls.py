@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from apps.numbers import views
+
+urlpatterns = [
+    path("numbers/", views.NumberListView.as_view(), name="number-list"),
+    path("numbers/<uuid:id>/", views.NumberDetailView.as_view(), name="number-detail"),
+    path("numbers/<uuid:id>/assign/", views.NumberAssignView.as_view(), name="number-assign"),
+    path("numbers/<uuid:id>/auto-renew/", views.NumberAutoRenewView.as_view(), name="number-auto-renew"),
+    path("numbers/<uuid:id>/release/", views.NumberReleaseView.as_view(), name="number-release"),
+]

@@ -27,6 +27,7 @@ from tests.business_accounts.factories import populate_business_accounts
 from tests.callerid.factories import populate_callerid
 from tests.conftest import client_as
 from tests.factories import CompanyFactory, member
+from tests.numbers.factories import populate_numbers
 from tests.sip_profiles.factories import populate_sip_profiles
 
 pytestmark = pytest.mark.django_db
@@ -77,6 +78,7 @@ def populate(company: Company) -> Any:
     populate_sip_profiles(company, owner)
     populate_business_accounts(company, owner)
     populate_callerid(company, owner)
+    populate_numbers(company, owner)
     return owner
 
 

@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+from django_countries.filters import CountryFilter
+
+from apps.core.actor import Actor
+from apps.core.exceptions import ApplicationError
+from apps.core.forms import add_application_error
+from apps.core.models import ImportJob
+from apps.numbers import imports, services
+from apps.numbers.forms import NumberImportForm, OnlineNumberAdminForm
+from apps.numbers.models import NumberSubscription, OnlineNumber
+
+RECENT_IMPORTS = 10
+
+
+@admin.register(OnlineNumber)
+class OnlineNumberAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Stock kept by staff. Rows are added and edited through services (so every change is
+    audited and checked with the CSV import's rules) and never deleted."""
+
+    form = OnlineNumberAdminForm
+    change_list_template = "admin/numbers/onlinenumber/change_list.html"
+    list_display = (
+        "number",
+        "country",
+        "area",
+        "number_type",
+        "status",
+        "holder",
+        "quarantine_until",
+        "prices",
+    )
+    # Only the countries in stock, not all 250.
+    list_filter = ("status", "number_type", ("country", CountryFilter))
+    search_fields = ("number", "area")
+    list_per_page = 100
+    # Counting a large stock on every page view is slow; the filters still count.
+    show_full_result_count = False
+    readonly_fields = ("public_id", "status", "quarantine_until", "holder", "created_at", "updated_at")
+    actions = ["end_quarantine"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OnlineNumber]:
+        holder = NumberSubscription.objects.filter(
+            number=OuterRef("pk"), status=NumberSubscription.Status.ACTIVE
+        ).values("company__name")[:1]
+        return super().get_queryset(request).annotate(holder_name=Subquery(holder))
+
+    @admin.display(description="Held by", ordering="holder_name")
+    def holder(self, stock: OnlineNumber) -> str:
+        return getattr(stock, "holder_name", None) or "—"
+
+    @admin.display(description="3 / 12 months")
+    def prices(self, stock: OnlineNumber) -> str:
+        return " · ".join(
+            f"{currency.upper()} {stock.price(currency=currency, months=3):.2f} / "
+            f"{stock.price(currency=currency, months=12):.2f}"
+            for currency in imports.CURRENCIES
+        )
+
+    def get_fields(self, request: HttpRequest, obj: OnlineNumber | None = None) -> list[str]:  # type: ignore[override]
+        editable = ["area", "number_type", *imports.PRICE_FIELDS]
+        if obj is None:
+            return ["number", "country", *editable]
+        return ["number", "country", *editable, *self.readonly_fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: OnlineNumber | None = None) -> tuple[str, ...]:  # type: ignore[override]
+        if obj is None:
+            return ()
+        return ("number", "country", *self.readonly_fields)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # nothing with history is deleted
+
+    def save_model(self, request: HttpRequest, obj: OnlineNumber, form: Any, change: bool) -> None:
+        actor = Actor.from_request(request)
+        data = form.cleaned_data
+        editable = {name: data[name] for name in ("area", "number_type", *imports.PRICE_FIELDS)}
+        if change:
+            saved = services.number_stock_update(actor=actor, stock=obj, **editable)
+        else:
+            saved = services.number_stock_create(
+                actor=actor, number=data["number"], country=data["country"], **editable
+            )
+        # The admin goes on with `obj` (its log entry, the redirect): make it the saved row.
+        obj.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "_state"})
+        obj._state.adding = False
+        obj._state.db = saved._state.db
+
+    @admin.action(description="Put back in stock now (end the quarantine)")
+    def end_quarantine(self, request: HttpRequest, queryset: Any) -> None:
+        for stock in queryset:
+            try:
+                services.number_stock_end_quarantine(actor=Actor.from_request(request), stock=stock)
+            except ApplicationError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                self.message_user(request, f"{stock.number} is available again.")
+
+    # --- CSV import ---------------------------------------------------------------
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [
+            path("import/", view(self.import_view), name="numbers-import"),
+            path("import/<uuid:id>/", view(self.import_status_view), name="numbers-import-status"),
+            path("import/<uuid:id>/progress/", view(self.import_progress_view), name="numbers-import-progress"),
+            path("import/<uuid:id>/errors.csv", view(self.import_errors_view), name="numbers-import-errors"),
+            path("import/template.csv", view(self.import_template_view), name="numbers-import-template"),
+            *super().get_urls(),
+        ]
+
+    def _job(self, request: HttpRequest, id: Any) -> ImportJob:
+        if not self.has_view_permission(request):
+            raise Http404
+        return get_object_or_404(ImportJob, kind=services.IMPORT_KIND, public_id=id)
+
+    def _page(self, request: HttpRequest, template: str, title: str, **context: Any) -> HttpResponse:
+        return render(
+            request,
+            template,
+            {**self.admin_site.each_context(request), "opts": self.model._meta, "title": title, **context},
+        )
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise Http404
+        form = NumberImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                job = services.number_import_create(
+                    actor=Actor.from_request(request), filename=upload.name or "numbers.csv", content=upload.read()
+                )
+            except ApplicationError as error:
+                add_application_error(form, error)
+            else:
+                return HttpResponseRedirect(reverse("admin:numbers-import-status", args=[job.public_id]))
+        return self._page(
+            request,
+            "admin/numbers/import_upload.html",
+            "Import Online Numbers from CSV",
+            form=form,
+            columns=imports.COLUMNS,
+            types=OnlineNumber.Type.values,
+            recent=ImportJob.objects.filter(kind=services.IMPORT_KIND)
+            .select_related("created_by")
+            .defer("content", "errors")
+            .order_by("-created_at")[:RECENT_IMPORTS],
+        )
+
+    def import_status_view(self, request: HttpRequest, id: Any) -> HttpResponse:
+        job = self._job(request, id)
+        return self._page(request, "admin/numbers/import_status.html", f"Import of {job.filename}", job=job)
+
+    def import_progress_view(self, request: HttpRequest, id: Any) -> HttpResponse:
+        """What the status page polls (htmx, every second) until the import has finished."""
+        return render(request, "admin/numbers/_import_progress.html", {"job": self._job(request, id)})
+
+    def import_errors_view(self, request: HttpRequest, id: Any) -> HttpResponse:
+        job = self._job(request, id)
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{job.public_id}-errors.csv"'
+        writer = csv.writer(response)
+        writer.writerow(["line", "error"])
+        for error in job.errors:
+            writer.writerow([error["line"], error["error"]])
+        return response
+
+    def import_template_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise Http404
+        response = HttpResponse(imports.TEMPLATE, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="online-numbers.csv"'
+        return response
+
+
+@admin.register(NumberSubscription)
+class NumberSubscriptionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Read only, for support: companies buy, assign and release numbers themselves."""
+
+    list_display = (
+        "number",
+        "company",
+        "status",
+        "months",
+        "price",
+        "currency",
+        "current_period_end",
+        "auto_renew",
+        "business_account",
+        "ended_at",
+    )
+    list_filter = ("status", "months", "auto_renew")
+    search_fields = ("number__number", "company__name", "public_id")
+    list_select_related = ("number", "company", "business_account")
+    readonly_fields = [f.name for f in NumberSubscription._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

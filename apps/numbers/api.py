@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django_countries.serializer_fields import CountryField
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.companies.models import Capability
+from apps.core.api import CompanyScopedAPIView, created
+from apps.numbers import selectors, services
+from apps.numbers.models import TERMS, NumberSubscription, OnlineNumber
+
+
+def _price(**kwargs: Any) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=10, decimal_places=4, **kwargs)
+
+
+# The one error body of the API (apps.core.api.exception_handler), for the schema.
+ERROR = inline_serializer(
+    "ApiError",
+    {
+        "detail": serializers.CharField(),
+        "code": serializers.CharField(),
+        "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+    },
+)
+
+
+class NumberOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField(source="public_id")
+    number = serializers.CharField(source="number.number", help_text="E.164.")
+    country = CountryField(source="number.country")
+    area = serializers.CharField(source="number.area")
+    type = serializers.ChoiceField(OnlineNumber.Type.choices, source="number.number_type")
+    months = serializers.ChoiceField(TERMS, help_text="The term: each period lasts this many months.")
+    auto_renew = serializers.BooleanField()
+    price = _price(help_text="Per period, fixed when the number was bought.")
+    currency = serializers.CharField()
+    status = serializers.ChoiceField(NumberSubscription.Status.choices)
+    current_period_start = serializers.DateTimeField()
+    current_period_end = serializers.DateTimeField(help_text="Renewed or ended at this time.")
+    ended_at = serializers.DateTimeField(allow_null=True)
+    business_account = serializers.UUIDField(
+        source="business_account.public_id", allow_null=True, default=None, help_text="Calls to the number reach it."
+    )
+    business_account_name = serializers.CharField(source="business_account.name", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+
+
+class AvailableNumberListApi(CompanyScopedAPIView):
+    """Numbers in stock a company may buy, priced in its currency."""
+
+    # Stock is not company-owned: the list comes from the selector, not get_queryset().
+    filter_backends: list[Any] = []
+
+    class FilterSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        country = serializers.CharField(required=False, allow_blank=True, help_text="ISO 3166 code, e.g. GB.")
+        area = serializers.CharField(required=False, allow_blank=True, help_text="Part of the area or city name.")
+        contains = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            help_text="Digits anywhere in the E.164 number (spaces and dashes ignored); "
+            "with a leading + they must start it, e.g. +4420.",
+        )
+        type = serializers.ChoiceField(OnlineNumber.Type.choices, required=False, allow_blank=True)
+
+        class Meta:
+            ref_name = "AvailableNumberFilter"
+
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        id = serializers.UUIDField(source="public_id")
+        number = serializers.CharField(help_text="E.164.")
+        country = CountryField()
+        area = serializers.CharField()
+        type = serializers.ChoiceField(OnlineNumber.Type.choices, source="number_type")
+        currency = serializers.CharField()
+        price_3_months = _price()
+        price_12_months = _price()
+
+    @extend_schema(parameters=[FilterSerializer], responses={200: OutputSerializer(many=True), 400: ERROR})
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        queryset = selectors.available_numbers(
+            country=data.get("country"),
+            area=data.get("area"),
+            contains=data.get("contains"),
+            number_type=data.get("type") or None,
+        )
+        page = self.paginate_queryset(queryset)
+        currency = self.company.currency
+        rows = [
+            {
+                "public_id": stock.public_id,
+                "number": str(stock.number),
+                "country": stock.country,
+                "area": stock.area,
+                "number_type": stock.number_type,
+                "currency": currency,
+                "price_3_months": stock.price(currency=currency, months=3),
+                "price_12_months": stock.price(currency=currency, months=12),
+            }
+            for stock in page or []
+        ]
+        return self.get_paginated_response(self.OutputSerializer(rows, many=True).data)
+
+
+class _NumberBase(CompanyScopedAPIView):
+    """A company's Online Number: its term, price, period and the business account it rings."""
+
+    queryset = NumberSubscription.objects.all()
+    write_capability = Capability.MANAGE_SERVICE
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return selectors.with_relations(queryset)
+
+
+class NumberListApi(_NumberBase):
+    """The company's Online Numbers (active first, then ended ones); buy one."""
+
+    filterset_fields = ["status", "auto_renew"]
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        number = serializers.CharField(
+            max_length=40, help_text="E.164 (+442079460958), or national in your company's country (020 7946 0958)."
+        )
+        months = serializers.ChoiceField(TERMS)
+        auto_renew = serializers.BooleanField(required=False, default=True)
+        business_account = serializers.UUIDField(
+            required=False, allow_null=True, default=None, help_text="A business account to route the calls to."
+        )
+
+    @extend_schema(responses=NumberOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(NumberOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: NumberOutputSerializer, 400: ERROR, 403: ERROR, 409: ERROR},
+        description=(
+            "Buy an available number for 3 or 12 months; the first period is charged now. "
+            "A number is held by one company at a time, so a retried request cannot buy it twice: "
+            "it gets 409 with code `already_yours`. Someone else's number is 409 `not_available`."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        subscription = services.number_buy(
+            actor=self.actor,
+            company=self.company,
+            number=data["number"],
+            months=int(data["months"]),
+            auto_renew=data["auto_renew"],
+            business_account=selectors.business_account_for(self.company, data["business_account"]),
+        )
+        return created(NumberOutputSerializer(self.get_queryset().get(pk=subscription.pk)).data)
+
+
+class NumberDetailApi(_NumberBase):
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        business_account = serializers.UUIDField(
+            required=False, allow_null=True, help_text="Route the calls to this business account; null unassigns."
+        )
+        auto_renew = serializers.BooleanField(required=False)
+
+    @extend_schema(responses={200: NumberOutputSerializer, 404: ERROR})
+    def get(self, request: Request, id: str) -> Response:
+        return Response(NumberOutputSerializer(self.get_object()).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: NumberOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        description="Assign the number to a business account (null unassigns) and/or switch auto-renewal. "
+        "Both changes are made together or not at all; an ended number cannot be changed (400 `ended`).",
+    )
+    def patch(self, request: Request, id: str) -> Response:
+        subscription = self.get_object()
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        changes: dict[str, Any] = {}
+        if "business_account" in data:
+            changes["business_account"] = selectors.business_account_for(self.company, data["business_account"])
+        if "auto_renew" in data:
+            changes["auto_renew"] = data["auto_renew"]
+        services.number_update(actor=self.actor, subscription=subscription, **changes)
+        return Response(NumberOutputSerializer(self.get_object()).data)
+
+    @extend_schema(
+        responses={200: NumberOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        description="Release the number now: it stops receiving calls and is no longer presented as caller ID. "
+        "The rest of the period is not refunded; the number spends 30 days in quarantine. Returns the ended number.",
+    )
+    def delete(self, request: Request, id: str) -> Response:
+        services.number_release(actor=self.actor, subscription=self.get_object())
+        return Response(NumberOutputSerializer(self.get_object()).data)

@@ -1,0 +1,628 @@
+"""Writes about Online Numbers: buying, assigning, renewing and releasing them, and the
+staff-kept stock (single rows and CSV imports).
+
+Every service is atomic and writes its audit event in the same transaction. Purchases
+and renewals are recorded through apps.billing.services.charge_record, one charge per
+period (its idempotency key), which the credit release turns into debits.
+
+Locks are always taken in the same order, subscription before stock row, so that a
+release and the periodic job cannot deadlock each other.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+
+from apps.audit.services import audit_record
+from apps.billing.services import charge_record
+from apps.business_accounts.models import BusinessAccount
+from apps.callerid.services import caller_id_remove_everywhere
+from apps.companies.models import Company, Notice
+from apps.companies.notices import notice_create
+from apps.core.actor import Actor
+from apps.core.exceptions import ApplicationError, Conflict
+from apps.core.models import ImportJob
+from apps.core.phone import e164, parse_number
+from apps.numbers import imports
+from apps.numbers.models import QUARANTINE_DAYS, TERMS, NumberSubscription, OnlineNumber
+from apps.numbers.selectors import charge_item
+
+logger = logging.getLogger(__name__)
+
+RELEASED_REASON = "the number was released"
+BACK_IN_STOCK = {"status": {"before": OnlineNumber.Status.QUARANTINE, "after": OnlineNumber.Status.AVAILABLE}}
+PERIOD_BATCH = 200
+PERIOD_LIMIT = 5_000
+IMPORT_KIND = "numbers"
+IMPORT_PROGRESS_EVERY = 500
+IMPORT_INSERT_BATCH = 2_000
+IMPORT_LOOKUP_BATCH = 5_000
+
+
+# --- Periods ----------------------------------------------------------------------
+
+
+def add_months(moment: datetime, months: int, *, day: int | None = None) -> datetime:
+    """`moment` plus whole calendar months, on `day` of the month (default: moment's own day),
+    moved back to the month's last day when it has fewer days: 31 Jan + 3 months = 30 Apr."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    wanted = day or moment.day
+    return moment.replace(year=year, month=month, day=min(wanted, calendar.monthrange(year, month)[1]))
+
+
+def _anchor_day(subscription: NumberSubscription) -> int:
+    # Periods keep the day of the month the number was bought on, so a number bought
+    # on 31 January renews on 30 April and then on 31 July, not on the 30th forever
+    # after. number_buy makes created_at the purchase instant, the first period's start.
+    return subscription.created_at.astimezone(UTC).day
+
+
+def _check_months(months: Any) -> int:
+    try:
+        value = int(months)
+    except (TypeError, ValueError):
+        value = 0
+    if value not in TERMS:
+        raise ApplicationError("Choose 3 or 12 months.", field="months")
+    return value
+
+
+def _charge(*, actor: Actor, subscription: NumberSubscription, renewal: bool) -> None:
+    start, end = subscription.current_period_start, subscription.current_period_end
+    verb = "renewal" if renewal else "purchase"
+    charge_record(
+        actor=actor,
+        company=subscription.company,
+        kind="number",
+        description=f"Online Number {subscription.number.number}, {subscription.months} months ({verb})",
+        quantity=1,
+        unit_price=subscription.price,
+        amount=subscription.price,
+        period_start=start,
+        period_end=end,
+        item=charge_item(subscription),
+        # One charge per subscription and period: a rerun or a retried task finds it.
+        idempotency_key=f"number:{subscription.public_id}:{start.isoformat()}",
+    )
+
+
+def _account_label(account: BusinessAccount | None) -> str | None:
+    return account.name if account is not None else None
+
+
+def _check_account(company: Company, account: BusinessAccount | None) -> None:
+    if account is not None and account.company_id != company.pk:
+        raise ApplicationError("Choose a business account of your company.", field="business_account")
+
+
+# --- Buying and holding ----------------------------------------------------------
+
+
+def number_buy(
+    *,
+    actor: Actor,
+    company: Company,
+    number: str,
+    months: int,
+    auto_renew: bool,
+    business_account: BusinessAccount | None = None,
+) -> NumberSubscription:
+    """Buy an available number for 3 or 12 months. National input is read in the company's country."""
+    months = _check_months(months)
+    wanted = e164(parse_number(number, region=company.country.code, field="number"))
+    _check_account(company, business_account)
+    with transaction.atomic():
+        # The row lock makes two buyers of the same number queue: the second sees it taken.
+        stock = OnlineNumber.objects.select_for_update().filter(number=wanted).first()
+        if stock is None:
+            raise ApplicationError(
+                f"{wanted} is not one of our numbers. Search the available numbers and choose one of them.",
+                field="number",
+                code="not_in_stock",
+            )
+        if stock.status != OnlineNumber.Status.AVAILABLE:
+            mine = NumberSubscription.objects.for_company(company).filter(
+                number=stock, status=NumberSubscription.Status.ACTIVE
+            )
+            if mine.exists():
+                raise Conflict(f"{wanted} is already yours.", field="number", code="already_yours")
+            raise Conflict(
+                f"{wanted} is no longer available: someone else has just taken it. Choose another number.",
+                field="number",
+                code="not_available",
+            )
+        price = stock.price(currency=company.currency, months=months)
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                subscription = NumberSubscription.objects.create(
+                    company=company,
+                    number=stock,
+                    months=months,
+                    auto_renew=bool(auto_renew),
+                    price=price,
+                    currency=company.currency,
+                    current_period_start=now,
+                    current_period_end=add_months(now, months),
+                    business_account=business_account,
+                )
+        except IntegrityError:
+            # The partial unique index (one active subscription per number) backs the lock up.
+            raise Conflict(f"{wanted} is no longer available.", field="number", code="not_available") from None
+        # Later periods keep the day of the month of this instant (_anchor_day); auto_now_add
+        # stamped created_at a few microseconds later, which could be the next day.
+        NumberSubscription.objects.filter(pk=subscription.pk).update(created_at=now)
+        subscription.created_at = now
+        stock.status = OnlineNumber.Status.ACTIVE
+        stock.quarantine_until = None
+        stock.save(update_fields=["status", "quarantine_until", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="number.bought",
+            company=company,
+            target=subscription,
+            changes={
+                "number": {"before": None, "after": wanted},
+                "months": {"before": None, "after": months},
+                "price": {"before": None, "after": f"{price} {company.currency}"},
+                "auto_renew": {"before": None, "after": subscription.auto_renew},
+                "current_period_end": {"before": None, "after": subscription.current_period_end},
+                **(
+                    {"business_account": {"before": None, "after": business_account.name}}
+                    if business_account is not None
+                    else {}
+                ),
+            },
+        )
+        _charge(actor=actor, subscription=subscription, renewal=False)
+    return subscription
+
+
+def _lock(subscription: NumberSubscription) -> NumberSubscription:
+    locked = (
+        NumberSubscription.objects.select_for_update(of=("self",))
+        .select_related("number", "company", "business_account")
+        .get(pk=subscription.pk)
+    )
+    if locked.status != NumberSubscription.Status.ACTIVE:
+        raise ApplicationError(
+            f"{locked.number.number} ended on {locked.ended_at:%d %b %Y}; buy it again if it is available.",
+            code="ended",
+        )
+    return locked
+
+
+def number_assign(
+    *, actor: Actor, subscription: NumberSubscription, business_account: BusinessAccount | None
+) -> NumberSubscription:
+    """Route the number's calls to a business account of the company, or to none (None)."""
+    with transaction.atomic():
+        subscription = _lock(subscription)
+        _check_account(subscription.company, business_account)
+        before = subscription.business_account
+        if (before.pk if before else None) == (business_account.pk if business_account else None):
+            return subscription
+        subscription.business_account = business_account
+        subscription.save(update_fields=["business_account", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="number.assigned" if business_account is not None else "number.unassigned",
+            company=subscription.company,
+            target=subscription,
+            changes={"business_account": {"before": _account_label(before), "after": _account_label(business_account)}},
+        )
+    return subscription
+
+
+def number_set_auto_renew(*, actor: Actor, subscription: NumberSubscription, auto_renew: bool) -> NumberSubscription:
+    with transaction.atomic():
+        subscription = _lock(subscription)
+        auto_renew = bool(auto_renew)
+        if subscription.auto_renew == auto_renew:
+            return subscription
+        subscription.auto_renew = auto_renew
+        subscription.save(update_fields=["auto_renew", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="number.auto_renew_changed",
+            company=subscription.company,
+            target=subscription,
+            changes={"auto_renew": {"before": not auto_renew, "after": auto_renew}},
+        )
+    return subscription
+
+
+UNCHANGED: Any = object()
+
+
+def number_update(
+    *,
+    actor: Actor,
+    subscription: NumberSubscription,
+    business_account: BusinessAccount | None = UNCHANGED,
+    auto_renew: bool = UNCHANGED,
+) -> NumberSubscription:
+    """Change the assignment and the auto-renewal together: both or neither."""
+    with transaction.atomic():
+        if business_account is not UNCHANGED:
+            subscription = number_assign(actor=actor, subscription=subscription, business_account=business_account)
+        if auto_renew is not UNCHANGED:
+            subscription = number_set_auto_renew(actor=actor, subscription=subscription, auto_renew=auto_renew)
+        return _lock(subscription)
+
+
+def _end(*, actor: Actor, subscription: NumberSubscription, now: datetime, action: str) -> NumberSubscription:
+    """End a locked, active subscription now: unassign it, quarantine the number, stop
+    presenting it as caller ID. Nothing is deleted."""
+    stock = OnlineNumber.objects.select_for_update().get(pk=subscription.number_id)
+    account = subscription.business_account
+    subscription.status = NumberSubscription.Status.ENDED
+    subscription.ended_at = now
+    subscription.business_account = None
+    subscription.save(update_fields=["status", "ended_at", "business_account", "updated_at"])
+    stock.status = OnlineNumber.Status.QUARANTINE
+    stock.quarantine_until = now + timedelta(days=QUARANTINE_DAYS)
+    stock.save(update_fields=["status", "quarantine_until", "updated_at"])
+    subscription.number = stock
+    audit_record(
+        actor=actor,
+        action=action,
+        company=subscription.company,
+        target=subscription,
+        changes={
+            "status": {"before": NumberSubscription.Status.ACTIVE, "after": NumberSubscription.Status.ENDED},
+            **({"business_account": {"before": account.name, "after": None}} if account is not None else {}),
+        },
+    )
+    caller_id_remove_everywhere(
+        actor=actor, company=subscription.company, subscription=subscription, reason=RELEASED_REASON
+    )
+    return subscription
+
+
+def number_release(*, actor: Actor, subscription: NumberSubscription) -> NumberSubscription:
+    """Give the number up now. The rest of the paid period is not refunded."""
+    with transaction.atomic():
+        subscription = _lock(subscription)
+        return _end(actor=actor, subscription=subscription, now=timezone.now(), action="number.released")
+
+
+# --- The periodic job ----------------------------------------------------------------
+
+
+def _process_one(*, pk: int, now: datetime) -> str | None:
+    actor = Actor.system()
+    with transaction.atomic():
+        subscription = (
+            NumberSubscription.objects.select_for_update(of=("self",))
+            .select_related("number", "company", "business_account")
+            .filter(pk=pk, status=NumberSubscription.Status.ACTIVE, current_period_end__lte=now)
+            .first()
+        )
+        if subscription is None:
+            return None  # released, or handled by another run, since it was listed
+        if not subscription.auto_renew:
+            _end(actor=actor, subscription=subscription, now=now, action="number.ended")
+            notice_create(
+                company=subscription.company,
+                kind="number_ended",
+                level=Notice.Level.INFO,
+                message=(
+                    f"Online Number {subscription.number.number} ended on {now:%d %b %Y}: it was not set to renew. "
+                    f"It no longer receives calls."
+                ),
+            )
+            return "ended"
+        before = subscription.current_period_end
+        anchor = _anchor_day(subscription)
+        # A job that was down for longer than a term catches up one period at a time,
+        # each charged once: the number was held throughout.
+        while subscription.current_period_end <= now:
+            start = subscription.current_period_end
+            subscription.current_period_start = start
+            subscription.current_period_end = add_months(start, subscription.months, day=anchor)
+            _charge(actor=actor, subscription=subscription, renewal=True)
+        subscription.save(update_fields=["current_period_start", "current_period_end", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="number.renewed",
+            company=subscription.company,
+            target=subscription,
+            changes={"current_period_end": {"before": before, "after": subscription.current_period_end}},
+        )
+        return "renewed"
+
+
+def _end_quarantines(*, now: datetime, batch_size: int, limit: int) -> int:
+    released = 0
+    while released < limit:
+        with transaction.atomic():
+            # skip_locked: a staff edit of one row does not hold the whole batch up.
+            batch = list(
+                OnlineNumber.objects.select_for_update(skip_locked=True)
+                .filter(status=OnlineNumber.Status.QUARANTINE, quarantine_until__lte=now)
+                .order_by("quarantine_until", "pk")[:batch_size]
+            )
+            if not batch:
+                break
+            OnlineNumber.objects.filter(pk__in=[row.pk for row in batch]).update(
+                status=OnlineNumber.Status.AVAILABLE, quarantine_until=None, updated_at=timezone.now()
+            )
+            for row in batch:
+                audit_record(
+                    actor=Actor.system(),
+                    action="number.back_in_stock",
+                    company=None,
+                    target=row,
+                    changes=BACK_IN_STOCK,
+                )
+        released += len(batch)
+    return released
+
+
+def number_periods_process(
+    *, now: datetime | None = None, batch_size: int = PERIOD_BATCH, limit: int = PERIOD_LIMIT
+) -> dict[str, int]:
+    """Renew or end every subscription whose period is over, then put numbers whose
+    quarantine is over back in stock. At most `limit` of each per run: the next run
+    goes on where this one stopped.
+
+    Each subscription is its own transaction, so one that fails (logged) neither
+    undoes nor blocks the others; it is tried again on the next run.
+    """
+    now = now or timezone.now()
+    counts = {"renewed": 0, "ended": 0, "failed": 0, "back_in_stock": 0}
+    done: set[int] = set()
+    while len(done) < limit:
+        due = (
+            NumberSubscription.objects.filter(status=NumberSubscription.Status.ACTIVE, current_period_end__lte=now)
+            .exclude(pk__in=done)
+            .order_by("current_period_end", "pk")
+            .values_list("pk", flat=True)[: min(batch_size, limit - len(done))]
+        )
+        ids = list(due)
+        if not ids:
+            break
+        for pk in ids:
+            done.add(pk)
+            try:
+                outcome = _process_one(pk=pk, now=now)
+            except (DatabaseError, ApplicationError):
+                logger.exception("Online Number subscription %s could not be renewed or ended", pk)
+                counts["failed"] += 1
+                continue
+            if outcome is not None:
+                counts[outcome] += 1
+    counts["back_in_stock"] = _end_quarantines(now=now, batch_size=batch_size, limit=limit)
+    return counts
+
+
+# --- Stock kept by staff -----------------------------------------------------------
+
+STOCK_EDITABLE = ("area", "number_type", *imports.PRICE_FIELDS)
+
+
+def _stock_snapshot(stock: OnlineNumber) -> dict[str, Any]:
+    return {name: str(getattr(stock, name)) for name in STOCK_EDITABLE}
+
+
+def number_stock_create(
+    *, actor: Actor, number: str, country: str, area: str, number_type: str, **prices: Any
+) -> OnlineNumber:
+    values = imports.clean_stock_values(
+        number=number, country=country, area=area, number_type=number_type, prices=prices
+    )
+    with transaction.atomic():
+        if OnlineNumber.objects.filter(number=values.e164).exists():
+            raise ApplicationError(f"{values.e164} is already in stock.", field="number", code="in_stock")
+        try:
+            with transaction.atomic():
+                stock = OnlineNumber.objects.create(**values.model_fields())
+        except IntegrityError:
+            raise Conflict(f"{values.e164} is already in stock.", field="number", code="in_stock") from None
+        audit_record(
+            actor=actor,
+            action="number_stock.created",
+            company=None,
+            target=stock,
+            changes={name: {"before": None, "after": value} for name, value in _stock_snapshot(stock).items()},
+        )
+    return stock
+
+
+def number_stock_update(*, actor: Actor, stock: OnlineNumber, **fields: Any) -> OnlineNumber:
+    """Staff change a stock row's area, type or prices. Its number and country are fixed:
+    a different number is a different row. Prices apply to purchases from now on;
+    subscriptions renew at the price they were bought at."""
+    unknown = set(fields) - set(STOCK_EDITABLE)
+    if unknown:
+        raise ApplicationError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+    with transaction.atomic():
+        stock = OnlineNumber.objects.select_for_update().get(pk=stock.pk)
+        before = _stock_snapshot(stock)
+        merged = {name: fields.get(name, getattr(stock, name)) for name in STOCK_EDITABLE}
+        values = imports.clean_stock_values(
+            number=str(stock.number),
+            country=stock.country.code,
+            area=merged["area"],
+            number_type=merged["number_type"],
+            prices={name: merged[name] for name in imports.PRICE_FIELDS},
+        )
+        stock.area = values.area
+        stock.number_type = values.number_type
+        for name, price in values.prices.items():
+            setattr(stock, name, price)
+        stock.save(update_fields=[*STOCK_EDITABLE, "updated_at"])
+        after = _stock_snapshot(stock)
+        changes = {
+            name: {"before": before[name], "after": after[name]} for name in after if before[name] != after[name]
+        }
+        if changes:
+            audit_record(actor=actor, action="number_stock.updated", company=None, target=stock, changes=changes)
+    return stock
+
+
+def number_stock_end_quarantine(*, actor: Actor, stock: OnlineNumber) -> OnlineNumber:
+    """Staff put a quarantined number back in stock before its 30 days are over."""
+    with transaction.atomic():
+        stock = OnlineNumber.objects.select_for_update().get(pk=stock.pk)
+        if stock.status != OnlineNumber.Status.QUARANTINE:
+            raise ApplicationError(f"{stock.number} is {stock.get_status_display().lower()}, not in quarantine.")
+        stock.status = OnlineNumber.Status.AVAILABLE
+        stock.quarantine_until = None
+        stock.save(update_fields=["status", "quarantine_until", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="number.back_in_stock",
+            company=None,
+            target=stock,
+            changes=BACK_IN_STOCK,
+        )
+    return stock
+
+
+# --- CSV import of stock -------------------------------------------------------------
+
+
+def number_import_create(*, actor: Actor, filename: str, content: bytes | str) -> ImportJob:
+    """Keep the uploaded file and queue its import. The header is checked now, so a wrong
+    file is refused on the upload form; the rows are checked by the task."""
+    text = imports.decode(content)
+    imports.check_file(text)
+    with transaction.atomic():
+        job = ImportJob.objects.create(
+            kind=IMPORT_KIND, filename=(filename or "numbers.csv")[:200], content=text, created_by=actor.user
+        )
+        audit_record(
+            actor=actor,
+            action="number_import.queued",
+            company=None,
+            target=job,
+            changes={"filename": {"before": None, "after": job.filename}},
+        )
+        from apps.numbers.tasks import run_number_import
+
+        job_id = job.pk
+        transaction.on_commit(lambda: run_number_import.delay(job_id))
+    return job
+
+
+def _progress(job_id: int, **fields: Any) -> None:
+    # Runs outside any transaction (autocommit), so the status page sees it at once.
+    ImportJob.objects.filter(pk=job_id).update(**fields)
+
+
+def _already_in_stock(valid: list[tuple[int, imports.StockValues]]) -> list[dict[str, Any]]:
+    errors = []
+    for offset in range(0, len(valid), IMPORT_LOOKUP_BATCH):
+        chunk = valid[offset : offset + IMPORT_LOOKUP_BATCH]
+        # The checked numbers, not their text: the field would parse the text again.
+        found = {
+            str(number): status
+            for number, status in OnlineNumber.objects.filter(
+                number__in=[values.number for _, values in chunk]
+            ).values_list("number", "status")
+        }
+        for line, values in chunk:
+            status = found.get(values.e164)
+            if status is not None:
+                label = OnlineNumber.Status(status).label.lower()
+                errors.append({"line": line, "error": f"number: {values.e164} is already in stock ({label})."})
+    return errors
+
+
+def _finish(*, actor: Actor, job: ImportJob, status: str, errors: list[dict[str, Any]], imported: int) -> None:
+    job.status = status
+    job.errors = sorted(errors, key=lambda e: e["line"])
+    job.imported_rows = imported
+    job.processed_rows = job.total_rows
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "errors", "imported_rows", "processed_rows", "finished_at"])
+    audit_record(
+        actor=actor,
+        action="number_import.succeeded" if status == ImportJob.Status.SUCCEEDED else "number_import.failed",
+        company=None,
+        target=job,
+        changes={
+            "imported_rows": {"before": None, "after": imported},
+            **({"bad_rows": {"before": None, "after": len(errors)}} if errors else {}),
+        },
+    )
+
+
+def number_import_run(*, job_id: int) -> ImportJob | None:
+    """Check every row (progress is saved every few hundred rows), then insert all of
+    them in one transaction, or none if any row is bad: every bad row is reported with
+    its line number. Safe to run twice: a finished job is left alone."""
+    claimed = ImportJob.objects.filter(
+        pk=job_id, kind=IMPORT_KIND, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]
+    ).update(status=ImportJob.Status.RUNNING, processed_rows=0, imported_rows=0, errors=[], finished_at=None)
+    if not claimed:
+        return None
+    job = ImportJob.objects.select_related("created_by").get(pk=job_id)
+    actor = Actor(user=job.created_by) if job.created_by else Actor.system()
+    try:
+        rows = imports.read_rows(job.content)
+    except ApplicationError as error:
+        with transaction.atomic():
+            _finish(
+                actor=actor,
+                job=job,
+                status=ImportJob.Status.FAILED,
+                errors=[{"line": 1, "error": error.message}],
+                imported=0,
+            )
+        return job
+    job.total_rows = len(rows)
+    _progress(job_id, total_rows=job.total_rows)
+
+    errors: list[dict[str, Any]] = []
+    valid: list[tuple[int, imports.StockValues]] = []
+    first_line: dict[str, int] = {}
+    for index, row in enumerate(rows, start=1):
+        try:
+            values = imports.clean_row(row)
+        except ApplicationError as error:
+            errors.append({"line": row.line, "error": error.message})
+        else:
+            seen = first_line.setdefault(values.e164, row.line)
+            if seen != row.line:
+                errors.append({"line": row.line, "error": f"number: {values.e164} is also on line {seen}."})
+            else:
+                valid.append((row.line, values))
+        if index % IMPORT_PROGRESS_EVERY == 0:
+            _progress(job_id, processed_rows=index)
+    errors += _already_in_stock(valid)
+    _progress(job_id, processed_rows=job.total_rows)
+
+    with transaction.atomic():
+        # A second delivery of the task waits here and then finds the job finished.
+        job = ImportJob.objects.select_for_update().get(pk=job_id)
+        if job.status != ImportJob.Status.RUNNING:
+            return job
+        if errors:
+            _finish(actor=actor, job=job, status=ImportJob.Status.FAILED, errors=errors, imported=0)
+            return job
+        try:
+            with transaction.atomic():
+                # The parsed number, not its text: the field would parse the text again.
+                OnlineNumber.objects.bulk_create(
+                    [OnlineNumber(**{**values.model_fields(), "number": values.number}) for _, values in valid],
+                    batch_size=IMPORT_INSERT_BATCH,
+                )
+        except IntegrityError:
+            # Someone added one of these numbers while the file was being checked.
+            errors = _already_in_stock(valid) or [
+                {"line": 1, "error": "The stock changed during the import; upload again."}
+            ]
+            _finish(actor=actor, job=job, status=ImportJob.Status.FAILED, errors=errors, imported=0)
+            return job
+        _finish(actor=actor, job=job, status=ImportJob.Status.SUCCEEDED, errors=[], imported=len(valid))
+    return job
