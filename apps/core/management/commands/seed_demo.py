@@ -11,7 +11,29 @@ from django.db import transaction
 from apps.accounts.models import User
 from apps.companies.services import company_create
 from apps.core.actor import Actor
+from apps.numbers.models import OnlineNumber
+from apps.numbers.services import number_stock_create
 
+# A little Online Number stock so the demo can search and buy (valid numbers of
+# each plan; prices per 3 and 12 months in USD, EUR and GBP).
+DEMO_STOCK = [
+    ("+442079460100", "GB", "London", "geographic"),
+    ("+442079460101", "GB", "London", "geographic"),
+    ("+441614960102", "GB", "Manchester", "geographic"),
+    ("+448081570103", "GB", "", "toll_free"),
+    ("+12025550104", "US", "Washington, DC", "geographic"),
+    ("+12125550105", "US", "New York", "geographic"),
+    ("+13125550106", "US", "Chicago", "geographic"),
+    ("+493012345107", "DE", "Berlin", "geographic"),
+]
+DEMO_PRICES = {
+    "price_3m_usd": "6.00",
+    "price_12m_usd": "20.00",
+    "price_3m_eur": "5.50",
+    "price_12m_eur": "18.50",
+    "price_3m_gbp": "4.80",
+    "price_12m_gbp": "16.00",
+}
 DEMO_EMAIL = "owner@demo.example"
 DEMO_PASSWORD = "demo-owner-password-2026"
 
@@ -36,6 +58,16 @@ class Command(BaseCommand):
                 created = True
             else:
                 created = False
+            for number, country, area, number_type in DEMO_STOCK:
+                if not OnlineNumber.objects.filter(number=number).exists():
+                    number_stock_create(
+                        actor=Actor.system(),
+                        number=number,
+                        country=country,
+                        area=area,
+                        number_type=number_type,
+                        **DEMO_PRICES,
+                    )
             if staff and not user.is_staff:
                 user.is_staff = user.is_superuser = True
                 user.save(update_fields=["is_staff", "is_superuser"])
