@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 
+from apps.audit.services import audit_record
 from apps.companies.models import Company, Notice
+from apps.core.actor import Actor
 
 
 def notice_create(*, company: Company, kind: str, message: str, level: str = Notice.Level.WARNING) -> Notice:
@@ -13,4 +16,15 @@ def notice_create(*, company: Company, kind: str, message: str, level: str = Not
 
     notice_id = notice.pk
     transaction.on_commit(lambda: send_notice_email.delay(notice_id))
+    return notice
+
+
+def notice_dismiss(*, actor: Actor, notice: Notice) -> Notice:
+    with transaction.atomic():
+        notice = Notice.objects.select_for_update().get(pk=notice.pk)
+        if notice.dismissed_at is None:
+            notice.dismissed_at = timezone.now()
+            notice.dismissed_by = actor.user
+            notice.save(update_fields=["dismissed_at", "dismissed_by"])
+            audit_record(actor=actor, action="notice.dismissed", company=notice.company, target=notice)
     return notice

@@ -10,6 +10,7 @@ urlpatterns = [
     path("company/leave/", views.LeaveCompanyView.as_view(), name="company-leave"),
     path("company/invitations/<uuid:id>/revoke/", views.InvitationRevokeView.as_view(), name="invitation-revoke"),
     path("company/verification/", views.VerificationView.as_view(), name="verification"),
+    path("notices/<uuid:id>/dismiss/", views.NoticeDismissView.as_view(), name="notice-dismiss"),
     path("companies/new/", views.CompanyCreateView.as_view(), name="company-create"),
     path("companies/switch/", views.company_switch, name="company-switch"),
     path("invitations/<str:token>/", views.InvitationAcceptView.as_view(), name="invitation-accept"),

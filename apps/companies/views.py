@@ -13,7 +13,8 @@ from django.views.decorators.http import require_POST
 
 from apps.companies import selectors, services
 from apps.companies.forms import CompanyCreateForm, CompanySettingsForm, InvitationForm, RoleForm, VerificationForm
-from apps.companies.models import Capability, Invitation, Membership, VerificationDocument
+from apps.companies.models import Capability, Invitation, Membership, Notice, VerificationDocument
+from apps.companies.notices import notice_dismiss
 from apps.companies.tenancy import activate_company
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
@@ -274,3 +275,14 @@ def verification_document_download(request: HttpRequest, id: Any) -> HttpRespons
     response["Content-Disposition"] = f'inline; filename="{document.original_name}"'
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+class NoticeDismissView(CompanyPageMixin, View):
+    write_capability = Capability.MANAGE_COMPANY
+    model = Notice
+
+    def post(self, request: HttpRequest, id: Any) -> HttpResponse:
+        notice_dismiss(actor=self.actor, notice=self.get_object_or_404(id))
+        if request.htmx:  # type: ignore[attr-defined]
+            return HttpResponse("")
+        return redirect("dashboard")

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonRespons
 from django.shortcuts import redirect, render
 from django.views.generic import TemplateView
 
-from apps.companies.models import Capability, Company
+from apps.companies.models import Capability, Company, Notice
 from apps.companies.tenancy import Tenancy, resolve_tenancy
 from apps.core.actor import Actor
 
@@ -76,6 +76,8 @@ class DashboardView(CompanyPageMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         context["policy"] = purchase_policy_for_company(self.company)
         context["member_count"] = self.company.memberships.count()
+        context["notices"] = Notice.objects.for_company(self.company).filter(dismissed_at__isnull=True)[:20]
+        context["can_dismiss"] = self.tenancy.can(Capability.MANAGE_COMPANY)
         if self.tenancy.can(Capability.VIEW_AUDIT):
             context["recent_events"] = AuditEvent.objects.for_company(self.company).order_by("-created_at", "-id")[:8]
         return context

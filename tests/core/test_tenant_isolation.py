@@ -21,6 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from apps.accounts.services import api_key_create
 from apps.audit.services import audit_record
 from apps.companies.models import Company, Role
+from apps.companies.notices import notice_create
 from apps.companies.services import invitation_create, verification_submit
 from apps.core.actor import Actor
 from tests.business_accounts.factories import populate_business_accounts
@@ -75,6 +76,7 @@ def populate(company: Company) -> Any:
         country="GB",
     )
     audit_record(actor=actor, action="test.event", company=company)
+    notice_create(company=company, kind="test", message="A notice.")
     populate_sip_profiles(company, owner)
     populate_business_accounts(company, owner)
     populate_callerid(company, owner)
