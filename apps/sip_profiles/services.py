@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record, diff, snapshot
+from apps.billing.allocations import profile_balance
 from apps.billing.models import Charge, Price
 from apps.billing.services import charge_record, monthly_period, price_for, prorate
 from apps.callerid.services import caller_id_resolve
@@ -483,6 +484,15 @@ def sip_profile_delete(*, actor: Actor, profile: SipProfile) -> SipProfile:
             SipProfile.objects.select_for_update().select_related("company").get(pk=profile.pk, deleted_at__isnull=True)
         )
         company = profile.company
+        balance = profile_balance(profile)
+        if balance != 0:
+            raise ApplicationError(
+                f"{profile.name} still holds {balance:.2f} {company.currency}: take it back to the company balance "
+                "first."
+                if balance > 0
+                else f"{profile.name} owes {-balance:.2f} {company.currency}: allocate credit to settle it first.",
+                code="profile_holds_credit",
+            )
         released = list(BusinessAccount.objects.for_company(company).filter(sip_profile=profile).select_for_update())
         for account in released:
             account.sip_profile = None

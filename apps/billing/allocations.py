@@ -1,0 +1,75 @@
+"""Moving credit between a company's balance and its SIP profiles' balances."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import transaction
+
+from apps.audit.services import audit_record
+from apps.billing.ledger import Leg, company_account, ledger_post, profile_account
+from apps.billing.models import LedgerAccount, LedgerTransaction
+from apps.core.actor import Actor
+from apps.core.exceptions import ApplicationError
+
+MAX_PLACES = 4
+
+
+def clean_amount(value: Any, *, field: str = "amount") -> Decimal:
+    try:
+        amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ApplicationError("Enter an amount such as 25 or 25.50.", field=field) from None
+    if not amount.is_finite() or amount <= 0:
+        raise ApplicationError("The amount must be more than zero.", field=field)
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -MAX_PLACES:
+        raise ApplicationError(f"Use at most {MAX_PLACES} decimal places.", field=field)
+    return amount
+
+
+def profile_balance(profile: Any) -> Decimal:
+    account = LedgerAccount.objects.filter(sip_profile=profile).only("balance").first()
+    return account.balance if account is not None else Decimal("0")
+
+
+def _move(*, actor: Actor, profile: Any, amount: Any, key: str, to_profile: bool) -> LedgerTransaction:
+    amount = clean_amount(amount)
+    if profile.deleted_at is not None:
+        raise ApplicationError("This SIP profile was deleted.", code="deleted")
+    company = profile.company
+    source, target = company_account(company), profile_account(profile)
+    if not to_profile:
+        source, target = target, source
+    kind = LedgerTransaction.Kind.ALLOCATION if to_profile else LedgerTransaction.Kind.TAKE_BACK
+    verb = "Allocated to" if to_profile else "Taken back from"
+    with transaction.atomic():
+        txn, created = ledger_post(
+            actor=actor,
+            key=key,
+            kind=kind,
+            company=company,
+            currency=company.currency,
+            description=f"{verb} {profile.name}",
+            legs=[Leg(source, -amount), Leg(target, amount)],
+        )
+        if created:
+            audit_record(
+                actor=actor,
+                action="credit.allocated" if to_profile else "credit.taken_back",
+                company=company,
+                target=profile,
+                changes={"amount": {"before": None, "after": f"{amount} {company.currency}"}},
+            )
+    return txn
+
+
+def credit_allocate(*, actor: Actor, profile: Any, amount: Any, key: str) -> LedgerTransaction:
+    """Company balance → profile balance; never more than the company balance."""
+    return _move(actor=actor, profile=profile, amount=amount, key=f"alloc:{key}", to_profile=True)
+
+
+def credit_take_back(*, actor: Actor, profile: Any, amount: Any, key: str) -> LedgerTransaction:
+    """Profile balance → company balance; never more than the profile's positive balance."""
+    return _move(actor=actor, profile=profile, amount=amount, key=f"takeback:{key}", to_profile=False)

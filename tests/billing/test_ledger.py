@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
+
+from apps.billing.allocations import credit_allocate, credit_take_back, profile_balance
+from apps.billing.ledger import InsufficientFunds, Leg, company_account, ledger_post, platform_account
+from apps.billing.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from apps.companies.models import Company
+from apps.core.actor import Actor
+from apps.core.exceptions import ApplicationError
+from apps.sip_profiles.services import sip_profile_delete
+from tests.conftest import client_as
+from tests.factories import CompanyFactory, member
+from tests.sip_profiles.factories import digest_profile
+
+pytestmark = pytest.mark.django_db
+SYSTEM = Actor.system()
+
+
+def grant(company: Company, amount: str, key: str) -> LedgerTransaction:
+    """Credit bought by card, as the purchase flow posts it."""
+    txn, _ = ledger_post(
+        actor=SYSTEM,
+        key=key,
+        kind=LedgerTransaction.Kind.PURCHASE,
+        company=company,
+        currency=company.currency,
+        description="Credit purchase",
+        legs=[
+            Leg(platform_account(LedgerAccount.Kind.STRIPE_CASH, company.currency), -Decimal(amount)),
+            Leg(company_account(company), Decimal(amount)),
+        ],
+    )
+    return txn
+
+
+def test_a_purchase_posts_two_balanced_entries_and_updates_the_cached_balances(company) -> None:
+    txn = grant(company, "100", "stripe:pi_1")
+
+    assert sorted(e.amount for e in txn.entries.all()) == [Decimal("-100"), Decimal("100")]
+    assert company_account(company).balance == Decimal("100")
+    assert platform_account(LedgerAccount.Kind.STRIPE_CASH, "GBP").balance == Decimal("-100")
+
+
+def test_the_same_key_posts_once(company) -> None:
+    first = grant(company, "100", "stripe:pi_same")
+    second = grant(company, "100", "stripe:pi_same")
+
+    assert first.pk == second.pk
+    assert company_account(company).balance == Decimal("100")
+    assert LedgerEntry.objects.count() == 2
+
+
+def test_an_unbalanced_transaction_is_refused_by_the_database_at_commit(company) -> None:
+    account = company_account(company)
+    cash = platform_account(LedgerAccount.Kind.STRIPE_CASH, company.currency)
+
+    with pytest.raises(IntegrityError, match="unbalanced"), transaction.atomic():
+        txn = LedgerTransaction.objects.create(
+            kind="adjustment", company=company, currency="GBP", description="x", idempotency_key="bad:1"
+        )
+        LedgerEntry.objects.create(transaction=txn, account=account, amount=Decimal("5"), balance_after=Decimal("5"))
+        LedgerEntry.objects.create(transaction=txn, account=cash, amount=Decimal("-4"), balance_after=Decimal("-4"))
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # what COMMIT does
+
+
+def test_a_transaction_with_a_single_entry_is_refused_by_the_database(company) -> None:
+    with pytest.raises(IntegrityError, match="unbalanced"), transaction.atomic():
+        txn = LedgerTransaction.objects.create(
+            kind="adjustment", company=company, currency="GBP", description="x", idempotency_key="bad:2"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    assert txn.pk
+
+
+def test_entries_and_transactions_cannot_be_changed_or_deleted(company) -> None:
+    txn = grant(company, "10", "stripe:pi_2")
+    entry = txn.entries.first()
+
+    for statement in (
+        lambda: LedgerEntry.objects.filter(pk=entry.pk).update(amount=Decimal("1")),
+        lambda: LedgerEntry.objects.filter(pk=entry.pk).delete(),
+        lambda: LedgerTransaction.objects.filter(pk=txn.pk).update(description="edited"),
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            statement()
+
+
+def test_a_company_balance_can_never_be_negative_in_the_database(company) -> None:
+    account = company_account(company)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        LedgerAccount.objects.filter(pk=account.pk).update(balance=Decimal("-0.0001"))
+
+
+def test_allocating_moves_credit_and_never_more_than_the_company_has(company, owner) -> None:
+    profile, _ = digest_profile(company, owner)
+    grant(company, "50", "stripe:pi_3")
+
+    credit_allocate(actor=Actor(user=owner), profile=profile, amount="30", key="a1")
+    with pytest.raises(InsufficientFunds) as error:
+        credit_allocate(actor=Actor(user=owner), profile=profile, amount="20.0001", key="a2")
+
+    assert "amount" in error.value.errors
+    assert company_account(company).balance == Decimal("20")
+    assert profile_balance(profile) == Decimal("30")
+
+
+def test_taking_back_never_takes_more_than_the_profile_holds(company, owner) -> None:
+    profile, _ = digest_profile(company, owner)
+    grant(company, "50", "stripe:pi_4")
+    credit_allocate(actor=Actor(user=owner), profile=profile, amount="30", key="b1")
+
+    credit_take_back(actor=Actor(user=owner), profile=profile, amount="10", key="b2")
+    with pytest.raises(InsufficientFunds):
+        credit_take_back(actor=Actor(user=owner), profile=profile, amount="20.01", key="b3")
+
+    assert profile_balance(profile) == Decimal("20")
+    assert company_account(company).balance == Decimal("30")
+
+
+@pytest.mark.parametrize("amount", ["0", "-5", "abc", "1.00001", "NaN", "Infinity"])
+def test_bad_amounts_are_field_errors(company, owner, amount) -> None:
+    profile, _ = digest_profile(company, owner)
+    grant(company, "50", "stripe:pi_5")
+
+    with pytest.raises(ApplicationError) as error:
+        credit_allocate(actor=Actor(user=owner), profile=profile, amount=amount, key="c1")
+
+    assert "amount" in error.value.errors
+
+
+def test_a_profile_holding_credit_cannot_be_deleted(company, owner) -> None:
+    profile, _ = digest_profile(company, owner)
+    grant(company, "50", "stripe:pi_6")
+    credit_allocate(actor=Actor(user=owner), profile=profile, amount="5", key="d1")
+
+    with pytest.raises(ApplicationError) as error:
+        sip_profile_delete(actor=Actor(user=owner), profile=profile)
+    response = client_as(owner).delete(f"/api/v1/sip-profiles/{profile.public_id}/")
+
+    assert error.value.code == "profile_holds_credit"
+    assert "take it back" in error.value.message
+    assert response.status_code == 400
+    credit_take_back(actor=Actor(user=owner), profile=profile, amount="5", key="d2")
+    sip_profile_delete(actor=Actor(user=owner), profile=profile)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_threads_allocating_and_taking_back_end_with_exact_totals() -> None:
+    company = CompanyFactory()
+    owner = member(company)
+    profiles = [digest_profile(company, owner, name=f"P{n}")[0] for n in range(3)]
+    grant(company, "100", "stripe:pi_race")
+    barrier = threading.Barrier(50)
+    refused: list[str] = []
+    unexpected: list[BaseException] = []
+
+    def work(n: int) -> None:
+        profile = profiles[n % 3]
+        try:
+            barrier.wait()
+            if n % 5 == 4:
+                credit_take_back(actor=Actor(user=owner), profile=profile, amount="3", key=f"race-t{n}")
+            else:
+                credit_allocate(actor=Actor(user=owner), profile=profile, amount="7", key=f"race-a{n}")
+        except InsufficientFunds:
+            refused.append(str(n))
+        except BaseException as error:
+            unexpected.append(error)
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert unexpected == []
+    company_balance = company_account(company).balance
+    held = sum(profile_balance(p) for p in profiles)
+    assert company_balance >= 0
+    assert all(profile_balance(p) >= 0 for p in profiles)
+    assert company_balance + held == Decimal("100")
+    for account in LedgerAccount.objects.all():
+        assert account.balance == sum(e.amount for e in account.entries.all()), account
+    assert refused  # 40 allocations of 7 cannot all fit in 100
