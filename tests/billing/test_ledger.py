@@ -55,28 +55,39 @@ def test_the_same_key_posts_once(company) -> None:
     assert LedgerEntry.objects.count() == 2
 
 
+def _commit_checks() -> None:
+    """Run the deferred constraint triggers now, as COMMIT would."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
 def test_an_unbalanced_transaction_is_refused_by_the_database_at_commit(company) -> None:
     account = company_account(company)
     cash = platform_account(LedgerAccount.Kind.STRIPE_CASH, company.currency)
-
-    with pytest.raises(IntegrityError, match="unbalanced"), transaction.atomic():
+    with transaction.atomic():
         txn = LedgerTransaction.objects.create(
             kind="adjustment", company=company, currency="GBP", description="x", idempotency_key="bad:1"
         )
         LedgerEntry.objects.create(transaction=txn, account=account, amount=Decimal("5"), balance_after=Decimal("5"))
         LedgerEntry.objects.create(transaction=txn, account=cash, amount=Decimal("-4"), balance_after=Decimal("-4"))
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # what COMMIT does
+
+        with pytest.raises(IntegrityError, match="unbalanced"):
+            _commit_checks()
+        transaction.set_rollback(True)
 
 
 def test_a_transaction_with_a_single_entry_is_refused_by_the_database(company) -> None:
-    with pytest.raises(IntegrityError, match="unbalanced"), transaction.atomic():
+    with transaction.atomic():
         txn = LedgerTransaction.objects.create(
             kind="adjustment", company=company, currency="GBP", description="x", idempotency_key="bad:2"
         )
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    assert txn.pk
+        LedgerEntry.objects.create(
+            transaction=txn, account=company_account(company), amount=Decimal("5"), balance_after=Decimal("5")
+        )
+
+        with pytest.raises(IntegrityError, match="unbalanced"):
+            _commit_checks()
+        transaction.set_rollback(True)
 
 
 def test_entries_and_transactions_cannot_be_changed_or_deleted(company) -> None:
