@@ -34,7 +34,7 @@ def profile_balance(profile: Any) -> Decimal:
     return account.balance if account is not None else Decimal("0")
 
 
-def _move(*, actor: Actor, profile: Any, amount: Any, key: str, to_profile: bool) -> LedgerTransaction:
+def _move(*, actor: Actor, profile: Any, amount: Any, key: str, to_profile: bool) -> tuple[LedgerTransaction, bool]:
     amount = clean_amount(amount)
     if profile.deleted_at is not None:
         raise ApplicationError("This SIP profile was deleted.", code="deleted")
@@ -62,14 +62,21 @@ def _move(*, actor: Actor, profile: Any, amount: Any, key: str, to_profile: bool
                 target=profile,
                 changes={"amount": {"before": None, "after": f"{amount} {company.currency}"}},
             )
-    return txn
+    return txn, created
 
 
-def credit_allocate(*, actor: Actor, profile: Any, amount: Any, key: str) -> LedgerTransaction:
-    """Company balance → profile balance; never more than the company balance."""
-    return _move(actor=actor, profile=profile, amount=amount, key=f"alloc:{key}", to_profile=True)
+def credit_allocate(*, actor: Actor, profile: Any, amount: Any, key: str) -> tuple[LedgerTransaction, bool]:
+    """Company balance → profile balance; never more than the company balance.
+    Returns the transaction and whether this call created it (False: the key was used)."""
+    return _move(actor=actor, profile=profile, amount=amount, key=f"credit:{key}", to_profile=True)
 
 
-def credit_take_back(*, actor: Actor, profile: Any, amount: Any, key: str) -> LedgerTransaction:
+def credit_take_back(*, actor: Actor, profile: Any, amount: Any, key: str) -> tuple[LedgerTransaction, bool]:
     """Profile balance → company balance; never more than the profile's positive balance."""
-    return _move(actor=actor, profile=profile, amount=amount, key=f"takeback:{key}", to_profile=False)
+    return _move(actor=actor, profile=profile, amount=amount, key=f"credit:{key}", to_profile=False)
+
+
+def movement_of(txn: LedgerTransaction, profile: Any) -> Decimal | None:
+    """How much a transaction moved into (+) or out of (-) this profile's balance, or None."""
+    entry = txn.entries.filter(account__sip_profile=profile).first()
+    return entry.amount if entry is not None else None

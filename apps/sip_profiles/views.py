@@ -98,10 +98,19 @@ class SipProfileCreateView(_ProfilePage):
 
 
 def detail_context(page: _ProfilePage, profile: SipProfile) -> dict[str, Any]:
+    from apps.billing.allocations import profile_balance
+    from apps.billing.selectors import allocation_history, company_balance
+    from apps.billing.views import new_allocation_form
+
     return {
         "caller_id": services.caller_id_e164(profile),
         "can_manage": page.tenancy.can(Capability.MANAGE_SERVICE),
+        "can_bill": page.tenancy.can(Capability.MANAGE_BILLING),
         "sip_domain": settings.SIP_DOMAIN,
+        "balance": profile_balance(profile),
+        "company_balance": company_balance(page.company),
+        "allocation_form": new_allocation_form(),
+        "allocations": allocation_history(company=page.company, profile=profile)[:10],
     }
 
 

@@ -1,0 +1,171 @@
+"""Balances, allocations and statements in the API."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.billing import selectors
+from apps.billing.allocations import credit_allocate, credit_take_back, movement_of, profile_balance
+from apps.billing.models import LedgerTransaction
+from apps.companies.models import Capability
+from apps.core.api import CompanyScopedAPIView, created
+from apps.core.exceptions import ApplicationError, Conflict
+from apps.sip_profiles.models import SipProfile
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Retrying with the same key returns the first result; the same key with other parameters is a 409.",
+)
+
+
+class EntrySerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField(source="transaction.public_id")
+    date = serializers.DateTimeField(source="created_at")
+    kind = serializers.CharField(source="transaction.kind")
+    description = serializers.CharField(source="transaction.description")
+    amount = serializers.DecimalField(max_digits=16, decimal_places=4)
+    balance_after = serializers.DecimalField(max_digits=16, decimal_places=4)
+
+
+class CreditApi(CompanyScopedAPIView):
+    """The company balance and each SIP profile's balance."""
+
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        currency = serializers.CharField()
+        company_balance = serializers.DecimalField(max_digits=16, decimal_places=4)
+        profiles = serializers.ListField(
+            child=serializers.DictField(), help_text="[{id, name, balance}] for every SIP profile."
+        )
+
+    @extend_schema(responses=OutputSerializer, operation_id="credit_balances")
+    def get(self, request: Request) -> Response:
+        company = self.company
+        balances = selectors.profile_balances(company)
+        profiles = SipProfile.objects.for_company(company).live().order_by("name")
+        return Response(
+            self.OutputSerializer(
+                {
+                    "currency": company.currency,
+                    "company_balance": selectors.company_balance(company),
+                    "profiles": [
+                        {"id": str(p.public_id), "name": p.name, "balance": str(balances.get(p.pk, "0.0000"))}
+                        for p in profiles
+                    ],
+                }
+            ).data
+        )
+
+
+class ProfileCreditApi(CompanyScopedAPIView):
+    """A profile's balance and allocation history; allocate or take back credit."""
+
+    queryset = SipProfile.objects.all()
+    write_capability = Capability.MANAGE_BILLING
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        action = serializers.ChoiceField(["allocate", "take_back"])
+        amount = serializers.DecimalField(max_digits=14, decimal_places=4, min_value=0)
+
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        profile = serializers.UUIDField()
+        currency = serializers.CharField()
+        balance = serializers.DecimalField(max_digits=16, decimal_places=4)
+        history = EntrySerializer(many=True)
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return queryset.filter(deleted_at__isnull=True)
+
+    def _output(self, profile: SipProfile) -> dict[str, Any]:
+        history = selectors.allocation_history(company=self.company, profile=profile)[:50]
+        return self.OutputSerializer(
+            {
+                "profile": profile.public_id,
+                "currency": self.company.currency,
+                "balance": profile_balance(profile),
+                "history": history,
+            }
+        ).data
+
+    @extend_schema(responses=OutputSerializer, operation_id="sip_profile_credit")
+    def get(self, request: Request, id: str) -> Response:
+        return Response(self._output(self.get_object()))
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer, 200: OutputSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        operation_id="sip_profile_credit_move",
+    )
+    def post(self, request: Request, id: str) -> Response:
+        profile = self.get_object()
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        action, amount = serializer.validated_data["action"], serializer.validated_data["amount"]
+        header = request.headers.get("Idempotency-Key", "").strip()
+        if len(header) > 100:
+            raise ApplicationError("Use an Idempotency-Key of at most 100 characters.", field="Idempotency-Key")
+        key = f"{self.company.public_id}:{header or uuid.uuid4()}"
+        move = credit_allocate if action == "allocate" else credit_take_back
+        txn, was_created = move(actor=self.actor, profile=profile, amount=amount, key=key)
+        if not was_created:
+            expected_kind = (
+                LedgerTransaction.Kind.ALLOCATION if action == "allocate" else LedgerTransaction.Kind.TAKE_BACK
+            )
+            moved = movement_of(txn, profile)
+            wanted = amount if action == "allocate" else -amount
+            if txn.kind != expected_kind or moved is None or moved != wanted:
+                raise Conflict(
+                    "This Idempotency-Key was used for another request.", field="Idempotency-Key", code="key_reused"
+                )
+            return Response(self._output(profile))
+        return created(self._output(profile))
+
+
+class StatementApi(CompanyScopedAPIView):
+    """Statement entries: date, description, amount and the balance after each."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM"),
+            OpenApiParameter("profile", OpenApiTypes.UUID, description="A SIP profile's balance instead."),
+            OpenApiParameter("kind", OpenApiTypes.STR, enum=LedgerTransaction.Kind.values),
+        ],
+        responses=EntrySerializer(many=True),
+        operation_id="ledger_list",
+    )
+    def get(self, request: Request) -> Response:
+        entries = statement_entries(self.company, request.query_params)
+        page = self.paginate_queryset(entries)
+        return self.get_paginated_response(EntrySerializer(page, many=True).data)
+
+
+def statement_entries(company: Any, params: Any) -> Any:
+    """The statement a request asks for; bad filters are field errors."""
+    profile = None
+    if params.get("profile"):
+        try:
+            profile = SipProfile.objects.for_company(company).get(public_id=uuid.UUID(params["profile"]))
+        except (ValueError, SipProfile.DoesNotExist):
+            raise ApplicationError("No such SIP profile.", field="profile") from None
+    entries = selectors.statement(company=company, profile=profile)
+    if params.get("month"):
+        try:
+            start, end = selectors.month_bounds(params["month"])
+        except ValueError:
+            raise ApplicationError("Give the month as YYYY-MM, e.g. 2026-11.", field="month") from None
+        entries = entries.filter(created_at__gte=start, created_at__lt=end)
+    if params.get("kind"):
+        if params["kind"] not in LedgerTransaction.Kind.values:
+            raise ApplicationError(f"Choose one of {', '.join(LedgerTransaction.Kind.values)}.", field="kind")
+        entries = entries.filter(transaction__kind=params["kind"])
+    return entries
