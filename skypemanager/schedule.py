@@ -8,6 +8,16 @@ BEAT_SCHEDULE = {
         "task": "apps.numbers.tasks.process_number_periods",
         "schedule": crontab(minute=5),
     },
+    # Credit a payment whose webhook was missed, expire abandoned purchases, retry failed events.
+    "billing-reconcile-purchases": {
+        "task": "apps.billing.tasks.reconcile_credit_purchases",
+        "schedule": crontab(minute="*/10"),
+    },
+    # Idempotency-Key records are kept for a day.
+    "billing-purge-idempotent-requests": {
+        "task": "apps.billing.tasks.purge_idempotent_requests",
+        "schedule": crontab(minute=40, hour=3),
+    },
     # Landline caller IDs expire 12 months after they were proved.
     "callerid-expire-landlines": {
         "task": "apps.callerid.tasks.expire_landlines",

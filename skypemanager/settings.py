@@ -225,6 +225,8 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "apps.companies.models.Role",
         "ApiKeyRoleEnum": ["admin", "billing", "viewer"],
         "SipProfileStatusEnum": "apps.sip_profiles.models.SipProfile.Status",
+        "CreditPurchaseStatusEnum": "apps.billing.models.CreditPurchase.Status",
+        "CreditPurchaseMethodEnum": "apps.billing.models.CreditPurchase.Method",
     },
     "APPEND_COMPONENTS": {
         "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer", "description": "An API key."}}
@@ -300,6 +302,19 @@ STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY", "")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "")
+# Stripe.js for the card form. localstripe serves its mock of it under the API base.
+STRIPE_JS_URL = env_str(
+    "STRIPE_JS_URL",
+    f"{STRIPE_API_BASE.rstrip('/')}/js.stripe.com/v3/" if STRIPE_API_BASE else "https://js.stripe.com/v3/",
+)
+# Shown with every bank-wire purchase, next to its reference. Set the real account in production.
+BANK_WIRE_INSTRUCTIONS = env_str(
+    "BANK_WIRE_INSTRUCTIONS",
+    "Account name: Skype Manager Ltd (example)\nBank: Example Bank plc\n"
+    "IBAN: GB00 EXMP 0000 0000 0000 00\nBIC: EXMPGB2L",
+).replace("\\n", "\n")
+# Card and PayPal purchases nobody paid for are canceled after this many hours.
+CREDIT_PURCHASE_EXPIRY_HOURS = env_int("CREDIT_PURCHASE_EXPIRY_HOURS", 24, minimum=1)
 SIP_DOMAIN = env_str("SIP_DOMAIN", "sip.skypemanager.invalid")
 # The edge's public host names, shown on the "Connect your PBX" page until edge
 # nodes are managed in the portal (primary first).

@@ -134,6 +134,9 @@ class ProfileCreditApi(CompanyScopedAPIView):
 class StatementApi(CompanyScopedAPIView):
     """Statement entries: date, description, amount and the balance after each."""
 
+    # The filters are read by statement_entries(), which validates them.
+    filter_backends: list[Any] = []
+
     @extend_schema(
         parameters=[
             OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM"),

@@ -169,3 +169,228 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} to {self.account}"
+
+
+# --- Buying credit: Stripe (card, PayPal) and bank wire -------------------------------
+
+
+class StripeCustomer(models.Model):
+    """The Stripe customer that holds a company's payments and saved cards (created on first use)."""
+
+    company = models.OneToOneField(Company, on_delete=models.PROTECT, related_name="stripe_customer")
+    stripe_id = models.CharField(max_length=255, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.stripe_id} ({self.company})"
+
+
+class SavedPaymentMethod(PublicModel):
+    """A card saved in Stripe for later (off-session) use. Only what a person needs to recognise
+    it is kept here: brand, last four digits and expiry, never the card number."""
+
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="saved_payment_methods")
+    stripe_id = models.CharField(max_length=255, unique=True)
+    brand = models.CharField(max_length=30)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    is_default = models.BooleanField(default=False)
+    created_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    objects = CompanyOwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-is_default", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company"], condition=Q(is_default=True), name="saved_payment_method_one_default"
+            ),
+            models.CheckConstraint(condition=Q(last4__regex=r"^[0-9]{4}$"), name="saved_payment_method_last4"),
+            models.CheckConstraint(
+                condition=Q(exp_month__gte=1) & Q(exp_month__lte=12), name="saved_payment_method_exp_month"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand_label} ending {self.last4} ({self.exp_month:02d}/{self.exp_year})"
+
+    @property
+    def brand_label(self) -> str:
+        return CARD_BRANDS.get(self.brand, self.brand.title())
+
+
+CARD_BRANDS = {
+    "visa": "Visa",
+    "mastercard": "Mastercard",
+    "amex": "American Express",
+    "discover": "Discover",
+    "diners": "Diners Club",
+    "jcb": "JCB",
+    "unionpay": "UnionPay",
+}
+
+
+class CreditPurchase(PublicModel):
+    """One purchase of company credit. The balance changes only through the ledger: the
+    transaction that credits it (`credit_transaction`, key stripe:<payment intent> or
+    wire:<public id>) and, for a refund, the one that takes it back."""
+
+    class Method(models.TextChoices):
+        CARD = "card", "Card"
+        PAYPAL = "paypal", "PayPal"
+        BANK_WIRE = "bank_wire", "Bank wire"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting payment"
+        SUCCEEDED = "succeeded", "Paid"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+        REFUNDING = "refunding", "Refund in progress"
+        REFUNDED = "refunded", "Refunded"
+
+    # Statuses in which the purchase's credit was granted (and not taken back).
+    CREDITED = (Status.SUCCEEDED, Status.REFUNDING, Status.REFUNDED)
+
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="credit_purchases")
+    amount = models.DecimalField(max_digits=14, decimal_places=4)
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    method = models.CharField(max_length=10, choices=Method.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # Stripe's ids. Unique: one purchase per PaymentIntent, whichever path (webhook or retrieval) sees it.
+    stripe_payment_intent = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    stripe_setup_intent = models.CharField(max_length=255, blank=True)
+    stripe_refund = models.CharField(max_length=255, blank=True)
+    save_card = models.BooleanField(default=False)
+    # What paid, for the receipt (never more than a person sees on the card).
+    card_brand = models.CharField(max_length=30, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    # The reference a company writes on its bank transfer, e.g. SM-7K3Q-9XPA.
+    wire_reference = models.CharField(max_length=20, unique=True, null=True, blank=True)
+    # What was credited: the amount Stripe received, or what staff saw arrive by wire.
+    amount_received = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    created_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    credit_transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    refund_transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    refund_reason = models.TextField(blank=True)
+    refund_attempts = models.PositiveSmallIntegerField(default=0)
+    refund_started_at = models.DateTimeField(null=True, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CompanyOwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["company", "-created_at"], name="purchase_company_recent"),
+            models.Index(fields=["status", "created_at"], name="purchase_status_age"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="purchase_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount_received__isnull=True) | Q(amount_received__gt=0),
+                name="purchase_amount_received_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "succeeded", "failed", "canceled", "refunding", "refunded"]),
+                name="purchase_status_known",
+            ),
+            # A wire has a reference and no PaymentIntent; a card or PayPal purchase the reverse.
+            models.CheckConstraint(
+                condition=(
+                    Q(method="bank_wire") & Q(wire_reference__isnull=False) & Q(stripe_payment_intent__isnull=True)
+                )
+                | (Q(method__in=["card", "paypal"]) & Q(wire_reference__isnull=True)),
+                name="purchase_method_matches_references",
+            ),
+            # Credited purchases point at the ledger transaction that credited them.
+            models.CheckConstraint(
+                condition=~Q(status__in=["succeeded", "refunding", "refunded"])
+                | (
+                    Q(credit_transaction__isnull=False)
+                    & Q(amount_received__isnull=False)
+                    & Q(succeeded_at__isnull=False)
+                ),
+                name="purchase_credited_has_transaction",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["refunding", "refunded"]) | Q(refund_transaction__isnull=False),
+                name="purchase_refund_has_transaction",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="refunded") | Q(refunded_at__isnull=False), name="purchase_refunded_has_date"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        reference = self.wire_reference or str(self.public_id)[:8]
+        return f"{self.get_method_display()} {reference}: {self.amount:.2f} {self.currency}"
+
+    @property
+    def is_stripe(self) -> bool:
+        return self.method in (self.Method.CARD, self.Method.PAYPAL)
+
+    @property
+    def has_receipt(self) -> bool:
+        return self.status in self.CREDITED
+
+
+class StripeEvent(models.Model):
+    """The webhook inbox: every Stripe event, stored once (its id is unique) before it is handled."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["status", "received_at"], name="stripe_event_status_age")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id} ({self.status})"
+
+
+class IdempotentRequest(models.Model):
+    """The first answer to an API request sent with an Idempotency-Key, replayed for retries.
+
+    `fingerprint` is a hash of the request's parameters: the same key with other parameters is
+    refused. A row without a response is a request still running (or one that crashed: it may
+    be taken over once stale)."""
+
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="+")
+    endpoint = models.CharField(max_length=100)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CompanyOwnedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "endpoint", "key"], name="idempotent_request_once_per_key")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotent_request_age")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} {self.key}"

@@ -24,6 +24,7 @@ from apps.companies.models import Company, Role
 from apps.companies.notices import notice_create
 from apps.companies.services import invitation_create, verification_submit
 from apps.core.actor import Actor
+from tests.billing.factories import populate_billing
 from tests.business_accounts.factories import populate_business_accounts
 from tests.callerid.factories import populate_callerid
 from tests.conftest import client_as
@@ -81,6 +82,7 @@ def populate(company: Company) -> Any:
     populate_business_accounts(company, owner)
     populate_callerid(company, owner)
     populate_numbers(company, owner)
+    populate_billing(company, owner)
     return owner
 
 

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+
+from apps.billing import purchases
+from apps.billing.models import CreditPurchase, SavedPaymentMethod, StripeEvent
+from apps.core.actor import Actor
+from apps.core.exceptions import ApplicationError
+
+
+class ConfirmWireForm(forms.Form):
+    amount_received = forms.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        min_value=0,
+        help_text="What arrived on the bank account, after the bank's charges. This is what is credited.",
+    )
+
+
+class RefundForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea, help_text="Kept in the audit log.")
+
+
+@admin.register(CreditPurchase)
+class CreditPurchaseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("created_at", "company", "method", "amount", "currency", "status", "wire_reference")
+    list_filter = ("status", "method", "currency")
+    search_fields = ("public_id", "wire_reference", "stripe_payment_intent", "company__name")
+    list_select_related = ("company",)
+    readonly_fields = (
+        "public_id",
+        "company",
+        "amount",
+        "currency",
+        "method",
+        "status",
+        "wire_reference",
+        "amount_received",
+        "stripe_payment_intent",
+        "stripe_setup_intent",
+        "stripe_refund",
+        "card_brand",
+        "card_last4",
+        "save_card",
+        "created_by",
+        "created_at",
+        "succeeded_at",
+        "refunded_at",
+        "credit_transaction",
+        "refund_transaction",
+        "refund_reason",
+        "refund_attempts",
+        "failure_message",
+    )
+    fields = readonly_fields
+    change_form_template = "admin/billing/creditpurchase/change_form.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path("<int:pk>/confirm-wire/", self.admin_site.admin_view(self.confirm_wire_view), name="purchase-wire"),
+            path("<int:pk>/refund/", self.admin_site.admin_view(self.refund_view), name="purchase-refund"),
+            *super().get_urls(),
+        ]
+
+    def _back(self, pk: int) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:billing_creditpurchase_change", args=[pk]))
+
+    def _form_page(self, request: HttpRequest, purchase: CreditPurchase, form: forms.Form, title: str) -> HttpResponse:
+        return render(
+            request,
+            "admin/billing/creditpurchase/action.html",
+            {
+                **self.admin_site.each_context(request),
+                "form": form,
+                "purchase": purchase,
+                "opts": self.model._meta,
+                "title": title,
+            },
+        )
+
+    def confirm_wire_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        purchase = get_object_or_404(CreditPurchase.objects.select_related("company"), pk=pk)
+        if not self.has_change_permission(request, purchase):
+            return self._back(pk)
+        form = ConfirmWireForm(request.POST or None, initial={"amount_received": purchase.amount})
+        if request.method == "POST" and form.is_valid():
+            try:
+                purchase = purchases.purchase_confirm_wire(
+                    actor=Actor.from_request(request),
+                    purchase=purchase,
+                    amount_received=form.cleaned_data["amount_received"],
+                )
+            except ApplicationError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{purchase.amount_received:,.2f} {purchase.currency} credited to {purchase.company}.",
+                )
+            return self._back(pk)
+        return self._form_page(request, purchase, form, f"Confirm wire {purchase.wire_reference} received")
+
+    def refund_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        purchase = get_object_or_404(CreditPurchase.objects.select_related("company"), pk=pk)
+        if not self.has_change_permission(request, purchase):
+            return self._back(pk)
+        form = RefundForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                purchase = purchases.purchase_refund(
+                    actor=Actor.from_request(request), purchase=purchase, reason=form.cleaned_data["reason"]
+                )
+            except ApplicationError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                self.message_user(request, f"Refunded: {purchase}.")
+            return self._back(pk)
+        return self._form_page(request, purchase, form, f"Refund {purchase}")
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("received_at", "type", "event_id", "status", "attempts", "processed_at")
+    list_filter = ("status", "type")
+    search_fields = ("event_id",)
+    readonly_fields = ("event_id", "type", "status", "error", "attempts", "received_at", "processed_at", "payload")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(SavedPaymentMethod)
+class SavedPaymentMethodAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("company", "brand", "last4", "exp_month", "exp_year", "is_default", "created_at")
+    search_fields = ("company__name", "stripe_id")
+    list_select_related = ("company",)
+    readonly_fields = ("company", "stripe_id", "brand", "last4", "exp_month", "exp_year", "is_default", "created_by")
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

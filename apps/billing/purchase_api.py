@@ -1,0 +1,242 @@
+"""Buying credit and saved cards in the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.billing import idempotency, purchase_selectors, purchases
+from apps.billing.models import CreditPurchase, SavedPaymentMethod
+from apps.billing.receipts import receipt_number, receipt_pdf
+from apps.companies.models import Capability
+from apps.core.api import CompanyScopedAPIView
+from apps.core.exceptions import ApplicationError
+
+# The one error body of the API (apps.core.api.exception_handler), for the schema.
+ERROR = inline_serializer(
+    "PurchaseApiError",
+    {
+        "detail": serializers.CharField(),
+        "code": serializers.CharField(),
+        "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+    },
+)
+
+
+def _money(**kwargs: Any) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=14, decimal_places=2, **kwargs)
+
+
+class CardSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    brand = serializers.CharField()
+    last4 = serializers.CharField()
+
+
+class PurchaseOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField(source="public_id")
+    amount = _money(help_text="What was asked for.")
+    currency = serializers.CharField()
+    method = serializers.ChoiceField(CreditPurchase.Method.choices)
+    status = serializers.ChoiceField(CreditPurchase.Status.choices)
+    amount_received = _money(allow_null=True, help_text="What was credited: paid at Stripe, or arrived by wire.")
+    wire_reference = serializers.CharField(allow_null=True, help_text="Bank wire: write it on the transfer.")
+    wire_instructions = serializers.SerializerMethodField(help_text="Bank wire: account details, amount, reference.")
+    card = serializers.SerializerMethodField()
+    failure_message = serializers.CharField()
+    receipt_url = serializers.SerializerMethodField(help_text="The PDF receipt (API), once paid.")
+    created_at = serializers.DateTimeField()
+    succeeded_at = serializers.DateTimeField(allow_null=True)
+    refunded_at = serializers.DateTimeField(allow_null=True)
+
+    def get_wire_instructions(self, purchase: CreditPurchase) -> str | None:
+        return purchase_selectors.wire_instructions(purchase) if purchase.wire_reference else None
+
+    @extend_schema_field(CardSerializer(allow_null=True))
+    def get_card(self, purchase: CreditPurchase) -> dict[str, str] | None:
+        if not purchase.card_last4:
+            return None
+        return {"brand": purchase.card_brand, "last4": purchase.card_last4}
+
+    def get_receipt_url(self, purchase: CreditPurchase) -> str | None:
+        if not purchase.has_receipt:
+            return None
+        return reverse("v1:credit-purchase-receipt", args=[purchase.public_id])
+
+
+class PurchaseListApi(CompanyScopedAPIView):
+    """The company's credit purchases, newest first; buy credit."""
+
+    queryset = CreditPurchase.objects.all()
+    write_capability = Capability.MANAGE_BILLING
+    filterset_fields = ["status", "method"]
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        amount = serializers.CharField(
+            max_length=20, help_text='In the company\'s currency, at most 2 decimal places, e.g. "50" or "49.99".'
+        )
+        method = serializers.ChoiceField(CreditPurchase.Method.choices)
+        payment_method = serializers.UUIDField(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="Card only: the id of a saved card to charge now instead of returning a client secret.",
+        )
+
+    class OutputSerializer(PurchaseOutputSerializer):
+        client_secret = serializers.CharField(
+            allow_null=True,
+            help_text="Card or PayPal: the PaymentIntent's client secret for Stripe.js "
+            "(confirmCardPayment, confirmPayPalPayment, or 3-D Secure when `requires_action`).",
+        )
+        requires_action = serializers.BooleanField(help_text="The payment needs the person, through Stripe.js.")
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return queryset.order_by("-created_at", "-id")
+
+    @extend_schema(responses=PurchaseOutputSerializer(many=True), operation_id="credit_purchases_list")
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(PurchaseOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        parameters=[idempotency.HEADER_PARAMETER],
+        responses={201: OutputSerializer, 400: ERROR, 402: ERROR, 403: ERROR, 409: ERROR, 502: ERROR},
+        operation_id="credit_purchases_create",
+        description=(
+            "Buy credit: at least the minimum purchase and at most the company's limit per purchase, by a "
+            "payment method its purchase policy offers (bank wire for verified companies only): 400 with "
+            "codes `below_minimum`, `above_limit`, `method_not_allowed`.\n\n"
+            "* `card` or `paypal`: a pending purchase and the PaymentIntent's `client_secret`; confirm it "
+            "with Stripe.js. The balance is credited once Stripe reports the payment succeeded.\n"
+            "* `card` with `payment_method` (a saved card): charged now; `status` is `succeeded`, "
+            "`failed`, or `pending` with `requires_action` (3-D Secure through Stripe.js).\n"
+            "* `bank_wire`: a pending purchase with its `wire_reference` and `wire_instructions`; credited "
+            "with the amount that arrives, when our staff confirm it.\n\n"
+            "Send an `Idempotency-Key` so that a retried request cannot start a second purchase."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        return idempotency.idempotent_response(
+            request=request, company=self.company, endpoint="credit/purchases", run=self._create
+        )
+
+    def _create(self) -> Response:
+        serializer = self.InputSerializer(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        saved_card = None
+        if data["payment_method"] is not None:
+            saved_card = (
+                purchase_selectors.saved_cards_for(self.company).filter(public_id=data["payment_method"]).first()
+            )
+            if saved_card is None:
+                raise ApplicationError("No such saved card.", field="payment_method")
+        result = purchases.purchase_create(
+            actor=self.actor,
+            company=self.company,
+            amount=data["amount"],
+            method=data["method"],
+            saved_card=saved_card,
+        )
+        purchase = CreditPurchase.objects.get(pk=result.purchase.pk)
+        body = {
+            **PurchaseOutputSerializer(purchase).data,
+            "client_secret": result.client_secret or None,
+            "requires_action": result.requires_action,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class PurchaseDetailApi(CompanyScopedAPIView):
+    queryset = CreditPurchase.objects.all()
+
+    @extend_schema(
+        responses={200: PurchaseOutputSerializer, 404: ERROR, 502: ERROR},
+        operation_id="credit_purchases_retrieve",
+        description="One purchase. A card or PayPal purchase still awaiting payment is checked with Stripe "
+        "first, so this shows a payment the moment Stripe has it.",
+    )
+    def get(self, request: Request, id: str) -> Response:
+        purchase, _ = purchases.purchase_sync(purchase=self.get_object())
+        return Response(PurchaseOutputSerializer(purchase).data)
+
+
+class PurchaseReceiptApi(CompanyScopedAPIView):
+    queryset = CreditPurchase.objects.all()
+
+    @extend_schema(
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY, 404: ERROR},
+        operation_id="credit_purchases_receipt",
+        description="The PDF receipt of a paid (or later refunded) purchase.",
+    )
+    def get(self, request: Request, id: str) -> HttpResponse:
+        purchase = self.get_object()
+        if not purchase.has_receipt:
+            raise NotFound("No receipt: this purchase was not paid.")
+        response = HttpResponse(receipt_pdf(purchase), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="receipt-{receipt_number(purchase)}.pdf"'
+        return response
+
+
+class PaymentMethodOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField(source="public_id")
+    brand = serializers.CharField()
+    last4 = serializers.CharField()
+    exp_month = serializers.IntegerField()
+    exp_year = serializers.IntegerField()
+    is_default = serializers.BooleanField(help_text="The card auto-recharge charges.")
+    created_at = serializers.DateTimeField()
+
+
+class _PaymentMethodBase(CompanyScopedAPIView):
+    queryset = SavedPaymentMethod.objects.all()
+    write_capability = Capability.MANAGE_BILLING
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return queryset.order_by("-is_default", "-created_at", "-id")
+
+
+class PaymentMethodListApi(_PaymentMethodBase):
+    """Cards saved for later payments (saved when paying by card on the credit page). Only the
+    brand, last four digits and expiry are known to us; the card itself is held by Stripe."""
+
+    @extend_schema(responses=PaymentMethodOutputSerializer(many=True), operation_id="payment_methods_list")
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(PaymentMethodOutputSerializer(page, many=True).data)
+
+
+class PaymentMethodDetailApi(_PaymentMethodBase):
+    @extend_schema(responses={200: PaymentMethodOutputSerializer, 404: ERROR}, operation_id="payment_methods_retrieve")
+    def get(self, request: Request, id: str) -> Response:
+        return Response(PaymentMethodOutputSerializer(self.get_object()).data)
+
+    @extend_schema(
+        responses={204: OpenApiResponse(description="Removed."), 403: ERROR, 404: ERROR, 502: ERROR},
+        operation_id="payment_methods_destroy",
+        description="Remove the card: it is detached from the company at Stripe and can no longer be charged.",
+    )
+    def delete(self, request: Request, id: str) -> Response:
+        purchases.payment_method_remove(actor=self.actor, method=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PaymentMethodDefaultApi(_PaymentMethodBase):
+    @extend_schema(
+        request=None,
+        responses={200: PaymentMethodOutputSerializer, 403: ERROR, 404: ERROR},
+        operation_id="payment_methods_make_default",
+        description="Make this the card auto-recharge charges.",
+    )
+    def post(self, request: Request, id: str) -> Response:
+        card = purchases.payment_method_set_default(actor=self.actor, method=self.get_object())
+        return Response(PaymentMethodOutputSerializer(card).data)

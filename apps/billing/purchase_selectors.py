@@ -1,0 +1,53 @@
+"""Reads about purchases and saved cards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from apps.billing.models import CreditPurchase, SavedPaymentMethod
+from apps.companies.models import Company
+from apps.companies.selectors import PAYMENT_METHOD_LABELS, purchase_policy_for_company
+
+
+def purchases_for(company: Company) -> QuerySet[CreditPurchase]:
+    return CreditPurchase.objects.for_company(company).order_by("-created_at", "-id")
+
+
+def saved_cards_for(company: Company) -> QuerySet[SavedPaymentMethod]:
+    return SavedPaymentMethod.objects.for_company(company).order_by("-is_default", "-created_at", "-id")
+
+
+def default_card_for(company: Company) -> SavedPaymentMethod | None:
+    """The card auto-recharge charges, if the company saved one."""
+    return SavedPaymentMethod.objects.for_company(company).filter(is_default=True).first()
+
+
+def payment_method_choices(company: Company) -> list[dict[str, Any]]:
+    """Every method, whether the company may use it, and why not."""
+    policy = purchase_policy_for_company(company)
+    choices = []
+    for value, label in CreditPurchase.Method.choices:
+        allowed = value in policy.payment_methods
+        reason = ""
+        if not allowed:
+            reason = "for verified companies" if value == "bank_wire" and not company.is_verified else "not offered"
+        choices.append(
+            {"value": value, "label": PAYMENT_METHOD_LABELS.get(value, label), "allowed": allowed, "reason": reason}
+        )
+    return choices
+
+
+def wire_instructions(purchase: CreditPurchase) -> str:
+    """What the company needs to make the transfer: the bank details, amount and reference."""
+    return (
+        f"{settings.BANK_WIRE_INSTRUCTIONS}\n"
+        f"Amount: {purchase.amount:,.2f} {purchase.currency}\n"
+        f"Reference: {purchase.wire_reference}"
+    )
+
+
+def stripe_is_configured() -> bool:
+    return bool(settings.STRIPE_SECRET_KEY and settings.STRIPE_PUBLISHABLE_KEY)
