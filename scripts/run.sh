@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run the development server on a laptop: no services needed (SQLite file
-# db.sqlite3, eager Celery tasks) unless DATABASE_URL / REDIS_URL are set.
+# Run the portal on a laptop: no services needed (SQLite file db.sqlite3, Celery
+# tasks in-process) unless DATABASE_URL / REDIS_URL are set. Without real Stripe test
+# keys (STRIPE_SECRET_KEY), localstripe stands in for Stripe on loopback.
 #
 #   scripts/run.sh              # http://127.0.0.1:8000/
 #   PORT=8080 scripts/run.sh
@@ -12,9 +13,10 @@ PORT=${PORT:-8000}
 PY=.venv/bin/python
 # Settings default to DEBUG off (the safe production default); the laptop wants it on.
 export DEBUG=${DEBUG:-true}
+export SITE_URL=${SITE_URL:-http://127.0.0.1:$PORT}
 
-# Creates .venv if missing; pip runs only when requirements.txt changed.
-scripts/venv.sh requirements.txt
+# Creates .venv if missing; pip runs only when the requirements changed.
+scripts/venv.sh requirements-local.txt
 
 run() {
     printf '+'
@@ -23,7 +25,41 @@ run() {
     "$@"
 }
 
+STRIPE_PID=""
+cleanup() {
+    if [[ -n "$STRIPE_PID" ]] && kill -0 "$STRIPE_PID" 2>/dev/null; then
+        kill "$STRIPE_PID" 2>/dev/null || true
+        wait "$STRIPE_PID" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT INT TERM
+
+if [[ -z "${STRIPE_SECRET_KEY:-}" ]]; then
+    STRIPE_PORT=${STRIPE_PORT:-$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+    export STRIPE_SECRET_KEY=sk_test_localstripe
+    export STRIPE_PUBLISHABLE_KEY=pk_test_localstripe
+    export STRIPE_WEBHOOK_SECRET=whsec_localstripe
+    export STRIPE_API_BASE=http://127.0.0.1:$STRIPE_PORT
+    "$PY" scripts/localstripe_server.py --port "$STRIPE_PORT" >/dev/null 2>&1 &
+    STRIPE_PID=$!
+    # Wait for it, then have it deliver signed webhooks to the portal, as Stripe would.
+    "$PY" - "$STRIPE_API_BASE" "http://127.0.0.1:$PORT/stripe/webhook/" "$STRIPE_WEBHOOK_SECRET" <<'PYEOF' \
+        || echo "warning: localstripe did not start; payments cannot be tried" >&2
+import sys, time, urllib.parse, urllib.request
+base, url, secret = sys.argv[1:4]
+for _ in range(100):
+    try:
+        urllib.request.urlopen(base + "/js.stripe.com/v3/", timeout=1).read()
+        break
+    except OSError:
+        time.sleep(0.1)
+data = urllib.parse.urlencode({"url": url, "secret": secret}).encode()
+urllib.request.urlopen(urllib.request.Request(base + "/_config/webhooks/laptop", data=data), timeout=5).read()
+PYEOF
+    echo "localstripe (a local stand-in for Stripe) on $STRIPE_API_BASE; test card 4242 4242 4242 4242"
+fi
+
 run "$PY" manage.py migrate --noinput
 run "$PY" manage.py seed_demo
 printf '+ %s manage.py runserver 127.0.0.1:%s\n' "$PY" "$PORT"
-exec "$PY" manage.py runserver "127.0.0.1:$PORT"
+"$PY" manage.py runserver "127.0.0.1:$PORT"
