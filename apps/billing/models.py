@@ -45,7 +45,10 @@ class Charge(PublicModel):
         US_BUNDLE = "us_bundle", "US minute bundle"
 
     class Status(models.TextChoices):
-        RECORDED = "recorded", "Recorded"
+        PAID = "paid", "Paid"
+        UNPAID = "unpaid", "Unpaid (grace period)"
+        SUSPENDED = "suspended", "Unpaid (item suspended)"
+        CANCELLED = "cancelled", "Cancelled (the item ended unpaid)"
 
     company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="charges")
     kind = models.CharField(max_length=12, choices=Kind.choices)
@@ -60,13 +63,25 @@ class Charge(PublicModel):
     item = models.CharField(max_length=100)
     # One charge per source event: a retried request or task finds the key and stops.
     idempotency_key = models.CharField(max_length=120, unique=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECORDED)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UNPAID)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    ledger_transaction = models.OneToOneField(
+        "LedgerTransaction", on_delete=models.PROTECT, null=True, blank=True, related_name="charge"
+    )
+    # Until when an unpaid renewal keeps its item running; then the item is suspended.
+    grace_until = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
 
     objects = CompanyOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "grace_until"], name="charge_unpaid_due")]
         constraints = [
+            models.CheckConstraint(condition=~Q(status="paid") | Q(paid_at__isnull=False), name="charge_paid_has_time"),
+            models.CheckConstraint(
+                condition=Q(status="paid") | Q(grace_until__isnull=False), name="charge_unpaid_has_grace"
+            ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="charge_amount_not_negative"),
             models.CheckConstraint(condition=Q(period_end__gt=models.F("period_start")), name="charge_period_positive"),
         ]

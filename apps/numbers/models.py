@@ -69,6 +69,7 @@ class NumberSubscription(PublicModel):
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended (renewal unpaid)"
         ENDED = "ended", "Ended"
 
     company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="number_subscriptions")

@@ -61,6 +61,8 @@ class SipProfile(PublicModel):
     )
     withhold_caller_id = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    # Why a suspended profile is suspended: the customer may lift only their own suspension.
+    suspended_for_billing = models.BooleanField(default=False)
     provisioning_state = models.CharField(max_length=10, choices=Provisioning.choices, default=Provisioning.PENDING)
     provisioning_error = models.TextField(blank=True)
     # The day of the month channels renew on (the day the profile was created, at most 28).
