@@ -18,6 +18,16 @@ BEAT_SCHEDULE = {
         "task": "apps.billing.tasks.purge_idempotent_requests",
         "schedule": crontab(minute=40, hour=3),
     },
+    # Retry unpaid charges daily within their grace period, suspend after it, resume when paid.
+    "billing-settle-charges": {
+        "task": "apps.billing.charge_tasks.settle_charges",
+        "schedule": crontab(minute=25),
+    },
+    # Each SIP profile's channels renew monthly on its renewal day.
+    "sip-profiles-renew-channels": {
+        "task": "apps.billing.charge_tasks.renew_channels",
+        "schedule": crontab(minute=0, hour="*/6"),
+    },
     # Landline caller IDs expire 12 months after they were proved.
     "callerid-expire-landlines": {
         "task": "apps.callerid.tasks.expire_landlines",

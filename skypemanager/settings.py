@@ -138,6 +138,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimu
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
+# Task modules that autodiscovery (which reads each app's tasks.py) does not find.
+CELERY_IMPORTS = ["apps.billing.charge_tasks"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Authentication ---------------------------------------------------------

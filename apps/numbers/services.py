@@ -340,6 +340,29 @@ def _process_one(*, pk: int, now: datetime) -> str | None:
         return "renewed"
 
 
+def _end_suspended(*, stock_ids: list[int], now: datetime) -> None:
+    """A number suspended for an unpaid renewal whose quarantine ran out ends for good; its
+    open charges are cancelled, never collected."""
+    from apps.billing.services import charges_cancel_for_item
+
+    actor = Actor.system()
+    for subscription in NumberSubscription.objects.select_for_update(of=("self",)).filter(
+        number_id__in=stock_ids, status=NumberSubscription.Status.SUSPENDED
+    ):
+        subscription.status = NumberSubscription.Status.ENDED
+        subscription.ended_at = now
+        subscription.business_account = None
+        subscription.save(update_fields=["status", "ended_at", "business_account", "updated_at"])
+        charges_cancel_for_item(actor=actor, item=charge_item(subscription))
+        audit_record(
+            actor=actor,
+            action="number.ended_unpaid",
+            company=subscription.company,
+            target=subscription,
+            changes={"status": {"before": NumberSubscription.Status.SUSPENDED, "after": subscription.status}},
+        )
+
+
 def _end_quarantines(*, now: datetime, batch_size: int, limit: int) -> int:
     released = 0
     while released < limit:
@@ -352,6 +375,7 @@ def _end_quarantines(*, now: datetime, batch_size: int, limit: int) -> int:
             )
             if not batch:
                 break
+            _end_suspended(stock_ids=[row.pk for row in batch], now=now)
             OnlineNumber.objects.filter(pk__in=[row.pk for row in batch]).update(
                 status=OnlineNumber.Status.AVAILABLE, quarantine_until=None, updated_at=timezone.now()
             )

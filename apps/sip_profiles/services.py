@@ -429,6 +429,12 @@ def sip_profile_update(*, actor: Actor, profile: SipProfile, **fields: Any) -> S
         if "status" in fields:
             if fields["status"] not in SipProfile.Status.values:
                 raise ApplicationError("Choose active or suspended.", field="status")
+            if profile.suspended_for_billing and fields["status"] != profile.status:
+                raise ApplicationError(
+                    "This profile is suspended for an unpaid charge: buy credit and it resumes by itself.",
+                    field="status",
+                    code="suspended_for_billing",
+                )
             profile.status = fields["status"]
         if "caller_id" in fields:
             profile.caller_id_number, profile.caller_id_landline = caller_id_resolve(

@@ -1,0 +1,72 @@
+"""Monthly channel renewals: each live profile is charged the full month for its channels
+on its renewal day, once per period."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from apps.billing.models import Charge, Price
+from apps.billing.services import charge_record, monthly_period, price_for
+from apps.core.actor import Actor
+from apps.core.exceptions import ApplicationError
+from apps.sip_profiles.models import SipProfile
+
+logger = logging.getLogger(__name__)
+
+
+def _renew_one(*, pk: int, now: datetime) -> bool:
+    with transaction.atomic():
+        profile = (
+            SipProfile.objects.select_for_update(of=("self",))
+            .select_related("company")
+            .filter(pk=pk, deleted_at__isnull=True)
+            .first()
+        )
+        if profile is None:
+            return False
+        period_start, period_end = monthly_period(renewal_day=profile.renewal_day, at=now)
+        if period_start <= profile.created_at:
+            return False  # the first period was charged, prorated, when the profile was created
+        key = f"channels:{profile.public_id}:renewal:{period_start:%Y-%m-%d}"
+        if Charge.objects.filter(idempotency_key=key).exists():
+            return False
+        unit_price = price_for(kind=Price.Kind.CHANNEL_MONTHLY, currency=profile.company.currency)
+        charge_record(
+            actor=Actor.system(),
+            company=profile.company,
+            kind=Charge.Kind.CHANNELS,
+            description=f"{profile.channels} channel{'s' if profile.channels > 1 else ''} on {profile.name}, "
+            f"{period_start:%d %b} to {period_end:%d %b %Y}",
+            quantity=profile.channels,
+            unit_price=unit_price,
+            amount=unit_price * profile.channels,
+            period_start=period_start,
+            period_end=period_end,
+            item=f"sip_profiles.sipprofile:{profile.public_id}",
+            idempotency_key=key,
+        )
+        return True
+
+
+def channels_renew(*, now: datetime | None = None, limit: int = 5000) -> dict[str, int]:
+    """Charge every live profile whose monthly period began and is not charged yet.
+    Safe to run any number of times: the charge key names the period."""
+    now = now or timezone.now()
+    counts = {"renewed": 0, "failed": 0}
+    ids = list(
+        SipProfile.objects.filter(deleted_at__isnull=True, created_at__lt=now)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in ids:
+        try:
+            if _renew_one(pk=pk, now=now):
+                counts["renewed"] += 1
+        except (DatabaseError, ApplicationError):
+            logger.exception("The channels of SIP profile %s could not be renewed", pk)
+            counts["failed"] += 1
+    return counts
