@@ -409,3 +409,166 @@ class IdempotentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint} {self.key}"
+
+
+# --- Auto-recharge ----------------------------------------------------------------------------
+
+
+class AutoRecharge(models.Model):
+    """A company's auto-recharge: charge `amount` to a saved card off-session when the company
+    balance falls below `threshold`, at most `monthly_limit` per calendar month (apps.billing.recharge)."""
+
+    company = models.OneToOneField(Company, on_delete=models.PROTECT, related_name="auto_recharge")
+    enabled = models.BooleanField(default=False)
+    amount = models.DecimalField(max_digits=14, decimal_places=4)
+    threshold = models.DecimalField(max_digits=14, decimal_places=4)
+    monthly_limit = models.DecimalField(max_digits=14, decimal_places=4)
+    # None: the company's default card at the time of the charge.
+    payment_method = models.ForeignKey(
+        SavedPaymentMethod, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    consecutive_failures = models.PositiveSmallIntegerField(default=0)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_failure_message = models.CharField(max_length=500, blank=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    # When the settings were last saved: attempts before it do not count for the
+    # one-charge-per-threshold-crossing rule (a person re-arms it by saving).
+    armed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CompanyOwnedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="auto_recharge_amount_positive"),
+            models.CheckConstraint(condition=Q(threshold__gte=0), name="auto_recharge_threshold_not_negative"),
+            models.CheckConstraint(
+                condition=Q(monthly_limit__gte=models.F("amount")), name="auto_recharge_limit_covers_amount"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Auto-recharge of {self.company}"
+
+
+class RechargeAttempt(PublicModel):
+    """One company auto-recharge: claimed (in flight) in one transaction, charged outside any,
+    finished in another. The database allows one attempt in flight per company."""
+
+    class Status(models.TextChoices):
+        IN_FLIGHT = "in_flight", "In progress"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        THRESHOLD = "threshold", "Balance below the threshold"
+        SWEEP = "sweep", "Periodic check"
+        UNPAID_CHARGE = "unpaid_charge", "A charge could not be paid"
+
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="recharge_attempts")
+    amount = models.DecimalField(max_digits=14, decimal_places=4)
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    # The first day of the calendar month (UTC) whose limit the attempt counts against.
+    month = models.DateField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.IN_FLIGHT)
+    trigger = models.CharField(max_length=15, choices=Trigger.choices)
+    # Linked, under the attempt's row lock, before Stripe is called: an attempt without a
+    # purchase never reached Stripe.
+    purchase = models.OneToOneField(
+        CreditPurchase, on_delete=models.PROTECT, null=True, blank=True, related_name="recharge_attempt"
+    )
+    # The id of the company account's last ledger entry when the attempt was claimed: the next
+    # charge needs an entry after it at or above the threshold (a new crossing).
+    ledger_watermark = models.BigIntegerField(default=0)
+    # A failure of the card (declined, authentication), counted towards switching off; not an
+    # interruption or an unreachable Stripe.
+    card_failure = models.BooleanField(default=False)
+    error = models.CharField(max_length=500, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CompanyOwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["company", "month", "status"], name="recharge_attempt_month")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company"], condition=Q(status="in_flight"), name="recharge_one_in_flight_per_company"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="recharge_attempt_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(status="in_flight") | Q(finished_at__isnull=False), name="recharge_attempt_finished_at"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Auto-recharge {self.amount} {self.currency} ({self.status})"
+
+
+class ProfileAutoRecharge(models.Model):
+    """A SIP profile's auto-recharge: allocate `amount` from the company balance when the
+    profile balance falls below `threshold`, at most `monthly_limit` per calendar month."""
+
+    sip_profile = models.OneToOneField(
+        "sip_profiles.SipProfile", on_delete=models.PROTECT, related_name="auto_recharge"
+    )
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="+")
+    enabled = models.BooleanField(default=False)
+    amount = models.DecimalField(max_digits=14, decimal_places=4)
+    threshold = models.DecimalField(max_digits=14, decimal_places=4)
+    monthly_limit = models.DecimalField(max_digits=14, decimal_places=4)
+    consecutive_failures = models.PositiveSmallIntegerField(default=0)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_failure_message = models.CharField(max_length=500, blank=True)
+    armed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CompanyOwnedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="profile_recharge_amount_positive"),
+            models.CheckConstraint(condition=Q(threshold__gte=0), name="profile_recharge_threshold_not_negative"),
+            models.CheckConstraint(
+                condition=Q(monthly_limit__gte=models.F("amount")), name="profile_recharge_limit_covers_amount"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Auto-recharge of {self.sip_profile}"
+
+
+class ProfileRechargeAttempt(PublicModel):
+    """One profile auto-recharge, decided and allocated in a single transaction (no network)."""
+
+    class Status(models.TextChoices):
+        SUCCEEDED = "succeeded", "Allocated"
+        FAILED = "failed", "Failed"
+
+    sip_profile = models.ForeignKey("sip_profiles.SipProfile", on_delete=models.PROTECT, related_name="+")
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(max_digits=14, decimal_places=4)
+    month = models.DateField()
+    status = models.CharField(max_length=10, choices=Status.choices)
+    trigger = models.CharField(max_length=15, choices=RechargeAttempt.Trigger.choices)
+    ledger_watermark = models.BigIntegerField(default=0)
+    ledger_transaction = models.OneToOneField(
+        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    error = models.CharField(max_length=500, blank=True)
+
+    objects = CompanyOwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["sip_profile", "month", "status"], name="profile_recharge_month")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="profile_recharge_attempt_positive"),
+            models.CheckConstraint(
+                condition=~Q(status="succeeded") | Q(ledger_transaction__isnull=False),
+                name="profile_recharge_succeeded_has_transaction",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Profile auto-recharge {self.amount} ({self.status})"
