@@ -411,5 +411,7 @@ end
 begin "pytest"
 JUNIT_XML="$WORK/pytest-junit.xml"
 # Exit code 5 (no tests collected) is a failure like any other non-zero code.
-run "$PY" -m pytest --junitxml="$JUNIT_XML" "$@"
+# One pytest-xdist worker per core (PYTEST_WORKERS=0 runs in one process); each worker
+# gets its own test database, Redis database and localstripe.
+run "$PY" -m pytest -n "${PYTEST_WORKERS:-auto}" --junitxml="$JUNIT_XML" "$@"
 end

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -332,14 +333,22 @@ def _mark(purchase: CreditPurchase, **fields: Any) -> None:
 
 
 def purchase_charge_off_session(
-    *, actor: Actor, company: Company, amount: Any, card: SavedPaymentMethod, idempotency_key: str
+    *,
+    actor: Actor,
+    company: Company,
+    amount: Any,
+    card: SavedPaymentMethod,
+    idempotency_key: str,
+    on_created: Callable[[CreditPurchase], None] | None = None,
 ) -> CreditPurchase:
     """Charge a saved card now, without the person (auto-recharge). Returns the purchase:
     succeeded (credited), failed (declined, or the bank wants the person to authenticate), or
     pending (the outcome is not known yet: the webhook or the reconcile task settles it).
 
     `idempotency_key` is passed to Stripe, which deduplicates it; the caller must still decide
-    from its own recorded state whether to charge at all (the local imitation ignores it)."""
+    from its own recorded state whether to charge at all (the local imitation ignores it).
+    `on_created` runs in the transaction that creates the purchase, before Stripe is called:
+    the caller links the purchase to its own record there, or raises to call nothing."""
     amount = purchase_amount(amount, company=company)
     purchase_method(Method.CARD, company=company)
     if card.company_id != company.pk:
@@ -366,6 +375,8 @@ def purchase_charge_off_session(
                 "off_session": {"before": None, "after": True},
             },
         )
+        if on_created is not None:
+            on_created(purchase)
     try:
         intent = clients.payment_intent_create(
             amount=amount,
