@@ -28,6 +28,11 @@ BEAT_SCHEDULE = {
         "task": "apps.billing.charge_tasks.renew_channels",
         "schedule": crontab(minute=0, hour="*/6"),
     },
+    # Auto-recharge: finish settled or interrupted recharges, recharge companies and profiles below threshold.
+    "billing-auto-recharge-sweep": {
+        "task": "apps.billing.tasks.auto_recharge_sweep",
+        "schedule": crontab(minute="*/5"),
+    },
     # Landline caller IDs expire 12 months after they were proved.
     "callerid-expire-landlines": {
         "task": "apps.callerid.tasks.expire_landlines",

@@ -62,7 +62,22 @@ def _move(*, actor: Actor, profile: Any, amount: Any, key: str, to_profile: bool
                 target=profile,
                 changes={"amount": {"before": None, "after": f"{amount} {company.currency}"}},
             )
+            _after_move(company_id=company.pk, profile_id=profile.pk, to_profile=to_profile)
     return txn, created
+
+
+def _after_move(*, company_id: int, profile_id: int, to_profile: bool) -> None:
+    """Auto-recharge hooks, run after commit: an allocation debited the company balance, a
+    take-back the profile balance. Here rather than in ledger_post, so that a refund (which
+    also debits the company balance) never charges the card it is refunding."""
+    from apps.billing import recharge  # recharge builds on this module
+
+    if to_profile:
+        transaction.on_commit(
+            lambda: recharge.company_recharge_requested(company_id=company_id, trigger="threshold"), robust=True
+        )
+    else:
+        recharge.profile_balance_debited(profile_id)
 
 
 def credit_allocate(*, actor: Actor, profile: Any, amount: Any, key: str) -> tuple[LedgerTransaction, bool]:

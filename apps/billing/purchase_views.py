@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from apps.billing import clients, purchase_selectors, purchases, webhooks
 from apps.billing.models import CreditPurchase, SavedPaymentMethod
 from apps.billing.receipts import receipt_number, receipt_pdf
+from apps.billing.recharge_views import auto_recharge_context
 from apps.billing.selectors import company_balance
 from apps.companies.models import Capability
 from apps.companies.selectors import purchase_policy_for_company
@@ -76,6 +77,7 @@ class CreditView(_CreditPage):
             "cards": list(purchase_selectors.saved_cards_for(company)),
             "purchases": list(purchase_selectors.purchases_for(company)[:HISTORY_SHOWN]),
             "stripe_ready": purchase_selectors.stripe_is_configured(),
+            **auto_recharge_context(company),
         }
         return render(self.request, "billing/credit.html", context, status=status)
 

@@ -1,7 +1,665 @@
-"""Company and profile auto-recharge."""
+"""Company and profile auto-recharge.
+
+Company auto-recharge charges a saved card off-session for `amount` when the company balance is
+below `threshold`: asked for after a debit (company_recharge_requested, called after commit by
+allocations and charges) and by the periodic sweep (auto_recharge_sweep). Each recharge is a
+RechargeAttempt that moves claimed (in flight) → succeeded / failed, in three steps:
+
+1. claim, in one transaction holding the AutoRecharge row lock: enabled, balance below the
+   threshold, no attempt in flight, the monthly limit not reached, a new threshold crossing,
+   no recent failure to back off from; then the attempt is created in flight;
+2. charge, outside any transaction (purchase_charge_off_session), with the CreditPurchase row
+   created and linked to the attempt, under the attempt's row lock, before Stripe is called;
+3. record the outcome in a new transaction (or, when Stripe's answer is unknown, later: the
+   sweep finishes in-flight attempts once their purchase is settled by the webhook or the
+   reconcile task).
+
+Guarantees, and what enforces each:
+- at most one attempt in flight per company: checked under the AutoRecharge row lock, and a
+  partial unique index (recharge_one_in_flight_per_company) in the database;
+- one threshold crossing makes at most one charge: a claim needs a company ledger entry at or
+  above the threshold after the watermark (the account's last ledger entry id when claimed) of
+  the last succeeded attempt since the settings were saved; an attempt in flight blocks any
+  other; a failed attempt charged nothing, so it may be retried (after RETRY_AFTER_FAILURE);
+- an attempt is charged at most once: only the process that links a purchase to it, while it
+  is in flight and has none, calls Stripe. A retried task, a second trigger or the sweep find it
+  linked or finished. Local Stripe ignores idempotency keys, so this state decides, not the key;
+- a worker killed between claim and charge: an attempt with no purchase never reached Stripe;
+  after STALE_AFTER the sweep fails it under the row lock (a late worker then finds it finished
+  and calls nothing). Killed after linking, or a Stripe timeout: the purchase stays pending and
+  the attempt in flight (so nothing else is charged) until the purchase settles;
+- the monthly limit: succeeded and in-flight attempts of the calendar month (UTC) plus the
+  amount may not exceed it, checked under the same lock; it resets on the 1st;
+- three card failures in a row switch it off, with the reason kept and shown.
+
+Profile auto-recharge allocates from the company balance (credit_allocate) in one transaction
+holding the ProfileAutoRecharge row lock, under a ledger key per crossing (the profile account's
+last entry id), with the same crossing and monthly rules; no network call, so no in-flight state.
+"""
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from apps.audit.services import audit_record
+from apps.billing import clients
+from apps.billing.allocations import credit_allocate
+from apps.billing.ledger import InsufficientFunds, company_account, profile_account
+from apps.billing.models import (
+    AutoRecharge,
+    CreditPurchase,
+    LedgerAccount,
+    LedgerEntry,
+    ProfileAutoRecharge,
+    ProfileRechargeAttempt,
+    RechargeAttempt,
+    SavedPaymentMethod,
+)
+from apps.billing.purchase_selectors import default_card_for
+from apps.billing.purchases import purchase_amount, purchase_charge_off_session, purchase_sync
+from apps.companies.models import Company, Notice
+from apps.companies.notices import notice_create
+from apps.core.actor import Actor
+from apps.core.exceptions import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+SYSTEM = Actor.system()
+CENTS = Decimal("0.01")
+ZERO = Decimal("0")
+FAILURES_TO_SWITCH_OFF = 3
+# A declined card is not retried at once: the sweep would otherwise use up the three tries in minutes.
+RETRY_AFTER_FAILURE = timedelta(hours=1)
+PROFILE_RETRY_AFTER_FAILURE = timedelta(minutes=15)
+# An attempt with no purchase this old was interrupted before Stripe was called.
+STALE_AFTER = timedelta(minutes=10)
+# A pending purchase this old is asked about at Stripe by the sweep.
+SYNC_PENDING_AFTER = timedelta(minutes=10)
+SWEEP_BATCH = 200
+
+Status = RechargeAttempt.Status
+Trigger = RechargeAttempt.Trigger
+
+
+class _AttemptClosed(Exception):
+    """The attempt was finished (or linked) by another process before this one charged it."""
+
+
+def month_of(moment: datetime) -> date:
+    return moment.astimezone(UTC).date().replace(day=1)
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return f"{amount:,.2f} {currency}"
+
+
+def _clean_money(value: Any, *, field: str, allow_zero: bool) -> Decimal:
+    try:
+        amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ApplicationError("Enter an amount such as 25 or 25.50.", field=field) from None
+    if not amount.is_finite():
+        raise ApplicationError("Enter an amount such as 25 or 25.50.", field=field)
+    if amount < 0 or (amount == 0 and not allow_zero):
+        raise ApplicationError(
+            "The amount cannot be negative." if allow_zero else "The amount must be more than zero.", field=field
+        )
+    if amount != amount.quantize(CENTS):
+        raise ApplicationError("Use at most 2 decimal places.", field=field)
+    return amount.quantize(CENTS)
+
+
+def _collect(errors: dict[str, list[str]], field: str, check: Any) -> Any:
+    try:
+        return check()
+    except ApplicationError as error:
+        errors.setdefault(field, []).extend(error.errors.get(field) or [error.message])
+        return None
+
+
+def _raise_if(errors: dict[str, list[str]]) -> None:
+    if errors:
+        first = next(iter(errors.values()))[0]
+        raise ApplicationError(first if len(errors) == 1 else "Some fields are not valid.", errors=errors)
+
+
+def _last_entry_id(account_id: int) -> int:
+    return LedgerEntry.objects.filter(account_id=account_id).aggregate(last=Max("id"))["last"] or 0
+
+
+def _balance(account_id: int) -> Decimal:
+    return LedgerAccount.objects.values_list("balance", flat=True).get(pk=account_id)
+
+
+def _crossed(*, account_id: int, threshold: Decimal, last_watermark: int | None) -> bool:
+    """Was the balance at or above the threshold after the last charge was claimed?"""
+    if last_watermark is None:
+        return True
+    return LedgerEntry.objects.filter(
+        account_id=account_id, id__gt=last_watermark, balance_after__gte=threshold
+    ).exists()
+
+
+# --- Company settings ---------------------------------------------------------------------------
+
+
+def auto_recharge_update(
+    *,
+    actor: Actor,
+    company: Company,
+    enabled: bool,
+    amount: Any,
+    threshold: Any,
+    monthly_limit: Any,
+    payment_method: SavedPaymentMethod | None = None,
+) -> AutoRecharge:
+    """Save the company's auto-recharge settings. Saving re-arms it: the next time the balance is
+    below the threshold it may charge, whatever earlier attempts did. Turning it on again clears
+    the failures that switched it off."""
+    errors: dict[str, list[str]] = {}
+    amount_value = _collect(errors, "amount", lambda: purchase_amount(amount, company=company))
+    threshold_value = _collect(errors, "threshold", lambda: _clean_money(threshold, field="threshold", allow_zero=True))
+    limit_value = _collect(
+        errors, "monthly_limit", lambda: _clean_money(monthly_limit, field="monthly_limit", allow_zero=False)
+    )
+    if amount_value is not None and limit_value is not None and limit_value < amount_value:
+        errors.setdefault("monthly_limit", []).append("The monthly limit must be at least the recharge amount.")
+    if payment_method is not None and payment_method.company_id != company.pk:
+        errors.setdefault("payment_method", []).append("Choose one of your company's saved cards.")
+    if enabled and payment_method is None and default_card_for(company) is None:
+        errors.setdefault("payment_method", []).append(
+            "Save a card first: auto-recharge charges a saved card (tick “Save this card” when you pay)."
+        )
+    _raise_if(errors)
+    now = timezone.now()
+    with transaction.atomic():
+        auto = AutoRecharge.objects.select_for_update().filter(company=company).first()
+        before = _settings_snapshot(auto)
+        if auto is None:
+            auto = AutoRecharge(company=company)
+        if enabled and not auto.enabled:
+            auto.consecutive_failures = 0
+            auto.disabled_reason = ""
+        auto.enabled = bool(enabled)
+        auto.amount, auto.threshold, auto.monthly_limit = amount_value, threshold_value, limit_value
+        auto.payment_method = payment_method
+        auto.armed_at = now
+        try:
+            with transaction.atomic():
+                auto.save()
+        except IntegrityError:
+            raise ApplicationError("The settings were changed at the same moment. Please try again.") from None
+        after = _settings_snapshot(auto) or {}
+        audit_record(
+            actor=actor,
+            action="auto_recharge.updated",
+            company=company,
+            target=auto,
+            changes={k: {"before": (before or {}).get(k), "after": v} for k, v in after.items()},
+        )
+    return auto
+
+
+def _settings_snapshot(auto: AutoRecharge | ProfileAutoRecharge | None) -> dict[str, Any] | None:
+    if auto is None:
+        return None
+    snapshot: dict[str, Any] = {
+        "enabled": auto.enabled,
+        "amount": str(auto.amount),
+        "threshold": str(auto.threshold),
+        "monthly_limit": str(auto.monthly_limit),
+    }
+    if isinstance(auto, AutoRecharge):
+        snapshot["payment_method"] = str(auto.payment_method) if auto.payment_method else "default card"
+    return snapshot
+
+
+def company_month_total(company: Company, *, month: date) -> Decimal:
+    """What auto-recharge charged (or is charging) this calendar month."""
+    total = (
+        RechargeAttempt.objects.for_company(company)
+        .filter(month=month, status__in=[Status.SUCCEEDED, Status.IN_FLIGHT])
+        .aggregate(total=Sum("amount"))["total"]
+    )
+    return total or ZERO
+
+
+# --- Company auto-recharge: trigger, claim, charge, finish -----------------------------------
+
 
 def company_recharge_requested(*, company_id: int, trigger: str) -> None:
-    """Start a company auto-recharge if one is set up and due (see the module docstring)."""
+    """A debit may have taken the company balance below its threshold: when a recharge may be
+    due, queue it. Cheap when auto-recharge is off or the balance is fine. Call after commit."""
+    auto = AutoRecharge.objects.filter(company_id=company_id, enabled=True).values_list("threshold", flat=True)
+    threshold = auto.first()
+    if threshold is None:
+        return
+    balance = (
+        LedgerAccount.objects.filter(kind=LedgerAccount.Kind.COMPANY_BALANCE, company_id=company_id)
+        .values_list("balance", flat=True)
+        .first()
+        or ZERO
+    )
+    if balance >= threshold:
+        return
+    from apps.billing.tasks import company_auto_recharge
+
+    company_auto_recharge.delay(company_id, trigger if trigger in Trigger.values else Trigger.THRESHOLD)
+
+
+def company_recharge_run(*, company_id: int, trigger: str, now: datetime | None = None) -> RechargeAttempt | None:
+    """Claim, charge and record one company auto-recharge if one is due. Returns the attempt
+    made (succeeded, failed, or in flight while Stripe's answer is unknown), or None."""
+    claimed = _claim(company_id=company_id, trigger=trigger, now=now or timezone.now())
+    if claimed is None:
+        return None
+    attempt, card = claimed
+    return _charge(attempt, card)
+
+
+def _claim(*, company_id: int, trigger: str, now: datetime) -> tuple[RechargeAttempt, SavedPaymentMethod | None] | None:
+    with transaction.atomic():
+        # The row lock serialises every claim for this company: the checks below cannot race.
+        auto = (
+            AutoRecharge.objects.select_for_update(of=("self",))
+            .select_related("company", "payment_method")
+            .filter(company_id=company_id)
+            .first()
+        )
+        if auto is None or not auto.enabled:
+            return None
+        company = auto.company
+        if RechargeAttempt.objects.for_company(company).filter(status=Status.IN_FLIGHT).exists():
+            return None
+        account = company_account(company)
+        if _balance(account.pk) >= auto.threshold:
+            return None
+        if auto.consecutive_failures and auto.last_failure_at and now < auto.last_failure_at + RETRY_AFTER_FAILURE:
+            return None
+        month = month_of(now)
+        if company_month_total(company, month=month) + auto.amount > auto.monthly_limit:
+            return None
+        charged = RechargeAttempt.objects.for_company(company).filter(status=Status.SUCCEEDED)
+        if auto.armed_at is not None:
+            charged = charged.filter(created_at__gte=auto.armed_at)
+        last = charged.order_by("-created_at", "-id").values_list("ledger_watermark", flat=True).first()
+        if not _crossed(account_id=account.pk, threshold=auto.threshold, last_watermark=last):
+            return None
+        attempt = RechargeAttempt.objects.create(
+            company=company,
+            amount=auto.amount,
+            currency=company.currency,
+            month=month,
+            trigger=trigger,
+            ledger_watermark=_last_entry_id(account.pk),
+        )
+        card = auto.payment_method or default_card_for(company)
+    return attempt, card
+
+
+def _charge(attempt: RechargeAttempt, card: SavedPaymentMethod | None) -> RechargeAttempt:
+    if card is None:
+        return _finish(
+            attempt.pk,
+            succeeded=False,
+            message="There is no saved card to charge. Save a card on the Credit page.",
+            card_failure=True,
+        )
+
+    def link(purchase: CreditPurchase) -> None:
+        # In the purchase's own transaction, before Stripe is called: whoever links, charges.
+        locked = RechargeAttempt.objects.select_for_update().get(pk=attempt.pk)
+        if locked.status != Status.IN_FLIGHT or locked.purchase_id is not None:
+            raise _AttemptClosed
+        locked.purchase = purchase
+        locked.save(update_fields=["purchase"])
+
+    try:
+        purchase_charge_off_session(
+            actor=SYSTEM,
+            company=attempt.company,
+            amount=attempt.amount,
+            card=card,
+            idempotency_key=f"recharge:{attempt.public_id}",
+            on_created=link,
+        )
+    except _AttemptClosed:
+        return RechargeAttempt.objects.get(pk=attempt.pk)
+    except ApplicationError as error:
+        if RechargeAttempt.objects.filter(pk=attempt.pk, purchase__isnull=True).exists():
+            # Refused before Stripe was asked to charge: nothing was charged.
+            return _finish(
+                attempt.pk,
+                succeeded=False,
+                message=error.message,
+                # Stripe unreachable is not the company's failure; a rule it must fix is.
+                card_failure=not isinstance(error, clients.PaymentProviderError),
+                only_unlinked=True,
+            )
+        # Stripe's answer is unknown (a timeout): the purchase settles later, then the attempt.
+        logger.warning("Auto-recharge %s: outcome unknown (%s)", attempt.public_id, error.message)
+        return RechargeAttempt.objects.get(pk=attempt.pk)
+    return attempt_settle(attempt_id=attempt.pk)
+
+
+def attempt_settle(*, attempt_id: int) -> RechargeAttempt:
+    """Finish an in-flight attempt whose purchase has settled; otherwise leave it in flight."""
+    attempt = RechargeAttempt.objects.select_related("purchase").get(pk=attempt_id)
+    purchase = attempt.purchase
+    if attempt.status != Status.IN_FLIGHT or purchase is None:
+        return attempt
+    if purchase.status in CreditPurchase.CREDITED:
+        return _finish(attempt_id, succeeded=True)
+    if purchase.status == CreditPurchase.Status.FAILED:
+        return _finish(attempt_id, succeeded=False, message=purchase.failure_message or "The card was declined.")
+    if purchase.status == CreditPurchase.Status.CANCELED:
+        # Expired unpaid (its outcome was never learnt): not the card's failure.
+        return _finish(attempt_id, succeeded=False, message="The payment did not complete.", card_failure=False)
+    return attempt
+
+
+def _finish(
+    attempt_id: int,
+    *,
+    succeeded: bool,
+    message: str = "",
+    card_failure: bool = True,
+    only_unlinked: bool = False,
+) -> RechargeAttempt:
+    now = timezone.now()
+    with transaction.atomic():
+        company_id = RechargeAttempt.objects.values_list("company_id", flat=True).get(pk=attempt_id)
+        # The same lock order as a claim (settings row, then attempt): no deadlock.
+        auto = AutoRecharge.objects.select_for_update().select_related("company").get(company_id=company_id)
+        attempt = RechargeAttempt.objects.select_for_update().get(pk=attempt_id)
+        if attempt.status != Status.IN_FLIGHT or (only_unlinked and attempt.purchase_id is not None):
+            return attempt
+        company = auto.company
+        attempt.status = Status.SUCCEEDED if succeeded else Status.FAILED
+        attempt.finished_at = now
+        attempt.error = message[:500]
+        attempt.card_failure = not succeeded and card_failure
+        attempt.save(update_fields=["status", "finished_at", "error", "card_failure"])
+        amount = _money(attempt.amount, attempt.currency)
+        if succeeded:
+            if auto.consecutive_failures:
+                auto.consecutive_failures = 0
+                auto.save(update_fields=["consecutive_failures", "updated_at"])
+            audit_record(
+                actor=SYSTEM,
+                action="auto_recharge.succeeded",
+                company=company,
+                target=attempt,
+                changes={"charged": {"before": None, "after": amount}},
+            )
+            return attempt
+        audit_record(
+            actor=SYSTEM,
+            action="auto_recharge.failed",
+            company=company,
+            target=attempt,
+            changes={"error": {"before": None, "after": attempt.error}},
+        )
+        if not attempt.card_failure:
+            return attempt
+        auto.consecutive_failures += 1
+        auto.last_failure_at = now
+        auto.last_failure_message = attempt.error
+        text = f"Auto-recharge could not charge {amount}: {attempt.error}"
+        if auto.consecutive_failures >= FAILURES_TO_SWITCH_OFF and auto.enabled:
+            auto.enabled = False
+            auto.disabled_reason = (
+                f"Switched off after {auto.consecutive_failures} failed recharges in a row "
+                f"(last on {now:%d %b %Y}: {attempt.error})"
+            )[:300]
+            text += " Auto-recharge is now switched off; check your card and turn it on again."
+            audit_record(
+                actor=SYSTEM,
+                action="auto_recharge.disabled",
+                company=company,
+                target=auto,
+                changes={"enabled": {"before": True, "after": False}, "reason": auto.disabled_reason},
+            )
+        auto.save()
+        notice_create(company=company, kind="auto_recharge_failed", level=Notice.Level.ERROR, message=text)
+        from apps.billing.tasks import send_auto_recharge_failure_email
+
+        transaction.on_commit(lambda: send_auto_recharge_failure_email.delay(company_id, text))
+    return attempt
+
+
+def _recover_unlinked(attempt_id: int) -> bool:
+    """Fail an attempt whose worker died before linking a purchase (so before calling Stripe)."""
+    attempt = _finish(
+        attempt_id,
+        succeeded=False,
+        message="Interrupted before the card was charged; nothing was charged.",
+        card_failure=False,
+        only_unlinked=True,
+    )
+    return attempt.status != Status.IN_FLIGHT
+
+
+def auto_recharge_sweep(*, now: datetime) -> dict[str, int]:
+    """Periodic: finish in-flight attempts (their purchase settled, or they were interrupted),
+    then recharge every company and profile below its threshold that is due."""
+    counts = {"settled": 0, "recovered": 0, "companies": 0, "profiles": 0, "errors": 0}
+    in_flight = RechargeAttempt.objects.filter(status=Status.IN_FLIGHT).select_related("purchase")
+    for attempt in in_flight.order_by("created_at")[:SWEEP_BATCH]:
+        try:
+            purchase = attempt.purchase
+            if purchase is None:
+                if attempt.created_at < now - STALE_AFTER:
+                    counts["recovered"] += _recover_unlinked(attempt.pk)
+                continue
+            if purchase.status == CreditPurchase.Status.PENDING and purchase.created_at < now - SYNC_PENDING_AFTER:
+                purchase_sync(purchase=purchase)  # network call, outside any transaction
+            counts["settled"] += attempt_settle(attempt_id=attempt.pk).status != Status.IN_FLIGHT
+        except ApplicationError:
+            counts["errors"] += 1
+            logger.exception("Could not settle auto-recharge %s", attempt.public_id)
+
+    company_balance = LedgerAccount.objects.filter(
+        kind=LedgerAccount.Kind.COMPANY_BALANCE, company_id=OuterRef("company_id")
+    ).values("balance")[:1]
+    due = (
+        AutoRecharge.objects.filter(enabled=True)
+        .annotate(balance=Coalesce(Subquery(company_balance), Value(ZERO)))
+        .filter(balance__lt=F("threshold"))
+        .values_list("company_id", flat=True)
+        .order_by("company_id")[:SWEEP_BATCH]
+    )
+    for company_id in due:
+        try:
+            made = company_recharge_run(company_id=company_id, trigger=Trigger.SWEEP, now=now)
+            counts["companies"] += made is not None
+        except Exception:  # one company's problem must not stop the others
+            counts["errors"] += 1
+            logger.exception("Auto-recharge of company %s failed", company_id)
+
+    profile_balance = LedgerAccount.objects.filter(sip_profile_id=OuterRef("sip_profile_id")).values("balance")[:1]
+    due_profiles = (
+        ProfileAutoRecharge.objects.filter(enabled=True, sip_profile__deleted_at__isnull=True)
+        .annotate(balance=Coalesce(Subquery(profile_balance), Value(ZERO)))
+        .filter(balance__lt=F("threshold"))
+        .values_list("sip_profile_id", flat=True)
+        .order_by("sip_profile_id")[:SWEEP_BATCH]
+    )
+    for profile_id in due_profiles:
+        try:
+            allocated = profile_recharge_run(profile_id=profile_id, trigger=Trigger.SWEEP, now=now)
+            counts["profiles"] += allocated is not None
+        except Exception:
+            counts["errors"] += 1
+            logger.exception("Auto-recharge of SIP profile %s failed", profile_id)
+    return counts
+
+
+# --- Profile auto-recharge --------------------------------------------------------------------
+
+
+def profile_auto_recharge_update(
+    *, actor: Actor, profile: Any, enabled: bool, amount: Any, threshold: Any, monthly_limit: Any
+) -> ProfileAutoRecharge:
+    """Save a SIP profile's auto-recharge settings (amounts allocated from the company balance)."""
+    if profile.deleted_at is not None:
+        raise ApplicationError("This SIP profile was deleted.", code="deleted")
+    errors: dict[str, list[str]] = {}
+    amount_value = _collect(errors, "amount", lambda: _clean_money(amount, field="amount", allow_zero=False))
+    threshold_value = _collect(errors, "threshold", lambda: _clean_money(threshold, field="threshold", allow_zero=True))
+    limit_value = _collect(
+        errors, "monthly_limit", lambda: _clean_money(monthly_limit, field="monthly_limit", allow_zero=False)
+    )
+    if amount_value is not None and limit_value is not None and limit_value < amount_value:
+        errors.setdefault("monthly_limit", []).append("The monthly limit must be at least the recharge amount.")
+    _raise_if(errors)
+    company = profile.company
+    with transaction.atomic():
+        auto = ProfileAutoRecharge.objects.select_for_update().filter(sip_profile=profile).first()
+        before = _settings_snapshot(auto)
+        if auto is None:
+            auto = ProfileAutoRecharge(sip_profile=profile, company=company)
+        if enabled and not auto.enabled:
+            auto.consecutive_failures = 0
+        auto.enabled = bool(enabled)
+        auto.amount, auto.threshold, auto.monthly_limit = amount_value, threshold_value, limit_value
+        auto.armed_at = timezone.now()
+        try:
+            with transaction.atomic():
+                auto.save()
+        except IntegrityError:
+            raise ApplicationError("The settings were changed at the same moment. Please try again.") from None
+        after = _settings_snapshot(auto) or {}
+        audit_record(
+            actor=actor,
+            action="profile_auto_recharge.updated",
+            company=company,
+            target=profile,
+            changes={k: {"before": (before or {}).get(k), "after": v} for k, v in after.items()},
+        )
+    transaction.on_commit(lambda: profile_balance_debited(profile.pk))
+    return auto
+
+
+def profile_month_total(profile: Any, *, month: date) -> Decimal:
+    total = ProfileRechargeAttempt.objects.filter(
+        sip_profile=profile, month=month, status=ProfileRechargeAttempt.Status.SUCCEEDED
+    ).aggregate(total=Sum("amount"))["total"]
+    return total or ZERO
+
+
+def profile_balance_debited(profile_id: int) -> None:
+    """Rating (and a take-back) took credit from this profile: after commit, top it up from the
+    company balance if its auto-recharge is due. Safe to call often: cheap when nothing is due."""
+
+    def check() -> None:
+        threshold = (
+            ProfileAutoRecharge.objects.filter(sip_profile_id=profile_id, enabled=True)
+            .values_list("threshold", flat=True)
+            .first()
+        )
+        if threshold is None:
+            return
+        balance = LedgerAccount.objects.filter(sip_profile_id=profile_id).values_list("balance", flat=True).first()
+        if (balance or ZERO) < threshold:
+            profile_recharge_run(profile_id=profile_id, trigger=Trigger.THRESHOLD)
+
+    # robust: a failed top-up is logged and must not break the debit that committed.
+    transaction.on_commit(check, robust=True)
+
+
+def profile_recharge_run(
+    *, profile_id: int, trigger: str, now: datetime | None = None
+) -> ProfileRechargeAttempt | None:
+    """Allocate the profile's auto-recharge amount if one is due; record a failure when the
+    company balance cannot cover it. Returns the attempt recorded, or None."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        auto = (
+            ProfileAutoRecharge.objects.select_for_update(of=("self",))
+            .select_related("sip_profile", "company")
+            .filter(sip_profile_id=profile_id)
+            .first()
+        )
+        if auto is None or not auto.enabled or auto.sip_profile.deleted_at is not None:
+            return None
+        profile, company = auto.sip_profile, auto.company
+        account = profile_account(profile)
+        if _balance(account.pk) >= auto.threshold:
+            return None
+        retry_at = (auto.last_failure_at or now) + PROFILE_RETRY_AFTER_FAILURE
+        if auto.consecutive_failures and now < retry_at:
+            return None
+        month = month_of(now)
+        if profile_month_total(profile, month=month) + auto.amount > auto.monthly_limit:
+            return None
+        charged = ProfileRechargeAttempt.objects.filter(
+            sip_profile=profile, status=ProfileRechargeAttempt.Status.SUCCEEDED
+        )
+        if auto.armed_at is not None:
+            charged = charged.filter(created_at__gte=auto.armed_at)
+        last = charged.order_by("-created_at", "-id").values_list("ledger_watermark", flat=True).first()
+        if not _crossed(account_id=account.pk, threshold=auto.threshold, last_watermark=last):
+            return None
+        watermark = _last_entry_id(account.pk)
+        fields = {
+            "sip_profile": profile,
+            "company": company,
+            "amount": auto.amount,
+            "month": month,
+            "trigger": trigger,
+            "ledger_watermark": watermark,
+        }
+        try:
+            # One key per crossing: even without the lock above, one crossing allocates once.
+            txn, created = credit_allocate(
+                actor=SYSTEM, profile=profile, amount=auto.amount, key=f"auto-recharge:{profile.public_id}:{watermark}"
+            )
+        except InsufficientFunds as error:
+            attempt = ProfileRechargeAttempt.objects.create(
+                **fields, status=ProfileRechargeAttempt.Status.FAILED, error=error.message[:500]
+            )
+            auto.consecutive_failures += 1
+            auto.last_failure_at = now
+            auto.last_failure_message = attempt.error
+            auto.save(update_fields=["consecutive_failures", "last_failure_at", "last_failure_message", "updated_at"])
+            audit_record(
+                actor=SYSTEM,
+                action="profile_auto_recharge.failed",
+                company=company,
+                target=profile,
+                changes={"error": {"before": None, "after": attempt.error}},
+            )
+            if auto.consecutive_failures == 1:  # tell once per run of failures, not every retry
+                notice_create(
+                    company=company,
+                    kind="profile_auto_recharge_failed",
+                    level=Notice.Level.ERROR,
+                    message=(
+                        f"Auto-recharge of SIP profile {profile.name} could not allocate "
+                        f"{_money(auto.amount, company.currency)}: {error.message} Buy credit or turn on "
+                        "the company auto-recharge."
+                    ),
+                )
+            company_id = company.pk
+            transaction.on_commit(
+                lambda: company_recharge_requested(company_id=company_id, trigger=Trigger.THRESHOLD), robust=True
+            )
+            return attempt
+        if not created:
+            return None
+        attempt = ProfileRechargeAttempt.objects.create(
+            **fields, status=ProfileRechargeAttempt.Status.SUCCEEDED, ledger_transaction=txn
+        )
+        if auto.consecutive_failures:
+            auto.consecutive_failures = 0
+            auto.save(update_fields=["consecutive_failures", "updated_at"])
+    return attempt

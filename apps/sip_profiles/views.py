@@ -99,6 +99,7 @@ class SipProfileCreateView(_ProfilePage):
 
 def detail_context(page: _ProfilePage, profile: SipProfile) -> dict[str, Any]:
     from apps.billing.allocations import profile_balance
+    from apps.billing.recharge_views import profile_auto_recharge_context
     from apps.billing.selectors import allocation_history, company_balance
     from apps.billing.views import new_allocation_form
 
@@ -111,6 +112,7 @@ def detail_context(page: _ProfilePage, profile: SipProfile) -> dict[str, Any]:
         "company_balance": company_balance(page.company),
         "allocation_form": new_allocation_form(),
         "allocations": allocation_history(company=page.company, profile=profile)[:10],
+        **profile_auto_recharge_context(profile),
     }
 
 

@@ -1,0 +1,134 @@
+"""Auto-recharge settings in the API: the company's and each SIP profile's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.billing import purchase_selectors, recharge
+from apps.billing.purchase_api import ERROR
+from apps.billing.recharge_selectors import auto_recharge_state, profile_auto_recharge_state
+from apps.companies.models import Capability
+from apps.core.api import CompanyScopedAPIView
+from apps.core.exceptions import ApplicationError
+from apps.sip_profiles.models import SipProfile
+
+
+def _money(**kwargs: Any) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=14, decimal_places=2, **kwargs)
+
+
+class _SettingsInput(serializers.Serializer):  # type: ignore[type-arg]
+    enabled = serializers.BooleanField()
+    amount = serializers.CharField(max_length=20, help_text='Charged (or allocated) each time, e.g. "50".')
+    threshold = serializers.CharField(max_length=20, help_text="Recharge when the balance falls below this.")
+    monthly_limit = serializers.CharField(
+        max_length=20, help_text="At most this much per calendar month (UTC); at least the amount."
+    )
+
+
+class _StateOutput(serializers.Serializer):  # type: ignore[type-arg]
+    enabled = serializers.BooleanField()
+    amount = _money(allow_null=True)
+    threshold = _money(allow_null=True)
+    monthly_limit = _money(allow_null=True)
+    currency = serializers.CharField()
+    month = serializers.DateField(help_text="The first day of the current month.")
+    month_total = _money(help_text="Recharged this month (including a recharge in progress).")
+    consecutive_failures = serializers.IntegerField()
+    last_failure_at = serializers.DateTimeField(allow_null=True)
+    last_failure_message = serializers.CharField()
+
+
+class AutoRechargeApi(CompanyScopedAPIView):
+    """The company auto-recharge: a saved card charged off-session when the balance falls below
+    the threshold, at most once per crossing and up to the monthly limit."""
+
+    write_capability = Capability.MANAGE_BILLING
+
+    class InputSerializer(_SettingsInput):
+        payment_method = serializers.UUIDField(
+            required=False, allow_null=True, default=None, help_text="A saved card's id; omit for the default card."
+        )
+
+    class OutputSerializer(_StateOutput):
+        payment_method = serializers.UUIDField(
+            source="payment_method.public_id", allow_null=True, help_text="None: the default card."
+        )
+        in_flight = serializers.BooleanField(help_text="A recharge is being charged now.")
+        disabled_reason = serializers.CharField(help_text="Why auto-recharge switched itself off, if it did.")
+
+    def _state(self) -> Response:
+        return Response(self.OutputSerializer(auto_recharge_state(self.company)).data)
+
+    @extend_schema(responses=OutputSerializer, operation_id="credit_auto_recharge_retrieve")
+    def get(self, request: Request) -> Response:
+        return self._state()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, 400: ERROR, 403: ERROR},
+        operation_id="credit_auto_recharge_update",
+        description=(
+            "Set the company auto-recharge. `amount` is at least the minimum purchase and at most the "
+            "company's limit per purchase; `monthly_limit` is at least `amount`; turning it on needs a "
+            "saved card. Saving re-arms it: a balance already below the threshold is recharged by the "
+            "next periodic check."
+        ),
+    )
+    def put(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        card = None
+        if data["payment_method"] is not None:
+            card = purchase_selectors.saved_cards_for(self.company).filter(public_id=data["payment_method"]).first()
+            if card is None:
+                raise ApplicationError("Choose one of your company's saved cards.", field="payment_method")
+        recharge.auto_recharge_update(
+            actor=self.actor,
+            company=self.company,
+            enabled=data["enabled"],
+            amount=data["amount"],
+            threshold=data["threshold"],
+            monthly_limit=data["monthly_limit"],
+            payment_method=card,
+        )
+        return self._state()
+
+
+class ProfileAutoRechargeApi(CompanyScopedAPIView):
+    """A SIP profile's auto-recharge: credit allocated from the company balance when the
+    profile balance falls below the threshold."""
+
+    queryset = SipProfile.objects.all()
+    write_capability = Capability.MANAGE_BILLING
+
+    class InputSerializer(_SettingsInput):
+        pass
+
+    class OutputSerializer(_StateOutput):
+        pass
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return queryset.filter(deleted_at__isnull=True).select_related("company")
+
+    @extend_schema(responses=OutputSerializer, operation_id="sip_profile_auto_recharge_retrieve")
+    def get(self, request: Request, id: Any) -> Response:
+        return Response(self.OutputSerializer(profile_auto_recharge_state(self.get_object())).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        operation_id="sip_profile_auto_recharge_update",
+    )
+    def put(self, request: Request, id: Any) -> Response:
+        profile = self.get_object()
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        recharge.profile_auto_recharge_update(actor=self.actor, profile=profile, **serializer.validated_data)
+        return Response(self.OutputSerializer(profile_auto_recharge_state(profile)).data)

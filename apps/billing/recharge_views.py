@@ -1,0 +1,141 @@
+"""Auto-recharge forms on the credit page and the SIP profile page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.views import View
+
+from apps.billing import purchase_selectors, recharge
+from apps.billing.recharge_selectors import auto_recharge_state, profile_auto_recharge_state
+from apps.companies.models import Capability, Company
+from apps.core.exceptions import ApplicationError
+from apps.core.views import CompanyPageMixin
+from apps.sip_profiles.models import SipProfile
+
+DEFAULTS = {"amount": "50", "threshold": "10", "monthly_limit": "200"}
+
+
+def _field(label: str) -> forms.CharField:
+    return forms.CharField(
+        label=label, max_length=20, widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"})
+    )
+
+
+class AutoRechargeForm(forms.Form):
+    enabled = forms.BooleanField(required=False, label="Recharge automatically")
+    amount = _field("Recharge amount")
+    threshold = _field("When the balance falls below")
+    monthly_limit = _field("At most per month")
+    payment_method = forms.ChoiceField(label="Card", required=False)
+
+    def __init__(self, *args: Any, company: Company, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cards = purchase_selectors.saved_cards_for(company)
+        field = self.fields["payment_method"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "The default card")] + [(str(c.public_id), str(c)) for c in cards]
+
+
+class ProfileAutoRechargeForm(forms.Form):
+    enabled = forms.BooleanField(required=False, label="Top up from the company balance automatically")
+    amount = _field("Allocate")
+    threshold = _field("When the profile balance falls below")
+    monthly_limit = _field("At most per month")
+
+
+def _initial(state: dict[str, Any]) -> dict[str, Any]:
+    initial: dict[str, Any] = {"enabled": state["enabled"]}
+    for name, default in DEFAULTS.items():
+        value = state[name]
+        initial[name] = f"{value:.2f}" if value is not None else default
+    card = state.get("payment_method")
+    initial["payment_method"] = str(card.public_id) if card else ""
+    return initial
+
+
+def auto_recharge_context(company: Company, *, form: AutoRechargeForm | None = None) -> dict[str, Any]:
+    """What the credit page's auto-recharge card shows."""
+    state = auto_recharge_state(company)
+    return {
+        "auto_recharge": state,
+        "auto_recharge_form": form or AutoRechargeForm(initial=_initial(state), company=company),
+    }
+
+
+def profile_auto_recharge_context(profile: SipProfile) -> dict[str, Any]:
+    state = profile_auto_recharge_state(profile)
+    return {
+        "profile_auto_recharge": state,
+        "profile_auto_recharge_form": ProfileAutoRechargeForm(initial=_initial(state)),
+    }
+
+
+def _flash_errors(request: HttpRequest, errors: dict[str, list[str]] | Any, fallback: str) -> None:
+    found = False
+    for field, messages_ in dict(errors).items():
+        label = field.replace("_", " ") if field not in ("__all__", "non_field_errors") else ""
+        for message in messages_:
+            found = True
+            messages.error(request, f"{label.capitalize()}: {message}" if label else str(message))
+    if not found:
+        messages.error(request, fallback)
+
+
+class AutoRechargeView(CompanyPageMixin, View):
+    """Saves the company auto-recharge from the credit page's form."""
+
+    write_capability = Capability.MANAGE_BILLING
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = AutoRechargeForm(request.POST, company=self.company)
+        if form.is_valid():
+            data = form.cleaned_data
+            card = None
+            if data["payment_method"]:
+                card = purchase_selectors.saved_cards_for(self.company).filter(public_id=data["payment_method"]).first()
+            try:
+                recharge.auto_recharge_update(
+                    actor=self.actor,
+                    company=self.company,
+                    enabled=data["enabled"],
+                    amount=data["amount"],
+                    threshold=data["threshold"],
+                    monthly_limit=data["monthly_limit"],
+                    payment_method=card,
+                )
+            except ApplicationError as error:
+                _flash_errors(request, error.errors, error.message)
+            else:
+                messages.success(request, "Auto-recharge saved.")
+        else:
+            _flash_errors(request, form.errors, "Check the auto-recharge settings.")
+        return redirect("credit")
+
+
+class ProfileAutoRechargeView(CompanyPageMixin, View):
+    """Saves a SIP profile's auto-recharge from the profile page's Credit card."""
+
+    model = SipProfile
+    write_capability = Capability.MANAGE_BILLING
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return queryset.filter(deleted_at__isnull=True)
+
+    def post(self, request: HttpRequest, id: Any) -> HttpResponse:
+        profile = self.get_object_or_404(id)
+        form = ProfileAutoRechargeForm(request.POST)
+        if form.is_valid():
+            try:
+                recharge.profile_auto_recharge_update(actor=self.actor, profile=profile, **form.cleaned_data)
+            except ApplicationError as error:
+                _flash_errors(request, error.errors, error.message)
+            else:
+                messages.success(request, f"Auto-recharge of {profile.name} saved.")
+        else:
+            _flash_errors(request, form.errors, "Check the auto-recharge settings.")
+        return redirect("sip-profile-detail", id=profile.public_id)
