@@ -9,7 +9,16 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 
 from apps.billing import purchases
-from apps.billing.models import CreditPurchase, SavedPaymentMethod, StripeEvent
+from apps.billing.models import (
+    Charge,
+    CreditPurchase,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Price,
+    SavedPaymentMethod,
+    StripeEvent,
+)
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 
@@ -160,3 +169,60 @@ class SavedPaymentMethodAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(Price)
+class PriceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Staff set the monthly price of a channel and of a US minute bundle, per currency.
+    A change applies to charges made after it; recorded charges keep their price."""
+
+    list_display = ("kind", "currency", "amount", "updated_at")
+    list_editable = ("amount",)
+    list_filter = ("kind", "currency")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class _ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Charge)
+class ChargeAdmin(_ReadOnly):
+    list_display = ("created_at", "company", "description", "amount", "currency", "status", "grace_until", "paid_at")
+    list_filter = ("status", "kind", "currency")
+    search_fields = ("company__name", "description", "idempotency_key")
+
+
+class LedgerEntryInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = LedgerEntry
+    fields = ("account", "amount", "balance_after")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(LedgerTransaction)
+class LedgerTransactionAdmin(_ReadOnly):
+    list_display = ("created_at", "kind", "company", "description", "currency", "idempotency_key")
+    list_filter = ("kind", "currency")
+    search_fields = ("idempotency_key", "description", "company__name")
+    inlines = [LedgerEntryInline]
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(_ReadOnly):
+    list_display = ("kind", "company", "sip_profile", "currency", "balance", "updated_at")
+    list_filter = ("kind", "currency")
+    search_fields = ("company__name", "sip_profile__name")
