@@ -34,6 +34,9 @@ class AutoRechargeForm(forms.Form):
     payment_method = forms.ChoiceField(label="Card", required=False)
 
     def __init__(self, *args: Any, company: Company, **kwargs: Any) -> None:
+        # The credit page also shows the buy form, whose amount field is id_amount too: own ids,
+        # so that "Recharge amount" labels this form's field (the posted names do not change).
+        kwargs.setdefault("auto_id", "id_auto_recharge_%s")
         super().__init__(*args, **kwargs)
         cards = purchase_selectors.saved_cards_for(company)
         field = self.fields["payment_method"]
