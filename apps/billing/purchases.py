@@ -570,17 +570,31 @@ def _credit_stripe(*, purchase: CreditPurchase, intent: clients.PaymentIntentInf
             f"Stripe reports {_money(received, intent.currency)} paid for a purchase of "
             f"{_money(purchase.amount, purchase.currency)}; our staff will look into it."
         )
-    company = purchase.company
+    _credit(
+        actor=actor,
+        purchase=purchase,
+        received=received,
+        cash=LedgerAccount.Kind.STRIPE_CASH,
+        key=f"stripe:{intent.id}",
+        description=f"Credit bought by {_label(purchase.method).lower()}",
+    )
+
+
+def _credit(
+    *, actor: Actor, purchase: CreditPurchase, received: Decimal, cash: str, key: str, description: str
+) -> None:
+    """Post the money received (cash account → company balance) once, under `key`, and mark
+    the purchase credited."""
     txn, _ = ledger_post(
         actor=actor,
-        key=f"stripe:{intent.id}",
+        key=key,
         kind=LedgerTransaction.Kind.PURCHASE,
-        company=company,
+        company=purchase.company,
         currency=purchase.currency,
-        description=f"Credit bought by {_label(purchase.method).lower()}",
+        description=description,
         legs=[
-            Leg(platform_account(LedgerAccount.Kind.STRIPE_CASH, purchase.currency), -received),
-            Leg(company_account(company), received),
+            Leg(platform_account(cash, purchase.currency), -received),
+            Leg(company_account(purchase.company), received),
         ],
     )
     _record_credit(purchase=purchase, txn=txn, received=received, actor=actor)
@@ -680,19 +694,14 @@ def purchase_confirm_wire(*, actor: Actor, purchase: CreditPurchase, amount_rece
                 code="already_confirmed",
             )
         company = purchase.company
-        txn, _ = ledger_post(
+        _credit(
             actor=actor,
+            purchase=purchase,
+            received=received,
+            cash=LedgerAccount.Kind.BANK_CASH,
             key=f"wire:{purchase.public_id}",
-            kind=LedgerTransaction.Kind.PURCHASE,
-            company=company,
-            currency=purchase.currency,
             description=f"Credit bought by bank wire {purchase.wire_reference}",
-            legs=[
-                Leg(platform_account(LedgerAccount.Kind.BANK_CASH, purchase.currency), -received),
-                Leg(company_account(company), received),
-            ],
         )
-        _record_credit(purchase=purchase, txn=txn, received=received, actor=actor)
         notice_create(
             company=company,
             kind="credit_wire_received",
