@@ -5,10 +5,18 @@ from decimal import Decimal
 
 import pytest
 from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
+from django.db.models import Count, Sum
 
+from apps.billing import recharge
 from apps.billing.allocations import credit_allocate, credit_take_back, profile_balance
 from apps.billing.ledger import InsufficientFunds, Leg, company_account, ledger_post, platform_account
-from apps.billing.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from apps.billing.models import (
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    ProfileAutoRecharge,
+    ProfileRechargeAttempt,
+)
 from apps.companies.models import Company
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
@@ -203,3 +211,89 @@ def test_fifty_threads_allocating_and_taking_back_end_with_exact_totals() -> Non
     for account in LedgerAccount.objects.all():
         assert account.balance == sum(e.amount for e in account.entries.all()), account
     assert refused  # 40 allocations of 7 cannot all fit in 100
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_threads_allocating_taking_back_debiting_calls_and_recharging_profiles_end_with_exact_totals(
+    caplog,
+) -> None:
+    company = CompanyFactory()
+    owner = member(company)
+    # Each new profile's channels charge stays unpaid: the company balance is empty until the grant.
+    profiles = [digest_profile(company, owner, name=f"R{n}")[0] for n in range(3)]
+    grant(company, "200", "stripe:pi_race_recharge")
+    for profile in profiles:
+        # Saving the settings tops the empty profile up at once (after commit): 6 from the company.
+        recharge.profile_auto_recharge_update(
+            actor=Actor(user=owner), profile=profile, enabled=True, amount="6", threshold="4", monthly_limit="60"
+        )
+    calls = platform_account(LedgerAccount.Kind.REVENUE_CALLS, company.currency)
+    barrier = threading.Barrier(50)
+    debited: list[Decimal] = []
+    refused: list[int] = []
+    unexpected: list[BaseException] = []
+
+    def work(n: int) -> None:
+        profile = profiles[n % 3]
+        actor = Actor(user=owner)
+        try:
+            barrier.wait()
+            match n % 5:
+                case 0:
+                    credit_allocate(actor=actor, profile=profile, amount="5", key=f"race2-a{n}")
+                case 1:
+                    # Its after-commit hook runs the profile's auto-recharge in this thread.
+                    credit_take_back(actor=actor, profile=profile, amount="2", key=f"race2-t{n}")
+                case 2 | 3:
+                    # A call rated after it happened may overdraw the profile; rating then asks for a top-up.
+                    account = LedgerAccount.objects.get(sip_profile=profile)
+                    ledger_post(
+                        actor=SYSTEM,
+                        key=f"cdr:race2-{n}",
+                        kind=LedgerTransaction.Kind.CALL,
+                        company=company,
+                        currency=company.currency,
+                        description="Call",
+                        legs=[Leg(account, Decimal("-3.5")), Leg(calls, Decimal("3.5"))],
+                        may_go_negative={account.pk},
+                    )
+                    debited.append(Decimal("3.5"))
+                    recharge.profile_balance_debited(profile.pk)
+                case _:
+                    recharge.profile_recharge_run(profile_id=profile.pk, trigger="threshold")
+        except InsufficientFunds:
+            refused.append(n)
+        except BaseException as error:
+            unexpected.append(error)
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert unexpected == []
+    # on_commit(robust=True) hooks log their exceptions instead of raising them.
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
+    company_balance = company_account(company).balance
+    held = sum(profile_balance(p) for p in profiles)
+    assert company_balance >= 0
+    assert len(debited) == 20
+    assert company_balance + held + sum(debited) == Decimal("200")
+    assert calls.entries.aggregate(total=Sum("amount"))["total"] == sum(debited)
+    for account in LedgerAccount.objects.all():
+        assert account.balance == sum(e.amount for e in account.entries.all()), account
+    unbalanced = LedgerEntry.objects.values("transaction_id").annotate(total=Sum("amount"), legs=Count("id"))
+    assert not unbalanced.exclude(total=0, legs__gte=2).exists()
+    topped_up = ProfileRechargeAttempt.objects.filter(status="succeeded")
+    for profile in profiles:
+        mine = topped_up.filter(sip_profile=profile)
+        limit = ProfileAutoRecharge.objects.get(sip_profile=profile).monthly_limit
+        assert (mine.aggregate(total=Sum("amount"))["total"] or 0) <= limit
+        # One allocation per recorded top-up, and no top-up without its allocation.
+        prefix = f"credit:auto-recharge:{profile.public_id}:"
+        allocated = LedgerTransaction.objects.filter(idempotency_key__startswith=prefix)
+        assert allocated.count() == mine.count()
+    assert topped_up.count() > 3  # more than the three made when the settings were saved
