@@ -157,16 +157,19 @@ def charge_record(
                     f"Buy credit before {charge.grace_until:%d %b %Y} or it will be suspended."
                 ),
             )
-            _ask_for_auto_recharge(company)
+        # Paid or not, the balance may now be below the auto-recharge threshold.
+        _ask_for_auto_recharge(company, trigger="threshold" if paid else "unpaid_charge")
     return charge
 
 
-def _ask_for_auto_recharge(company: Company) -> None:
-    """Hook for the company auto-recharge: it runs after commit when it is set up."""
+def _ask_for_auto_recharge(company: Company, *, trigger: str) -> None:
+    """After commit, let the company auto-recharge look at the balance (cheap when it is off)."""
     from apps.billing import recharge
 
     company_id = company.pk
-    transaction.on_commit(lambda: recharge.company_recharge_requested(company_id=company_id, trigger="unpaid_charge"))
+    transaction.on_commit(
+        lambda: recharge.company_recharge_requested(company_id=company_id, trigger=trigger), robust=True
+    )
 
 
 # --- Unpaid renewals: retry, suspend, resume --------------------------------------

@@ -385,3 +385,21 @@ def test_an_allocation_that_takes_the_balance_below_the_threshold_recharges_afte
 
     assert RechargeAttempt.objects.get().status == RechargeAttempt.Status.SUCCEEDED
     assert company_balance(company) == Decimal("55")
+
+
+def test_a_paid_charge_that_takes_the_balance_below_the_threshold_recharges_after_commit(
+    company, owner, django_capture_on_commit_callbacks
+) -> None:
+    from tests.sip_profiles.factories import digest_profile
+
+    save_card(company)
+    grant(company, "20")
+    turn_on(company, owner, amount="50", threshold="10")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        digest_profile(company, owner)  # its channels (up to 15.90 GBP) are paid from the 20
+
+    attempt = RechargeAttempt.objects.get()
+    assert attempt.status == RechargeAttempt.Status.SUCCEEDED
+    assert attempt.trigger == "threshold"
+    assert company_balance(company) > Decimal("50")
