@@ -39,6 +39,7 @@ from apps.billing.models import (
     SavedPaymentMethod,
     StripeCustomer,
 )
+from apps.billing.services import charges_settle_after_credit
 from apps.companies.models import Company, Notice
 from apps.companies.notices import notice_create
 from apps.companies.selectors import PAYMENT_METHOD_LABELS, purchase_policy_for_company
@@ -598,6 +599,7 @@ def _credit(
         ],
     )
     _record_credit(purchase=purchase, txn=txn, received=received, actor=actor)
+    charges_settle_after_credit(purchase.company)
 
 
 def _record_credit(*, purchase: CreditPurchase, txn: LedgerTransaction, received: Decimal, actor: Actor) -> None:

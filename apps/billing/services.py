@@ -333,12 +333,16 @@ def _settle_one(*, pk: int, now: datetime) -> str | None:
         return "unpaid"
 
 
-def charges_settle(*, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:
+def charges_settle(*, now: datetime | None = None, limit: int = 1000, company_id: int | None = None) -> dict[str, int]:
     """Retry unpaid charges, suspend items whose grace period is over, resume paid ones.
-    Bounded per run; each charge is its own transaction."""
+    Bounded per run; each charge is its own transaction. `company_id`: that company's only
+    (run when credit arrives, so an auto-recharge or a purchase pays what is owed at once)."""
     now = now or timezone.now()
     counts = {"paid": 0, "unpaid": 0, "suspended": 0}
-    ids = list(Charge.objects.filter(status__in=OPEN).order_by("created_at", "pk").values_list("pk", flat=True)[:limit])
+    open_charges = Charge.objects.filter(status__in=OPEN)
+    if company_id is not None:
+        open_charges = open_charges.filter(company_id=company_id)
+    ids = list(open_charges.order_by("created_at", "pk").values_list("pk", flat=True)[:limit])
     for pk in ids:
         outcome = _settle_one(pk=pk, now=now)
         if outcome is not None:
@@ -355,3 +359,9 @@ def charges_cancel_for_item(*, actor: Actor, item: str) -> int:
         audit_record(actor=actor, action="charge.cancelled", company=charge.company, target=charge)
         cancelled += 1
     return cancelled
+
+
+def charges_settle_after_credit(company: Company) -> None:
+    """Credit arrived: after commit, pay what the company owes from it."""
+    company_id = company.pk
+    transaction.on_commit(lambda: charges_settle(company_id=company_id), robust=True)

@@ -18,7 +18,7 @@ from django.test import Client
 
 from apps.billing import clients, recharge, tasks
 from apps.billing.ledger import Leg, company_account, ledger_post, platform_account
-from apps.billing.models import AutoRecharge, CreditPurchase, LedgerAccount, LedgerTransaction, RechargeAttempt
+from apps.billing.models import AutoRecharge, Charge, CreditPurchase, LedgerAccount, LedgerTransaction, RechargeAttempt
 from apps.billing.purchases import stripe_customer_id
 from apps.billing.selectors import company_balance
 from apps.companies.models import Company, Notice, Role
@@ -384,7 +384,10 @@ def test_an_allocation_that_takes_the_balance_below_the_threshold_recharges_afte
         credit_allocate(actor=Actor(user=owner), profile=profile, amount="25", key="to-profile")
 
     assert RechargeAttempt.objects.get().status == RechargeAttempt.Status.SUCCEEDED
-    assert company_balance(company) == Decimal("55")
+    # The recharged credit also paid the profile's channels, unpaid since it was created.
+    channels = Charge.objects.get(kind="channels")
+    assert channels.status == Charge.Status.PAID
+    assert company_balance(company) == Decimal("55") - channels.amount
 
 
 def test_a_paid_charge_that_takes_the_balance_below_the_threshold_recharges_after_commit(

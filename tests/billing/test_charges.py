@@ -10,7 +10,8 @@ from django.db import close_old_connections
 
 from apps.billing.allocations import credit_allocate
 from apps.billing.ledger import company_account, platform_account
-from apps.billing.models import Charge, LedgerAccount, LedgerTransaction
+from apps.billing.models import Charge, CreditPurchase, LedgerAccount, LedgerTransaction
+from apps.billing.purchases import purchase_confirm_wire
 from apps.billing.selectors import company_balance
 from apps.billing.services import charges_settle
 from apps.companies.models import Notice
@@ -196,3 +197,24 @@ def test_two_settlement_runs_at_once_pay_a_charge_once() -> None:
     assert errors == []
     assert LedgerTransaction.objects.filter(kind="charge").count() == 1
     assert company_balance(company) == Decimal("100") - 2 * PRICE
+
+
+def test_credit_arriving_pays_what_is_owed_at_once(company, owner, django_capture_on_commit_callbacks) -> None:
+    with time_machine.travel(NOV_10, tick=False):
+        profile, _ = digest_profile(company, owner)
+    with time_machine.travel(NOV_10 + timedelta(days=7, hours=1), tick=False):
+        charges_settle()
+    profile.refresh_from_db()
+    assert profile.suspended_for_billing
+
+    wire = CreditPurchase.objects.create(
+        company=company, amount=Decimal("40"), currency="GBP", method="bank_wire", wire_reference="SM-TEST-0001"
+    )
+    staff = member(company)  # the actor only; staff rights are checked by the admin view
+    with django_capture_on_commit_callbacks(execute=True):
+        purchase_confirm_wire(actor=Actor(user=staff), purchase=wire, amount_received=Decimal("40"))
+
+    profile.refresh_from_db()
+    assert Charge.objects.get(kind="channels").status == Charge.Status.PAID
+    assert profile.status == SipProfile.Status.ACTIVE
+    assert not profile.suspended_for_billing
