@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from allauth.account.models import EmailAddress
@@ -9,6 +10,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from apps.accounts.models import User
+from apps.billing.ledger import Leg, company_account, ledger_post, platform_account
+from apps.billing.models import LedgerAccount, LedgerTransaction
 from apps.companies.services import company_create
 from apps.core.actor import Actor
 from apps.numbers.models import OnlineNumber
@@ -34,6 +37,7 @@ DEMO_PRICES = {
     "price_3m_gbp": "4.80",
     "price_12m_gbp": "16.00",
 }
+DEMO_CREDIT = Decimal("100")
 DEMO_EMAIL = "owner@demo.example"
 DEMO_PASSWORD = "demo-owner-password-2026"
 
@@ -52,8 +56,21 @@ class Command(BaseCommand):
             if user is None:
                 user = User.objects.create_user(email=email, password=password, full_name="Demo Owner")
                 EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
-                company_create(
+                company = company_create(
                     actor=Actor(user=user), owner=user, name="Demo Telecom Ltd", country="GB", currency="GBP"
+                )
+                # Some credit to try profiles and numbers with, as if a wire had arrived.
+                ledger_post(
+                    actor=Actor.system(),
+                    key=f"demo:{company.public_id}",
+                    kind=LedgerTransaction.Kind.ADJUSTMENT,
+                    company=company,
+                    currency=company.currency,
+                    description="Demo credit",
+                    legs=[
+                        Leg(platform_account(LedgerAccount.Kind.BANK_CASH, company.currency), -DEMO_CREDIT),
+                        Leg(company_account(company), DEMO_CREDIT),
+                    ],
                 )
                 created = True
             else:
