@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "apps.business_accounts",
     "apps.numbers",
     "apps.callerid",
+    "apps.rating",
 ]
 
 MIDDLEWARE = [

@@ -14,6 +14,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("apps.numbers.api_urls")),
     path("", include("apps.callerid.api_urls")),
     path("", include("apps.billing.api_urls")),
+    path("", include("apps.rating.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="v1:api-schema"), name="api-docs"),
 ]
@@ -31,6 +32,7 @@ urlpatterns = [
     path("", include("apps.numbers.urls")),
     path("", include("apps.callerid.urls")),
     path("", include("apps.billing.urls")),
+    path("", include("apps.rating.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("staff/", admin.site.urls),
 ]

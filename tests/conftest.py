@@ -40,6 +40,7 @@ SEED_MIGRATIONS = (
     "apps.companies.migrations.0002_seed_purchase_policies",
     "apps.billing.migrations.0002_seed_prices",
     "apps.callerid.migrations.0002_seed_countries",
+    "apps.rating.migrations.0002_seed_blocked_prefixes",
 )
 
 
@@ -52,8 +53,10 @@ def _seeded_tables(request: pytest.FixtureRequest) -> None:
     from apps.billing.models import Price
     from apps.callerid.models import CallerIdCountry
     from apps.companies.models import PurchasePolicy
+    from apps.rating.models import BlockedPrefix
 
-    if PurchasePolicy.objects.exists() and Price.objects.exists() and CallerIdCountry.objects.exists():
+    seeded = (PurchasePolicy, Price, CallerIdCountry, BlockedPrefix)
+    if all(model.objects.exists() for model in seeded):
         return
     for module in SEED_MIGRATIONS:
         importlib.import_module(module).seed(django_apps, None)

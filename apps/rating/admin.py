@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+from django.contrib import admin, messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+
+from apps.core.actor import Actor
+from apps.core.exceptions import ApplicationError
+from apps.core.forms import add_application_error
+from apps.core.models import ImportJob
+from apps.rating import imports, services
+from apps.rating.forms import BlockedPrefixAdminForm, RateDeckImportForm
+from apps.rating.models import BlockedPrefix, DestinationClass, Rate, RateDeck
+
+RECENT_IMPORTS = 10
+
+
+@admin.register(RateDeck)
+class RateDeckAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Decks are added by CSV import only (so every row is checked) and never edited:
+    a correction is a new deck, and a wrong one is retired."""
+
+    change_list_template = "admin/rating/ratedeck/change_list.html"
+    list_display = ("name", "currency", "effective_from", "status", "rate_count", "created_at", "import_link")
+    list_filter = ("currency", "status")
+    search_fields = ("name",)
+    readonly_fields = ("public_id", "name", "currency", "effective_from", "status", "rate_count", "created_at")
+    fields = readonly_fields
+    actions = ["retire"]
+
+    @admin.display(description="Import")
+    def import_link(self, deck: RateDeck) -> str:
+        from django.utils.html import format_html
+
+        if deck.import_job_id is None:
+            return "—"
+        assert deck.import_job is not None
+        url = reverse("admin:rating-import-status", args=[deck.import_job.public_id])
+        return format_html('<a href="{}">{}</a>', url, deck.import_job.get_status_display())
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).select_related("import_job").defer("import_job__content")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # through the import
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("rating.add_ratedeck")  # type: ignore[union-attr]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # calls rated with a deck refer to it
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(
+            request, {**(extra_context or {}), "can_import": self.has_import_permission(request)}
+        )
+
+    @admin.action(description="Retire (the previous deck applies again)", permissions=["import"])
+    def retire(self, request: HttpRequest, queryset: Any) -> None:
+        for deck in queryset:
+            try:
+                services.rate_deck_retire(actor=Actor.from_request(request), deck=deck)
+            except ApplicationError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                self.message_user(request, f"{deck.name} is retired.")
+
+    # --- CSV import ---------------------------------------------------------------
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [
+            path("import/", view(self.import_view), name="rating-import"),
+            path("import/<uuid:id>/", view(self.import_status_view), name="rating-import-status"),
+            path("import/<uuid:id>/progress/", view(self.import_progress_view), name="rating-import-progress"),
+            path("import/<uuid:id>/errors.csv", view(self.import_errors_view), name="rating-import-errors"),
+            path("import/template.csv", view(self.import_template_view), name="rating-import-template"),
+            *super().get_urls(),
+        ]
+
+    def _job(self, request: HttpRequest, id: Any) -> ImportJob:
+        if not self.has_view_permission(request):
+            raise Http404
+        return get_object_or_404(
+            ImportJob.objects.select_related("rate_deck", "created_by"), kind=services.IMPORT_KIND, public_id=id
+        )
+
+    def _page(self, request: HttpRequest, template: str, title: str, **context: Any) -> HttpResponse:
+        return render(
+            request,
+            template,
+            {**self.admin_site.each_context(request), "opts": self.model._meta, "title": title, **context},
+        )
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_import_permission(request):
+            raise Http404
+        form = RateDeckImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                deck = services.rate_deck_import_create(
+                    actor=Actor.from_request(request),
+                    currency=form.cleaned_data["currency"],
+                    name=form.cleaned_data["name"],
+                    filename=upload.name or "rates.csv",
+                    content=upload.read(),
+                )
+            except ApplicationError as error:
+                add_application_error(form, error)
+            else:
+                assert deck.import_job is not None
+                return HttpResponseRedirect(reverse("admin:rating-import-status", args=[deck.import_job.public_id]))
+        return self._page(
+            request,
+            "admin/rating/import_upload.html",
+            "Import a rate deck from CSV",
+            form=form,
+            columns=imports.COLUMNS,
+            classes=DestinationClass.values,
+            recent=ImportJob.objects.filter(kind=services.IMPORT_KIND)
+            .select_related("created_by", "rate_deck")
+            .defer("content", "errors")
+            .order_by("-created_at")[:RECENT_IMPORTS],
+        )
+
+    def import_status_view(self, request: HttpRequest, id: Any) -> HttpResponse:
+        job = self._job(request, id)
+        return self._page(request, "admin/rating/import_status.html", f"Import of {job.filename}", job=job)
+
+    def import_progress_view(self, request: HttpRequest, id: Any) -> HttpResponse:
+        """What the status page polls (htmx, every second) until the import has finished."""
+        return render(request, "admin/rating/_import_progress.html", {"job": self._job(request, id)})
+
+    def import_errors_view(self, request: HttpRequest, id: Any) -> HttpResponse:
+        job = self._job(request, id)
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{job.public_id}-errors.csv"'
+        writer = csv.writer(response)
+        writer.writerow(["line", "error"])
+        for error in job.errors:
+            writer.writerow([error["line"], error["error"]])
+        return response
+
+    def import_template_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise Http404
+        response = HttpResponse(imports.TEMPLATE, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="rate-deck.csv"'
+        return response
+
+
+@admin.register(Rate)
+class RateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Read only: a deck's rows, to find a prefix."""
+
+    list_display = (
+        "prefix",
+        "destination",
+        "country",
+        "destination_class",
+        "price_per_minute",
+        "connection_fee",
+        "first_increment",
+        "next_increment",
+        "deck",
+    )
+    list_filter = ("destination_class", "deck__currency", "deck")
+    search_fields = ("=prefix", "destination")
+    list_select_related = ("deck",)
+    list_per_page = 100
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(BlockedPrefix)
+class BlockedPrefixAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Ranges that are never callable; phonenumbers' emergency and short-number metadata is
+    checked as well, so this list adds to it. Every change goes through a service and is audited."""
+
+    form = BlockedPrefixAdminForm
+    list_display = ("prefix", "country", "exact", "kind", "reason", "updated_at")
+    list_filter = ("kind", "country")
+    search_fields = ("prefix", "reason")
+
+    def save_model(self, request: HttpRequest, obj: BlockedPrefix, form: Any, change: bool) -> None:
+        actor = Actor.from_request(request)
+        data = {name: form.cleaned_data[name] for name in ("country", "prefix", "exact", "kind", "reason")}
+        if change:
+            saved = services.blocked_prefix_update(actor=actor, blocked=obj, **data)
+        else:
+            saved = services.blocked_prefix_create(actor=actor, **data)
+        # The admin goes on with `obj` (its log entry, the redirect): make it the saved row.
+        obj.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "_state"})
+        obj._state.adding = False
+        obj._state.db = saved._state.db
+
+    def delete_model(self, request: HttpRequest, obj: BlockedPrefix) -> None:
+        services.blocked_prefix_delete(actor=Actor.from_request(request), blocked=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for blocked in queryset:
+            services.blocked_prefix_delete(actor=Actor.from_request(request), blocked=blocked)

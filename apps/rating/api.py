@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api import CompanyScopedAPIView
+from apps.numbers.api import ERROR
+from apps.rating import selectors
+from apps.rating.models import BlockedPrefix, DestinationClass
+
+
+def _rate(**kwargs: Any) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=12, decimal_places=6, **kwargs)
+
+
+class RateLookupBlockedSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    kind = serializers.ChoiceField(BlockedPrefix.Kind.choices)
+    reason = serializers.CharField()
+
+
+class RateLookupRateSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    prefix = serializers.CharField(help_text="The longest prefix that matched, with +.")
+    destination = serializers.CharField()
+    country = serializers.CharField(help_text="ISO 3166 code; empty for ranges of no country.")
+    destination_class = serializers.ChoiceField(DestinationClass.choices)
+    currency = serializers.CharField()
+    price_per_minute = _rate()
+    connection_fee = _rate()
+    first_increment = serializers.IntegerField(help_text="Seconds billed first.")
+    next_increment = serializers.IntegerField(help_text="Seconds billed after the first increment.")
+    deck = serializers.UUIDField(help_text="The rate deck in force.")
+    deck_name = serializers.CharField()
+    effective_from = serializers.DateTimeField(help_text="When that deck took effect.")
+
+
+class RateLookupApi(CompanyScopedAPIView):
+    """What a call to a number costs in the company's currency, by the longest matching
+    prefix of the deck in force, or why the number may never be called."""
+
+    # Decks are not company-owned: the answer comes from the selector, not get_queryset().
+    filter_backends: list[Any] = []
+
+    class FilterSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        number = serializers.CharField(
+            max_length=40,
+            help_text="E.164 (+442079460958), or as dialled in your company's country (020 7946 0958, 911).",
+        )
+        at = serializers.DateTimeField(
+            required=False, help_text="Price with the deck in force at this time (ISO 8601); default now."
+        )
+
+        class Meta:
+            ref_name = "RateLookupFilter"
+
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        number = serializers.CharField(help_text="E.164 when the number is valid, else as given.")
+        callable = serializers.BooleanField(
+            help_text="False for emergency, special-service, operator and premium-rate numbers."
+        )
+        blocked = RateLookupBlockedSerializer(allow_null=True, help_text="Why the number may never be called.")
+        rate = RateLookupRateSerializer(allow_null=True, help_text="The matched rate, when the number is callable.")
+
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={200: OutputSerializer, 400: ERROR, 404: ERROR},
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        company = self.company
+        found = selectors.rate_lookup(
+            number=data["number"], currency=company.currency, region=company.country.code, at=data.get("at")
+        )
+        if isinstance(found, selectors.Blocked):
+            body = {
+                "number": data["number"].strip(),
+                "callable": False,
+                "blocked": {"kind": found.kind, "reason": found.reason},
+                "rate": None,
+            }
+        else:
+            rate = found.rate
+            body = {
+                "number": found.number,
+                "callable": True,
+                "blocked": None,
+                "rate": (
+                    {
+                        "prefix": f"+{rate.prefix}",
+                        "destination": rate.destination,
+                        "country": rate.country,
+                        "destination_class": rate.destination_class,
+                        "currency": rate.deck.currency,
+                        "price_per_minute": rate.price_per_minute,
+                        "connection_fee": rate.connection_fee,
+                        "first_increment": rate.first_increment,
+                        "next_increment": rate.next_increment,
+                        "deck": rate.deck.public_id,
+                        "deck_name": rate.deck.name,
+                        "effective_from": rate.deck.effective_from,
+                    }
+                ),
+            }
+        return Response(self.OutputSerializer(body).data)
