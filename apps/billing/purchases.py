@@ -392,7 +392,9 @@ def purchase_charge_off_session(
         )
     except clients.CardDeclined as declined:
         with transaction.atomic():
-            locked = CreditPurchase.objects.select_for_update().select_related("company").get(pk=purchase.pk)
+            locked = (
+                CreditPurchase.objects.select_for_update(of=("self",)).select_related("company").get(pk=purchase.pk)
+            )
             if declined.payment_intent and not locked.stripe_payment_intent:
                 locked.stripe_payment_intent = declined.payment_intent
                 locked.save(update_fields=["stripe_payment_intent", "updated_at"])
@@ -405,7 +407,9 @@ def purchase_charge_off_session(
     applied = purchase_apply_intent(intent=intent, actor=actor) or purchase
     if intent.status == "requires_action":
         with transaction.atomic():
-            locked = CreditPurchase.objects.select_for_update().select_related("company").get(pk=purchase.pk)
+            locked = (
+                CreditPurchase.objects.select_for_update(of=("self",)).select_related("company").get(pk=purchase.pk)
+            )
             if locked.status == Status.PENDING:
                 message = "Your bank asks you to confirm this payment, which cannot be done automatically."
                 _set_status(locked, Status.FAILED, actor=actor, failure_message=message)
@@ -494,7 +498,7 @@ def purchase_pay(
 
 def _find_for_update(intent: clients.PaymentIntentInfo) -> CreditPurchase | None:
     purchase = (
-        CreditPurchase.objects.select_for_update()
+        CreditPurchase.objects.select_for_update(of=("self",))
         .select_related("company")
         .filter(stripe_payment_intent=intent.id)
         .first()
@@ -507,7 +511,7 @@ def _find_for_update(intent: clients.PaymentIntentInfo) -> CreditPurchase | None
     except ValueError:
         return None
     purchase = (
-        CreditPurchase.objects.select_for_update()
+        CreditPurchase.objects.select_for_update(of=("self",))
         .select_related("company")
         .filter(public_id=public_id, stripe_payment_intent__isnull=True, method__in=[Method.CARD, Method.PAYPAL])
         .first()
@@ -686,7 +690,7 @@ def purchase_confirm_wire(*, actor: Actor, purchase: CreditPurchase, amount_rece
     """Staff saw the wire arrive: credit what arrived (which may differ from what was asked), once."""
     received = _in_cents(clean_amount(amount_received, field="amount_received"), field="amount_received")
     with transaction.atomic():
-        purchase = CreditPurchase.objects.select_for_update().select_related("company").get(pk=purchase.pk)
+        purchase = CreditPurchase.objects.select_for_update(of=("self",)).select_related("company").get(pk=purchase.pk)
         if purchase.method != Method.BANK_WIRE:
             raise ApplicationError("Only bank-wire purchases are confirmed by staff.", code="not_a_wire")
         if purchase.status in CreditPurchase.CREDITED:
@@ -733,7 +737,7 @@ def purchase_refund(*, actor: Actor, purchase: CreditPurchase, reason: str) -> C
         raise ApplicationError("Give the reason for the refund.", field="reason")
     now = timezone.now()
     with transaction.atomic():
-        purchase = CreditPurchase.objects.select_for_update().select_related("company").get(pk=purchase.pk)
+        purchase = CreditPurchase.objects.select_for_update(of=("self",)).select_related("company").get(pk=purchase.pk)
         if purchase.status == Status.REFUNDED:
             return purchase
         if purchase.status == Status.REFUNDING:
@@ -793,7 +797,7 @@ def purchase_refund(*, actor: Actor, purchase: CreditPurchase, reason: str) -> C
         stripe_refund = _refund_at_stripe(actor=actor, purchase=purchase)
 
     with transaction.atomic():
-        purchase = CreditPurchase.objects.select_for_update().select_related("company").get(pk=purchase.pk)
+        purchase = CreditPurchase.objects.select_for_update(of=("self",)).select_related("company").get(pk=purchase.pk)
         if purchase.status != Status.REFUNDING:
             return purchase
         purchase.status = Status.REFUNDED
@@ -848,7 +852,7 @@ def _refund_at_stripe(*, actor: Actor, purchase: CreditPurchase) -> str:
 
 def _refund_undo(*, actor: Actor, purchase: CreditPurchase, message: str) -> None:
     with transaction.atomic():
-        purchase = CreditPurchase.objects.select_for_update().select_related("company").get(pk=purchase.pk)
+        purchase = CreditPurchase.objects.select_for_update(of=("self",)).select_related("company").get(pk=purchase.pk)
         if purchase.status != Status.REFUNDING:
             return
         credited = purchase.amount_received or purchase.amount

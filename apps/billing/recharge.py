@@ -378,7 +378,7 @@ def _finish(
     with transaction.atomic():
         company_id = RechargeAttempt.objects.values_list("company_id", flat=True).get(pk=attempt_id)
         # The same lock order as a claim (settings row, then attempt): no deadlock.
-        auto = AutoRecharge.objects.select_for_update().select_related("company").get(company_id=company_id)
+        auto = AutoRecharge.objects.select_for_update(of=("self",)).select_related("company").get(company_id=company_id)
         attempt = RechargeAttempt.objects.select_for_update().get(pk=attempt_id)
         if attempt.status != Status.IN_FLIGHT or (only_unlinked and attempt.purchase_id is not None):
             return attempt

@@ -174,7 +174,7 @@ def landline_register(*, actor: Actor, company: Company, number: str, proof: Upl
     assert proof is not None
     with transaction.atomic():
         # Locked against a verification being withdrawn at the same moment.
-        company = Company.objects.select_for_update().get(pk=company.pk)
+        company = Company.objects.select_for_update(no_key=True).get(pk=company.pk)
         if not company.is_verified:
             raise ApplicationError(
                 "Only verified companies may present their own landlines as caller ID.", field="number"

@@ -86,7 +86,7 @@ def company_update(*, actor: Actor, company: Company, **fields: Any) -> Company:
         if not fields["name"]:
             raise ApplicationError("Enter the company's name.", field="name")
     with transaction.atomic():
-        company = Company.objects.select_for_update().get(pk=company.pk)
+        company = Company.objects.select_for_update(no_key=True).get(pk=company.pk)
         before = snapshot(company, COMPANY_EDITABLE_FIELDS)
         for name, value in fields.items():
             setattr(company, name, value)
@@ -103,7 +103,7 @@ def company_set_purchase_limit_override(*, actor: Actor, company: Company, limit
     if limit is not None and limit < 0:
         raise ApplicationError("The limit cannot be negative.", field="purchase_limit_override")
     with transaction.atomic():
-        company = Company.objects.select_for_update().get(pk=company.pk)
+        company = Company.objects.select_for_update(no_key=True).get(pk=company.pk)
         before = company.purchase_limit_override
         if before == limit:
             return company
@@ -125,7 +125,11 @@ def company_set_purchase_limit_override(*, actor: Actor, company: Company, limit
 def _lock_company(company: Company) -> Company:
     # Every change to who owns a company locks the company row first, so two
     # owners demoting each other at once cannot both succeed and leave none.
-    return Company.objects.select_for_update().get(pk=company.pk)
+    # FOR NO KEY UPDATE, not FOR UPDATE: it still serialises these changes, but
+    # does not block the KEY SHARE lock that inserting any row referencing the
+    # company takes (an audit event, a business account's routing) — with FOR
+    # UPDATE those inserts deadlocked against a role change holding the company.
+    return Company.objects.select_for_update(no_key=True).get(pk=company.pk)
 
 
 def _require_owner_powers(actor: Actor, company: Company, message: str) -> None:

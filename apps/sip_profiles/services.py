@@ -325,7 +325,7 @@ def sip_profile_create(
     now = timezone.now()
     password: str | None = None
     with transaction.atomic():
-        company = Company.objects.select_for_update().get(pk=company.pk)
+        company = Company.objects.select_for_update(no_key=True).get(pk=company.pk)
         if _name_taken(company, name):
             raise ApplicationError(f"You already have a profile called “{name}”.", field="name", code="name_taken")
         profile = SipProfile(
@@ -406,7 +406,9 @@ def sip_profile_update(*, actor: Actor, profile: SipProfile, **fields: Any) -> S
         raise ApplicationError("The authentication method is fixed; create another profile.", field="auth_method")
     with transaction.atomic():
         profile = (
-            SipProfile.objects.select_for_update().select_related("company").get(pk=profile.pk, deleted_at__isnull=True)
+            SipProfile.objects.select_for_update(of=("self",))
+            .select_related("company")
+            .get(pk=profile.pk, deleted_at__isnull=True)
         )
         company = profile.company
         before = snapshot(profile, AUDITED_FIELDS)
@@ -487,7 +489,9 @@ def sip_profile_delete(*, actor: Actor, profile: SipProfile) -> SipProfile:
 
     with transaction.atomic():
         profile = (
-            SipProfile.objects.select_for_update().select_related("company").get(pk=profile.pk, deleted_at__isnull=True)
+            SipProfile.objects.select_for_update(of=("self",))
+            .select_related("company")
+            .get(pk=profile.pk, deleted_at__isnull=True)
         )
         company = profile.company
         balance = profile_balance(profile)

@@ -231,6 +231,8 @@ def test_routing_an_account_and_promoting_its_member_at_once_never_both_succeed(
             outcomes[name] = "ok"
         except ApplicationError as error:
             outcomes[name] = error.code
+        except BaseException as error:
+            outcomes[name] = repr(error)
         finally:
             close_old_connections()
 
