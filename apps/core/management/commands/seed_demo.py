@@ -16,6 +16,9 @@ from apps.companies.services import company_create
 from apps.core.actor import Actor
 from apps.numbers.models import OnlineNumber
 from apps.numbers.services import number_stock_create
+from apps.rating.imports import COLUMNS as RATE_COLUMNS
+from apps.rating.models import RateDeck
+from apps.rating.services import rate_deck_import_create
 
 # A little Online Number stock so the demo can search and buy (valid numbers of
 # each plan; prices per 3 and 12 months in USD, EUR and GBP).
@@ -38,6 +41,16 @@ DEMO_PRICES = {
     "price_12m_gbp": "16.00",
 }
 DEMO_CREDIT = Decimal("100")
+# A small rate deck per currency, so the price look-up and (later) rating have prices.
+DEMO_RATES = [
+    ("1", "United States and Canada", "US", "landline", "0.010000", "0", 6, 6),
+    ("44", "United Kingdom", "GB", "landline", "0.012000", "0", 60, 60),
+    ("447", "United Kingdom mobile", "GB", "mobile", "0.060000", "0.010000", 1, 1),
+    ("49", "Germany", "DE", "landline", "0.015000", "0", 60, 60),
+    ("4915", "Germany mobile", "DE", "mobile", "0.080000", "0", 1, 1),
+    ("33", "France", "FR", "landline", "0.014000", "0", 60, 60),
+    ("336", "France mobile", "FR", "mobile", "0.070000", "0", 1, 1),
+]
 DEMO_EMAIL = "owner@demo.example"
 DEMO_PASSWORD = "demo-owner-password-2026"
 
@@ -84,6 +97,19 @@ class Command(BaseCommand):
                         area=area,
                         number_type=number_type,
                         **DEMO_PRICES,
+                    )
+            for currency in ("USD", "EUR", "GBP"):
+                if not RateDeck.objects.filter(currency=currency).exists():
+                    rows = "\n".join(
+                        f"{p},{d},{c},{k},{price},{fee},{first},{nxt},2026-01-01"
+                        for p, d, c, k, price, fee, first, nxt in DEMO_RATES
+                    )
+                    rate_deck_import_create(
+                        actor=Actor.system(),
+                        currency=currency,
+                        filename=f"demo-{currency.lower()}.csv",
+                        content=",".join(RATE_COLUMNS) + "\n" + rows + "\n",
+                        name=f"Demo rates ({currency})",
                     )
             if staff and not user.is_staff:
                 user.is_staff = user.is_superuser = True
