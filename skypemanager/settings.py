@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "apps.numbers",
     "apps.callerid",
     "apps.rating",
+    "apps.cdrs",
 ]
 
 MIDDLEWARE = [

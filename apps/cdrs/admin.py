@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+from django.contrib import admin
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+
+from apps.cdrs import imports, services
+from apps.cdrs.forms import CdrImportForm
+from apps.cdrs.models import Cdr
+from apps.core.actor import Actor
+from apps.core.exceptions import ApplicationError
+from apps.core.forms import add_application_error
+from apps.core.models import ImportJob
+
+RECENT_IMPORTS = 10
+
+
+def _skipped(job: ImportJob) -> int:
+    """Rows of a finished load that were already there (an unfinished or failed one skips none)."""
+    return job.total_rows - job.imported_rows if job.status == ImportJob.Status.SUCCEEDED else 0
+
+
+@admin.register(Cdr)
+class CdrAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Read only: CDRs come from the edge (or the CSV load below) and are never edited;
+    the database refuses it too."""
+
+    change_list_template = "admin/cdrs/cdr/change_list.html"
+    list_display = (
+        "started_at",
+        "node",
+        "edge_id",
+        "company",
+        "sip_profile",
+        "direction",
+        "caller",
+        "callee",
+        "billable_seconds",
+        "disposition",
+        "rating_status",
+        "cost",
+        "currency",
+    )
+    list_filter = ("direction", "disposition", "rating_status", "node", "auth_method")
+    search_fields = ("=call_id", "=caller", "=callee", "=edge_id")
+    list_select_related = ("company", "sip_profile")
+    raw_id_fields = ("company", "sip_profile")
+    date_hierarchy = "started_at"
+    list_per_page = 100
+    show_full_result_count = False  # a count(*) over millions of CDRs on every page
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # through the import
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("cdrs.add_cdr")  # type: ignore[union-attr]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(
+            request, {**(extra_context or {}), "can_import": self.has_import_permission(request)}
+        )
+
+    # --- CSV load ------------------------------------------------------------------
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [
+            path("import/", view(self.import_view), name="cdrs-import"),
+            path("import/<uuid:id>/", view(self.import_status_view), name="cdrs-import-status"),
+            path("import/<uuid:id>/progress/", view(self.import_progress_view), name="cdrs-import-progress"),
+            path("import/<uuid:id>/errors.csv", view(self.import_errors_view), name="cdrs-import-errors"),
+            path("import/template.csv", view(self.import_template_view), name="cdrs-import-template"),
+            *super().get_urls(),
+        ]
+
+    def _job(self, request: HttpRequest, id: Any) -> ImportJob:
+        if not self.has_view_permission(request):
+            raise Http404
+        return get_object_or_404(
+            ImportJob.objects.select_related("created_by").defer("content"), kind=services.IMPORT_KIND, public_id=id
+        )
+
+    def _page(self, request: HttpRequest, template: str, title: str, **context: Any) -> HttpResponse:
+        return render(
+            request,
+            template,
+            {**self.admin_site.each_context(request), "opts": self.model._meta, "title": title, **context},
+        )
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_import_permission(request):
+            raise Http404
+        form = CdrImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                job = services.cdr_import_create(
+                    actor=Actor.from_request(request), filename=upload.name or "cdrs.csv", content=upload.read()
+                )
+            except ApplicationError as error:
+                add_application_error(form, error)
+            else:
+                return HttpResponseRedirect(reverse("admin:cdrs-import-status", args=[job.public_id]))
+        return self._page(
+            request,
+            "admin/cdrs/import_upload.html",
+            "Load CDRs from CSV",
+            form=form,
+            columns=imports.COLUMNS,
+            dispositions=Cdr.Disposition.values,
+            recent=ImportJob.objects.filter(kind=services.IMPORT_KIND)
+            .select_related("created_by")
+            .defer("content", "errors")
+            .order_by("-created_at")[:RECENT_IMPORTS],
+        )
+
+    def import_status_view(self, request: HttpRequest, id: Any) -> HttpResponse:
+        job = self._job(request, id)
+        return self._page(
+            request, "admin/cdrs/import_status.html", f"CDR load of {job.filename}", job=job, skipped=_skipped(job)
+        )
+
+    def import_progress_view(self, request: HttpRequest, id: Any) -> HttpResponse:
+        """What the status page polls (htmx, every second) until the load has finished."""
+        job = self._job(request, id)
+        return render(request, "admin/cdrs/_import_progress.html", {"job": job, "skipped": _skipped(job)})
+
+    def import_errors_view(self, request: HttpRequest, id: Any) -> HttpResponse:
+        job = self._job(request, id)
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{job.public_id}-errors.csv"'
+        writer = csv.writer(response)
+        writer.writerow(["line", "error"])
+        for error in job.errors:
+            writer.writerow([error["line"], error["error"]])
+        return response
+
+    def import_template_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise Http404
+        response = HttpResponse(imports.TEMPLATE, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="cdrs.csv"'
+        return response

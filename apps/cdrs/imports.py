@@ -1,0 +1,304 @@
+"""Reading and checking a CDR CSV. Pure functions, no writes: `apps.cdrs.services` runs the
+load with them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from apps.cdrs.models import Cdr
+from apps.core.exceptions import ApplicationError
+from apps.core.phone import e164, parse_number
+
+COLUMNS = (
+    "node",
+    "edge_id",
+    "call_id",
+    "profile",
+    "direction",
+    "caller",
+    "callee",
+    "start",
+    "answer",
+    "end",
+    "duration",
+    "billable",
+    "sip_code",
+    "disposition",
+    "auth_method",
+    "source",
+)
+DIRECTIONS = frozenset(Cdr.Direction.values)
+DISPOSITIONS = frozenset(Cdr.Disposition.values)
+AUTH_METHODS = frozenset(Cdr.AuthMethod.values)
+MAX_NODE = 40
+MAX_CALL_ID = 255
+MAX_EDGE_ID = 2**63 - 1
+MAX_SECONDS = 2**31 - 1
+MAX_FILE_BYTES = 256 * 1024 * 1024
+MAX_ROWS = 1_000_000
+TEMPLATE = (
+    ",".join(COLUMNS) + "\nedge-1,1001,a84b4c76e66710@pbx.example,sip_3f9a2c,outbound,+442079460958,+14155550123,"
+    "2026-01-05T10:00:00Z,2026-01-05T10:00:07Z,2026-01-05T10:02:07Z,127,120,200,answered,registration,198.51.100.7"
+    + "\nedge-1,1002,77f2e1@pbx.example,sip_3f9a2c,outbound,+442079460958,+14155550124,"
+    "2026-01-05T10:05:00Z,,2026-01-05T10:05:20Z,20,0,486,busy,registration,198.51.100.7\n"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    line: int
+    values: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class CdrValues:
+    """One CSV row, checked; `profile` is still the text of the file (resolved by the service)."""
+
+    node: str
+    edge_id: int
+    call_id: str
+    profile: str
+    direction: str
+    caller: str
+    callee: str
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime
+    duration_seconds: int
+    billable_seconds: int
+    sip_code: int
+    disposition: str
+    auth_method: str
+    source_address: str
+
+
+@lru_cache(maxsize=200_000)
+def _e164(text: str) -> str:
+    # Cached: a busy trunk's caller numbers repeat on most rows, and parsing is the slow part.
+    if not text.startswith("+"):
+        raise ApplicationError(f"“{text}” is not in E.164 (+ and the country code, e.g. +442079460958)")
+    try:
+        number = e164(parse_number(text, region=None))
+    except ApplicationError as error:
+        raise ApplicationError(error.message.rstrip(".")) from None
+    if number != text:
+        raise ApplicationError(f"“{text}” is not in E.164 (write it {number})")
+    return number
+
+
+def _moment(text: str, column: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{column}: “{text}” is not a time (2026-01-05T10:00:00Z)") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{column}: “{text}” has no time zone offset (add Z or +00:00)")
+    return moment.astimezone(UTC)
+
+
+def _whole(text: str, column: str, maximum: int) -> int:
+    if not (text.isdigit() and text.isascii()) or int(text) > maximum:
+        raise ValueError(f"{column}: “{text}” is not a whole number from 0 to {maximum:,}")
+    return int(text)
+
+
+@lru_cache(maxsize=10_000)
+def _address(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ApplicationError(f"source: “{text}” is not an IP address") from None
+
+
+def clean_row(row: Row) -> CdrValues:
+    """Check one CSV row. Raises ApplicationError whose message names every problem."""
+    if "__width__" in row.values:
+        raise ApplicationError(f"The row has {row.values['__width__']} fields; expected {len(COLUMNS)}.")
+    values = {key: value.strip() for key, value in row.values.items()}
+    problems: list[str] = []
+
+    node = values["node"]
+    if not node or len(node) > MAX_NODE or not node.isprintable():
+        problems.append(f"node: “{node}” is not a node name of 1 to {MAX_NODE} characters")
+    edge_id = 0
+    try:
+        edge_id = _whole(values["edge_id"], "edge_id", MAX_EDGE_ID)
+    except ValueError as error:
+        problems.append(str(error))
+    call_id = values["call_id"]
+    if not call_id or len(call_id) > MAX_CALL_ID or not call_id.isprintable():
+        problems.append(f"call_id: is not 1 to {MAX_CALL_ID} printable characters")
+    if not values["profile"]:
+        problems.append("profile is required (the SIP profile's public id or SIP username)")
+    direction = values["direction"].lower()
+    if direction not in DIRECTIONS:
+        problems.append(f"direction: “{values['direction']}” is not one of {', '.join(Cdr.Direction.values)}")
+    numbers: dict[str, str] = {}
+    for column in ("caller", "callee"):
+        try:
+            numbers[column] = _e164(values[column])
+        except ApplicationError as error:
+            problems.append(f"{column}: {error.message}")
+
+    moments: dict[str, datetime | None] = {}
+    for column in ("start", "answer", "end"):
+        text = values[column]
+        if not text:
+            if column != "answer":
+                problems.append(f"{column} is required")
+            moments[column] = None
+            continue
+        try:
+            moments[column] = _moment(text, column)
+        except ValueError as error:
+            problems.append(str(error))
+    started, answered, ended = moments.get("start"), moments.get("answer"), moments.get("end")
+    if started and ended and ended < started:
+        problems.append("end is before start")
+    if answered and started and ended and not started <= answered <= ended:
+        problems.append("answer is not between start and end")
+
+    seconds: dict[str, int] = {}
+    for column in ("duration", "billable"):
+        try:
+            seconds[column] = _whole(values[column], column, MAX_SECONDS)
+        except ValueError as error:
+            problems.append(str(error))
+    duration, billable = seconds.get("duration"), seconds.get("billable")
+    if duration is not None and billable is not None and billable > duration:
+        problems.append(f"billable ({billable}) is more than duration ({duration})")
+    if started and ended and duration is not None and duration > (ended - started).total_seconds() + 1:
+        problems.append(f"duration ({duration}) is longer than end − start")
+
+    sip_code = 0
+    if values["sip_code"].isdigit() and values["sip_code"].isascii() and 100 <= int(values["sip_code"]) <= 699:
+        sip_code = int(values["sip_code"])
+    else:
+        problems.append(f"sip_code: “{values['sip_code']}” is not a SIP response code (100 to 699)")
+    disposition = values["disposition"].lower().replace(" ", "_").replace("-", "_")
+    if disposition not in DISPOSITIONS:
+        problems.append(f"disposition: “{values['disposition']}” is not one of {', '.join(Cdr.Disposition.values)}")
+    elif (disposition == Cdr.Disposition.ANSWERED) != bool(values["answer"]):
+        problems.append(
+            "answer is required for an answered call"
+            if disposition == Cdr.Disposition.ANSWERED
+            else f"a {disposition} call has no answer time"
+        )
+    if disposition in DISPOSITIONS and disposition != Cdr.Disposition.ANSWERED and billable:
+        problems.append(f"a {disposition} call has no billable seconds")
+    auth_method = values["auth_method"].lower()
+    if auth_method not in AUTH_METHODS:
+        problems.append(f"auth_method: “{values['auth_method']}” is not one of {', '.join(Cdr.AuthMethod.values)}")
+    source = ""
+    try:
+        source = _address(values["source"])
+    except ApplicationError as error:
+        problems.append(error.message)
+
+    if problems or started is None or ended is None or duration is None or billable is None:
+        raise ApplicationError("; ".join(problems) + ".")
+    return CdrValues(
+        node=node,
+        edge_id=edge_id,
+        call_id=call_id,
+        profile=values["profile"],
+        direction=direction,
+        caller=numbers["caller"],
+        callee=numbers["callee"],
+        started_at=started,
+        answered_at=answered,
+        ended_at=ended,
+        duration_seconds=duration,
+        billable_seconds=billable,
+        sip_code=sip_code,
+        disposition=disposition,
+        auth_method=auth_method,
+        source_address=source,
+    )
+
+
+def profile_keys(texts: Iterable[str]) -> tuple[set[uuid.UUID], set[str]]:
+    """The public ids and the SIP usernames among the file's `profile` values."""
+    public_ids: set[uuid.UUID] = set()
+    usernames: set[str] = set()
+    for text in texts:
+        try:
+            public_ids.add(uuid.UUID(text))
+        except ValueError:
+            usernames.add(text)
+    return public_ids, usernames
+
+
+# --- CSV ------------------------------------------------------------------------
+
+
+def decode(content: bytes | str) -> str:
+    """The uploaded file as text: UTF-8, with or without the byte-order mark Excel writes."""
+    if isinstance(content, str):
+        return content.removeprefix("\ufeff")
+    if len(content) > MAX_FILE_BYTES:
+        raise ApplicationError(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.", field="file")
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ApplicationError("The file is not UTF-8 text. Save it as “CSV UTF-8”.", field="file") from None
+
+
+def _header(reader: Iterator[list[str]]) -> list[str]:
+    for fields in reader:
+        if any(field.strip() for field in fields):
+            return [field.strip().lower() for field in fields]
+    raise ApplicationError("The file is empty.", field="file")
+
+
+def _check_header(columns: list[str]) -> None:
+    missing = [c for c in COLUMNS if c not in columns]
+    unknown = [c for c in columns if c not in COLUMNS]
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    problems = []
+    if missing:
+        problems.append(f"missing columns: {', '.join(missing)}")
+    if unknown:
+        problems.append(f"unknown columns: {', '.join(unknown)}")
+    if repeated:
+        problems.append(f"repeated columns: {', '.join(repeated)}")
+    if problems:
+        raise ApplicationError(
+            f"The first line must name the columns {','.join(COLUMNS)} ({'; '.join(problems)}).", field="file"
+        )
+
+
+def read_rows(text: str) -> list[Row]:
+    """Every data row with its line number in the file. Raises on a bad header or an empty file."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    columns = _header(reader)
+    _check_header(columns)
+    rows: list[Row] = []
+    try:
+        for fields in reader:
+            if not any(field.strip() for field in fields):
+                continue  # blank lines, and the trailing newline
+            line = reader.line_num
+            if len(fields) != len(columns):
+                rows.append(Row(line=line, values={"__width__": str(len(fields))}))
+                continue
+            rows.append(Row(line=line, values=dict(zip(columns, fields, strict=True))))
+            if len(rows) > MAX_ROWS:
+                raise ApplicationError(f"The file has more than {MAX_ROWS:,} rows; split it.", field="file")
+    except csv.Error as error:
+        raise ApplicationError(f"Line {reader.line_num}: {error}.", field="file") from None
+    if not rows:
+        raise ApplicationError("The file has a header but no rows.", field="file")
+    return rows
+
+
+def check_file(text: str) -> int:
+    """A quick look at upload time: the header and the number of rows."""
+    return len(read_rows(text))

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from apps.cdrs import services
+
+
+@shared_task(acks_late=True, soft_time_limit=840, time_limit=900)
+def run_cdr_import(job_id: int) -> None:
+    """Check and load one staff CDR CSV. A redelivered task finds the job finished."""
+    services.cdr_import_run(job_id=job_id)
