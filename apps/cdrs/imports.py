@@ -3,16 +3,16 @@ load with them."""
 
 from __future__ import annotations
 
-import csv
-import io
 import ipaddress
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
 from apps.cdrs.models import Cdr
+from apps.core import csvfiles
+from apps.core.csvfiles import Row
 from apps.core.exceptions import ApplicationError
 from apps.core.phone import e164, parse_number
 
@@ -49,12 +49,6 @@ TEMPLATE = (
     + "\nedge-1,1002,77f2e1@pbx.example,sip_3f9a2c,outbound,+442079460958,+14155550124,"
     "2026-01-05T10:05:00Z,,2026-01-05T10:05:20Z,20,0,486,busy,registration,198.51.100.7\n"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    line: int
-    values: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,63 +234,11 @@ def profile_keys(texts: Iterable[str]) -> tuple[set[uuid.UUID], set[str]]:
 
 
 def decode(content: bytes | str) -> str:
-    """The uploaded file as text: UTF-8, with or without the byte-order mark Excel writes."""
-    if isinstance(content, str):
-        return content.removeprefix("\ufeff")
-    if len(content) > MAX_FILE_BYTES:
-        raise ApplicationError(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.", field="file")
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ApplicationError("The file is not UTF-8 text. Save it as “CSV UTF-8”.", field="file") from None
-
-
-def _header(reader: Iterator[list[str]]) -> list[str]:
-    for fields in reader:
-        if any(field.strip() for field in fields):
-            return [field.strip().lower() for field in fields]
-    raise ApplicationError("The file is empty.", field="file")
-
-
-def _check_header(columns: list[str]) -> None:
-    missing = [c for c in COLUMNS if c not in columns]
-    unknown = [c for c in columns if c not in COLUMNS]
-    repeated = sorted({c for c in columns if columns.count(c) > 1})
-    problems = []
-    if missing:
-        problems.append(f"missing columns: {', '.join(missing)}")
-    if unknown:
-        problems.append(f"unknown columns: {', '.join(unknown)}")
-    if repeated:
-        problems.append(f"repeated columns: {', '.join(repeated)}")
-    if problems:
-        raise ApplicationError(
-            f"The first line must name the columns {','.join(COLUMNS)} ({'; '.join(problems)}).", field="file"
-        )
+    return csvfiles.decode(content, max_bytes=MAX_FILE_BYTES)
 
 
 def read_rows(text: str) -> list[Row]:
-    """Every data row with its line number in the file. Raises on a bad header or an empty file."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    columns = _header(reader)
-    _check_header(columns)
-    rows: list[Row] = []
-    try:
-        for fields in reader:
-            if not any(field.strip() for field in fields):
-                continue  # blank lines, and the trailing newline
-            line = reader.line_num
-            if len(fields) != len(columns):
-                rows.append(Row(line=line, values={"__width__": str(len(fields))}))
-                continue
-            rows.append(Row(line=line, values=dict(zip(columns, fields, strict=True))))
-            if len(rows) > MAX_ROWS:
-                raise ApplicationError(f"The file has more than {MAX_ROWS:,} rows; split it.", field="file")
-    except csv.Error as error:
-        raise ApplicationError(f"Line {reader.line_num}: {error}.", field="file") from None
-    if not rows:
-        raise ApplicationError("The file has a header but no rows.", field="file")
-    return rows
+    return csvfiles.read_rows(text, columns=COLUMNS, max_rows=MAX_ROWS)
 
 
 def check_file(text: str) -> int:
