@@ -1,17 +1,17 @@
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import path, reverse
 
 from apps.cdrs import imports, services
 from apps.cdrs.forms import CdrImportForm
 from apps.cdrs.models import Cdr
 from apps.core.actor import Actor
+from apps.core.admin_imports import CsvImportAdminMixin
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
 from apps.core.models import ImportJob
@@ -25,9 +25,16 @@ def _skipped(job: ImportJob) -> int:
 
 
 @admin.register(Cdr)
-class CdrAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class CdrAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Read only: CDRs come from the edge (or the CSV load below) and are never edited;
     the database refuses it too."""
+
+    import_kind = services.IMPORT_KIND
+    import_template_csv = imports.TEMPLATE
+    import_template_filename = "cdrs.csv"
+
+    def import_jobs(self) -> Any:
+        return ImportJob.objects.select_related("created_by").defer("content")
 
     change_list_template = "admin/cdrs/cdr/change_list.html"
     list_display = (
@@ -83,20 +90,6 @@ class CdrAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             *super().get_urls(),
         ]
 
-    def _job(self, request: HttpRequest, id: Any) -> ImportJob:
-        if not self.has_view_permission(request):
-            raise Http404
-        return get_object_or_404(
-            ImportJob.objects.select_related("created_by").defer("content"), kind=services.IMPORT_KIND, public_id=id
-        )
-
-    def _page(self, request: HttpRequest, template: str, title: str, **context: Any) -> HttpResponse:
-        return render(
-            request,
-            template,
-            {**self.admin_site.each_context(request), "opts": self.model._meta, "title": title, **context},
-        )
-
     def import_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_import_permission(request):
             raise Http404
@@ -134,20 +127,3 @@ class CdrAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         """What the status page polls (htmx, every second) until the load has finished."""
         job = self._job(request, id)
         return render(request, "admin/cdrs/_import_progress.html", {"job": job, "skipped": _skipped(job)})
-
-    def import_errors_view(self, request: HttpRequest, id: Any) -> HttpResponse:
-        job = self._job(request, id)
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{job.public_id}-errors.csv"'
-        writer = csv.writer(response)
-        writer.writerow(["line", "error"])
-        for error in job.errors:
-            writer.writerow([error["line"], error["error"]])
-        return response
-
-    def import_template_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_view_permission(request):
-            raise Http404
-        response = HttpResponse(imports.TEMPLATE, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="cdrs.csv"'
-        return response

@@ -1,16 +1,16 @@
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import path, reverse
 from django_countries.filters import CountryFilter
 
 from apps.core.actor import Actor
+from apps.core.admin_imports import CsvImportAdminMixin
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
 from apps.core.models import ImportJob
@@ -22,9 +22,13 @@ RECENT_IMPORTS = 10
 
 
 @admin.register(OnlineNumber)
-class OnlineNumberAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class OnlineNumberAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Stock kept by staff. Rows are added and edited through services (so every change is
     audited and checked with the CSV import's rules) and never deleted."""
+
+    import_kind = services.IMPORT_KIND
+    import_template_csv = imports.TEMPLATE
+    import_template_filename = "online-numbers.csv"
 
     form = OnlineNumberAdminForm
     change_list_template = "admin/numbers/onlinenumber/change_list.html"
@@ -117,18 +121,6 @@ class OnlineNumberAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             *super().get_urls(),
         ]
 
-    def _job(self, request: HttpRequest, id: Any) -> ImportJob:
-        if not self.has_view_permission(request):
-            raise Http404
-        return get_object_or_404(ImportJob, kind=services.IMPORT_KIND, public_id=id)
-
-    def _page(self, request: HttpRequest, template: str, title: str, **context: Any) -> HttpResponse:
-        return render(
-            request,
-            template,
-            {**self.admin_site.each_context(request), "opts": self.model._meta, "title": title, **context},
-        )
-
     def import_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):
             raise Http404
@@ -163,23 +155,6 @@ class OnlineNumberAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def import_progress_view(self, request: HttpRequest, id: Any) -> HttpResponse:
         """What the status page polls (htmx, every second) until the import has finished."""
         return render(request, "admin/numbers/_import_progress.html", {"job": self._job(request, id)})
-
-    def import_errors_view(self, request: HttpRequest, id: Any) -> HttpResponse:
-        job = self._job(request, id)
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{job.public_id}-errors.csv"'
-        writer = csv.writer(response)
-        writer.writerow(["line", "error"])
-        for error in job.errors:
-            writer.writerow([error["line"], error["error"]])
-        return response
-
-    def import_template_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_view_permission(request):
-            raise Http404
-        response = HttpResponse(imports.TEMPLATE, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="online-numbers.csv"'
-        return response
 
 
 @admin.register(NumberSubscription)

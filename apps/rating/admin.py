@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django.contrib import admin, messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import path, reverse
 
 from apps.core.actor import Actor
+from apps.core.admin_imports import CsvImportAdminMixin
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
 from apps.core.models import ImportJob
@@ -20,9 +20,16 @@ RECENT_IMPORTS = 10
 
 
 @admin.register(RateDeck)
-class RateDeckAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class RateDeckAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Decks are added by CSV import only (so every row is checked) and never edited:
     a correction is a new deck, and a wrong one is retired."""
+
+    import_kind = services.IMPORT_KIND
+    import_template_csv = imports.TEMPLATE
+    import_template_filename = "rate-deck.csv"
+
+    def import_jobs(self) -> Any:
+        return ImportJob.objects.select_related("rate_deck", "created_by")
 
     change_list_template = "admin/rating/ratedeck/change_list.html"
     list_display = ("name", "currency", "effective_from", "status", "rate_count", "created_at", "import_link")
@@ -85,20 +92,6 @@ class RateDeckAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             *super().get_urls(),
         ]
 
-    def _job(self, request: HttpRequest, id: Any) -> ImportJob:
-        if not self.has_view_permission(request):
-            raise Http404
-        return get_object_or_404(
-            ImportJob.objects.select_related("rate_deck", "created_by"), kind=services.IMPORT_KIND, public_id=id
-        )
-
-    def _page(self, request: HttpRequest, template: str, title: str, **context: Any) -> HttpResponse:
-        return render(
-            request,
-            template,
-            {**self.admin_site.each_context(request), "opts": self.model._meta, "title": title, **context},
-        )
-
     def import_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_import_permission(request):
             raise Http404
@@ -138,23 +131,6 @@ class RateDeckAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def import_progress_view(self, request: HttpRequest, id: Any) -> HttpResponse:
         """What the status page polls (htmx, every second) until the import has finished."""
         return render(request, "admin/rating/_import_progress.html", {"job": self._job(request, id)})
-
-    def import_errors_view(self, request: HttpRequest, id: Any) -> HttpResponse:
-        job = self._job(request, id)
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{job.public_id}-errors.csv"'
-        writer = csv.writer(response)
-        writer.writerow(["line", "error"])
-        for error in job.errors:
-            writer.writerow([error["line"], error["error"]])
-        return response
-
-    def import_template_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_view_permission(request):
-            raise Http404
-        response = HttpResponse(imports.TEMPLATE, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="rate-deck.csv"'
-        return response
 
 
 @admin.register(Rate)
