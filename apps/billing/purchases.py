@@ -231,6 +231,26 @@ def payment_method_remove(*, actor: Actor, method: SavedPaymentMethod) -> None:
 # --- Starting a purchase ------------------------------------------------------------------------
 
 
+def _start_purchase(
+    *, actor: Actor, company: Company, amount: Decimal, fields: dict[str, Any], changes: dict[str, Any]
+) -> CreditPurchase:
+    """Create a pending purchase and its audit event (amount first, then `changes`)."""
+    purchase = CreditPurchase.objects.create(
+        company=company, amount=amount, currency=company.currency, created_by=actor.user, **fields
+    )
+    audit_record(
+        actor=actor,
+        action="credit.purchase_started",
+        company=company,
+        target=purchase,
+        changes={
+            "amount": {"before": None, "after": _money(amount, company.currency)},
+            **{name: {"before": None, "after": value} for name, value in changes.items()},
+        },
+    )
+    return purchase
+
+
 def _wire_reference() -> str:
     chars = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
     return f"SM-{chars[:4]}-{chars[4:]}"
@@ -240,26 +260,14 @@ def _create_wire(*, actor: Actor, company: Company, amount: Decimal) -> CreditPu
     for _ in range(5):
         try:
             with transaction.atomic():
-                purchase = CreditPurchase.objects.create(
+                reference = _wire_reference()
+                return _start_purchase(
+                    actor=actor,
                     company=company,
                     amount=amount,
-                    currency=company.currency,
-                    method=Method.BANK_WIRE,
-                    wire_reference=_wire_reference(),
-                    created_by=actor.user,
+                    fields={"method": Method.BANK_WIRE, "wire_reference": reference},
+                    changes={"method": Method.BANK_WIRE, "wire_reference": reference},
                 )
-                audit_record(
-                    actor=actor,
-                    action="credit.purchase_started",
-                    company=company,
-                    target=purchase,
-                    changes={
-                        "amount": {"before": None, "after": _money(amount, company.currency)},
-                        "method": {"before": None, "after": Method.BANK_WIRE},
-                        "wire_reference": {"before": None, "after": purchase.wire_reference},
-                    },
-                )
-                return purchase
         except IntegrityError as error:
             # 31^8 references make a clash rare; draw another one. Any other error is real.
             if "wire_reference" not in str(error):
@@ -288,23 +296,12 @@ def purchase_create(
 
     customer = stripe_customer_id(company)
     with transaction.atomic():
-        purchase = CreditPurchase.objects.create(
+        purchase = _start_purchase(
+            actor=actor,
             company=company,
             amount=amount,
-            currency=company.currency,
-            method=method,
-            save_card=bool(save_card) and method == Method.CARD and saved_card is None,
-            created_by=actor.user,
-        )
-        audit_record(
-            actor=actor,
-            action="credit.purchase_started",
-            company=company,
-            target=purchase,
-            changes={
-                "amount": {"before": None, "after": _money(amount, company.currency)},
-                "method": {"before": None, "after": method},
-            },
+            fields={"method": method, "save_card": bool(save_card) and method == Method.CARD and saved_card is None},
+            changes={"method": method},
         )
     # The row exists before the intent, so any intent Stripe reports belongs to a purchase of
     # ours (found by id, or by the metadata if we died before storing the id).
@@ -356,25 +353,12 @@ def purchase_charge_off_session(
         raise ApplicationError("Choose one of your company's saved cards.", field="payment_method")
     customer = stripe_customer_id(company)
     with transaction.atomic():
-        purchase = CreditPurchase.objects.create(
+        purchase = _start_purchase(
+            actor=actor,
             company=company,
             amount=amount,
-            currency=company.currency,
-            method=Method.CARD,
-            card_brand=card.brand,
-            card_last4=card.last4,
-            created_by=actor.user,
-        )
-        audit_record(
-            actor=actor,
-            action="credit.purchase_started",
-            company=company,
-            target=purchase,
-            changes={
-                "amount": {"before": None, "after": _money(amount, company.currency)},
-                "card": {"before": None, "after": str(card)},
-                "off_session": {"before": None, "after": True},
-            },
+            fields={"method": Method.CARD, "card_brand": card.brand, "card_last4": card.last4},
+            changes={"card": str(card), "off_session": True},
         )
         if on_created is not None:
             on_created(purchase)
