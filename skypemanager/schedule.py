@@ -3,6 +3,11 @@
 from celery.schedules import crontab
 
 BEAT_SCHEDULE = {
+    # Rate the CDRs waiting in the queue (also started right after each CDR import).
+    "rating-rate-cdrs": {
+        "task": "apps.rating.tasks.rate_cdrs",
+        "schedule": crontab(),
+    },
     # Renew or end Online Number subscriptions whose period is over; free quarantined numbers.
     "numbers-process-periods": {
         "task": "apps.numbers.tasks.process_number_periods",

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "apps.callerid",
     "apps.rating",
     "apps.cdrs",
+    "apps.bundles",
 ]
 
 MIDDLEWARE = [

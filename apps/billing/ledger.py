@@ -16,8 +16,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from apps.billing.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from apps.companies.models import Company
@@ -134,3 +135,145 @@ def ledger_post(
             raise
         return existing, False
     return txn, True
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One transaction of a bulk posting: legs are (account id, amount)."""
+
+    key: str
+    company_id: int | None
+    currency: str
+    description: str
+    legs: Sequence[tuple[int, Decimal]]
+
+
+def _pg_array_insert(table: str, columns: Sequence[str], types: Sequence[str], values: Sequence[list[object]]) -> None:
+    """INSERT many rows in one statement, one array parameter per column (PostgreSQL)."""
+    unnest = ", ".join(f"%s::{kind}[]" for kind in types)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({unnest})",  # noqa: S608 (constants)
+            list(values),
+        )
+
+
+def ledger_post_many(
+    *, actor: Actor, kind: str, postings: Sequence[Posting], may_go_negative: Collection[int] = ()
+) -> dict[str, int]:
+    """Post many balanced transactions in a few statements: the rating engine's batches.
+    Returns {key: transaction id}.
+
+    The same guarantees as ledger_post: every posting balanced and in its accounts' currency,
+    accounts locked FOR UPDATE in id order, balances updated with the entries, balance_after
+    on each entry, no customer balance below zero unless listed in `may_go_negative` (never a
+    company balance). Must run inside the caller's transaction; a key posted before is an
+    IntegrityError (the unique index), so the caller's whole batch rolls back."""
+    if not postings:
+        return {}
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("ledger_post_many must run inside transaction.atomic().")
+    change: dict[int, Decimal] = {}
+    for posting in postings:
+        amounts = [amount.quantize(PLACES) for _, amount in posting.legs]
+        if len(amounts) < 2 or sum(amounts) != 0 or any(amount == 0 for amount in amounts):
+            raise ValueError(f"Unbalanced or empty entries for {posting.key}: {amounts}")
+        for account_id, amount in zip((leg[0] for leg in posting.legs), amounts, strict=True):
+            change[account_id] = change.get(account_id, Decimal("0")) + amount
+    accounts = {
+        a.pk: a
+        for a in LedgerAccount.objects.select_for_update()
+        .filter(pk__in=sorted(change))
+        .order_by("pk")
+        .only("pk", "kind", "currency", "balance")
+    }
+    if len(accounts) != len(change):
+        raise ValueError(f"Unknown ledger accounts: {sorted(set(change) - set(accounts))}")
+    for posting in postings:
+        if any(accounts[account_id].currency != posting.currency for account_id, _ in posting.legs):
+            raise ValueError(f"Every entry of {posting.key} must be in {posting.currency}.")
+    for pk, delta in change.items():
+        account = accounts[pk]
+        after = account.balance + delta
+        overdraws = delta < 0 and after < 0 and account.kind in LedgerAccount.CUSTOMER_KINDS
+        if overdraws and (account.kind == LedgerAccount.Kind.COMPANY_BALANCE or pk not in may_go_negative):
+            raise InsufficientFunds(
+                f"Not enough credit: {account.get_kind_display().lower()} is "
+                f"{account.balance:.2f} {account.currency}, this needs {-delta:.2f}.",
+                field="amount",
+            )
+
+    label = actor.label[:200]
+    txns = LedgerTransaction.objects.bulk_create(
+        [
+            LedgerTransaction(
+                kind=kind,
+                company_id=posting.company_id,
+                currency=posting.currency,
+                description=posting.description[:200],
+                idempotency_key=posting.key,
+                actor_label=label,
+            )
+            for posting in postings
+        ]
+    )
+    running = {pk: accounts[pk].balance for pk in accounts}
+    now = timezone.now()
+    rows: list[tuple[int, int, Decimal, Decimal]] = []
+    for posting, txn in zip(postings, txns, strict=True):
+        for account_id, amount in posting.legs:
+            amount = amount.quantize(PLACES)
+            running[account_id] += amount
+            rows.append((txn.pk, account_id, amount, running[account_id]))
+    if connection.vendor == "postgresql":
+        columns = ("transaction_id", "account_id", "amount", "balance_after", "created_at")
+        _pg_array_insert(
+            LedgerEntry._meta.db_table,
+            columns,
+            ("bigint", "bigint", "numeric", "numeric", "timestamptz"),
+            [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows], [now] * len(rows)],
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {LedgerAccount._meta.db_table} a SET balance = a.balance + d.delta, updated_at = %s"  # noqa: S608
+                " FROM unnest(%s::bigint[], %s::numeric[]) AS d(id, delta) WHERE a.id = d.id",
+                [now, list(change), list(change.values())],
+            )
+    else:
+        LedgerEntry.objects.bulk_create(
+            [LedgerEntry(transaction_id=t, account_id=a, amount=m, balance_after=b) for t, a, m, b in rows]
+        )
+        for pk, delta in change.items():
+            LedgerAccount.objects.filter(pk=pk).update(balance=F("balance") + delta, updated_at=now)
+    return {posting.key: txn.pk for posting, txn in zip(postings, txns, strict=True)}
+
+
+def profile_accounts(profile_ids: Collection[int]) -> dict[int, int]:
+    """{profile id: its balance account id}, creating the missing accounts (in bulk)."""
+    from apps.sip_profiles.models import SipProfile
+
+    wanted = set(profile_ids)
+    found = dict(
+        LedgerAccount.objects.filter(kind=LedgerAccount.Kind.PROFILE_BALANCE, sip_profile_id__in=wanted).values_list(
+            "sip_profile_id", "pk"
+        )
+    )
+    missing = wanted - set(found)
+    if missing:
+        LedgerAccount.objects.bulk_create(
+            [
+                LedgerAccount(
+                    kind=LedgerAccount.Kind.PROFILE_BALANCE, company_id=company_id, sip_profile_id=pk, currency=currency
+                )
+                for pk, company_id, currency in SipProfile.objects.filter(pk__in=missing).values_list(
+                    "pk", "company_id", "company__currency"
+                )
+            ],
+            ignore_conflicts=True,  # created by a concurrent request a moment ago
+        )
+        found.update(
+            LedgerAccount.objects.filter(
+                kind=LedgerAccount.Kind.PROFILE_BALANCE, sip_profile_id__in=missing
+            ).values_list("sip_profile_id", "pk")
+        )
+    return found

@@ -40,6 +40,7 @@ last entry id), with the same crossing and monthly rules; no network call, so no
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -573,6 +574,32 @@ def profile_balance_debited(profile_id: int) -> None:
             profile_recharge_run(profile_id=profile_id, trigger=Trigger.THRESHOLD)
 
     # robust: a failed top-up is logged and must not break the debit that committed.
+    transaction.on_commit(check, robust=True)
+
+
+def profiles_balance_debited(profile_ids: Collection[int]) -> None:
+    """profile_balance_debited for many profiles at once (a rating batch): one query finds,
+    after commit, the profiles whose enabled auto-recharge is due, and only those are topped up."""
+    ids = sorted(set(profile_ids))
+    if not ids:
+        return
+
+    def check() -> None:
+        due = (
+            ProfileAutoRecharge.objects.filter(
+                sip_profile_id__in=ids,
+                enabled=True,
+                sip_profile__ledger_account__balance__lt=F("threshold"),
+            )
+            .order_by("sip_profile_id")
+            .values_list("sip_profile_id", flat=True)
+        )
+        for profile_id in due:
+            try:
+                profile_recharge_run(profile_id=profile_id, trigger=Trigger.THRESHOLD)
+            except Exception:
+                logger.exception("Auto-recharge of SIP profile %s failed after rating", profile_id)
+
     transaction.on_commit(check, robust=True)
 
 

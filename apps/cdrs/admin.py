@@ -48,13 +48,13 @@ class CdrAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         "callee",
         "billable_seconds",
         "disposition",
-        "rating_status",
-        "cost",
-        "currency",
+        "rating__status",
+        "rating__cost",
+        "rating__currency",
     )
-    list_filter = ("direction", "disposition", "rating_status", "node", "auth_method")
+    list_filter = ("direction", "disposition", "rating__status", "node", "auth_method")
     search_fields = ("=call_id", "=caller", "=callee", "=edge_id")
-    list_select_related = ("company", "sip_profile")
+    list_select_related = ("company", "sip_profile", "rating")
     raw_id_fields = ("company", "sip_profile")
     date_hierarchy = "started_at"
     list_per_page = 100

@@ -1,17 +1,19 @@
 """Call detail records: one row per call leg, imported from the SIP edge (or a staff CSV until
-the edge import exists). A CDR never changes after import except its rating fields; PostgreSQL
-enforces it (migration 0002)."""
+the edge import exists).
+
+A CDR never changes after import: PostgreSQL refuses any UPDATE or DELETE (migrations 0002,
+0003). What rating decides is written once, beside it, in CdrRating; a CDR waits for rating
+as a row of PendingCdr, written in the same transaction as the CDR."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from django.db import models
 from django.db.models import F, Q
 
 from apps.companies.models import Company, CompanyOwnedQuerySet, Currency
 from apps.core.models import PublicModel
-
-# The columns rating may set; the database trigger refuses a change to any other.
-RATING_FIELDS = ("rating_status", "cost", "currency", "rated_at", "rate_prefix", "bundle_seconds")
 
 
 class CdrQuerySet(CompanyOwnedQuerySet):
@@ -35,13 +37,6 @@ class Cdr(PublicModel):
         REGISTRATION = "registration", "SIP registration (digest)"
         IP = "ip", "IP address"
 
-    class RatingStatus(models.TextChoices):
-        PENDING = "pending", "Waiting to be rated"
-        RATED = "rated", "Rated"
-        ZERO_RATED = "zero_rated", "Zero-rated"
-        BLOCKED = "blocked", "Blocked destination"
-        ERROR = "error", "Rating failed"
-
     # Where the call was handled, and the edge database's own id for it: together the
     # CDR's identity (and its ledger key, cdr:<node>:<edge_id>).
     node = models.CharField(max_length=40)
@@ -51,7 +46,7 @@ class Cdr(PublicModel):
         "sip_profiles.SipProfile", on_delete=models.PROTECT, null=True, blank=True, related_name="cdrs"
     )
     # The profile's company, copied so tenant queries and reports need no join.
-    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="cdrs")
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="cdrs", db_index=False)
     direction = models.CharField(max_length=8, choices=Direction.choices)
     caller = models.CharField(max_length=16)  # E.164, checked at import
     callee = models.CharField(max_length=16)
@@ -64,14 +59,6 @@ class Cdr(PublicModel):
     disposition = models.CharField(max_length=10, choices=Disposition.choices)
     auth_method = models.CharField(max_length=12, choices=AuthMethod.choices)
     source_address = models.GenericIPAddressField()
-
-    # Rating: set by the rating engine only.
-    rating_status = models.CharField(max_length=10, choices=RatingStatus.choices, default=RatingStatus.PENDING)
-    cost = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
-    currency = models.CharField(max_length=3, choices=Currency.choices, blank=True)
-    rated_at = models.DateTimeField(null=True, blank=True)
-    rate_prefix = models.CharField(max_length=15, blank=True)
-    bundle_seconds = models.PositiveIntegerField(default=0)
 
     objects = CdrQuerySet.as_manager()
 
@@ -95,20 +82,8 @@ class Cdr(PublicModel):
                 name="cdr_disposition_known",
             ),
             models.CheckConstraint(condition=Q(auth_method__in=["registration", "ip"]), name="cdr_auth_method_known"),
-            models.CheckConstraint(
-                condition=Q(rating_status__in=["pending", "rated", "zero_rated", "blocked", "error"]),
-                name="cdr_rating_status_known",
-            ),
-            models.CheckConstraint(condition=Q(cost__isnull=True) | Q(cost__gte=0), name="cdr_cost_not_negative"),
-            models.CheckConstraint(
-                condition=Q(bundle_seconds__lte=F("billable_seconds")), name="cdr_bundle_le_billable"
-            ),
         ]
-        indexes = [
-            # The rating job's batches: WHERE rating_status = 'pending' ORDER BY id.
-            models.Index(fields=["rating_status", "id"], name="cdr_rating_batch_idx"),
-            models.Index(fields=["company", "started_at"], name="cdr_company_start_idx"),
-        ]
+        indexes = [models.Index(fields=["company", "started_at"], name="cdr_company_start_idx")]
 
     def __str__(self) -> str:
         return f"CDR {self.node}:{self.edge_id}"
@@ -116,3 +91,77 @@ class Cdr(PublicModel):
     @property
     def ledger_key(self) -> str:
         return f"cdr:{self.node}:{self.edge_id}"
+
+
+class PendingCdr(models.Model):
+    """A CDR waiting to be rated: the rating job's queue. Written with the CDR, deleted in the
+    transaction that writes its CdrRating, so a CDR is rated exactly once: a batch claims its
+    rows with SELECT … FOR UPDATE SKIP LOCKED (two jobs never share one), and a job that dies
+    rolls back and leaves them here for the next run.
+
+    No database foreign key (the CDR is inserted in the same statement, and a CDR is never
+    deleted): a per-row key check would double the cost of loading a million CDRs."""
+
+    cdr = models.OneToOneField(
+        Cdr, on_delete=models.DO_NOTHING, primary_key=True, db_constraint=False, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"CDR #{self.cdr_id} waiting to be rated"
+
+
+class CdrRating(models.Model):
+    """What rating decided for one CDR, written once and never changed (a trigger refuses it).
+
+    `ledger_key` (cdr:<node>:<edge id>) is unique: the CDR's cost is in the ledger once, inside
+    the ledger transaction that carries the calls of its company rated in the same batch
+    (`ledger_transaction`). No database foreign keys, for the same reason as PendingCdr: the
+    rating engine writes these rows from ids it read in the same transaction, and neither
+    CDRs nor ledger transactions are ever deleted."""
+
+    class Status(models.TextChoices):
+        RATED = "rated", "Rated"
+        BUNDLE = "bundle", "US minute bundle"
+        ZERO_RATED = "zero_rated", "Zero-rated"
+        BLOCKED = "blocked", "Blocked destination"
+        ERROR = "error", "Not rated"
+
+    cdr = models.OneToOneField(
+        Cdr, on_delete=models.DO_NOTHING, primary_key=True, db_constraint=False, related_name="rating"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices)
+    cost = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("0"))
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    rate_prefix = models.CharField(max_length=15, blank=True)
+    # Seconds of the call paid by US minute bundles (whole minutes' worth).
+    bundle_seconds = models.PositiveIntegerField(default=0)
+    bundle_minutes = models.PositiveIntegerField(default=0)
+    note = models.CharField(max_length=200, blank=True)
+    rated_at = models.DateTimeField()
+    ledger_key = models.CharField(max_length=80, unique=True, db_index=False)
+    ledger_transaction = models.ForeignKey(
+        "billing.LedgerTransaction",
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["rated", "bundle", "zero_rated", "blocked", "error"]),
+                name="cdr_rating_status_known",
+            ),
+            models.CheckConstraint(condition=Q(cost__gte=0), name="cdr_rating_cost_not_negative"),
+            # Money moved exactly when there is a cost.
+            models.CheckConstraint(
+                condition=Q(cost=0, ledger_transaction__isnull=True) | Q(cost__gt=0, ledger_transaction__isnull=False),
+                name="cdr_rating_cost_has_ledger_transaction",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ledger_key}: {self.get_status_display()} {self.cost} {self.currency}"

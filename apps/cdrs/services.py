@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.cdrs import imports
-from apps.cdrs.models import Cdr
+from apps.cdrs.models import Cdr, PendingCdr
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from apps.core.models import ImportJob
@@ -145,12 +145,12 @@ def _insert(rows: list[tuple[Any, ...]]) -> int:
                         copy.write(buffer.getvalue())
                         buffer = io.StringIO()
                 copy.write(buffer.getvalue())
+            # The new CDRs join the rating queue in the same statement.
             cursor.execute(
-                f"INSERT INTO {table} ({columns}, public_id, created_at, rating_status, currency, rate_prefix,"  # noqa: S608
-                " bundle_seconds)"
-                f" SELECT {columns}, gen_random_uuid(), now(), %s, '', '', 0 FROM cdr_load ORDER BY node, edge_id"
-                " ON CONFLICT (node, edge_id) DO NOTHING",
-                [Cdr.RatingStatus.PENDING],
+                f"WITH inserted AS (INSERT INTO {table} ({columns}, public_id, created_at)"  # noqa: S608
+                f" SELECT {columns}, gen_random_uuid(), now() FROM cdr_load ORDER BY node, edge_id"
+                " ON CONFLICT (node, edge_id) DO NOTHING RETURNING id)"
+                f" INSERT INTO {PendingCdr._meta.db_table} (cdr_id) SELECT id FROM inserted"
             )
             inserted = cursor.rowcount
             cursor.execute("DROP TABLE cdr_load")
@@ -165,6 +165,11 @@ def _insert(rows: list[tuple[Any, ...]]) -> int:
         batch_size=IMPORT_INSERT_BATCH,
         ignore_conflicts=True,
     )
+    for node, edge_ids in by_node.items():
+        new = Cdr.objects.filter(node=node, edge_id__in=edge_ids, rating__isnull=True).exclude(
+            pk__in=PendingCdr.objects.values("cdr_id")
+        )
+        PendingCdr.objects.bulk_create([PendingCdr(cdr_id=pk) for pk in new.values_list("pk", flat=True)])
     return len(rows) - existing
 
 
@@ -251,5 +256,10 @@ def cdr_import_run(*, job_id: int) -> ImportJob | None:
             return job
         inserted = _insert(load)
         _finish(actor=actor, job=job, status=ImportJob.Status.SUCCEEDED, errors=[], imported=inserted)
+        if inserted:
+            from apps.rating.tasks import rate_cdrs
+
+            # Rate what was loaded now rather than at the next minute.
+            transaction.on_commit(rate_cdrs.delay, robust=True)
     logger.info("cdr import %s: %s loaded, %s skipped", job.pk, inserted, job.total_rows - inserted)
     return job

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from apps.core.locks import job_lock
 from apps.rating import services
 
 
@@ -9,3 +10,25 @@ from apps.rating import services
 def run_rate_deck_import(job_id: int) -> None:
     """Check and import one staff rate deck CSV. A redelivered task finds the job finished."""
     services.rate_deck_import_run(job_id=job_id)
+
+
+# The most one run of rate_cdrs works before it leaves the rest to the next run (each batch
+# commits on its own, so a run that is killed loses at most the batch in progress).
+RATE_RUN_SECONDS = 240
+
+
+@shared_task(acks_late=True, soft_time_limit=RATE_RUN_SECONDS + 60, time_limit=RATE_RUN_SECONDS + 120)
+def rate_cdrs() -> dict[str, object] | None:
+    """Rate every queued CDR, batch by batch (every minute, and right after a CDR import).
+    Runs never overlap (a lock); even if they did, batches claim CDRs with SKIP LOCKED and a
+    CDR's rating is written once, so nothing is charged twice. Re-queues itself when it
+    stopped at its time budget with CDRs left."""
+    from apps.rating.engine import rate_pending
+
+    with job_lock("rate-cdrs", timeout=RATE_RUN_SECONDS + 180) as acquired:
+        if not acquired:
+            return None
+        run = rate_pending(max_seconds=RATE_RUN_SECONDS)
+    if run.more:
+        rate_cdrs.delay()
+    return {"cdrs": run.cdrs, "batches": run.batches, "charged": run.charged, "errors": run.errors, "more": run.more}

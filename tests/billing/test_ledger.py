@@ -69,18 +69,30 @@ def _commit_checks() -> None:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
-def test_an_unbalanced_transaction_is_refused_by_the_database_at_commit(company) -> None:
+def test_entries_that_do_not_balance_are_refused_by_the_database(company) -> None:
     account = company_account(company)
     cash = platform_account(LedgerAccount.Kind.STRIPE_CASH, company.currency)
     with transaction.atomic():
         txn = LedgerTransaction.objects.create(
             kind="adjustment", company=company, currency="GBP", description="x", idempotency_key="bad:1"
         )
-        LedgerEntry.objects.create(transaction=txn, account=account, amount=Decimal("5"), balance_after=Decimal("5"))
-        LedgerEntry.objects.create(transaction=txn, account=cash, amount=Decimal("-4"), balance_after=Decimal("-4"))
-
-        with pytest.raises(IntegrityError, match="unbalanced"):
-            _commit_checks()
+        # The check runs at the end of each INSERT of entries: a transaction's entries go in together.
+        with pytest.raises(IntegrityError, match="unbalanced"), transaction.atomic():
+            LedgerEntry.objects.bulk_create(
+                [
+                    LedgerEntry(transaction=txn, account=account, amount=Decimal("5"), balance_after=Decimal("5")),
+                    LedgerEntry(transaction=txn, account=cash, amount=Decimal("-4"), balance_after=Decimal("-4")),
+                ]
+            )
+        # Nor can a balanced transaction be unbalanced later by another entry.
+        LedgerEntry.objects.bulk_create(
+            [
+                LedgerEntry(transaction=txn, account=account, amount=Decimal("5"), balance_after=Decimal("5")),
+                LedgerEntry(transaction=txn, account=cash, amount=Decimal("-5"), balance_after=Decimal("-5")),
+            ]
+        )
+        with pytest.raises(IntegrityError, match="unbalanced"), transaction.atomic():
+            LedgerEntry.objects.create(transaction=txn, account=cash, amount=Decimal("-1"), balance_after=Decimal("-6"))
         transaction.set_rollback(True)
 
 
@@ -89,12 +101,10 @@ def test_a_transaction_with_a_single_entry_is_refused_by_the_database(company) -
         txn = LedgerTransaction.objects.create(
             kind="adjustment", company=company, currency="GBP", description="x", idempotency_key="bad:2"
         )
-        LedgerEntry.objects.create(
-            transaction=txn, account=company_account(company), amount=Decimal("5"), balance_after=Decimal("5")
-        )
-
-        with pytest.raises(IntegrityError, match="unbalanced"):
-            _commit_checks()
+        with pytest.raises(IntegrityError, match="unbalanced"), transaction.atomic():
+            LedgerEntry.objects.create(
+                transaction=txn, account=company_account(company), amount=Decimal("5"), balance_after=Decimal("5")
+            )
         transaction.set_rollback(True)
 
 

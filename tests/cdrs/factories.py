@@ -27,8 +27,8 @@ GOOD = {
 }
 
 
-def csv_row(edge_id: int, profile: str, **fields: Any) -> str:
-    values = {**GOOD, "edge_id": str(edge_id), "profile": profile, **{k: str(v) for k, v in fields.items()}}
+def csv_row(edge_id: int, profile: object, **fields: Any) -> str:
+    values = {**GOOD, "edge_id": str(edge_id), "profile": str(profile), **{k: str(v) for k, v in fields.items()}}
     return ",".join(values[column] for column in COLUMNS)
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 
-from apps.cdrs.models import Cdr
+from apps.cdrs.models import Cdr, CdrRating
 from apps.sip_profiles.models import SipProfile
 from tests.cdrs.factories import cdr_csv, csv_row, load
 
@@ -33,7 +33,7 @@ def cdr(staff, profile: SipProfile) -> Cdr:
     ],
 )
 def test_the_database_refuses_to_change_what_the_edge_recorded(cdr: Cdr, column: str, value: object) -> None:
-    refused = pytest.raises(IntegrityError, match="never changes after import except its rating fields")
+    refused = pytest.raises(IntegrityError, match="never changed or deleted")
     with refused, transaction.atomic():
         Cdr.objects.filter(pk=cdr.pk).update(**{column: value})
 
@@ -42,28 +42,45 @@ def test_the_database_refuses_to_change_what_the_edge_recorded(cdr: Cdr, column:
 
 
 def test_the_database_refuses_to_delete_a_cdr(cdr: Cdr) -> None:
-    with pytest.raises(IntegrityError, match="CDRs are never deleted"), transaction.atomic():
+    with pytest.raises(IntegrityError, match="never changed or deleted"), transaction.atomic():
         Cdr.objects.filter(pk=cdr.pk).delete()
 
     assert Cdr.objects.filter(pk=cdr.pk).exists()
 
 
-def test_the_rating_fields_can_be_set(cdr: Cdr) -> None:
+def test_a_rating_is_written_once_and_only_a_failed_one_may_be_removed(cdr: Cdr) -> None:
     rated_at = datetime(2026, 1, 5, 10, 3, tzinfo=UTC)
-
-    updated = Cdr.objects.filter(pk=cdr.pk).update(
-        rating_status=Cdr.RatingStatus.RATED,
-        cost=Decimal("0.1234"),
-        currency="GBP",
-        rated_at=rated_at,
-        rate_prefix="1415",
-        bundle_seconds=60,
+    rating = CdrRating.objects.create(
+        cdr=cdr, status=CdrRating.Status.ERROR, currency="GBP", rated_at=rated_at, ledger_key=cdr.ledger_key
     )
 
-    assert updated == 1
-    cdr.refresh_from_db()
-    assert (cdr.rating_status, cdr.cost, cdr.currency, cdr.rated_at) == ("rated", Decimal("0.1234"), "GBP", rated_at)
-    assert (cdr.rate_prefix, cdr.bundle_seconds) == ("1415", 60)
+    with pytest.raises(IntegrityError, match="never changed or deleted"), transaction.atomic():
+        CdrRating.objects.filter(pk=rating.pk).update(status=CdrRating.Status.ZERO_RATED)
+    CdrRating.objects.filter(pk=rating.pk).delete()  # a failed rating: staff may queue the CDR again
+
+    CdrRating.objects.create(
+        cdr=cdr, status=CdrRating.Status.ZERO_RATED, currency="GBP", rated_at=rated_at, ledger_key=cdr.ledger_key
+    )
+    with pytest.raises(IntegrityError, match="never changed or deleted"), transaction.atomic():
+        CdrRating.objects.filter(pk=cdr.pk).delete()
+    with pytest.raises(IntegrityError, match="cdr_rating_cost_has_ledger_transaction"), transaction.atomic():
+        CdrRating.objects.create(
+            cdr=Cdr.objects.create(**{**_values(cdr), "edge_id": 99}),
+            status=CdrRating.Status.RATED,
+            cost=Decimal("0.1234"),
+            currency="GBP",
+            rated_at=rated_at,
+            ledger_key="cdr:edge-1:99",
+        )
+    assert CdrRating.objects.get().status == "zero_rated"
+
+
+def _values(cdr: Cdr) -> dict[str, object]:
+    return {
+        f.attname: getattr(cdr, f.attname)
+        for f in Cdr._meta.concrete_fields
+        if f.attname not in ("id", "public_id", "created_at")
+    }
 
 
 def test_the_database_refuses_billable_seconds_beyond_the_duration(staff, profile: SipProfile) -> None:

@@ -1,0 +1,534 @@
+"""The rating engine: pending CDRs become money, exactly once, in batches.
+
+One batch is one database transaction:
+1. claim up to `limit` CDRs from the queue (PendingCdr), oldest first, with
+   SELECT … FOR UPDATE SKIP LOCKED, so two jobs never take the same CDR;
+2. decide each call (`price_call`): inbound, unanswered and zero-second calls cost nothing;
+   blocked destinations are never priced; US landline and mobile calls use the profile's
+   bundle minutes first (whole minutes, from the bundle period the call started in); the
+   rest is charged at the standard rate of the deck in force when the call started;
+3. write one CdrRating per CDR (its ledger key cdr:<node>:<edge id> is unique), post one
+   ledger transaction per company with one debit per profile (profiles may go negative: the
+   call already happened) and the revenue, add the bundle minutes used, and delete the
+   CDRs from the queue.
+A job killed at any point rolls back the whole batch, which stays queued for the next run;
+a CDR cannot be rated twice (the queue row is gone and the rating's key is unique).
+
+After commit, profiles whose balance fell below their auto-recharge threshold are topped up
+and bundle periods that crossed 80% or 100% of their minutes are notified.
+
+Deck lookups are in memory (a dict per deck, longest prefix first) and every write is one
+statement per batch, so a batch of 50,000 CDRs costs a handful of round trips.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.billing.ledger import Posting, ledger_post_many, platform_account, profile_accounts
+from apps.billing.models import LedgerAccount, LedgerTransaction
+from apps.bundles.models import BundlePeriod
+from apps.cdrs.models import Cdr, CdrRating, PendingCdr
+from apps.core.actor import Actor
+from apps.rating.models import NEVER_PRICED, BlockedPrefix, DestinationClass, Rate, RateDeck
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 50_000
+PLACES = Decimal("0.0001")
+ZERO = Decimal("0")
+SIXTY = Decimal(60)
+# Destinations whose calls use US minute bundles.
+BUNDLE_COUNTRY = "US"
+BUNDLE_CLASSES = frozenset({DestinationClass.LANDLINE.value, DestinationClass.MOBILE.value})
+NEVER_PRICED_CLASSES = frozenset(c.value for c in NEVER_PRICED)
+Status = CdrRating.Status
+
+
+@dataclass(frozen=True, slots=True)
+class Tariff:
+    """One rate of a deck, as the engine needs it."""
+
+    prefix: str
+    price_per_minute: Decimal
+    connection_fee: Decimal
+    first_increment: int
+    next_increment: int
+    destination_class: str
+    country: str
+
+    @property
+    def uses_bundles(self) -> bool:
+        return self.country == BUNDLE_COUNTRY and self.destination_class in BUNDLE_CLASSES
+
+
+def billed_seconds(seconds: int, first: int, following: int) -> int:
+    """Seconds charged for a call of `seconds`: the first increment, then whole next increments."""
+    if seconds <= 0:
+        return 0
+    if seconds <= first:
+        return first
+    return first + -(-(seconds - first) // following) * following
+
+
+def standard_cost(tariff: Tariff, seconds: int) -> Decimal:
+    """Connection fee plus the price per minute for the billed seconds, rounded half-up to
+    4 places once. Zero seconds cost nothing (no connection fee)."""
+    if seconds <= 0:
+        return ZERO
+    billed = billed_seconds(seconds, tariff.first_increment, tariff.next_increment)
+    return (tariff.connection_fee + tariff.price_per_minute * billed / SIXTY).quantize(PLACES, rounding=ROUND_HALF_UP)
+
+
+class Deck:
+    """The rates of one deck, for longest-prefix matches in memory."""
+
+    def __init__(self, deck_id: int, tariffs: Iterable[Tariff]) -> None:
+        self.id = deck_id
+        self.tariffs = {t.prefix: t for t in tariffs}
+        self.lengths = sorted({len(p) for p in self.tariffs}, reverse=True)
+
+    def match(self, digits: str) -> Tariff | None:
+        tariffs = self.tariffs
+        for length in self.lengths:
+            if length <= len(digits):
+                tariff = tariffs.get(digits[:length])
+                if tariff is not None:
+                    return tariff
+        return None
+
+    @classmethod
+    def load(cls, deck_id: int) -> Deck:
+        rows = Rate.objects.filter(deck_id=deck_id).values_list(
+            "prefix",
+            "price_per_minute",
+            "connection_fee",
+            "first_increment",
+            "next_increment",
+            "destination_class",
+            "country",
+        )
+        return cls(deck_id, (Tariff(*row) for row in rows.iterator(chunk_size=20_000)))
+
+
+class Decks:
+    """The active decks of each currency by effective time, loaded when first needed. One
+    instance serves one run of the job (decks do not change once active)."""
+
+    def __init__(self) -> None:
+        self._timeline: dict[str, tuple[list[datetime], list[int]]] = {}
+        self._decks: dict[int, Deck] = {}
+
+    def in_force(self, currency: str, at: datetime) -> Deck | None:
+        timeline = self._timeline.get(currency)
+        if timeline is None:
+            rows = list(
+                RateDeck.objects.filter(currency=currency, status=RateDeck.Status.ACTIVE)
+                .order_by("effective_from")
+                .values_list("effective_from", "pk")
+            )
+            # Active decks always have an effective time (a CHECK constraint).
+            timeline = self._timeline[currency] = ([r[0] for r in rows if r[0]], [r[1] for r in rows if r[0]])
+        starts, ids = timeline
+        index = bisect.bisect_right(starts, at) - 1
+        if index < 0:
+            return None
+        deck_id = ids[index]
+        deck = self._decks.get(deck_id)
+        if deck is None:
+            deck = self._decks[deck_id] = Deck.load(deck_id)
+        return deck
+
+
+class Blocklist:
+    """The staff's blocked E.164 ranges ("+" prefixes). Dialled short codes never reach a CDR:
+    the edge refuses them and a CDR's callee is E.164."""
+
+    def __init__(self, rules: Iterable[tuple[str, bool]]) -> None:
+        self.prefixes: set[str] = set()
+        self.exact: set[str] = set()
+        for prefix, exact in rules:
+            (self.exact if exact else self.prefixes).add(prefix.lstrip("+"))
+        self.lengths = sorted({len(p) for p in self.prefixes}, reverse=True)
+
+    @classmethod
+    def load(cls) -> Blocklist:
+        return cls(BlockedPrefix.objects.filter(prefix__startswith="+").values_list("prefix", "exact"))
+
+    def blocks(self, digits: str) -> bool:
+        if digits in self.exact:
+            return True
+        return any(digits[:length] in self.prefixes for length in self.lengths if length <= len(digits))
+
+
+@dataclass(slots=True)
+class Call:
+    """The columns of a CDR that rating reads."""
+
+    id: int
+    node: str
+    edge_id: int
+    profile_id: int | None
+    company_id: int
+    currency: str
+    direction: str
+    callee: str
+    started_at: datetime
+    billable_seconds: int
+    answered: bool
+
+
+@dataclass(slots=True)
+class Period:
+    """A bundle period being consumed within a batch."""
+
+    id: int
+    start: datetime
+    end: datetime
+    minutes_left: int
+    used: int = 0
+
+
+@dataclass(slots=True)
+class Decision:
+    status: str
+    cost: Decimal = ZERO
+    prefix: str = ""
+    bundle_seconds: int = 0
+    bundle_minutes: int = 0
+    note: str = ""
+
+
+def price_call(call: Call, *, decks: Decks, blocklist: Blocklist, period: Period | None) -> Decision:
+    """What one call costs. Consumes minutes of `period` (the profile's bundle period the
+    call started in, if any) for a US landline or mobile call."""
+    if call.direction != Cdr.Direction.OUTBOUND:
+        return Decision(Status.ZERO_RATED, note="Inbound call")
+    if not call.answered or call.billable_seconds <= 0:
+        return Decision(Status.ZERO_RATED, note="Not answered")
+    digits = call.callee[1:]
+    if blocklist.blocks(digits):
+        return Decision(Status.BLOCKED, note="Blocked destination: never priced")
+    if call.profile_id is None:
+        return Decision(Status.ERROR, note="The call has no SIP profile")
+    deck = decks.in_force(call.currency, call.started_at)
+    if deck is None:
+        return Decision(Status.ERROR, note=f"No {call.currency} rate deck was in force when the call started")
+    tariff = deck.match(digits)
+    if tariff is None:
+        return Decision(Status.ERROR, note=f"No {call.currency} rate covers {call.callee}")
+    if tariff.destination_class in NEVER_PRICED_CLASSES:
+        return Decision(Status.BLOCKED, prefix=tariff.prefix, note="Blocked destination: never priced")
+    seconds = call.billable_seconds
+    if tariff.uses_bundles and period is not None and period.minutes_left > 0:
+        minutes = -(-seconds // 60)
+        used = min(minutes, period.minutes_left)
+        period.minutes_left -= used
+        period.used += used
+        covered = min(seconds, used * 60)
+        rest = seconds - covered
+        if rest <= 0:
+            return Decision(Status.BUNDLE, prefix=tariff.prefix, bundle_seconds=covered, bundle_minutes=used)
+        return Decision(
+            Status.RATED,
+            cost=standard_cost(tariff, rest),
+            prefix=tariff.prefix,
+            bundle_seconds=covered,
+            bundle_minutes=used,
+            note=f"{used} bundle minutes, then the standard rate",
+        )
+    return Decision(Status.RATED, cost=standard_cost(tariff, seconds), prefix=tariff.prefix)
+
+
+@dataclass
+class BatchResult:
+    cdrs: int = 0
+    charged: int = 0
+    total: dict[str, Decimal] = field(default_factory=dict)
+    bundle_minutes: int = 0
+    errors: int = 0
+    profiles: list[int] = field(default_factory=list)
+    periods: list[int] = field(default_factory=list)
+
+
+_CALL_COLUMNS = (
+    "c.id, c.node, c.edge_id, c.sip_profile_id, c.company_id, co.currency, c.direction, c.callee, c.started_at,"
+    " c.billable_seconds, c.answered_at IS NOT NULL"
+)
+
+
+def _claim(limit: int) -> list[Call]:
+    """Take up to `limit` queued CDRs (oldest first) out of the queue, in the caller's
+    transaction, skipping rows another job holds."""
+    cdr, pending, company = Cdr._meta.db_table, PendingCdr._meta.db_table, "companies_company"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH claimed AS (DELETE FROM {pending} WHERE cdr_id IN ("  # noqa: S608 (table names are constants)
+                f"  SELECT cdr_id FROM {pending} ORDER BY cdr_id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING cdr_id)"
+                f" SELECT {_CALL_COLUMNS} FROM claimed JOIN {cdr} c ON c.id = claimed.cdr_id"
+                f" JOIN {company} co ON co.id = c.company_id ORDER BY c.id",
+                [limit],
+            )
+            return [Call(*row) for row in cursor.fetchall()]
+        # SQLite (a laptop): one writer at a time, so no row locks are needed.
+        ids = list(PendingCdr.objects.order_by("cdr_id").values_list("cdr_id", flat=True)[:limit])
+        if not ids:
+            return []
+        PendingCdr.objects.filter(cdr_id__in=ids).delete()
+        marks = ", ".join(["%s"] * len(ids))
+        cursor.execute(
+            f"SELECT {_CALL_COLUMNS} FROM {cdr} c JOIN {company} co ON co.id = c.company_id"  # noqa: S608
+            f" WHERE c.id IN ({marks}) ORDER BY c.id",
+            ids,
+        )
+        return [Call(*row) for row in ((*r[:10], bool(r[10])) for r in cursor.fetchall())]
+
+
+def _bundle_periods(calls: Sequence[Call]) -> dict[int, list[Period]]:
+    """The bundle periods the batch's outbound calls may use, locked, by profile."""
+    wanted = [c for c in calls if c.profile_id is not None and c.direction == Cdr.Direction.OUTBOUND and c.answered]
+    if not wanted:
+        return {}
+    profiles = {c.profile_id for c in wanted}
+    first, last = min(c.started_at for c in wanted), max(c.started_at for c in wanted)
+    rows = (
+        BundlePeriod.objects.select_for_update()
+        .filter(sip_profile_id__in=profiles, period_start__lte=last, period_end__gt=first)
+        .order_by("pk")
+        .values_list(
+            "pk", "sip_profile_id", "period_start", "period_end", "minutes_included", "minutes_used", "suspended"
+        )
+    )
+    periods: dict[int, list[Period]] = defaultdict(list)
+    for pk, profile_id, start, end, included, used, suspended in rows:
+        periods[profile_id].append(Period(pk, start, end, 0 if suspended else included - used))
+    for items in periods.values():
+        items.sort(key=lambda p: p.start)
+    return periods
+
+
+def _period_of(periods: list[Period] | None, at: datetime) -> Period | None:
+    if not periods:
+        return None
+    for period in periods:
+        if period.start <= at < period.end:
+            return period
+    return None
+
+
+def _write_ratings(rows: Sequence[tuple[object, ...]]) -> None:
+    columns = (
+        "cdr_id",
+        "status",
+        "cost",
+        "currency",
+        "rate_prefix",
+        "bundle_seconds",
+        "bundle_minutes",
+        "note",
+        "rated_at",
+        "ledger_key",
+        "ledger_transaction_id",
+    )
+    if connection.vendor == "postgresql":
+        buffer = io.StringIO()
+        for row in rows:
+            buffer.write("\t".join("\\N" if value is None else str(value) for value in row))
+            buffer.write("\n")
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {CdrRating._meta.db_table} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            copy.write(buffer.getvalue())
+        return
+    CdrRating.objects.bulk_create([CdrRating(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=500)
+
+
+def _add_minutes(used: dict[int, int], now: datetime) -> None:
+    if not used:
+        return
+    table = BundlePeriod._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {table} b SET minutes_used = b.minutes_used + u.minutes, updated_at = %s"  # noqa: S608
+                " FROM unnest(%s::bigint[], %s::integer[]) AS u(id, minutes) WHERE b.id = u.id",
+                [now, list(used), list(used.values())],
+            )
+        else:
+            cursor.executemany(
+                f"UPDATE {table} SET minutes_used = minutes_used + %s, updated_at = %s WHERE id = %s",  # noqa: S608
+                [(minutes, now, pk) for pk, minutes in used.items()],
+            )
+
+
+def rate_batch(
+    *, limit: int = BATCH_SIZE, decks: Decks | None = None, blocklist: Blocklist | None = None
+) -> BatchResult | None:
+    """Rate up to `limit` queued CDRs in one transaction. Returns None when none was queued."""
+    decks = decks or Decks()
+    blocklist = blocklist or Blocklist.load()
+    result = BatchResult()
+    with transaction.atomic():
+        calls = _claim(limit)
+        if not calls:
+            return None
+        now = timezone.now()
+        periods = _bundle_periods(calls)
+        decisions = [
+            price_call(
+                call,
+                decks=decks,
+                blocklist=blocklist,
+                period=_period_of(periods.get(call.profile_id or 0), call.started_at),
+            )
+            for call in calls
+        ]
+
+        # Money: one ledger transaction per company, one debit per profile.
+        by_company: dict[int, dict[int, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+        first_call: dict[int, int] = {}
+        currency_of: dict[int, str] = {}
+        count_of: dict[int, int] = defaultdict(int)
+        for call, decision in zip(calls, decisions, strict=True):
+            if decision.cost > 0:
+                assert call.profile_id is not None
+                by_company[call.company_id][call.profile_id] += decision.cost
+                first_call.setdefault(call.company_id, call.id)
+                currency_of[call.company_id] = call.currency
+                count_of[call.company_id] += 1
+        accounts = profile_accounts({p for profiles in by_company.values() for p in profiles})
+        revenue = {
+            currency: platform_account(LedgerAccount.Kind.REVENUE_CALLS, currency).pk
+            for currency in set(currency_of.values())
+        }
+        postings = []
+        for company_id, profiles in by_company.items():
+            total = sum(profiles.values(), ZERO)
+            currency = currency_of[company_id]
+            calls_count = count_of[company_id]
+            postings.append(
+                Posting(
+                    key=f"calls:{company_id}:{first_call[company_id]}",
+                    company_id=company_id,
+                    currency=currency,
+                    description=f"Calls: {calls_count} call{'s' if calls_count != 1 else ''} rated",
+                    legs=[
+                        *((accounts[p], -amount) for p, amount in sorted(profiles.items())),
+                        (revenue[currency], total),
+                    ],
+                )
+            )
+            result.total[currency] = result.total.get(currency, ZERO) + total
+        txn_of = {
+            int(key.split(":")[1]): pk
+            for key, pk in ledger_post_many(
+                actor=Actor.system(),
+                kind=LedgerTransaction.Kind.CALL,
+                postings=postings,
+                may_go_negative=set(accounts.values()),
+            ).items()
+        }
+
+        rows = []
+        used: dict[int, int] = defaultdict(int)
+        for call, decision in zip(calls, decisions, strict=True):
+            charged = decision.cost > 0
+            rows.append(
+                (
+                    call.id,
+                    decision.status,
+                    decision.cost,
+                    call.currency,
+                    decision.prefix,
+                    decision.bundle_seconds,
+                    decision.bundle_minutes,
+                    decision.note,
+                    now,
+                    f"cdr:{call.node}:{call.edge_id}",
+                    txn_of[call.company_id] if charged else None,
+                )
+            )
+            result.charged += charged
+            result.errors += decision.status == CdrRating.Status.ERROR
+            if decision.bundle_minutes:
+                period = _period_of(periods.get(call.profile_id or 0), call.started_at)
+                assert period is not None
+                used[period.id] += decision.bundle_minutes
+        _write_ratings(rows)
+        _add_minutes(used, now)
+        result.cdrs = len(calls)
+        result.bundle_minutes = sum(used.values())
+        result.profiles = sorted({p for profiles in by_company.values() for p in profiles})
+        result.periods = sorted(used)
+
+        from apps.billing.recharge import profiles_balance_debited
+        from apps.bundles.services import bundle_periods_used
+
+        profiles_balance_debited(result.profiles)
+        bundle_periods_used(result.periods)
+    return result
+
+
+@dataclass
+class RunResult:
+    batches: int = 0
+    cdrs: int = 0
+    charged: int = 0
+    errors: int = 0
+    bundle_minutes: int = 0
+    total: dict[str, Decimal] = field(default_factory=dict)
+    seconds: float = 0.0
+    more: bool = False
+
+
+def rate_pending(
+    *, batch_size: int = BATCH_SIZE, max_batches: int | None = None, max_seconds: float | None = None
+) -> RunResult:
+    """Rate queued CDRs batch after batch until none is left, or `max_batches` / `max_seconds`
+    is reached (`more` then says CDRs may be left). What the scheduled job runs."""
+    started = time.perf_counter()
+    run = RunResult()
+    decks, blocklist = Decks(), Blocklist.load()
+    while True:
+        if max_batches is not None and run.batches >= max_batches:
+            run.more = True
+            break
+        if max_seconds is not None and time.perf_counter() - started >= max_seconds:
+            run.more = True
+            break
+        batch = rate_batch(limit=batch_size, decks=decks, blocklist=blocklist)
+        if batch is None:
+            break
+        run.batches += 1
+        run.cdrs += batch.cdrs
+        run.charged += batch.charged
+        run.errors += batch.errors
+        run.bundle_minutes += batch.bundle_minutes
+        for currency, amount in batch.total.items():
+            run.total[currency] = run.total.get(currency, ZERO) + amount
+        if batch.cdrs < batch_size:
+            break
+    run.seconds = time.perf_counter() - started
+    if run.cdrs:
+        logger.info(
+            "Rated %s CDRs in %s batches (%.1f s): %s charged, %s not rated",
+            run.cdrs,
+            run.batches,
+            run.seconds,
+            run.charged,
+            run.errors,
+        )
+    return run
