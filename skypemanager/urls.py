@@ -14,6 +14,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("apps.numbers.api_urls")),
     path("", include("apps.callerid.api_urls")),
     path("", include("apps.billing.api_urls")),
+    path("", include("apps.bundles.api_urls")),
     path("", include("apps.rating.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="v1:api-schema"), name="api-docs"),

@@ -190,14 +190,30 @@ def _item(charge: Charge) -> object | None:
             .filter(public_id=public_id)
             .first()
         )
+    if label == "bundles.bundleperiod":
+        # Bundle charges name the period their minutes belong to, by its (internal) id.
+        from apps.bundles.models import BundlePeriod
+
+        return (
+            BundlePeriod.objects.select_for_update(of=("self",))
+            .select_related("sip_profile", "company")
+            .filter(pk=int(public_id))
+            .first()
+        )
     return None
 
 
 def _suspend(*, actor: Actor, charge: Charge, now: datetime) -> None:
+    from apps.bundles.models import BundlePeriod
     from apps.numbers.models import NumberSubscription, OnlineNumber
     from apps.sip_profiles.models import SipProfile
 
     item = _item(charge)
+    if isinstance(item, BundlePeriod):
+        from apps.bundles.services import bundle_period_suspend
+
+        bundle_period_suspend(actor=actor, period=item)
+        return
     if isinstance(item, SipProfile) and item.deleted_at is None and not item.suspended_for_billing:
         before = item.status
         item.status = SipProfile.Status.SUSPENDED
@@ -244,10 +260,16 @@ def _resumable(charge: Charge) -> bool:
 
 
 def _resume(*, actor: Actor, charge: Charge) -> None:
+    from apps.bundles.models import BundlePeriod
     from apps.numbers.models import NumberSubscription, OnlineNumber
     from apps.sip_profiles.models import SipProfile
 
     item = _item(charge)
+    if isinstance(item, BundlePeriod):
+        from apps.bundles.services import bundle_period_resume
+
+        bundle_period_resume(actor=actor, period=item, paid=charge)
+        return
     if isinstance(item, SipProfile) and item.suspended_for_billing:
         still_owed = Charge.objects.filter(item=charge.item, status=Charge.Status.SUSPENDED).exclude(pk=charge.pk)
         if still_owed.exists():

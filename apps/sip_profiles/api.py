@@ -32,7 +32,9 @@ class SipProfileOutputSerializer(serializers.Serializer):  # type: ignore[type-a
     sip_domain = serializers.CharField(source="sip_realm", help_text="The digest realm and registrar domain.")
     allowed_ips = serializers.SerializerMethodField()
     channels = serializers.IntegerField()
-    us_minute_bundles = serializers.IntegerField()
+    us_minute_bundles = serializers.IntegerField(
+        help_text="Bundles held and renewed monthly; minutes and changes: /api/v1/sip-profiles/{id}/bundles/."
+    )
     caller_id = serializers.SerializerMethodField(help_text="E.164, or null: calls show “Unknown number”.")
     withhold_caller_id = serializers.BooleanField()
     tls_required = serializers.BooleanField()
@@ -67,7 +69,6 @@ class _ProfileFields(serializers.Serializer):  # type: ignore[type-arg]
     description = serializers.CharField(max_length=300, required=False, allow_blank=True)
     allowed_ips = AllowedAddressSerializer(many=True, required=False)
     channels = serializers.IntegerField(min_value=MIN_CHANNELS, max_value=MAX_CHANNELS)
-    us_minute_bundles = serializers.IntegerField(min_value=0, max_value=MAX_CHANNELS, required=False)
     caller_id = serializers.CharField(
         required=False, allow_null=True, allow_blank=True, help_text="E.164 of an Online Number or proven landline."
     )
@@ -87,6 +88,13 @@ class _Base(CompanyScopedAPIView):
 class SipProfileListApi(_Base):
     class InputSerializer(_ProfileFields):
         auth_method = serializers.ChoiceField(SipProfile.AuthMethod.choices)
+        us_minute_bundles = serializers.IntegerField(
+            min_value=0,
+            max_value=MAX_CHANNELS,
+            required=False,
+            help_text="Bundles to buy with the profile (at most one per channel), charged prorated. Later: "
+            "/api/v1/sip-profiles/{id}/bundles/.",
+        )
 
     @extend_schema(
         parameters=[
@@ -136,6 +144,14 @@ class SipProfileDetailApi(_Base):
         serializer.is_valid(raise_exception=True)
         if "auth_method" in request.data:
             raise serializers.ValidationError({"auth_method": ["The authentication method is fixed."]})
+        if "us_minute_bundles" in request.data:
+            raise serializers.ValidationError(
+                {
+                    "us_minute_bundles": [
+                        f"Buy or cancel bundles with POST /api/v1/sip-profiles/{profile.public_id}/bundles/."
+                    ]
+                }
+            )
         services.sip_profile_update(actor=self.actor, profile=profile, **serializer.validated_data)
         return Response(SipProfileOutputSerializer(self.get_object()).data)
 

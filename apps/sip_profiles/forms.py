@@ -71,7 +71,8 @@ class SipProfileForm(forms.Form):
         max_value=MAX_CHANNELS,
         initial=0,
         label="US minute bundles",
-        help_text="5,000 minutes a month each to US landlines and mobiles; at most one per channel.",
+        help_text="5,000 minutes a month each to US landlines and mobiles; at most one per channel. "
+        "Charged from today to the renewal day (prorated), then monthly.",
     )
     caller_id = forms.ChoiceField(required=False, label="Caller ID")
     withhold_caller_id = forms.BooleanField(required=False, label="Withhold caller ID (privacy)")
@@ -85,6 +86,8 @@ class SipProfileForm(forms.Form):
         self.fields["caller_id"].choices = [none, *caller_id_choices]  # type: ignore[attr-defined]
         if editing:
             del self.fields["auth_method"]
+            # Bundles change through their own form on the profile's page, with their charge.
+            del self.fields["us_minute_bundles"]
         else:
             del self.fields["status"]
 

@@ -22,6 +22,7 @@ from apps.audit.services import audit_record, diff, snapshot
 from apps.billing.allocations import profile_balance
 from apps.billing.models import Charge, Price
 from apps.billing.services import charge_record, monthly_period, price_for, prorate
+from apps.bundles.services import bundles_buy
 from apps.callerid.services import caller_id_resolve
 from apps.companies.models import Company
 from apps.core.actor import Actor
@@ -33,11 +34,12 @@ PASSWORD_LENGTH = 24  # about 143 bits
 # IP authentication accepts a host or a small network: at most 256 IPv4 addresses, or one IPv6 /64.
 MIN_PREFIX = {4: 24, 6: 64}
 TRANSPORT_DEFAULT_PORT = {"udp": 5060, "tcp": 5060, "tls": 5061}
+# US minute bundles are bought and cancelled through apps.bundles.services (with their charge),
+# which audits them; they are not a field of the plain update.
 AUDITED_FIELDS = (
     "name",
     "description",
     "channels",
-    "us_minute_bundles",
     "tls_required",
     "srtp_required",
     "withhold_caller_id",
@@ -218,7 +220,7 @@ def _addresses_of(profile: SipProfile) -> list[dict[str, Any]]:
 # --- Channels ----------------------------------------------------------------------
 
 
-def _check_counts(channels: Any, bundles: Any) -> tuple[int, int]:
+def _check_counts(channels: Any, bundles: Any, *, creating: bool = False) -> tuple[int, int]:
     try:
         channels = int(channels)
     except (TypeError, ValueError):
@@ -232,10 +234,17 @@ def _check_counts(channels: Any, bundles: Any) -> tuple[int, int]:
     if bundles < 0:
         raise ApplicationError("US minute bundles cannot be negative.", field="us_minute_bundles")
     if bundles > channels:
+        if creating:
+            raise ApplicationError(
+                f"A profile holds at most one US minute bundle per channel: {channels} channel"
+                f"{'s' if channels != 1 else ''} take at most {channels} bundle{'s' if channels != 1 else ''}.",
+                field="us_minute_bundles",
+                code="bundles_exceed_channels",
+            )
         raise ApplicationError(
-            f"{bundles} US minute bundles need at least {bundles} channels; the profile has {channels}. "
-            "Lower the bundles first or add channels.",
-            field="channels" if bundles <= MAX_CHANNELS else "us_minute_bundles",
+            f"This profile holds {bundles} US minute bundles, one per channel, so it needs at least {bundles} "
+            f"channels. Cancel bundles first, then lower the channels.",
+            field="channels",
             code="bundles_exceed_channels",
         )
     return channels, bundles
@@ -312,7 +321,7 @@ def sip_profile_create(
     name = _clean_name(name)
     if auth_method not in SipProfile.AuthMethod.values:
         raise ApplicationError("Choose registration (SIP digest) or IP address authentication.", field="auth_method")
-    channels, us_minute_bundles = _check_counts(channels, us_minute_bundles)
+    channels, us_minute_bundles = _check_counts(channels, us_minute_bundles, creating=True)
     addresses = clean_addresses(allowed_ips)
     if auth_method == SipProfile.AuthMethod.IP and not addresses:
         raise ApplicationError("Add at least one address your PBX sends calls from.", field="allowed_ips")
@@ -334,7 +343,6 @@ def sip_profile_create(
             description=str(description or "").strip()[:300],
             auth_method=auth_method,
             channels=channels,
-            us_minute_bundles=us_minute_bundles,
             tls_required=bool(tls_required),
             srtp_required=bool(srtp_required),
             caller_id_number=subscription,
@@ -373,6 +381,9 @@ def sip_profile_create(
             },
         )
         _record_channels(actor=actor, profile=profile, before=0, after=channels)
+        if us_minute_bundles:
+            bundles_buy(actor=actor, profile=profile, count=us_minute_bundles, now=now)
+            profile.refresh_from_db()
     return profile, password
 
 
@@ -388,7 +399,6 @@ UPDATABLE = {
     "name",
     "description",
     "channels",
-    "us_minute_bundles",
     "tls_required",
     "srtp_required",
     "withhold_caller_id",
@@ -399,6 +409,13 @@ UPDATABLE = {
 
 
 def sip_profile_update(*, actor: Actor, profile: SipProfile, **fields: Any) -> SipProfile:
+    if "us_minute_bundles" in fields:
+        raise ApplicationError(
+            "US minute bundles are bought and cancelled on their own, with their charge: use the profile's "
+            "bundles form (API: POST /api/v1/sip-profiles/{id}/bundles/).",
+            field="us_minute_bundles",
+            code="bundles_not_updatable",
+        )
     unknown = set(fields) - UPDATABLE
     if unknown:
         raise ApplicationError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
@@ -422,9 +439,9 @@ def sip_profile_update(*, actor: Actor, profile: SipProfile, **fields: Any) -> S
         if "description" in fields:
             profile.description = str(fields["description"] or "").strip()[:300]
         old_channels = profile.channels
-        profile.channels, profile.us_minute_bundles = _check_counts(
-            fields.get("channels", profile.channels), fields.get("us_minute_bundles", profile.us_minute_bundles)
-        )
+        # The row is locked (FOR UPDATE), so a bundle purchase (FOR NO KEY UPDATE on the same
+        # row) waits for this to commit and then sees the new channels, and the reverse.
+        profile.channels, _ = _check_counts(fields.get("channels", profile.channels), profile.us_minute_bundles)
         for flag in ("tls_required", "srtp_required", "withhold_caller_id"):
             if flag in fields:
                 setattr(profile, flag, bool(fields[flag]))

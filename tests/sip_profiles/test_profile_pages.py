@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from apps.bundles.services import bundles_buy
 from apps.companies.models import Role
+from apps.core.actor import Actor
 from apps.sip_profiles.models import SipProfile
 from tests.conftest import client_as
 from tests.factories import member
@@ -53,14 +55,14 @@ def test_the_edit_page_changes_addresses_and_refuses_fewer_channels_than_bundles
 
     saved = client.post(
         f"/sip-profiles/{profile.public_id}/edit/",
-        {"name": profile.name, "channels": "4", "us_minute_bundles": "2", "allowed_ips": "192.0.2.20 5080 tcp",
-         "tls_required": "on", "status": "active"},
+        {"name": profile.name, "channels": "4", "allowed_ips": "192.0.2.20 5080 tcp", "tls_required": "on",
+         "status": "active"},
         format="multipart",
     )  # fmt: skip
+    bundles_buy(actor=Actor(user=owner), profile=profile, count=2)
     refused = client.post(
         f"/sip-profiles/{profile.public_id}/edit/",
-        {"name": profile.name, "channels": "1", "us_minute_bundles": "2", "allowed_ips": "192.0.2.20 5080 tcp",
-         "status": "active"},
+        {"name": profile.name, "channels": "1", "allowed_ips": "192.0.2.20 5080 tcp", "status": "active"},
         format="multipart",
     )  # fmt: skip
 
@@ -71,7 +73,19 @@ def test_the_edit_page_changes_addresses_and_refuses_fewer_channels_than_bundles
     ]
     assert profile.srtp_required is False
     assert refused.status_code == 400
-    assert "Lower the bundles first" in refused.content.decode()
+    assert "Cancel bundles first, then lower the channels." in refused.content.decode()
+    assert (profile.channels, profile.us_minute_bundles) == (4, 2)
+
+
+def test_the_edit_page_has_no_bundles_field_the_profile_page_has_the_bundles_form(company, owner) -> None:
+    profile = ip_profile(company, owner, address="192.0.2.10")
+    client = client_as(owner)
+
+    edit = client.get(f"/sip-profiles/{profile.public_id}/edit/").content.decode()
+    detail = client.get(f"/sip-profiles/{profile.public_id}/").content.decode()
+
+    assert 'name="us_minute_bundles"' not in edit
+    assert 'id="bundle-form"' in detail
 
 
 def test_the_caller_id_select_offers_the_companys_numbers(company, owner) -> None:

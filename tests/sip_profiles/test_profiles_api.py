@@ -254,8 +254,10 @@ def test_bundles_may_not_exceed_channels_and_lowering_channels_below_them_is_ref
 
     assert too_many.status_code == 400
     assert too_many.json()["code"] == "bundles_exceed_channels"
+    assert "us_minute_bundles" in too_many.json()["errors"]
     assert lowered.status_code == 400
-    assert "Lower the bundles first" in lowered.json()["errors"]["channels"][0]
+    assert lowered.json()["code"] == "bundles_exceed_channels"
+    assert "Cancel bundles first" in lowered.json()["errors"]["channels"][0]
     profile.refresh_from_db()
     assert profile.channels == 2
 
