@@ -38,6 +38,12 @@ BEAT_SCHEDULE = {
         "task": "apps.billing.tasks.auto_recharge_sweep",
         "schedule": crontab(minute="*/5"),
     },
+    # Tell companies once when a SIP profile's balance runs low and when it reaches zero; two
+    # minutes after each auto-recharge sweep, so what the sweep tops up is not reported.
+    "billing-low-balance-notices": {
+        "task": "apps.billing.tasks.low_balance_notices",
+        "schedule": crontab(minute="2-59/5"),
+    },
     # Landline caller IDs expire 12 months after they were proved.
     "callerid-expire-landlines": {
         "task": "apps.callerid.tasks.expire_landlines",

@@ -572,3 +572,28 @@ class ProfileRechargeAttempt(PublicModel):
 
     def __str__(self) -> str:
         return f"Profile auto-recharge {self.amount} ({self.status})"
+
+
+# --- Low-balance notices --------------------------------------------------------------------
+
+
+class ProfileBalanceAlert(models.Model):
+    """Which low-balance notices a SIP profile's company was sent (apps.billing.low_balance).
+
+    A notice is sent when its `*_notified_at` goes from null to a time, by a conditional UPDATE,
+    so two runs at once send it once; it is cleared (re-armed) when the balance is back above."""
+
+    sip_profile = models.OneToOneField(
+        "sip_profiles.SipProfile", on_delete=models.PROTECT, related_name="balance_alert"
+    )
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="+")
+    # The balance fell below the low-balance threshold (but stayed above zero).
+    low_notified_at = models.DateTimeField(null=True, blank=True)
+    # The balance reached zero or below: paid calls stop.
+    empty_notified_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CompanyOwnedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Balance alerts of {self.sip_profile}"

@@ -6,7 +6,8 @@ from django.core.mail import send_mail
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.billing import idempotency, purchases, recharge, webhooks
+from apps.billing import idempotency, low_balance, purchases, recharge, webhooks
+from apps.billing.models import IdempotentRequest
 from apps.core.locks import job_lock
 
 # The locks outlive the hard time limits, so a killed run frees its lock by expiry only.
@@ -25,10 +26,31 @@ def reconcile_credit_purchases() -> dict[str, int] | None:
         return {**purchases.purchases_reconcile(now=now), **webhooks.stripe_events_retry(now=now)}
 
 
-@shared_task(acks_late=True, soft_time_limit=50, time_limit=60)
-def purge_idempotent_requests() -> int:
-    """Daily: forget answers kept for Idempotency-Key replays once they are old."""
-    return idempotency.idempotent_requests_purge(now=timezone.now())
+PURGE_SOFT_LIMIT = 50
+PURGE_HARD_LIMIT = 60
+PURGE_BATCH = 5000
+PURGE_LIMIT = 200_000
+
+
+@shared_task(acks_late=True, soft_time_limit=PURGE_SOFT_LIMIT, time_limit=PURGE_HARD_LIMIT)
+def purge_idempotent_requests() -> int | None:
+    """Daily: forget answers kept for Idempotency-Key replays once they are old.
+
+    In batches of PURGE_BATCH rows, each its own statement, so no run holds long locks or
+    one huge transaction; a run that is killed keeps what it deleted and the next goes on.
+    (idempotency.idempotent_requests_purge deletes the same rows in one statement.)"""
+    with job_lock("billing-purge-idempotent-requests", timeout=PURGE_HARD_LIMIT + 60) as acquired:
+        if not acquired:
+            return None
+        old = IdempotentRequest.objects.filter(created_at__lt=timezone.now() - idempotency.KEEP_FOR)
+        deleted = 0
+        while deleted < PURGE_LIMIT:
+            ids = list(old.order_by("pk").values_list("pk", flat=True)[:PURGE_BATCH])
+            if not ids:
+                break
+            count, _ = IdempotentRequest.objects.filter(pk__in=ids).delete()
+            deleted += count
+        return deleted
 
 
 # The sweep runs every few minutes; a run never overlaps the next (the lock outlives the hard limit).
@@ -68,6 +90,43 @@ def send_auto_recharge_failure_email(company_id: int, message: str) -> None:
         send_mail(
             subject=f"[Skype Manager] {company.name}: auto-recharge failed",
             message=f"{message}\n\n{settings.SITE_URL.rstrip('/')}{reverse('credit')}\n",
+            from_email=None,
+            recipient_list=recipients,
+        )
+
+
+# Runs a few minutes after each auto-recharge sweep (skypemanager/schedule.py), so a balance
+# the sweep is about to top up is not reported low.
+LOW_BALANCE_SOFT_LIMIT = 240
+LOW_BALANCE_HARD_LIMIT = 300
+
+
+@shared_task(acks_late=True, soft_time_limit=LOW_BALANCE_SOFT_LIMIT, time_limit=LOW_BALANCE_HARD_LIMIT)
+def low_balance_notices() -> dict[str, int] | None:
+    """Every few minutes: tell companies once when a SIP profile's balance falls below its
+    threshold and once when it reaches zero; re-arm those back above (apps.billing.low_balance)."""
+    with job_lock("billing-low-balance-notices", timeout=LOW_BALANCE_HARD_LIMIT + 60) as acquired:
+        if not acquired:
+            return None
+        return low_balance.low_balance_notices_send(now=timezone.now())
+
+
+@shared_task(acks_late=True, max_retries=5, default_retry_delay=60, soft_time_limit=50, time_limit=60)
+def send_low_balance_email(notice_id: int) -> None:
+    """Billing members hear of a low or empty SIP profile balance (they allocate credit).
+    Owners and admins get the dashboard notice's own e-mail, so nobody gets two."""
+    from apps.companies.models import Membership, Notice, Role
+
+    notice = Notice.objects.select_related("company").filter(pk=notice_id).first()
+    if notice is None:
+        return
+    recipients = list(
+        Membership.objects.for_company(notice.company).filter(role=Role.BILLING).values_list("user__email", flat=True)
+    )
+    if recipients:
+        send_mail(
+            subject=f"[Skype Manager] {notice.company.name}: SIP profile balance",
+            message=f"{notice.message}\n\n{settings.SITE_URL.rstrip('/')}{reverse('credit')}\n",
             from_email=None,
             recipient_list=recipients,
         )

@@ -14,11 +14,11 @@ from apps.core.locks import job_lock
     soft_time_limit=240,
     time_limit=300,
 )
-def expire_landlines() -> int:
+def expire_landlines() -> int | None:
     """Hourly: landlines proved more than 12 months ago stop being caller IDs."""
     from apps.callerid.services import landlines_expire
 
     with job_lock("callerid.expire_landlines", timeout=600) as acquired:
         if not acquired:
-            return 0  # the previous run is still going
+            return None  # the previous run is still going
         return landlines_expire(now=timezone.now())

@@ -10,7 +10,9 @@ from rest_framework.response import Response
 from apps.core.api import CompanyScopedAPIView
 from apps.numbers.api import ERROR
 from apps.rating import selectors
+from apps.rating.call_policy import Refusal, call_policy
 from apps.rating.models import BlockedPrefix, DestinationClass
+from apps.sip_profiles.models import SipProfile
 
 
 def _rate(**kwargs: Any) -> serializers.DecimalField:
@@ -107,3 +109,52 @@ class RateLookupApi(CompanyScopedAPIView):
                 ),
             }
         return Response(self.OutputSerializer(body).data)
+
+
+REFUSALS = [
+    (Refusal.NONE, "Paid calls are allowed"),
+    (Refusal.DELETED, "The profile was deleted"),
+    (Refusal.SUSPENDED, "The profile is suspended"),
+    (Refusal.SUSPENDED_FOR_BILLING, "The profile is suspended for an unpaid charge"),
+    (Refusal.NO_BALANCE, "The profile balance is not positive"),
+]
+
+
+class SipProfileCallPolicyApi(CompanyScopedAPIView):
+    """What the SIP edge lets a profile do right now: paid outbound calls, US calls on bundle
+    minutes, inbound calls; and why paid calls are refused, when they are."""
+
+    queryset = SipProfile.objects.all()
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return queryset.filter(deleted_at__isnull=True)
+
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        profile = serializers.UUIDField(source="public_id")
+        paid_calls_allowed = serializers.BooleanField(
+            help_text="Outbound calls charged to the balance: the profile is active and its balance is above zero."
+        )
+        bundle_calls_allowed = serializers.BooleanField(
+            help_text="Outbound calls to US landlines and mobiles on bundle minutes, whatever the balance: "
+            "the profile is active and the current bundle period has minutes left."
+        )
+        inbound_calls_allowed = serializers.BooleanField(
+            help_text="Calls to the profile's Online Numbers and business accounts: the profile is active. "
+            "Never depends on the balance."
+        )
+        balance = serializers.DecimalField(max_digits=16, decimal_places=4)
+        currency = serializers.CharField()
+        us_bundle_minutes_left = serializers.IntegerField(
+            source="bundle_minutes_left", help_text="0 when there is no current bundle period or it is suspended."
+        )
+        bundle_period_ends_at = serializers.DateTimeField(source="bundle_period_end", allow_null=True)
+        bundle_suspended = serializers.BooleanField(
+            help_text="The current period's bundle charge is unpaid: its minutes cannot be used."
+        )
+        refusal = serializers.ChoiceField(REFUSALS, help_text="Why paid calls are refused; empty when allowed.")
+        reason = serializers.CharField(help_text="The same, for a person; empty when paid calls are allowed.")
+        checked_at = serializers.DateTimeField()
+
+    @extend_schema(responses={200: OutputSerializer, 404: ERROR})
+    def get(self, request: Request, id: str) -> Response:
+        return Response(self.OutputSerializer(call_policy(self.get_object())).data)
