@@ -7,6 +7,8 @@ import logging
 from datetime import datetime
 
 from django.db import DatabaseError, transaction
+from django.db.models import CharField, Exists, OuterRef, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from apps.billing.models import Charge, Price
@@ -52,17 +54,33 @@ def _renew_one(*, pk: int, now: datetime) -> bool:
         return True
 
 
+def _due_ids(*, now: datetime, limit: int) -> list[int]:
+    """Live profiles whose current monthly period began after they were created and whose
+    channels are not charged for it yet: one query per renewal day (1 to 28), so that the
+    `limit` bounds the work of a run instead of always taking the same first profiles."""
+    ids: list[int] = []
+    for day in range(1, 29):
+        period_start, _ = monthly_period(renewal_day=day, at=now)
+        key = Concat(
+            Value("channels:"), Cast(OuterRef("public_id"), CharField()), Value(f":renewal:{period_start:%Y-%m-%d}")
+        )
+        ids += (
+            SipProfile.objects.filter(deleted_at__isnull=True, renewal_day=day, created_at__lt=period_start)
+            .exclude(Exists(Charge.objects.filter(idempotency_key=key)))
+            .order_by("pk")
+            .values_list("pk", flat=True)[: limit - len(ids)]
+        )
+        if len(ids) >= limit:
+            break
+    return ids
+
+
 def channels_renew(*, now: datetime | None = None, limit: int = 5000) -> dict[str, int]:
-    """Charge every live profile whose monthly period began and is not charged yet.
-    Safe to run any number of times: the charge key names the period."""
+    """Charge every live profile whose monthly period began and is not charged yet, at most
+    `limit` a run. Safe to run any number of times: the charge key names the period."""
     now = now or timezone.now()
     counts = {"renewed": 0, "failed": 0}
-    ids = list(
-        SipProfile.objects.filter(deleted_at__isnull=True, created_at__lt=now)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:limit]
-    )
-    for pk in ids:
+    for pk in _due_ids(now=now, limit=limit):
         try:
             if _renew_one(pk=pk, now=now):
                 counts["renewed"] += 1

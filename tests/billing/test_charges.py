@@ -169,6 +169,18 @@ def test_channels_renew_on_the_renewal_day_once_per_period(company, owner) -> No
     assert profile.pk
 
 
+def test_each_renewal_run_takes_the_profiles_still_due_not_the_same_first_ones(company, owner) -> None:
+    grant(company, "100", "stripe:pi_c8")
+    with time_machine.travel(NOV_10 + timedelta(hours=12), tick=False):
+        profiles = [digest_profile(company, owner, name=f"PBX {n}")[0] for n in range(3)]
+    with time_machine.travel(datetime(2026, 12, 10, 6, 0, tzinfo=UTC), tick=False):
+        runs = [channels_renew(limit=2)["renewed"] for _ in range(3)]
+
+    assert runs == [2, 1, 0]
+    renewed = Charge.objects.filter(idempotency_key__contains="renewal").values_list("item", flat=True)
+    assert sorted(renewed) == sorted(f"sip_profiles.sipprofile:{p.public_id}" for p in profiles)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_settlement_runs_at_once_pay_a_charge_once() -> None:
     company = CompanyFactory()
