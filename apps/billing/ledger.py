@@ -148,14 +148,15 @@ class Posting:
     legs: Sequence[tuple[int, Decimal]]
 
 
-def _pg_array_insert(table: str, columns: Sequence[str], types: Sequence[str], values: Sequence[list[object]]) -> None:
-    """INSERT many rows in one statement, one array parameter per column (PostgreSQL)."""
-    unnest = ", ".join(f"%s::{kind}[]" for kind in types)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({unnest})",  # noqa: S608 (constants)
-            list(values),
-        )
+def _copy_rows(table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """COPY rows of plain values (ints, Decimals, ASCII text without tabs) into `table` (PostgreSQL)."""
+    text = "".join("\t".join(map(str, row)) + "\n" for row in rows)
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        copy.write(text)
 
 
 def ledger_post_many(
@@ -180,27 +181,26 @@ def ledger_post_many(
             raise ValueError(f"Unbalanced or empty entries for {posting.key}: {amounts}")
         for account_id, amount in zip((leg[0] for leg in posting.legs), amounts, strict=True):
             change[account_id] = change.get(account_id, Decimal("0")) + amount
+    # (kind, currency, balance) of each account, locked in id order.
     accounts = {
-        a.pk: a
-        for a in LedgerAccount.objects.select_for_update()
-        .filter(pk__in=sorted(change))
+        pk: (kind, currency, balance)
+        for pk, kind, currency, balance in LedgerAccount.objects.select_for_update()
+        .filter(pk__any=sorted(change))
         .order_by("pk")
-        .only("pk", "kind", "currency", "balance")
+        .values_list("pk", "kind", "currency", "balance")
     }
     if len(accounts) != len(change):
         raise ValueError(f"Unknown ledger accounts: {sorted(set(change) - set(accounts))}")
     for posting in postings:
-        if any(accounts[account_id].currency != posting.currency for account_id, _ in posting.legs):
+        if any(accounts[account_id][1] != posting.currency for account_id, _ in posting.legs):
             raise ValueError(f"Every entry of {posting.key} must be in {posting.currency}.")
     for pk, delta in change.items():
-        account = accounts[pk]
-        after = account.balance + delta
-        overdraws = delta < 0 and after < 0 and account.kind in LedgerAccount.CUSTOMER_KINDS
-        if overdraws and (account.kind == LedgerAccount.Kind.COMPANY_BALANCE or pk not in may_go_negative):
+        account_kind, currency, balance = accounts[pk]
+        overdraws = delta < 0 and balance + delta < 0 and account_kind in LedgerAccount.CUSTOMER_KINDS
+        if overdraws and (account_kind == LedgerAccount.Kind.COMPANY_BALANCE or pk not in may_go_negative):
+            label = LedgerAccount.Kind(account_kind).label.lower()
             raise InsufficientFunds(
-                f"Not enough credit: {account.get_kind_display().lower()} is "
-                f"{account.balance:.2f} {account.currency}, this needs {-delta:.2f}.",
-                field="amount",
+                f"Not enough credit: {label} is {balance:.2f} {currency}, this needs {-delta:.2f}.", field="amount"
             )
 
     label = actor.label[:200]
@@ -217,7 +217,7 @@ def ledger_post_many(
             for posting in postings
         ]
     )
-    running = {pk: accounts[pk].balance for pk in accounts}
+    running = {pk: account[2] for pk, account in accounts.items()}
     now = timezone.now()
     rows: list[tuple[int, int, Decimal, Decimal]] = []
     for posting, txn in zip(postings, txns, strict=True):
@@ -226,12 +226,11 @@ def ledger_post_many(
             running[account_id] += amount
             rows.append((txn.pk, account_id, amount, running[account_id]))
     if connection.vendor == "postgresql":
-        columns = ("transaction_id", "account_id", "amount", "balance_after", "created_at")
-        _pg_array_insert(
+        stamp = now.isoformat()
+        _copy_rows(
             LedgerEntry._meta.db_table,
-            columns,
-            ("bigint", "bigint", "numeric", "numeric", "timestamptz"),
-            [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows], [now] * len(rows)],
+            ("transaction_id", "account_id", "amount", "balance_after", "created_at"),
+            [(*row, stamp) for row in rows],
         )
         with connection.cursor() as cursor:
             cursor.execute(
@@ -254,7 +253,7 @@ def profile_accounts(profile_ids: Collection[int]) -> dict[int, int]:
 
     wanted = set(profile_ids)
     found = dict(
-        LedgerAccount.objects.filter(kind=LedgerAccount.Kind.PROFILE_BALANCE, sip_profile_id__in=wanted).values_list(
+        LedgerAccount.objects.filter(kind=LedgerAccount.Kind.PROFILE_BALANCE, sip_profile_id__any=wanted).values_list(
             "sip_profile_id", "pk"
         )
     )
@@ -265,7 +264,7 @@ def profile_accounts(profile_ids: Collection[int]) -> dict[int, int]:
                 LedgerAccount(
                     kind=LedgerAccount.Kind.PROFILE_BALANCE, company_id=company_id, sip_profile_id=pk, currency=currency
                 )
-                for pk, company_id, currency in SipProfile.objects.filter(pk__in=missing).values_list(
+                for pk, company_id, currency in SipProfile.objects.filter(pk__any=missing).values_list(
                     "pk", "company_id", "company__currency"
                 )
             ],
@@ -273,7 +272,7 @@ def profile_accounts(profile_ids: Collection[int]) -> dict[int, int]:
         )
         found.update(
             LedgerAccount.objects.filter(
-                kind=LedgerAccount.Kind.PROFILE_BALANCE, sip_profile_id__in=missing
+                kind=LedgerAccount.Kind.PROFILE_BALANCE, sip_profile_id__any=missing
             ).values_list("sip_profile_id", "pk")
         )
     return found

@@ -587,7 +587,7 @@ def profiles_balance_debited(profile_ids: Collection[int]) -> None:
     def check() -> None:
         due = (
             ProfileAutoRecharge.objects.filter(
-                sip_profile_id__in=ids,
+                sip_profile_id__any=ids,
                 enabled=True,
                 sip_profile__ledger_account__balance__lt=F("threshold"),
             )

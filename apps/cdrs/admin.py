@@ -60,6 +60,15 @@ class CdrAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_per_page = 100
     show_full_result_count = False  # a count(*) over millions of CDRs on every page
 
+    actions = ["rate_again"]
+
+    @admin.action(description="Rate again the selected CDRs whose rating failed", permissions=["import"])
+    def rate_again(self, request: HttpRequest, queryset: Any) -> None:
+        count = services.cdrs_requeue_failed(
+            actor=Actor.from_request(request), cdr_ids=list(queryset.values_list("pk", flat=True))
+        )
+        self.message_user(request, f"{count} CDR{'s' if count != 1 else ''} queued to be rated again.")
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # through the import
 

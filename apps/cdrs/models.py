@@ -113,11 +113,13 @@ class PendingCdr(models.Model):
 class CdrRating(models.Model):
     """What rating decided for one CDR, written once and never changed (a trigger refuses it).
 
-    `ledger_key` (cdr:<node>:<edge id>) is unique: the CDR's cost is in the ledger once, inside
-    the ledger transaction that carries the calls of its company rated in the same batch
+    One row per CDR (the primary key is the CDR's), so a CDR's cost is in the ledger once: its
+    ledger key cdr:<node>:<edge id> (unique, as the CDR's node and edge id are) names the line
+    of the ledger transaction that carries the calls of its company rated in the same batch
     (`ledger_transaction`). No database foreign keys, for the same reason as PendingCdr: the
     rating engine writes these rows from ids it read in the same transaction, and neither
-    CDRs nor ledger transactions are ever deleted."""
+    CDRs nor ledger transactions are ever deleted. (The key is not stored: a second unique
+    index on a million text keys cost more than the rest of writing the ratings.)"""
 
     class Status(models.TextChoices):
         RATED = "rated", "Rated"
@@ -138,7 +140,6 @@ class CdrRating(models.Model):
     bundle_minutes = models.PositiveIntegerField(default=0)
     note = models.CharField(max_length=200, blank=True)
     rated_at = models.DateTimeField()
-    ledger_key = models.CharField(max_length=80, unique=True, db_index=False)
     ledger_transaction = models.ForeignKey(
         "billing.LedgerTransaction",
         on_delete=models.DO_NOTHING,
@@ -164,4 +165,8 @@ class CdrRating(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.ledger_key}: {self.get_status_display()} {self.cost} {self.currency}"
+        return f"CDR #{self.cdr_id}: {self.get_status_display()} {self.cost} {self.currency}"
+
+    @property
+    def ledger_key(self) -> str:
+        return self.cdr.ledger_key

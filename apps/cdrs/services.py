@@ -263,3 +263,25 @@ def cdr_import_run(*, job_id: int) -> ImportJob | None:
             transaction.on_commit(rate_cdrs.delay, robust=True)
     logger.info("cdr import %s: %s loaded, %s skipped", job.pk, inserted, job.total_rows - inserted)
     return job
+
+
+def cdrs_requeue_failed(*, actor: Actor, cdr_ids: list[int] | None = None) -> int:
+    """Queue CDRs whose rating failed (no rate covered them, no deck was in force) to be rated
+    again, e.g. after staff imported the missing rates. Only failed ratings can be removed (no
+    money moved for them; the database refuses removing any other). Returns how many."""
+    from apps.cdrs.models import CdrRating
+
+    with transaction.atomic():
+        failed = CdrRating.objects.select_for_update().filter(status=CdrRating.Status.ERROR)
+        if cdr_ids is not None:
+            failed = failed.filter(cdr_id__any=cdr_ids)
+        ids = list(failed.order_by("cdr_id").values_list("cdr_id", flat=True))
+        if not ids:
+            return 0
+        CdrRating.objects.filter(cdr_id__any=ids, status=CdrRating.Status.ERROR).delete()
+        PendingCdr.objects.bulk_create([PendingCdr(cdr_id=pk) for pk in ids], ignore_conflicts=True)
+        audit_record(actor=actor, action="cdr.requeued", company=None, changes={"cdrs": len(ids)})
+        from apps.rating.tasks import rate_cdrs
+
+        transaction.on_commit(rate_cdrs.delay, robust=True)
+    return len(ids)

@@ -30,11 +30,12 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from apps.billing.ledger import Posting, ledger_post_many, platform_account, profile_accounts
 from apps.billing.models import LedgerAccount, LedgerTransaction
@@ -49,11 +50,14 @@ BATCH_SIZE = 50_000
 PLACES = Decimal("0.0001")
 ZERO = Decimal("0")
 SIXTY = Decimal(60)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MICROSECOND = timedelta(microseconds=1)
 # Destinations whose calls use US minute bundles.
 BUNDLE_COUNTRY = "US"
 BUNDLE_CLASSES = frozenset({DestinationClass.LANDLINE.value, DestinationClass.MOBILE.value})
 NEVER_PRICED_CLASSES = frozenset(c.value for c in NEVER_PRICED)
 Status = CdrRating.Status
+NULL = "\\N"  # COPY's null
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +126,21 @@ class Deck:
         return cls(deck_id, (Tariff(*row) for row in rows.iterator(chunk_size=20_000)))
 
 
+def micros(moment: datetime) -> int:
+    """Microseconds since the epoch: calls, decks and periods are compared as integers."""
+    return (moment - EPOCH) // ONE_MICROSECOND
+
+
 class Decks:
     """The active decks of each currency by effective time, loaded when first needed. One
     instance serves one run of the job (decks do not change once active)."""
 
     def __init__(self) -> None:
-        self._timeline: dict[str, tuple[list[datetime], list[int]]] = {}
+        self._timeline: dict[str, tuple[list[int], list[int]]] = {}
         self._decks: dict[int, Deck] = {}
 
-    def in_force(self, currency: str, at: datetime) -> Deck | None:
+    def in_force(self, currency: str, at: int) -> Deck | None:
+        """The deck of `currency` in force at `at` (microseconds since the epoch)."""
         timeline = self._timeline.get(currency)
         if timeline is None:
             rows = list(
@@ -139,7 +149,7 @@ class Decks:
                 .values_list("effective_from", "pk")
             )
             # Active decks always have an effective time (a CHECK constraint).
-            timeline = self._timeline[currency] = ([r[0] for r in rows if r[0]], [r[1] for r in rows if r[0]])
+            timeline = self._timeline[currency] = ([micros(r[0]) for r in rows if r[0]], [r[1] for r in rows if r[0]])
         starts, ids = timeline
         index = bisect.bisect_right(starts, at) - 1
         if index < 0:
@@ -169,7 +179,11 @@ class Blocklist:
     def blocks(self, digits: str) -> bool:
         if digits in self.exact:
             return True
-        return any(digits[:length] in self.prefixes for length in self.lengths if length <= len(digits))
+        prefixes = self.prefixes
+        for length in self.lengths:  # noqa: SIM110 (a plain loop: this runs for every call)
+            if digits[:length] in prefixes:
+                return True
+        return False
 
 
 @dataclass(slots=True)
@@ -184,7 +198,7 @@ class Call:
     currency: str
     direction: str
     callee: str
-    started_at: datetime
+    started_at: int  # microseconds since the epoch
     billable_seconds: int
     answered: bool
 
@@ -194,8 +208,8 @@ class Period:
     """A bundle period being consumed within a batch."""
 
     id: int
-    start: datetime
-    end: datetime
+    start: int  # microseconds since the epoch
+    end: int
     minutes_left: int
     used: int = 0
 
@@ -208,18 +222,19 @@ class Decision:
     bundle_seconds: int = 0
     bundle_minutes: int = 0
     note: str = ""
+    period_id: int = 0
 
 
 def price_call(call: Call, *, decks: Decks, blocklist: Blocklist, period: Period | None) -> Decision:
     """What one call costs. Consumes minutes of `period` (the profile's bundle period the
     call started in, if any) for a US landline or mobile call."""
-    if call.direction != Cdr.Direction.OUTBOUND:
-        return Decision(Status.ZERO_RATED, note="Inbound call")
+    if call.direction != OUTBOUND:
+        return INBOUND_CALL
     if not call.answered or call.billable_seconds <= 0:
-        return Decision(Status.ZERO_RATED, note="Not answered")
+        return NOT_ANSWERED
     digits = call.callee[1:]
     if blocklist.blocks(digits):
-        return Decision(Status.BLOCKED, note="Blocked destination: never priced")
+        return BLOCKED_BY_STAFF
     if call.profile_id is None:
         return Decision(Status.ERROR, note="The call has no SIP profile")
     deck = decks.in_force(call.currency, call.started_at)
@@ -239,7 +254,9 @@ def price_call(call: Call, *, decks: Decks, blocklist: Blocklist, period: Period
         covered = min(seconds, used * 60)
         rest = seconds - covered
         if rest <= 0:
-            return Decision(Status.BUNDLE, prefix=tariff.prefix, bundle_seconds=covered, bundle_minutes=used)
+            return Decision(
+                Status.BUNDLE, prefix=tariff.prefix, bundle_seconds=covered, bundle_minutes=used, period_id=period.id
+            )
         return Decision(
             Status.RATED,
             cost=standard_cost(tariff, rest),
@@ -247,8 +264,16 @@ def price_call(call: Call, *, decks: Decks, blocklist: Blocklist, period: Period
             bundle_seconds=covered,
             bundle_minutes=used,
             note=f"{used} bundle minutes, then the standard rate",
+            period_id=period.id,
         )
     return Decision(Status.RATED, cost=standard_cost(tariff, seconds), prefix=tariff.prefix)
+
+
+# Shared answers (never modified).
+INBOUND_CALL = Decision(Status.ZERO_RATED, note="Inbound call")
+NOT_ANSWERED = Decision(Status.ZERO_RATED, note="Not answered")
+BLOCKED_BY_STAFF = Decision(Status.BLOCKED, note="Blocked destination: never priced")
+OUTBOUND = Cdr.Direction.OUTBOUND.value
 
 
 @dataclass
@@ -260,25 +285,36 @@ class BatchResult:
     errors: int = 0
     profiles: list[int] = field(default_factory=list)
     periods: list[int] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 _CALL_COLUMNS = (
-    "c.id, c.node, c.edge_id, c.sip_profile_id, c.company_id, co.currency, c.direction, c.callee, c.started_at,"
+    "c.id, c.node, c.edge_id, c.sip_profile_id, c.company_id, co.currency, c.direction, c.callee, {started},"
     " c.billable_seconds, c.answered_at IS NOT NULL"
 )
+_PG_STARTED = "(extract(epoch FROM c.started_at) * 1000000)::bigint"
+
+
+# Batches run one at a time (a transaction-level advisory lock, released at commit or
+# rollback): bundle minutes go to calls in CDR order, whichever job takes which batch.
+# Batches would queue on the calls revenue account's row lock anyway.
+RATING_LOCK = 0x5241_5445  # "RATE"
 
 
 def _claim(limit: int) -> list[Call]:
     """Take up to `limit` queued CDRs (oldest first) out of the queue, in the caller's
-    transaction, skipping rows another job holds."""
+    transaction, after the batch before has committed."""
     cdr, pending, company = Cdr._meta.db_table, PendingCdr._meta.db_table, "companies_company"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RATING_LOCK])
+            # Index probes both ways (= ANY(ARRAY(...))): the CDR table holds every call ever made.
             cursor.execute(
-                f"WITH claimed AS (DELETE FROM {pending} WHERE cdr_id IN ("  # noqa: S608 (table names are constants)
-                f"  SELECT cdr_id FROM {pending} ORDER BY cdr_id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING cdr_id)"
-                f" SELECT {_CALL_COLUMNS} FROM claimed JOIN {cdr} c ON c.id = claimed.cdr_id"
-                f" JOIN {company} co ON co.id = c.company_id ORDER BY c.id",
+                f"WITH claimed AS (DELETE FROM {pending} WHERE cdr_id = ANY(ARRAY("  # noqa: S608 (constant names)
+                f"  SELECT cdr_id FROM {pending} ORDER BY cdr_id LIMIT %s FOR UPDATE SKIP LOCKED)) RETURNING cdr_id)"
+                f" SELECT {_CALL_COLUMNS.format(started=_PG_STARTED)}"
+                f" FROM {cdr} c JOIN {company} co ON co.id = c.company_id"
+                " WHERE c.id = ANY(ARRAY(SELECT cdr_id FROM claimed)) ORDER BY c.id",
                 [limit],
             )
             return [Call(*row) for row in cursor.fetchall()]
@@ -289,11 +325,22 @@ def _claim(limit: int) -> list[Call]:
         PendingCdr.objects.filter(cdr_id__in=ids).delete()
         marks = ", ".join(["%s"] * len(ids))
         cursor.execute(
-            f"SELECT {_CALL_COLUMNS} FROM {cdr} c JOIN {company} co ON co.id = c.company_id"  # noqa: S608
+            f"SELECT {_CALL_COLUMNS.format(started='c.started_at')} FROM {cdr} c"  # noqa: S608
+            f" JOIN {company} co ON co.id = c.company_id"
             f" WHERE c.id IN ({marks}) ORDER BY c.id",
             ids,
         )
-        return [Call(*row) for row in ((*r[:10], bool(r[10])) for r in cursor.fetchall())]
+        return [
+            Call(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], micros(_aware(r[8])), r[9], bool(r[10]))
+            for r in cursor.fetchall()
+        ]
+
+
+def _aware(value: datetime | str) -> datetime:
+    """A timestamp as SQLite's driver returns it (text or naive, in UTC), made aware."""
+    moment = parse_datetime(value) if isinstance(value, str) else value
+    assert moment is not None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _bundle_periods(calls: Sequence[Call]) -> dict[int, list[Period]]:
@@ -302,10 +349,11 @@ def _bundle_periods(calls: Sequence[Call]) -> dict[int, list[Period]]:
     if not wanted:
         return {}
     profiles = {c.profile_id for c in wanted}
-    first, last = min(c.started_at for c in wanted), max(c.started_at for c in wanted)
+    first = EPOCH + ONE_MICROSECOND * min(c.started_at for c in wanted)
+    last = EPOCH + ONE_MICROSECOND * max(c.started_at for c in wanted)
     rows = (
         BundlePeriod.objects.select_for_update()
-        .filter(sip_profile_id__in=profiles, period_start__lte=last, period_end__gt=first)
+        .filter(sip_profile_id__any=profiles, period_start__lte=last, period_end__gt=first)
         .order_by("pk")
         .values_list(
             "pk", "sip_profile_id", "period_start", "period_end", "minutes_included", "minutes_used", "suspended"
@@ -313,13 +361,13 @@ def _bundle_periods(calls: Sequence[Call]) -> dict[int, list[Period]]:
     )
     periods: dict[int, list[Period]] = defaultdict(list)
     for pk, profile_id, start, end, included, used, suspended in rows:
-        periods[profile_id].append(Period(pk, start, end, 0 if suspended else included - used))
+        periods[profile_id].append(Period(pk, micros(start), micros(end), 0 if suspended else included - used))
     for items in periods.values():
         items.sort(key=lambda p: p.start)
     return periods
 
 
-def _period_of(periods: list[Period] | None, at: datetime) -> Period | None:
+def _period_of(periods: list[Period] | None, at: int) -> Period | None:
     if not periods:
         return None
     for period in periods:
@@ -339,15 +387,18 @@ def _write_ratings(rows: Sequence[tuple[object, ...]]) -> None:
         "bundle_minutes",
         "note",
         "rated_at",
-        "ledger_key",
         "ledger_transaction_id",
     )
     if connection.vendor == "postgresql":
         buffer = io.StringIO()
-        for row in rows:
-            buffer.write("\t".join("\\N" if value is None else str(value) for value in row))
-            buffer.write("\n")
+        write = buffer.write
+        for cdr_id, status, cost, currency, prefix, seconds, minutes, note, rated_at, txn in rows:
+            write(
+                f"{cdr_id}\t{status}\t{cost}\t{currency}\t{prefix}\t{seconds}\t{minutes}\t{note}\t{rated_at}\t"
+                f"{NULL if txn is None else txn}\n"
+            )
         with (
+            connection.wrap_database_errors,  # psycopg's errors as Django's (IntegrityError…)
             connection.cursor() as cursor,
             cursor.cursor.copy(f"COPY {CdrRating._meta.db_table} ({', '.join(columns)}) FROM STDIN") as copy,
         ):
@@ -374,41 +425,72 @@ def _add_minutes(used: dict[int, int], now: datetime) -> None:
             )
 
 
+def _drop_stale_queue_rows() -> int:
+    """Queue rows of CDRs already rated (put back by hand): rating them again would break the
+    one-rating-per-CDR key and stop every later batch behind them. Returns how many."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {PendingCdr._meta.db_table} p USING {CdrRating._meta.db_table} r"  # noqa: S608
+            " WHERE r.cdr_id = p.cdr_id"
+        )
+        return int(cursor.rowcount)
+
+
 def rate_batch(
     *, limit: int = BATCH_SIZE, decks: Decks | None = None, blocklist: Blocklist | None = None
 ) -> BatchResult | None:
     """Rate up to `limit` queued CDRs in one transaction. Returns None when none was queued."""
+    try:
+        return _rate_batch(limit=limit, decks=decks, blocklist=blocklist)
+    except IntegrityError:
+        # Nothing was written (the batch rolled back). If the cause was CDRs rated before and
+        # queued again, drop those queue rows and go on; anything else is raised.
+        dropped = _drop_stale_queue_rows()
+        if not dropped:
+            raise
+        logger.warning("Dropped %s queued CDRs that were already rated", dropped)
+        return _rate_batch(limit=limit, decks=decks, blocklist=blocklist)
+
+
+def _rate_batch(*, limit: int, decks: Decks | None, blocklist: Blocklist | None) -> BatchResult | None:
     decks = decks or Decks()
     blocklist = blocklist or Blocklist.load()
     result = BatchResult()
+    mark = time.perf_counter()
     with transaction.atomic():
         calls = _claim(limit)
         if not calls:
             return None
         now = timezone.now()
         periods = _bundle_periods(calls)
-        decisions = [
-            price_call(
-                call,
-                decks=decks,
-                blocklist=blocklist,
-                period=_period_of(periods.get(call.profile_id or 0), call.started_at),
+        result.timings["claim"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        decisions = []
+        for call in calls:
+            mine = periods.get(call.profile_id) if call.profile_id is not None else None
+            decisions.append(
+                price_call(call, decks=decks, blocklist=blocklist, period=_period_of(mine, call.started_at))
             )
-            for call in calls
-        ]
+        result.timings["price"] = time.perf_counter() - mark
 
         # Money: one ledger transaction per company, one debit per profile.
-        by_company: dict[int, dict[int, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+        mark = time.perf_counter()
+        by_company: dict[int, dict[int, Decimal]] = {}
         first_call: dict[int, int] = {}
         currency_of: dict[int, str] = {}
         count_of: dict[int, int] = defaultdict(int)
+        used: dict[int, int] = defaultdict(int)
         for call, decision in zip(calls, decisions, strict=True):
-            if decision.cost > 0:
-                assert call.profile_id is not None
-                by_company[call.company_id][call.profile_id] += decision.cost
-                first_call.setdefault(call.company_id, call.id)
-                currency_of[call.company_id] = call.currency
+            if decision.cost:
+                profiles = by_company.get(call.company_id)
+                if profiles is None:
+                    profiles = by_company[call.company_id] = defaultdict(Decimal)
+                    first_call[call.company_id] = call.id
+                    currency_of[call.company_id] = call.currency
+                profiles[call.profile_id] += decision.cost  # type: ignore[index]
                 count_of[call.company_id] += 1
+            if decision.bundle_minutes:
+                used[decision.period_id] += decision.bundle_minutes
         accounts = profile_accounts({p for profiles in by_company.values() for p in profiles})
         revenue = {
             currency: platform_account(LedgerAccount.Kind.REVENUE_CALLS, currency).pk
@@ -441,34 +523,34 @@ def rate_batch(
                 may_go_negative=set(accounts.values()),
             ).items()
         }
+        result.timings["ledger"] = time.perf_counter() - mark
 
-        rows = []
-        used: dict[int, int] = defaultdict(int)
-        for call, decision in zip(calls, decisions, strict=True):
-            charged = decision.cost > 0
-            rows.append(
-                (
-                    call.id,
-                    decision.status,
-                    decision.cost,
-                    call.currency,
-                    decision.prefix,
-                    decision.bundle_seconds,
-                    decision.bundle_minutes,
-                    decision.note,
-                    now,
-                    f"cdr:{call.node}:{call.edge_id}",
-                    txn_of[call.company_id] if charged else None,
-                )
+        mark = time.perf_counter()
+        stamp = now.isoformat()
+        rows = [
+            (
+                call.id,
+                decision.status,
+                decision.cost,
+                call.currency,
+                decision.prefix,
+                decision.bundle_seconds,
+                decision.bundle_minutes,
+                decision.note,
+                stamp,
+                txn_of[call.company_id] if decision.cost else None,
             )
-            result.charged += charged
-            result.errors += decision.status == CdrRating.Status.ERROR
-            if decision.bundle_minutes:
-                period = _period_of(periods.get(call.profile_id or 0), call.started_at)
-                assert period is not None
-                used[period.id] += decision.bundle_minutes
+            for call, decision in zip(calls, decisions, strict=True)
+        ]
+        result.charged = sum(count_of.values())
+        result.errors = sum(1 for decision in decisions if decision.status == Status.ERROR)
+        result.timings["rows"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         _write_ratings(rows)
+        result.timings["copy"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         _add_minutes(used, now)
+        result.timings["minutes"] = time.perf_counter() - mark
         result.cdrs = len(calls)
         result.bundle_minutes = sum(used.values())
         result.profiles = sorted({p for profiles in by_company.values() for p in profiles})
@@ -479,6 +561,10 @@ def rate_batch(
 
         profiles_balance_debited(result.profiles)
         bundle_periods_used(result.periods)
+        mark = time.perf_counter()
+        connection.set_autocommit  # noqa: B018
+    result.timings["commit"] = time.perf_counter() - mark
+    logger.debug("rating batch of %s: %s", result.cdrs, {k: round(v, 3) for k, v in result.timings.items()})
     return result
 
 

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
 from apps.core.locks import job_lock
 from apps.rating import services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, soft_time_limit=840, time_limit=900)
@@ -23,11 +27,18 @@ def rate_cdrs() -> dict[str, object] | None:
     Runs never overlap (a lock); even if they did, batches claim CDRs with SKIP LOCKED and a
     CDR's rating is written once, so nothing is charged twice. Re-queues itself when it
     stopped at its time budget with CDRs left."""
+    from apps.bundles.services import bundles_renew
     from apps.rating.engine import rate_pending
 
     with job_lock("rate-cdrs", timeout=RATE_RUN_SECONDS + 180) as acquired:
         if not acquired:
             return None
+        # A bundle period must exist before the calls made in it are rated, or they would be
+        # charged at the standard rate: start the periods due (one cheap query when none is).
+        try:
+            bundles_renew(limit=1000)
+        except Exception:
+            logger.exception("US minute bundle renewal before rating failed")
         run = rate_pending(max_seconds=RATE_RUN_SECONDS)
     if run.more:
         rate_cdrs.delay()

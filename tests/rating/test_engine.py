@@ -6,7 +6,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
+from apps.audit.models import AuditEvent
 from apps.billing.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from apps.bundles.models import BundlePeriod
 from apps.cdrs.models import Cdr, CdrRating, PendingCdr
@@ -125,3 +128,25 @@ def test_us_calls_use_bundle_minutes_first_then_the_standard_rate(staff, branch)
     assert (second.status, second.bundle_minutes, second.cost) == ("rated", 0, Decimal("0.0040"))
     assert BundlePeriod.objects.get().minutes_used == 5000
     assert Cdr.objects.count() == 2
+
+
+def test_staff_rate_again_the_calls_no_deck_covered(staff, branch) -> None:
+    load(cdr_csv(csv_row(1, branch.public_id, callee="+442079460000")), staff)
+    rate_pending()
+    assert CdrRating.objects.get().status == "error"
+
+    small_deck()  # the missing rates arrive
+    client = Client()
+    client.force_login(staff)
+    response = client.post(
+        reverse("admin:cdrs_cdr_changelist"),
+        {"action": "rate_again", "_selected_action": list(Cdr.objects.values_list("pk", flat=True))},
+    )
+    assert response.status_code == 302
+    assert PendingCdr.objects.count() == 1
+    assert AuditEvent.objects.filter(action="cdr.requeued").exists()
+
+    rate_pending()
+    rating = CdrRating.objects.get()
+    assert (rating.status, rating.cost) == ("rated", Decimal("0.0160"))
+    assert _balance(branch) == Decimal("-0.0160")
