@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # Extra pytest arguments for `make test`, e.g. make test ARGS="-x -k billing"
 ARGS ?=
 
-.PHONY: help run test lint fmt bench clean distclean dev-venv
+.PHONY: help run test lint fmt bench bench-rating clean distclean dev-venv
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -31,10 +31,13 @@ fmt: dev-venv ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: dev-venv ## Run every benchmarks/*.py
-	@shopt -s nullglob; files=(benchmarks/*.py); \
+bench: dev-venv ## Run every benchmark (benchmarks/*.py; each starts its own throwaway PostgreSQL)
+	@shopt -s nullglob; files=(benchmarks/[!_]*.py); \
 	if (( $${#files[@]} == 0 )); then echo "no benchmarks/*.py yet"; exit 0; fi; \
 	for f in "$${files[@]}"; do echo "+ $(PY) $$f"; $(PY) "$$f"; done
+
+bench-rating: dev-venv ## Rating benchmark: 1M CDRs end to end (ARGS="--cdrs 200000" for fewer)
+	$(PY) benchmarks/rating.py $(ARGS)
 
 clean: ## Remove caches and build output (keeps .venv, db.sqlite3, media/)
 	find . \( -path ./.venv -o -path ./.git \) -prune -o -name __pycache__ -type d -exec rm -rf {} +
