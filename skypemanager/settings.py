@@ -332,6 +332,10 @@ ALLOW_PRIVATE_SIP_ADDRESSES = env_bool("ALLOW_PRIVATE_SIP_ADDRESSES", default=Fa
 EDGE_SYNC_ENABLED = env_bool("EDGE_SYNC_ENABLED", default=False)
 EDGE_NODES = env_list("EDGE_NODES", [])
 MINIMUM_PURCHASE = env_decimal("MINIMUM_PURCHASE", Decimal("10"))
+# CDRs rated per database transaction. Larger batches rate faster (the ledger work of a batch
+# grows with the profiles it touches, not its calls); smaller ones hold the profiles' balance
+# rows locked for less time (about 1.3 s for 100,000 on 2 cores).
+RATING_BATCH_SIZE = env_int("RATING_BATCH_SIZE", 100_000, minimum=1)
 
 LOGGING = {
     "version": 1,

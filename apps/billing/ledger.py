@@ -12,7 +12,7 @@ Guarantees, and what enforces each:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -148,6 +148,11 @@ class Posting:
     legs: Sequence[tuple[int, Decimal]]
 
 
+def _array(values: Iterable[object]) -> str:
+    """A PostgreSQL array literal of numbers, sent as one text parameter."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
 def _copy_rows(table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     """COPY rows of plain values (ints, Decimals, ASCII text without tabs) into `table` (PostgreSQL)."""
     text = "".join("\t".join(map(str, row)) + "\n" for row in rows)
@@ -236,7 +241,7 @@ def ledger_post_many(
             cursor.execute(
                 f"UPDATE {LedgerAccount._meta.db_table} a SET balance = a.balance + d.delta, updated_at = %s"  # noqa: S608
                 " FROM unnest(%s::bigint[], %s::numeric[]) AS d(id, delta) WHERE a.id = d.id",
-                [now, list(change), list(change.values())],
+                [now, _array(change), _array(change.values())],
             )
     else:
         LedgerEntry.objects.bulk_create(

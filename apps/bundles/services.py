@@ -406,7 +406,7 @@ def bundle_periods_notify(period_ids: Collection[int], *, now: datetime | None =
     for threshold in THRESHOLDS:
         # One cheap read per threshold: nearly always no period is due.
         due = list(
-            _reached(BundlePeriod.objects.filter(pk__in=ids), threshold).order_by("pk").values_list("pk", flat=True)
+            _reached(BundlePeriod.objects.filter(pk__any=ids), threshold).order_by("pk").values_list("pk", flat=True)
         )
         for pk in due:
             sent += _notify(pk=pk, threshold=threshold, now=now)
@@ -420,7 +420,6 @@ def bundle_periods_used(period_ids: Collection[int]) -> None:
     if not ids:
         return
 
-    def notify() -> None:
-        bundle_periods_notify(ids)
+    from apps.bundles.tasks import notify_bundle_periods
 
-    transaction.on_commit(notify, robust=True)
+    transaction.on_commit(lambda: notify_bundle_periods.delay(ids), robust=True)

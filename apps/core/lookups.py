@@ -19,6 +19,9 @@ class AnyOf(Lookup):  # type: ignore[type-arg]
         if not values:
             return "1 = 0", []
         if connection.vendor == "postgresql":
+            if all(type(value) is int for value in values):
+                # One text parameter ('{1,2,3}'): psycopg adapts a list element by element.
+                return f"{lhs} = ANY(%s::bigint[])", [*lhs_params, "{" + ",".join(map(str, values)) + "}"]
             return f"{lhs} = ANY(%s)", [*lhs_params, values]
         return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]
 

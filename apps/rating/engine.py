@@ -1,29 +1,31 @@
-"""The rating engine: pending CDRs become money, exactly once, in batches.
+"""The rating engine: queued CDRs become money, exactly once, in batches.
 
 One batch is one database transaction:
-1. claim up to `limit` CDRs from the queue (PendingCdr), oldest first, with
-   SELECT … FOR UPDATE SKIP LOCKED, so two jobs never take the same CDR;
+1. take the batch lock (a transaction-level advisory lock: batches run one at a time, so
+   bundle minutes go to calls in CDR order whichever job runs), then claim up to `limit`
+   CDRs from the queue (PendingCdr), oldest first;
 2. decide each call (`price_call`): inbound, unanswered and zero-second calls cost nothing;
    blocked destinations are never priced; US landline and mobile calls use the profile's
    bundle minutes first (whole minutes, from the bundle period the call started in); the
    rest is charged at the standard rate of the deck in force when the call started;
-3. write one CdrRating per CDR (its ledger key cdr:<node>:<edge id> is unique), post one
-   ledger transaction per company with one debit per profile (profiles may go negative: the
-   call already happened) and the revenue, add the bundle minutes used, and delete the
-   CDRs from the queue.
-A job killed at any point rolls back the whole batch, which stays queued for the next run;
-a CDR cannot be rated twice (the queue row is gone and the rating's key is unique).
+3. write one CdrRating per CDR (keyed by the CDR, so a CDR is rated once; its ledger key
+   cdr:<node>:<edge id> names its line in the batch's ledger transaction), post one ledger
+   transaction per company with one debit per profile (profiles may go negative: the call
+   already happened) and the revenue, and add the bundle minutes used.
+A job killed at any point rolls back the whole batch, which stays queued for the next run.
 
 After commit, profiles whose balance fell below their auto-recharge threshold are topped up
-and bundle periods that crossed 80% or 100% of their minutes are notified.
+and the bundle periods used are handed to a task for their 80% and 100% notices.
 
 Deck lookups are in memory (a dict per deck, longest prefix first) and every write is one
-statement per batch, so a batch of 50,000 CDRs costs a handful of round trips.
+statement (COPY, or an UPDATE from arrays) per batch, so a batch of 100,000 CDRs costs a
+handful of round trips.
 """
 
 from __future__ import annotations
 
 import bisect
+import gc
 import io
 import logging
 import time
@@ -32,7 +34,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import NamedTuple
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -46,7 +50,7 @@ from apps.rating.models import NEVER_PRICED, BlockedPrefix, DestinationClass, Ra
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 50_000
+BATCH_SIZE = 100_000  # the default of settings.RATING_BATCH_SIZE
 PLACES = Decimal("0.0001")
 ZERO = Decimal("0")
 SIXTY = Decimal(60)
@@ -138,9 +142,24 @@ class Decks:
     def __init__(self) -> None:
         self._timeline: dict[str, tuple[list[int], list[int]]] = {}
         self._decks: dict[int, Deck] = {}
+        # The last answer per currency and the time span it holds for: calls come in batches
+        # of nearly the same time, so most look-ups are one comparison.
+        self._last: dict[str, tuple[int, int, Deck | None]] = {}
 
     def in_force(self, currency: str, at: int) -> Deck | None:
         """The deck of `currency` in force at `at` (microseconds since the epoch)."""
+        last = self._last.get(currency)
+        if last is not None and last[0] <= at < last[1]:
+            return last[2]
+        deck = self._find(currency, at)
+        starts = self._timeline[currency][0]
+        index = bisect.bisect_right(starts, at)
+        low = starts[index - 1] if index else -(2**63)
+        high = starts[index] if index < len(starts) else 2**63
+        self._last[currency] = (low, high, deck)
+        return deck
+
+    def _find(self, currency: str, at: int) -> Deck | None:
         timeline = self._timeline.get(currency)
         if timeline is None:
             rows = list(
@@ -186,17 +205,14 @@ class Blocklist:
         return False
 
 
-@dataclass(slots=True)
-class Call:
-    """The columns of a CDR that rating reads."""
+class Call(NamedTuple):
+    """The columns of a CDR that rating reads (a tuple: a batch builds tens of thousands)."""
 
     id: int
-    node: str
-    edge_id: int
     profile_id: int | None
     company_id: int
     currency: str
-    direction: str
+    outbound: bool
     callee: str
     started_at: int  # microseconds since the epoch
     billable_seconds: int
@@ -228,7 +244,7 @@ class Decision:
 def price_call(call: Call, *, decks: Decks, blocklist: Blocklist, period: Period | None) -> Decision:
     """What one call costs. Consumes minutes of `period` (the profile's bundle period the
     call started in, if any) for a US landline or mobile call."""
-    if call.direction != OUTBOUND:
+    if not call.outbound:
         return INBOUND_CALL
     if not call.answered or call.billable_seconds <= 0:
         return NOT_ANSWERED
@@ -273,7 +289,6 @@ def price_call(call: Call, *, decks: Decks, blocklist: Blocklist, period: Period
 INBOUND_CALL = Decision(Status.ZERO_RATED, note="Inbound call")
 NOT_ANSWERED = Decision(Status.ZERO_RATED, note="Not answered")
 BLOCKED_BY_STAFF = Decision(Status.BLOCKED, note="Blocked destination: never priced")
-OUTBOUND = Cdr.Direction.OUTBOUND.value
 
 
 @dataclass
@@ -289,7 +304,7 @@ class BatchResult:
 
 
 _CALL_COLUMNS = (
-    "c.id, c.node, c.edge_id, c.sip_profile_id, c.company_id, co.currency, c.direction, c.callee, {started},"
+    "c.id, c.sip_profile_id, c.company_id, co.currency, c.direction = 'outbound', c.callee, {started},"
     " c.billable_seconds, c.answered_at IS NOT NULL"
 )
 _PG_STARTED = "(extract(epoch FROM c.started_at) * 1000000)::bigint"
@@ -317,7 +332,7 @@ def _claim(limit: int) -> list[Call]:
                 " WHERE c.id = ANY(ARRAY(SELECT cdr_id FROM claimed)) ORDER BY c.id",
                 [limit],
             )
-            return [Call(*row) for row in cursor.fetchall()]
+            return list(map(Call._make, cursor.fetchall()))
         # SQLite (a laptop): one writer at a time, so no row locks are needed.
         ids = list(PendingCdr.objects.order_by("cdr_id").values_list("cdr_id", flat=True)[:limit])
         if not ids:
@@ -331,7 +346,7 @@ def _claim(limit: int) -> list[Call]:
             ids,
         )
         return [
-            Call(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], micros(_aware(r[8])), r[9], bool(r[10]))
+            Call(r[0], r[1], r[2], r[3], bool(r[4]), r[5], micros(_aware(r[6])), r[7], bool(r[8]))
             for r in cursor.fetchall()
         ]
 
@@ -345,7 +360,7 @@ def _aware(value: datetime | str) -> datetime:
 
 def _bundle_periods(calls: Sequence[Call]) -> dict[int, list[Period]]:
     """The bundle periods the batch's outbound calls may use, locked, by profile."""
-    wanted = [c for c in calls if c.profile_id is not None and c.direction == Cdr.Direction.OUTBOUND and c.answered]
+    wanted = [c for c in calls if c.profile_id is not None and c.outbound and c.answered]
     if not wanted:
         return {}
     profiles = {c.profile_id for c in wanted}
@@ -437,11 +452,17 @@ def _drop_stale_queue_rows() -> int:
 
 
 def rate_batch(
-    *, limit: int = BATCH_SIZE, decks: Decks | None = None, blocklist: Blocklist | None = None
+    *,
+    limit: int = BATCH_SIZE,
+    decks: Decks | None = None,
+    blocklist: Blocklist | None = None,
+    account_of: dict[int, int] | None = None,
 ) -> BatchResult | None:
-    """Rate up to `limit` queued CDRs in one transaction. Returns None when none was queued."""
+    """Rate up to `limit` queued CDRs in one transaction. Returns None when none was queued.
+    `decks`, `blocklist` and `account_of` (profile id → balance account id) may be shared by
+    the batches of one run."""
     try:
-        return _rate_batch(limit=limit, decks=decks, blocklist=blocklist)
+        return _rate_batch(limit=limit, decks=decks, blocklist=blocklist, account_of=account_of)
     except IntegrityError:
         # Nothing was written (the batch rolled back). If the cause was CDRs rated before and
         # queued again, drop those queue rows and go on; anything else is raised.
@@ -449,10 +470,12 @@ def rate_batch(
         if not dropped:
             raise
         logger.warning("Dropped %s queued CDRs that were already rated", dropped)
-        return _rate_batch(limit=limit, decks=decks, blocklist=blocklist)
+        return _rate_batch(limit=limit, decks=decks, blocklist=blocklist, account_of=account_of)
 
 
-def _rate_batch(*, limit: int, decks: Decks | None, blocklist: Blocklist | None) -> BatchResult | None:
+def _rate_batch(
+    *, limit: int, decks: Decks | None, blocklist: Blocklist | None, account_of: dict[int, int] | None
+) -> BatchResult | None:
     decks = decks or Decks()
     blocklist = blocklist or Blocklist.load()
     result = BatchResult()
@@ -491,7 +514,12 @@ def _rate_batch(*, limit: int, decks: Decks | None, blocklist: Blocklist | None)
                 count_of[call.company_id] += 1
             if decision.bundle_minutes:
                 used[decision.period_id] += decision.bundle_minutes
-        accounts = profile_accounts({p for profiles in by_company.values() for p in profiles})
+        wanted = {p for profiles in by_company.values() for p in profiles}
+        known = account_of if account_of is not None else {}
+        missing = wanted - known.keys()
+        if missing:
+            known.update(profile_accounts(missing))
+        accounts = {p: known[p] for p in wanted}
         revenue = {
             currency: platform_account(LedgerAccount.Kind.REVENUE_CALLS, currency).pk
             for currency in set(currency_of.values())
@@ -578,16 +606,20 @@ class RunResult:
     total: dict[str, Decimal] = field(default_factory=dict)
     seconds: float = 0.0
     more: bool = False
+    # Seconds spent in each step, over all batches (claim, price, ledger, rows, copy, …).
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def rate_pending(
-    *, batch_size: int = BATCH_SIZE, max_batches: int | None = None, max_seconds: float | None = None
+    *, batch_size: int | None = None, max_batches: int | None = None, max_seconds: float | None = None
 ) -> RunResult:
-    """Rate queued CDRs batch after batch until none is left, or `max_batches` / `max_seconds`
-    is reached (`more` then says CDRs may be left). What the scheduled job runs."""
+    """Rate queued CDRs batch after batch (settings.RATING_BATCH_SIZE each) until none is
+    left, or `max_batches` / `max_seconds` is reached (`more` then says CDRs may be left).
+    What the scheduled job runs."""
+    batch_size = batch_size or settings.RATING_BATCH_SIZE
     started = time.perf_counter()
     run = RunResult()
-    decks, blocklist = Decks(), Blocklist.load()
+    decks, blocklist, account_of = Decks(), Blocklist.load(), dict[int, int]()
     while True:
         if max_batches is not None and run.batches >= max_batches:
             run.more = True
@@ -595,7 +627,14 @@ def rate_pending(
         if max_seconds is not None and time.perf_counter() - started >= max_seconds:
             run.more = True
             break
-        batch = rate_batch(limit=batch_size, decks=decks, blocklist=blocklist)
+        # No cyclic garbage collection within a batch: its hundreds of thousands of tuples
+        # would make Python walk every live object again and again (reference counting frees
+        # them; a batch makes no cycles).
+        gc.disable()
+        try:
+            batch = rate_batch(limit=batch_size, decks=decks, blocklist=blocklist, account_of=account_of)
+        finally:
+            gc.enable()
         if batch is None:
             break
         run.batches += 1
@@ -605,6 +644,8 @@ def rate_pending(
         run.bundle_minutes += batch.bundle_minutes
         for currency, amount in batch.total.items():
             run.total[currency] = run.total.get(currency, ZERO) + amount
+        for step, seconds in batch.timings.items():
+            run.timings[step] = run.timings.get(step, 0.0) + seconds
         if batch.cdrs < batch_size:
             break
     run.seconds = time.perf_counter() - started

@@ -42,4 +42,11 @@ def rate_cdrs() -> dict[str, object] | None:
         run = rate_pending(max_seconds=RATE_RUN_SECONDS)
     if run.more:
         rate_cdrs.delay()
-    return {"cdrs": run.cdrs, "batches": run.batches, "charged": run.charged, "errors": run.errors, "more": run.more}
+    return {
+        "cdrs": run.cdrs,
+        "batches": run.batches,
+        "charged": run.charged,
+        "errors": run.errors,
+        "more": run.more,
+        "seconds": {step: round(seconds, 2) for step, seconds in run.timings.items()},
+    }

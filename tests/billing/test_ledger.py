@@ -96,6 +96,37 @@ def test_entries_that_do_not_balance_are_refused_by_the_database(company) -> Non
         transaction.set_rollback(True)
 
 
+def test_a_transaction_without_entries_is_refused_by_the_database_at_commit(company) -> None:
+    with transaction.atomic():
+        LedgerTransaction.objects.create(
+            kind="adjustment", company=company, currency="GBP", description="x", idempotency_key="bad:3"
+        )
+        with pytest.raises(IntegrityError, match="no entries"):
+            _commit_checks()
+        transaction.set_rollback(True)
+
+
+def test_entries_in_another_currency_are_refused_by_the_database(company) -> None:
+    euro_cash = platform_account(LedgerAccount.Kind.STRIPE_CASH, "EUR")
+    with transaction.atomic():
+        txn = LedgerTransaction.objects.create(
+            kind="adjustment", company=company, currency="GBP", description="x", idempotency_key="bad:4"
+        )
+        with pytest.raises(IntegrityError, match="another currency"), transaction.atomic():
+            LedgerEntry.objects.bulk_create(
+                [
+                    LedgerEntry(
+                        transaction=txn,
+                        account=company_account(company),
+                        amount=Decimal("5"),
+                        balance_after=Decimal("5"),
+                    ),
+                    LedgerEntry(transaction=txn, account=euro_cash, amount=Decimal("-5"), balance_after=Decimal("-5")),
+                ]
+            )
+        transaction.set_rollback(True)
+
+
 def test_a_transaction_with_a_single_entry_is_refused_by_the_database(company) -> None:
     with transaction.atomic():
         txn = LedgerTransaction.objects.create(

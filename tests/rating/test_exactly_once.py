@@ -220,7 +220,7 @@ def test_running_the_job_again_rates_nothing_and_changes_no_total() -> None:
 
     assert first is not None
     assert (first["cdrs"], first["more"]) == (300, False)
-    assert again == {"cdrs": 0, "batches": 0, "charged": 0, "errors": 0, "more": False}
+    assert again == {"cdrs": 0, "batches": 0, "charged": 0, "errors": 0, "more": False, "seconds": {}}
     assert once_more.cdrs == 0
     assert actual_totals(world) == totals
     assert LedgerEntry.objects.count() == entries
@@ -423,6 +423,11 @@ def celery_queue() -> Iterator[str]:
         celery_app.conf.update(saved)
 
 
+# The worker's batches (RATING_BATCH_SIZE): small enough to load quickly, large enough that
+# the kill lands with a whole committed batch behind and a claimed one in progress.
+WORKER_BATCH_SIZE = 20_000
+
+
 def _start_worker(queue: str, log: Path) -> subprocess.Popen[bytes]:
     """A worker process (solo pool: the task runs in this very process) on the test database."""
     with log.open("wb") as output:
@@ -432,7 +437,12 @@ def _start_worker(queue: str, log: Path) -> subprocess.Popen[bytes]:
                 "--without-mingle", "--without-gossip", "--without-heartbeat", "--loglevel=INFO",
             ],
             cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": _database_url(), "PYTHONUNBUFFERED": "1"},
+            env={
+                **os.environ,
+                "DATABASE_URL": _database_url(),
+                "PYTHONUNBUFFERED": "1",
+                "RATING_BATCH_SIZE": str(WORKER_BATCH_SIZE),
+            },
             stdout=output,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -466,14 +476,13 @@ def _backend_gone(pid: int) -> bool:
 def test_a_worker_killed_in_the_middle_of_a_batch_and_restarted_charges_every_cdr_once(
     celery_queue: str, tmp_path: Path
 ) -> None:
-    from apps.rating.engine import BATCH_SIZE
 
     world = make_world()
-    # The task rates BATCH_SIZE CDRs a batch: the first batch is USD calls only, the second
+    # The task rates WORKER_BATCH_SIZE CDRs a batch: the first batch is USD calls only, the second
     # GBP calls only, so holding the GBP calls revenue account stops the second batch inside
     # its transaction (at the ledger's FOR UPDATE) after the first has committed.
-    calls = world.calls(BATCH_SIZE, parties=[0, 1]) + world.calls(
-        4000, first_edge_id=BATCH_SIZE + 1, seed=6, parties=[2, 3]
+    calls = world.calls(WORKER_BATCH_SIZE, parties=[0, 1]) + world.calls(
+        4000, first_edge_id=WORKER_BATCH_SIZE + 1, seed=6, parties=[2, 3]
     )
     assert copy_calls(calls) == len(calls)
     revenue_gbp = platform_account(LedgerAccount.Kind.REVENUE_CALLS, "GBP")
@@ -485,7 +494,7 @@ def test_a_worker_killed_in_the_middle_of_a_batch_and_restarted_charges_every_cd
         rate_cdrs.delay()
         backend = _wait_for_lock_wait(LedgerAccount._meta.db_table, timeout=120)
         # Mid-batch: the first batch committed, the second has claimed its CDRs (uncommitted).
-        assert CdrRating.objects.count() == BATCH_SIZE
+        assert CdrRating.objects.count() == WORKER_BATCH_SIZE
         assert PendingCdr.objects.count() == 4000
         assert cache.get(job_lock_key) is not None
 
@@ -495,7 +504,7 @@ def test_a_worker_killed_in_the_middle_of_a_batch_and_restarted_charges_every_cd
         # The killed worker's database session notices it is alone once it has the lock, and
         # rolls back; until then it still holds the claimed CDRs (a new job would skip them).
         _wait(lambda: _backend_gone(backend), "the killed worker's session ended", timeout=30)
-        assert CdrRating.objects.count() == BATCH_SIZE
+        assert CdrRating.objects.count() == WORKER_BATCH_SIZE
         assert PendingCdr.objects.count() == 4000
         assert LedgerTransaction.objects.filter(kind=LedgerTransaction.Kind.CALL).count() == 1
 
