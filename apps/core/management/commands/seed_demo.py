@@ -51,6 +51,16 @@ DEMO_RATES = [
     ("33", "France", "FR", "landline", "0.014000", "0", 60, 60),
     ("336", "France mobile", "FR", "mobile", "0.070000", "0", 1, 1),
 ]
+# Calls of the demo SIP profile, rated like the edge's: to a US landline (from its minute
+# bundle), London, a UK mobile, Berlin; one inbound call and one unanswered.
+DEMO_CALLS = [
+    ("outbound", "+12125550123", 754, "answered"),
+    ("outbound", "+442079460958", 1260, "answered"),
+    ("outbound", "+447400123456", 95, "answered"),
+    ("outbound", "+493012345678", 430, "answered"),
+    ("inbound", "+12025550104", 300, "answered"),
+    ("outbound", "+442079460959", 0, "no_answer"),
+]
 DEMO_EMAIL = "owner@demo.example"
 DEMO_PASSWORD = "demo-owner-password-2026"
 
@@ -114,6 +124,58 @@ class Command(BaseCommand):
             if staff and not user.is_staff:
                 user.is_staff = user.is_superuser = True
                 user.save(update_fields=["is_staff", "is_superuser"])
+        if created:
+            self._demo_calls(user)
         verb = "Created" if created else "Found"
         self.stdout.write(self.style.SUCCESS(f"{verb} the demo company."))
         self.stdout.write(f"Sign in at http://127.0.0.1:8000/accounts/login/ as {email} / {password}")
+
+    def _demo_calls(self, user: User) -> None:
+        """A SIP profile with credit and a US minute bundle, and a few of its calls loaded and
+        rated as the edge's would be (tasks run in-process on a laptop)."""
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from apps.billing.allocations import credit_allocate
+        from apps.bundles.services import bundles_buy
+        from apps.cdrs.imports import COLUMNS as CDR_COLUMNS
+        from apps.cdrs.services import cdr_import_create
+        from apps.sip_profiles.services import sip_profile_create
+
+        company = user.memberships.get().company
+        actor = Actor(user=user)
+        with transaction.atomic():
+            profile, _ = sip_profile_create(
+                actor=actor, company=company, name="Demo PBX", auth_method="registration", channels=2
+            )
+            credit_allocate(actor=actor, profile=profile, amount="20", key=f"demo:{profile.public_id}")
+            bundles_buy(actor=actor, profile=profile, count=1)
+        start = timezone.now() - timedelta(hours=2)
+        lines = [",".join(CDR_COLUMNS)]
+        for n, (direction, other, seconds, disposition) in enumerate(DEMO_CALLS, start=1):
+            begin = start + timedelta(minutes=10 * n)
+            answer = begin + timedelta(seconds=5) if seconds or disposition == "answered" else None
+            end = (answer or begin) + timedelta(seconds=seconds or 20)
+            caller, callee = ("+442079460100", other) if direction == "outbound" else (other, "+442079460100")
+            values = {
+                "node": "demo-edge",
+                "edge_id": str(n),
+                "call_id": f"demo-{n}@pbx.demo.example",
+                "profile": str(profile.public_id),
+                "direction": direction,
+                "caller": caller,
+                "callee": callee,
+                "start": begin.isoformat(),
+                "answer": answer.isoformat() if answer else "",
+                "end": end.isoformat(),
+                "duration": str(int((end - begin).total_seconds())),
+                "billable": str(seconds),
+                "sip_code": "200" if disposition == "answered" else "480",
+                "disposition": disposition,
+                "auth_method": "registration",
+                "source": "198.51.100.20",
+            }
+            lines.append(",".join(values[column] for column in CDR_COLUMNS))
+        # Loaded, then rated right after the load (in-process here; by the workers in production).
+        cdr_import_create(actor=Actor.system(), filename="demo-cdrs.csv", content="\n".join(lines) + "\n")
