@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+from decimal import Decimal
 from typing import Any
 
 import factory
@@ -7,6 +9,8 @@ from allauth.account.models import EmailAddress
 
 from apps.accounts.models import ApiKey, User
 from apps.accounts.services import api_key_create
+from apps.billing.ledger import Leg, company_account, ledger_post, platform_account
+from apps.billing.models import LedgerAccount, LedgerTransaction
 from apps.companies.models import Company, Membership, Role
 from apps.core.actor import Actor
 
@@ -57,3 +61,23 @@ def member(company: Company, role: str = Role.OWNER, **user_fields: Any) -> User
 def api_key_for(company: Company, role: str = Role.ADMIN, creator: User | None = None) -> tuple[ApiKey, str]:
     creator = creator or member(company, Role.OWNER)
     return api_key_create(actor=Actor(user=creator), company=company, name=f"{role} key", role=role)
+
+
+_grants = itertools.count(1)
+
+
+def grant(company: Company, amount: str, key: str | None = None) -> LedgerTransaction:
+    """Credit bought by card, posted as the purchase flow posts it (once per key)."""
+    txn, _ = ledger_post(
+        actor=Actor.system(),
+        key=key or f"test-grant:{next(_grants)}",
+        kind=LedgerTransaction.Kind.PURCHASE,
+        company=company,
+        currency=company.currency,
+        description="Credit purchase",
+        legs=[
+            Leg(platform_account(LedgerAccount.Kind.STRIPE_CASH, company.currency), -Decimal(amount)),
+            Leg(company_account(company), Decimal(amount)),
+        ],
+    )
+    return txn

@@ -13,9 +13,8 @@ from apps.billing.allocations import credit_allocate, profile_balance
 from apps.billing.selectors import company_balance
 from apps.companies.models import Role
 from apps.core.actor import Actor
-from tests.billing.test_ledger import grant
 from tests.conftest import client_as
-from tests.factories import member
+from tests.factories import grant, member
 from tests.sip_profiles.factories import digest_profile
 
 pytestmark = pytest.mark.django_db

@@ -25,7 +25,7 @@ from apps.companies.models import Company, Notice, Role
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from tests.billing.stripe_fixtures import LocalStripe, sign
-from tests.factories import member
+from tests.factories import grant, member
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("localstripe")]
 
@@ -42,21 +42,6 @@ def save_card(company: Company, payment_method: str = "pm_card_visa") -> Any:
         company=company, stripe_id=card.id, brand=card.brand, last4=card.last4, exp_month=12, exp_year=2030,
         is_default=True,
     )  # fmt: skip
-
-
-def grant(company: Company, amount: str) -> None:
-    ledger_post(
-        actor=SYSTEM,
-        key=f"test-grant:{next(_keys)}",
-        kind=LedgerTransaction.Kind.PURCHASE,
-        company=company,
-        currency=company.currency,
-        description="Credit",
-        legs=[
-            Leg(platform_account(LedgerAccount.Kind.STRIPE_CASH, company.currency), -Decimal(amount)),
-            Leg(company_account(company), Decimal(amount)),
-        ],
-    )
 
 
 def debit(company: Company, amount: str) -> None:

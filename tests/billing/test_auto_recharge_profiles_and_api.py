@@ -19,9 +19,8 @@ from apps.companies.models import Notice, Role
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from tests.billing.factories import saved_card
-from tests.billing.test_auto_recharge import grant
 from tests.conftest import client_as
-from tests.factories import member
+from tests.factories import grant, member
 from tests.sip_profiles.factories import digest_profile
 
 pytestmark = pytest.mark.django_db

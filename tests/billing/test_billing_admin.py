@@ -6,8 +6,7 @@ import pytest
 from django.test import Client
 
 from apps.billing.models import Charge, Price
-from tests.billing.test_ledger import grant
-from tests.factories import UserFactory
+from tests.factories import UserFactory, grant
 from tests.sip_profiles.factories import digest_profile
 
 pytestmark = pytest.mark.django_db

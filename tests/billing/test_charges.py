@@ -21,9 +21,8 @@ from apps.numbers.services import number_periods_process
 from apps.sip_profiles.models import SipProfile
 from apps.sip_profiles.renewals import channels_renew
 from apps.sip_profiles.services import sip_profile_update
-from tests.billing.test_ledger import grant
 from tests.conftest import client_as
-from tests.factories import CompanyFactory, member
+from tests.factories import CompanyFactory, grant, member
 from tests.sip_profiles.factories import digest_profile, held_number
 
 pytestmark = pytest.mark.django_db

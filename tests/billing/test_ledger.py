@@ -17,33 +17,15 @@ from apps.billing.models import (
     ProfileAutoRecharge,
     ProfileRechargeAttempt,
 )
-from apps.companies.models import Company
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from apps.sip_profiles.services import sip_profile_delete
 from tests.conftest import client_as
-from tests.factories import CompanyFactory, member
+from tests.factories import CompanyFactory, grant, member
 from tests.sip_profiles.factories import digest_profile
 
 pytestmark = pytest.mark.django_db
 SYSTEM = Actor.system()
-
-
-def grant(company: Company, amount: str, key: str) -> LedgerTransaction:
-    """Credit bought by card, as the purchase flow posts it."""
-    txn, _ = ledger_post(
-        actor=SYSTEM,
-        key=key,
-        kind=LedgerTransaction.Kind.PURCHASE,
-        company=company,
-        currency=company.currency,
-        description="Credit purchase",
-        legs=[
-            Leg(platform_account(LedgerAccount.Kind.STRIPE_CASH, company.currency), -Decimal(amount)),
-            Leg(company_account(company), Decimal(amount)),
-        ],
-    )
-    return txn
 
 
 def test_a_purchase_posts_two_balanced_entries_and_updates_the_cached_balances(company) -> None:

@@ -20,9 +20,8 @@ from apps.bundles.models import BundlePeriod
 from apps.cdrs.models import CdrRating
 from apps.companies.models import Role
 from apps.core.actor import Actor
-from tests.billing.test_ledger import grant
 from tests.cdrs.factories import cdr_csv, csv_row
-from tests.factories import PASSWORD, CompanyFactory, UserFactory, member
+from tests.factories import PASSWORD, CompanyFactory, UserFactory, grant, member
 from tests.rating.factories import small_deck
 from tests.sip_profiles.factories import digest_profile
 

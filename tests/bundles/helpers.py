@@ -11,7 +11,7 @@ from apps.companies.models import Company
 from apps.core.actor import Actor
 from apps.sip_profiles.models import SipProfile
 from apps.sip_profiles.services import sip_profile_create
-from tests.billing.test_ledger import grant
+from tests.factories import grant
 
 BUNDLE_PRICE = Decimal("31.00")  # a US minute bundle per month in GBP, seeded
 CHANNEL_PRICE = Decimal("7.95")

@@ -5,12 +5,17 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db.models import Sum
 from django.test import Client
 
-from apps.billing.selectors import company_balance
+from apps.billing.models import Charge
+from apps.billing.selectors import company_balance, profile_balances
+from apps.bundles.models import BundlePeriod
+from apps.cdrs.models import CdrRating
 from apps.companies.models import Company
 from apps.numbers.models import OnlineNumber
 from apps.rating.models import RateDeck
+from apps.sip_profiles.models import SipProfile
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +27,16 @@ def test_the_demo_data_loads_twice_and_its_login_works(django_capture_on_commit_
     call_command("seed_demo", stdout=out)
 
     company = Company.objects.get(name="Demo Telecom Ltd")
-    assert company_balance(company) == Decimal("100")
+    # 100 of credit, less 20 allocated to the demo profile and its channels and bundle (prorated).
+    paid = Charge.objects.filter(company=company, status="paid").aggregate(total=Sum("amount"))["total"]
+    assert {c.kind for c in Charge.objects.filter(company=company)} == {"channels", "us_bundle"}
+    assert company_balance(company) == Decimal("80") - paid
+    # Its calls were loaded and rated: a US call from the bundle, the rest from the profile's credit.
+    statuses = sorted(CdrRating.objects.values_list("status", flat=True))
+    assert statuses == ["bundle", "rated", "rated", "rated", "zero_rated", "zero_rated"]
+    profile = SipProfile.objects.get(company=company, name="Demo PBX")
+    assert BundlePeriod.objects.get(sip_profile=profile).minutes_used == 13
+    assert profile_balances(company) == {profile.pk: Decimal("20") - Decimal("0.4770")}
     assert OnlineNumber.objects.filter(status="available").count() == 8
     assert sorted(RateDeck.objects.filter(status="active").values_list("currency", flat=True)) == ["EUR", "GBP", "USD"]
     assert "owner@demo.example / demo-owner-password-2026" in out.getvalue()

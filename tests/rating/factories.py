@@ -16,6 +16,7 @@ from django.db import connection
 
 from apps.bundles.models import BundlePeriod
 from apps.cdrs.models import Cdr, PendingCdr
+from apps.cdrs.services import LOAD_COLUMNS
 from apps.rating.imports import COLUMNS
 from apps.rating.models import BlockedPrefix, DestinationClass, Rate, RateDeck
 
@@ -337,27 +338,7 @@ def queue_calls(calls: Sequence[Call], *, node: str = TEST_NODE) -> list[Cdr]:
 
 def copy_calls(calls: Sequence[Call], *, node: str = TEST_NODE) -> int:
     """queue_calls for tens of thousands of calls: one COPY (PostgreSQL), then the queue rows."""
-    columns = [
-        "public_id",
-        "created_at",
-        "node",
-        "edge_id",
-        "call_id",
-        "sip_profile_id",
-        "company_id",
-        "direction",
-        "caller",
-        "callee",
-        "started_at",
-        "answered_at",
-        "ended_at",
-        "duration_seconds",
-        "billable_seconds",
-        "sip_code",
-        "disposition",
-        "auth_method",
-        "source_address",
-    ]
+    columns = ["public_id", "created_at", *LOAD_COLUMNS]
     now = datetime.now(UTC)
     buffer = io.StringIO()
     for call in calls:

@@ -14,16 +14,14 @@ import time_machine
 
 from apps.billing import recharge
 from apps.billing.allocations import credit_allocate, profile_balance
-from apps.billing.ledger import Leg, company_account, ledger_post, platform_account
-from apps.billing.models import LedgerAccount, LedgerEntry, LedgerTransaction, ProfileRechargeAttempt
+from apps.billing.models import LedgerEntry, LedgerTransaction, ProfileRechargeAttempt
 from apps.billing.selectors import company_balance
 from apps.bundles.models import BundlePeriod
 from apps.cdrs.models import CdrRating, PendingCdr
-from apps.companies.models import Company
 from apps.core.actor import Actor
 from apps.rating.engine import rate_pending
 from apps.rating.models import BlockedPrefix
-from tests.factories import CompanyFactory, member
+from tests.factories import CompanyFactory, grant, member
 from tests.rating.factories import JAN_1, Call, queue_calls, small_deck
 from tests.sip_profiles.factories import digest_profile
 
@@ -34,7 +32,6 @@ JAN_5 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 FEB_1 = datetime(2026, 2, 1, tzinfo=UTC)
 MAR_1 = datetime(2026, 3, 1, tzinfo=UTC)
 _edge_ids = itertools.count(1)
-_grants = itertools.count(1)
 
 
 def call(profile: Any, callee: str, *, at: datetime = JAN_5, seconds: int = 120, **fields: Any) -> Call:
@@ -69,22 +66,6 @@ def period(profile: Any, start: datetime, end: datetime, *, left: int, included:
         minutes_included=included,
         minutes_used=included - left,
         **fields,
-    )
-
-
-def grant(company: Company, amount: str) -> None:
-    """Credit bought by card, as the purchase service posts it."""
-    ledger_post(
-        actor=SYSTEM,
-        key=f"test-grant:{next(_grants)}",
-        kind=LedgerTransaction.Kind.PURCHASE,
-        company=company,
-        currency=company.currency,
-        description="Credit",
-        legs=[
-            Leg(platform_account(LedgerAccount.Kind.STRIPE_CASH, company.currency), -Decimal(amount)),
-            Leg(company_account(company), Decimal(amount)),
-        ],
     )
 
 

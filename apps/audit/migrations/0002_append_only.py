@@ -1,5 +1,7 @@
 from django.db import migrations
 
+from apps.core.migration_sql import postgresql_sql
+
 # The audit log is evidence: PostgreSQL refuses to change or delete its rows,
 # whatever the application (or a stray shell) tries. TRUNCATE stays possible for
 # test teardown; it is not granted to the application role in production.
@@ -19,16 +21,6 @@ DROP FUNCTION IF EXISTS audit_event_append_only();
 """
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD, params=None)
-
-
-def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKWARD, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("audit", "0001_initial")]
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [postgresql_sql(FORWARD, BACKWARD)]

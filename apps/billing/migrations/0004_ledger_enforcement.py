@@ -1,5 +1,7 @@
 from django.db import migrations
 
+from apps.core.migration_sql import postgresql_sql
+
 # The ledger's rules, enforced by PostgreSQL whatever the application does:
 # - entries and transactions are never updated or deleted;
 # - at commit, every transaction has two or more entries, in one currency, summing to zero
@@ -68,16 +70,6 @@ DROP FUNCTION IF EXISTS ledger_append_only();
 """
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD, params=None)
-
-
-def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKWARD, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("billing", "0003_ledger")]
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [postgresql_sql(FORWARD, BACKWARD)]

@@ -1,5 +1,7 @@
 from django.db import migrations
 
+from apps.core.migration_sql import postgresql_sql
+
 # The entries' balance check runs once per INSERT statement over the transactions it touched
 # (a transition table), instead of once per entry at commit: rating posts the calls of a batch
 # as thousands of entries in one statement, and a per-row check re-summed each transaction
@@ -49,16 +51,6 @@ CREATE CONSTRAINT TRIGGER ledger_entry_balanced AFTER INSERT ON billing_ledgeren
 """
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD, params=None)
-
-
-def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKWARD, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("billing", "0007_auto_recharge")]
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [postgresql_sql(FORWARD, BACKWARD)]

@@ -1,5 +1,7 @@
 from django.db import migrations
 
+from apps.core.migration_sql import postgresql_sql
+
 # The statement-level balance check of 0008 in two plain queries whose plans stay good as the
 # ledger grows: the old single query (LIMIT 1, a join to the accounts per transaction) was
 # planned once by PL/pgSQL on small tables and then walked every ledger transaction, or every
@@ -38,15 +40,6 @@ $$ LANGUAGE plpgsql;
 """
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD, params=None)
-
-
-def backward(apps, schema_editor):
-    pass  # 0008's version is recreated by unapplying 0008
-
-
 class Migration(migrations.Migration):
     dependencies = [("billing", "0009_profile_balance_alert")]
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [postgresql_sql(FORWARD)]

@@ -1,5 +1,7 @@
 from django.db import migrations
 
+from apps.core.migration_sql import postgresql_sql
+
 # At commit, each new ledger transaction must have entries. Their balance and currency are
 # checked by the statement-level trigger whenever entries are written (0008, 0010), so the
 # deferred per-transaction check only has to find one entry: an index probe instead of
@@ -25,16 +27,6 @@ $$ LANGUAGE plpgsql;
 """
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD, params=None)
-
-
-def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKWARD, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("billing", "0010_ledger_check_per_transaction")]
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [postgresql_sql(FORWARD, BACKWARD)]

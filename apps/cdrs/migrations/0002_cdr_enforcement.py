@@ -1,5 +1,7 @@
 from django.db import migrations
 
+from apps.core.migration_sql import postgresql_sql
+
 # A CDR is what the edge recorded: PostgreSQL refuses, whatever the application does, to
 # change any column but the rating ones, and to delete a CDR. The check compares the whole
 # row less the rating columns, so a column added later is protected without a new trigger.
@@ -30,16 +32,6 @@ DROP FUNCTION IF EXISTS cdr_only_rating_changes();
 """
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD, params=None)
-
-
-def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKWARD, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("cdrs", "0001_initial")]
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [postgresql_sql(FORWARD, BACKWARD)]

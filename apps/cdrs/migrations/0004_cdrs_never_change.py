@@ -1,5 +1,7 @@
 from django.db import migrations
 
+from apps.core.migration_sql import postgresql_sql
+
 # A CDR is what the edge recorded and its rating what the engine decided: PostgreSQL refuses,
 # whatever the application does, to change either, or to delete a CDR. A rating that failed
 # (status "error", no money moved) may be deleted so that staff can queue the CDR again.
@@ -32,16 +34,6 @@ DROP FUNCTION IF EXISTS cdrs_refuse_change();
 """
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD, params=None)
-
-
-def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKWARD, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("cdrs", "0003_rating_beside_the_cdr")]
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [postgresql_sql(FORWARD, BACKWARD)]

@@ -1,5 +1,7 @@
 from django.db import migrations
 
+from apps.core.migration_sql import postgresql_sql
+
 # The edge maps a source address to exactly one profile, so no two allowed
 # networks may overlap anywhere in the system (203.0.113.0/29 and 203.0.113.5/32
 # included). A GiST exclusion constraint enforces it on PostgreSQL, whatever
@@ -14,16 +16,6 @@ ALTER TABLE sip_profiles_allowedaddress DROP CONSTRAINT IF EXISTS allowed_addres
 """
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD, params=None)
-
-
-def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKWARD, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("sip_profiles", "0001_initial")]
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [postgresql_sql(FORWARD, BACKWARD)]
