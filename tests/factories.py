@@ -9,7 +9,7 @@ from allauth.account.models import EmailAddress
 
 from apps.accounts.models import ApiKey, User
 from apps.accounts.services import api_key_create
-from apps.billing.ledger import Leg, company_account, ledger_post, platform_account
+from apps.billing.ledger import Leg, company_account, ledger_post, platform_account, profile_account
 from apps.billing.models import LedgerAccount, LedgerTransaction
 from apps.companies.models import Company, Membership, Role
 from apps.core.actor import Actor
@@ -79,5 +79,24 @@ def grant(company: Company, amount: str, key: str | None = None) -> LedgerTransa
             Leg(platform_account(LedgerAccount.Kind.STRIPE_CASH, company.currency), -Decimal(amount)),
             Leg(company_account(company), Decimal(amount)),
         ],
+    )
+    return txn
+
+
+def move_profile_balance(profile: Any, amount: str) -> LedgerTransaction:
+    """Move `amount` into (or, negative, out of) a profile's balance through the ledger, against
+    the calls revenue, as rating does: only there may a profile balance go below zero."""
+    account = profile_account(profile)
+    other = platform_account(LedgerAccount.Kind.REVENUE_CALLS, profile.company.currency)
+    value = Decimal(amount)
+    txn, _ = ledger_post(
+        actor=Actor.system(),
+        key=f"test-move:{next(_grants)}",
+        kind=LedgerTransaction.Kind.ADJUSTMENT,
+        company=profile.company,
+        currency=profile.company.currency,
+        description="Test",
+        legs=[Leg(account, value), Leg(other, -value)],
+        may_go_negative=[account.pk],
     )
     return txn

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from apps.accounts.models import ApiKey, User
 from apps.accounts.services import api_key_revoke
 from apps.core.actor import Actor
+from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.exceptions import ApplicationError
 
 
@@ -27,22 +28,13 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ApiKeyAdmin(ReadOnlyAdmin):
     list_display = ("name", "prefix", "company", "role", "created_by", "created_at", "last_used_at", "revoked_at")
     list_filter = ("role",)
     search_fields = ("name", "prefix", "company__name")
     readonly_fields = [f.name for f in ApiKey._meta.fields if f.name != "key_hash"]
     exclude = ("key_hash",)
     actions = ["revoke"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.action(description="Revoke the selected keys")
     def revoke(self, request: HttpRequest, queryset: Any) -> None:

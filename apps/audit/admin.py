@@ -6,10 +6,11 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from apps.audit.models import AuditEvent
+from apps.core.admin_readonly import ReadOnlyAdmin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "company", "actor_label", "action", "object_repr", "ip_address")
     list_filter = ("action",)
     search_fields = ("actor_label", "object_repr", "object_id", "company__name")
@@ -17,12 +18,3 @@ class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in AuditEvent._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -20,6 +20,7 @@ from apps.billing.models import (
     StripeEvent,
 )
 from apps.core.actor import Actor
+from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.exceptions import ApplicationError
 
 
@@ -140,20 +141,11 @@ class CreditPurchaseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class StripeEventAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "type", "event_id", "status", "attempts", "processed_at")
     list_filter = ("status", "type")
     search_fields = ("event_id",)
     readonly_fields = ("event_id", "type", "status", "error", "attempts", "received_at", "processed_at", "payload")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(SavedPaymentMethod)
@@ -184,19 +176,8 @@ class PriceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
 
-class _ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Charge)
-class ChargeAdmin(_ReadOnly):
+class ChargeAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "company", "description", "amount", "currency", "status", "grace_until", "paid_at")
     list_filter = ("status", "kind", "currency")
     search_fields = ("company__name", "description", "idempotency_key")
@@ -214,7 +195,7 @@ class LedgerEntryInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(LedgerTransaction)
-class LedgerTransactionAdmin(_ReadOnly):
+class LedgerTransactionAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "kind", "company", "description", "currency", "idempotency_key")
     list_filter = ("kind", "currency")
     search_fields = ("idempotency_key", "description", "company__name")
@@ -222,7 +203,7 @@ class LedgerTransactionAdmin(_ReadOnly):
 
 
 @admin.register(LedgerAccount)
-class LedgerAccountAdmin(_ReadOnly):
+class LedgerAccountAdmin(ReadOnlyAdmin):
     list_display = ("kind", "company", "sip_profile", "currency", "balance", "updated_at")
     list_filter = ("kind", "currency")
     search_fields = ("company__name", "sip_profile__name")

@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
 from apps.bundles.models import BundlePeriod
+from apps.core.admin_readonly import ReadOnlyAdmin
 
 
 @admin.register(BundlePeriod)
-class BundlePeriodAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class BundlePeriodAdmin(ReadOnlyAdmin):
     """Read only: periods are started by the renewal job and purchases, used by rating and
     suspended or resumed by charge settlement (apps.bundles.services)."""
 
@@ -42,12 +40,3 @@ class BundlePeriodAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "updated_at",
     )
     fields = readonly_fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
 from apps.business_accounts.models import BusinessAccount
+from apps.core.admin_readonly import ReadOnlyAdmin
 
 
 @admin.register(BusinessAccount)
-class BusinessAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class BusinessAccountAdmin(ReadOnlyAdmin):
     """Read-only for staff: companies manage their accounts through the services."""
 
     list_display = ("name", "display_name", "company", "sip_profile", "signin_enabled", "created_at")
@@ -28,12 +26,3 @@ class BusinessAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "updated_at",
     )
     fields = readonly_fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

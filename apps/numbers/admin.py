@@ -11,6 +11,7 @@ from django_countries.filters import CountryFilter
 
 from apps.core.actor import Actor
 from apps.core.admin_imports import CsvImportAdminMixin
+from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
 from apps.core.models import ImportJob
@@ -158,7 +159,7 @@ class OnlineNumberAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[
 
 
 @admin.register(NumberSubscription)
-class NumberSubscriptionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class NumberSubscriptionAdmin(ReadOnlyAdmin):
     """Read only, for support: companies buy, assign and release numbers themselves."""
 
     list_display = (
@@ -177,12 +178,3 @@ class NumberSubscriptionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("number__number", "company__name", "public_id")
     list_select_related = ("number", "company", "business_account")
     readonly_fields = [f.name for f in NumberSubscription._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -9,6 +9,7 @@ from django.urls import path, reverse
 
 from apps.core.actor import Actor
 from apps.core.admin_imports import CsvImportAdminMixin
+from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
 from apps.core.models import ImportJob
@@ -134,7 +135,7 @@ class RateDeckAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type
 
 
 @admin.register(Rate)
-class RateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class RateAdmin(ReadOnlyAdmin):
     """Read only: a deck's rows, to find a prefix."""
 
     list_display = (
@@ -153,15 +154,6 @@ class RateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_select_related = ("deck",)
     list_per_page = 100
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(BlockedPrefix)

@@ -3,11 +3,9 @@ when it reaches zero, and told again only after the balance went back above."""
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,39 +13,21 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from apps.billing import tasks
-from apps.billing.ledger import Leg, ledger_post, platform_account, profile_account
 from apps.billing.low_balance import EMPTY, LOW, low_balance_notices_send
-from apps.billing.models import LedgerAccount, LedgerTransaction, ProfileBalanceAlert
+from apps.billing.models import ProfileBalanceAlert
 from apps.billing.recharge import profile_auto_recharge_update
 from apps.bundles.models import BundlePeriod
 from apps.companies.models import Company, Notice, Role
 from apps.core.actor import Actor
 from apps.sip_profiles.models import SipProfile
 from apps.sip_profiles.services import sip_profile_delete
-from tests.factories import member
+from tests.factories import member, move_profile_balance
 from tests.sip_profiles.factories import digest_profile
 
 pytestmark = pytest.mark.django_db
 
-_keys = itertools.count(1)
 
-
-def move(profile: SipProfile, amount: str) -> None:
-    """Credit (or, negative, debit) the profile balance through the ledger, as allocations and
-    rating do; only rating may take it below zero, which this allows."""
-    account = profile_account(profile)
-    other = platform_account(LedgerAccount.Kind.REVENUE_CALLS, profile.company.currency)
-    value = Decimal(amount)
-    ledger_post(
-        actor=Actor.system(),
-        key=f"test-low:{next(_keys)}",
-        kind=LedgerTransaction.Kind.ADJUSTMENT,
-        company=profile.company,
-        currency=profile.company.currency,
-        description="Test",
-        legs=[Leg(account, value), Leg(other, -value)],
-        may_go_negative=[account.pk],
-    )
+move = move_profile_balance
 
 
 def run() -> dict[str, int]:

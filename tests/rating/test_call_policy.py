@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-from apps.billing.ledger import Leg, ledger_post, platform_account, profile_account
-from apps.billing.models import LedgerAccount, LedgerTransaction
 from apps.bundles.models import BundlePeriod
 from apps.companies.models import Company, Role
 from apps.core.actor import Actor
@@ -18,31 +16,15 @@ from apps.rating.call_policy import Refusal, call_policies, call_policy
 from apps.sip_profiles.models import SipProfile
 from apps.sip_profiles.services import sip_profile_delete, sip_profile_update
 from tests.conftest import client_as
-from tests.factories import member
+from tests.factories import member, move_profile_balance
 from tests.sip_profiles.factories import digest_profile, ip_profile
 
 pytestmark = pytest.mark.django_db
 
 JAN_15 = datetime(2026, 1, 15, 12, tzinfo=UTC)
-_keys = iter(range(1, 1_000_000))
 
 
-def give(profile: SipProfile, amount: str) -> None:
-    """Move `amount` into (or, negative, out of) the profile balance through the ledger, as
-    rating does: a profile balance may go below zero only there."""
-    account = profile_account(profile)
-    other = platform_account(LedgerAccount.Kind.REVENUE_CALLS, profile.company.currency)
-    value = Decimal(amount)
-    ledger_post(
-        actor=Actor.system(),
-        key=f"test:{next(_keys)}",
-        kind=LedgerTransaction.Kind.ADJUSTMENT,
-        company=profile.company,
-        currency=profile.company.currency,
-        description="Test",
-        legs=[Leg(account, value), Leg(other, -value)],
-        may_go_negative=[account.pk],
-    )
+give = move_profile_balance
 
 
 def bundle(profile: SipProfile, *, used: int = 0, included: int = 5000, **fields: Any) -> BundlePeriod:
