@@ -16,11 +16,12 @@ from apps.billing.services import charges_settle
 from apps.bundles.models import BundlePeriod
 from apps.bundles.selectors import bundle_minutes_left
 from apps.bundles.services import bundles_buy, bundles_renew
-from apps.cdrs.models import CdrRating
+from apps.cdrs.models import Cdr, CdrRating, PendingCdr
 from apps.companies.models import Notice
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from apps.rating.engine import rate_pending
+from apps.rating.tasks import rate_cdrs
 from apps.sip_profiles.models import SipProfile
 from tests.bundles.helpers import BUNDLE_PRICE, credit, new_profile, period_of
 from tests.cdrs.factories import cdr_csv, csv_row, load
@@ -199,3 +200,42 @@ def test_an_unpaid_renewal_suspends_only_the_new_period(company, owner) -> None:
     renewal = Charge.objects.get(idempotency_key=f"bundle:{profile.public_id}:2026-12-10")
     assert renewal.status == Charge.Status.SUSPENDED
     assert Notice.objects.filter(kind="charge_suspended", message__contains="US minute bundle").exists()
+
+
+def test_the_rating_job_starts_a_due_period_before_it_rates_the_calls_made_in_it(company, owner) -> None:
+    nov_10, dec_10 = datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 12, 10, tzinfo=UTC)
+    credit(company)
+    small_deck(effective_from=nov_10 - timedelta(days=30))
+    with time_machine.travel(nov_10 + timedelta(hours=1), tick=False):
+        profile = new_profile(company, owner, channels=1)
+        bundles_buy(actor=Actor(user=owner), profile=profile, count=1)
+    # A call to New York a minute after midnight on the renewal day, rated before the
+    # renewal job has come round: the job renews first, so the call uses the new minutes.
+    call = Cdr.objects.create(
+        node="edge-1",
+        edge_id=1,
+        call_id="renewal@pbx",
+        sip_profile=profile,
+        company=company,
+        direction="outbound",
+        caller="+442079460958",
+        callee="+12125550123",
+        started_at=dec_10 + timedelta(minutes=1),
+        answered_at=dec_10 + timedelta(minutes=1),
+        ended_at=dec_10 + timedelta(minutes=3),
+        duration_seconds=120,
+        billable_seconds=120,
+        sip_code=200,
+        disposition="answered",
+        auth_method="registration",
+        source_address="198.51.100.7",
+    )
+    PendingCdr.objects.create(cdr=call)
+    with time_machine.travel(dec_10 + timedelta(minutes=4), tick=False):
+        result = rate_cdrs()
+
+    assert result is not None
+    assert result["cdrs"] == 1
+    rating = CdrRating.objects.get(cdr=call)
+    assert (rating.status, rating.bundle_minutes, rating.cost) == ("bundle", 2, Decimal("0"))
+    assert period_of(profile, dec_10).minutes_used == 2
