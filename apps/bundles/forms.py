@@ -16,6 +16,9 @@ class BundleChangeForm(forms.Form):
     count = forms.IntegerField(min_value=1, max_value=MAX_CHANNELS, initial=1, label="Bundles")
     # One key per rendered form: a double-click or a resubmitted page buys once.
     key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    # The bundles held when the form was shown: a cancel applies only to that count, so a
+    # double-click or a resubmitted page cancels once.
+    held = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Its own ids: the profile page has other forms with a "key" field.
@@ -24,5 +27,5 @@ class BundleChangeForm(forms.Form):
         self.fields["count"].widget.attrs.update({"style": "width:5rem", "inputmode": "numeric"})
 
 
-def new_bundle_form() -> BundleChangeForm:
-    return BundleChangeForm(initial={"key": uuid.uuid4().hex})
+def new_bundle_form(held: int) -> BundleChangeForm:
+    return BundleChangeForm(initial={"key": uuid.uuid4().hex, "held": held})

@@ -239,12 +239,22 @@ def bundles_buy(
     return profile
 
 
-def bundles_cancel(*, actor: Actor, profile: SipProfile, count: Any) -> SipProfile:
-    """Stop renewing `count` bundles. This period's minutes stay until it ends; no refund."""
+def bundles_cancel(*, actor: Actor, profile: SipProfile, count: Any, expected: int | None = None) -> SipProfile:
+    """Stop renewing `count` bundles. This period's minutes stay until it ends; no refund.
+
+    `expected`: the bundles held when the request was made (the page sends it); if the count
+    has changed since (the same form sent twice, another admin), nothing is cancelled."""
     count = _count(count)
     with transaction.atomic():
         profile = _locked_profile(profile)
         before = profile.us_minute_bundles
+        if expected is not None and before != expected:
+            raise ApplicationError(
+                f"The US minute bundles of {profile.name} changed meanwhile: it now has {_plural(before)}. "
+                "Nothing was cancelled; check the count and try again.",
+                field="count",
+                code="bundles_changed",
+            )
         if count > before:
             raise ApplicationError(
                 f"{profile.name} has {_plural(before)}: you cannot cancel {count}."

@@ -121,7 +121,10 @@ def detail_context(page: _ProfilePage, profile: SipProfile) -> dict[str, Any]:
 
 
 def bundles_context(profile: SipProfile, form: BundleChangeForm | None = None) -> dict[str, Any]:
-    return {"bundles": bundle_summary(profile=profile), "bundle_form": form or new_bundle_form()}
+    return {
+        "bundles": bundle_summary(profile=profile),
+        "bundle_form": form or new_bundle_form(profile.us_minute_bundles),
+    }
 
 
 class SipProfileDetailView(_ProfilePage):
@@ -143,7 +146,7 @@ class SipProfileDetailView(_ProfilePage):
                     bundles_buy(actor=self.actor, profile=profile, count=count, key=data["key"])
                     done = f"{count} US minute bundle{'s' if count != 1 else ''} bought."
                 else:
-                    bundles_cancel(actor=self.actor, profile=profile, count=count)
+                    bundles_cancel(actor=self.actor, profile=profile, count=count, expected=data.get("held"))
                     done = (
                         f"{count} US minute bundle{'s' if count != 1 else ''} cancelled: "
                         "this period's minutes stay until it ends."

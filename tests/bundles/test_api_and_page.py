@@ -192,6 +192,24 @@ def test_with_htmx_the_page_swaps_only_the_bundles_card(company, owner) -> None:
     assert profile.us_minute_bundles == 0
 
 
+def test_a_cancel_sent_twice_from_the_page_cancels_once(company, owner) -> None:
+    credit(company)
+    profile = new_profile(company, owner, channels=3, us_minute_bundles=3)
+    client = client_as(owner)
+    page = f"/sip-profiles/{profile.public_id}/"
+    assert 'name="held" value="3"' in client.get(page).content.decode()
+
+    form = {"action": "cancel", "count": "1", "key": "k5", "held": "3"}
+    cancelled = client.post(page, form, format="multipart")
+    again = client.post(page, form, format="multipart")
+
+    assert cancelled.status_code == 302
+    assert again.status_code == 400
+    assert "changed meanwhile: it now has 2 US minute bundles. Nothing was cancelled" in again.content.decode()
+    profile.refresh_from_db()
+    assert profile.us_minute_bundles == 2
+
+
 def test_viewers_see_the_minutes_but_no_form_and_cannot_post(company, owner) -> None:
     profile = new_profile(company, owner, channels=2)
     viewer = client_as(member(company, Role.VIEWER))
