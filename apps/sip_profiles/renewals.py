@@ -7,8 +7,6 @@ import logging
 from datetime import datetime
 
 from django.db import DatabaseError, transaction
-from django.db.models import CharField, Exists, OuterRef, Value
-from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from apps.billing.models import Charge, Price
@@ -56,17 +54,22 @@ def _renew_one(*, pk: int, now: datetime) -> bool:
 
 def _due_ids(*, now: datetime, limit: int) -> list[int]:
     """Live profiles whose current monthly period began after they were created and whose
-    channels are not charged for it yet: one query per renewal day (1 to 28), so that the
+    channels are not charged for it yet, taken renewal day by renewal day (1 to 28), so that
     `limit` bounds the work of a run instead of always taking the same first profiles."""
     ids: list[int] = []
     for day in range(1, 29):
         period_start, _ = monthly_period(renewal_day=day, at=now)
-        key = Concat(
-            Value("channels:"), Cast(OuterRef("public_id"), CharField()), Value(f":renewal:{period_start:%Y-%m-%d}")
-        )
+        charged = [
+            item.partition(":")[2]
+            for item in Charge.objects.filter(
+                kind=Charge.Kind.CHANNELS,
+                period_start=period_start,
+                idempotency_key__endswith=f":renewal:{period_start:%Y-%m-%d}",
+            ).values_list("item", flat=True)
+        ]
         ids += (
             SipProfile.objects.filter(deleted_at__isnull=True, renewal_day=day, created_at__lt=period_start)
-            .exclude(Exists(Charge.objects.filter(idempotency_key=key)))
+            .exclude(public_id__in=charged)
             .order_by("pk")
             .values_list("pk", flat=True)[: limit - len(ids)]
         )
