@@ -24,9 +24,10 @@ RATE_RUN_SECONDS = 240
 @shared_task(acks_late=True, soft_time_limit=RATE_RUN_SECONDS + 60, time_limit=RATE_RUN_SECONDS + 120)
 def rate_cdrs() -> dict[str, object] | None:
     """Rate every queued CDR, batch by batch (every minute, and right after a CDR import).
-    Runs never overlap (a lock); even if they did, batches claim CDRs with SKIP LOCKED and a
-    CDR's rating is written once, so nothing is charged twice. Re-queues itself when it
-    stopped at its time budget with CDRs left."""
+    Runs never overlap (a lock); even if they did, batches run one at a time (an advisory
+    lock) and a CDR's rating is written once, so nothing is charged twice. Re-queues itself
+    when it stopped at its time budget with CDRs left, and asks for the low-balance notices
+    when it charged calls (so they go out now, not at the next 5-minute sweep)."""
     from apps.bundles.services import bundles_renew
     from apps.rating.engine import rate_pending
 
@@ -42,6 +43,10 @@ def rate_cdrs() -> dict[str, object] | None:
         run = rate_pending(max_seconds=RATE_RUN_SECONDS)
     if run.more:
         rate_cdrs.delay()
+    if run.charged:
+        from apps.billing.tasks import low_balance_notices
+
+        low_balance_notices.delay()
     return {
         "cdrs": run.cdrs,
         "batches": run.batches,

@@ -13,8 +13,10 @@ from apps.audit.models import AuditEvent
 from apps.billing.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from apps.bundles.models import BundlePeriod
 from apps.cdrs.models import Cdr, CdrRating, PendingCdr
+from apps.companies.models import Notice
 from apps.rating.engine import rate_pending
 from apps.rating.models import BlockedPrefix
+from apps.rating.tasks import rate_cdrs
 from tests.cdrs.factories import cdr_csv, csv_row, load
 from tests.rating.factories import RateFactory, small_deck
 
@@ -150,3 +152,16 @@ def test_staff_rate_again_the_calls_no_deck_covered(staff, branch) -> None:
     rating = CdrRating.objects.get()
     assert (rating.status, rating.cost) == ("rated", Decimal("0.0160"))
     assert _balance(branch) == Decimal("-0.0160")
+
+
+def test_the_job_tells_the_company_at_once_when_calls_empty_a_profile(staff, branch) -> None:
+    small_deck()
+    load(cdr_csv(csv_row(1, branch.public_id, callee="+442079460000")), staff)
+
+    result = rate_cdrs()
+
+    assert result is not None
+    assert result["charged"] == 1
+    assert _balance(branch) == Decimal("-0.0160")
+    notice = Notice.objects.get(company=branch.company, kind="profile_balance_empty")
+    assert branch.name in notice.message
