@@ -50,7 +50,6 @@ from apps.rating.models import NEVER_PRICED, BlockedPrefix, DestinationClass, Ra
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 100_000  # the default of settings.RATING_BATCH_SIZE
 PLACES = Decimal("0.0001")
 ZERO = Decimal("0")
 SIXTY = Decimal(60)
@@ -151,15 +150,15 @@ class Decks:
         last = self._last.get(currency)
         if last is not None and last[0] <= at < last[1]:
             return last[2]
-        deck = self._find(currency, at)
-        starts = self._timeline[currency][0]
-        index = bisect.bisect_right(starts, at)
+        starts, ids = self._timeline_of(currency)
+        index = bisect.bisect_right(starts, at)  # decks starting at or before `at`
+        deck = self._deck(ids[index - 1]) if index else None
         low = starts[index - 1] if index else -(2**63)
         high = starts[index] if index < len(starts) else 2**63
         self._last[currency] = (low, high, deck)
         return deck
 
-    def _find(self, currency: str, at: int) -> Deck | None:
+    def _timeline_of(self, currency: str) -> tuple[list[int], list[int]]:
         timeline = self._timeline.get(currency)
         if timeline is None:
             rows = list(
@@ -169,11 +168,9 @@ class Decks:
             )
             # Active decks always have an effective time (a CHECK constraint).
             timeline = self._timeline[currency] = ([micros(r[0]) for r in rows if r[0]], [r[1] for r in rows if r[0]])
-        starts, ids = timeline
-        index = bisect.bisect_right(starts, at) - 1
-        if index < 0:
-            return None
-        deck_id = ids[index]
+        return timeline
+
+    def _deck(self, deck_id: int) -> Deck:
         deck = self._decks.get(deck_id)
         if deck is None:
             deck = self._decks[deck_id] = Deck.load(deck_id)
@@ -227,7 +224,6 @@ class Period:
     start: int  # microseconds since the epoch
     end: int
     minutes_left: int
-    used: int = 0
 
 
 @dataclass(slots=True)
@@ -266,7 +262,6 @@ def price_call(call: Call, *, decks: Decks, blocklist: Blocklist, period: Period
         minutes = -(-seconds // 60)
         used = min(minutes, period.minutes_left)
         period.minutes_left -= used
-        period.used += used
         covered = min(seconds, used * 60)
         rest = seconds - covered
         if rest <= 0:
@@ -453,14 +448,15 @@ def _drop_stale_queue_rows() -> int:
 
 def rate_batch(
     *,
-    limit: int = BATCH_SIZE,
+    limit: int | None = None,
     decks: Decks | None = None,
     blocklist: Blocklist | None = None,
     account_of: dict[int, int] | None = None,
 ) -> BatchResult | None:
-    """Rate up to `limit` queued CDRs in one transaction. Returns None when none was queued.
-    `decks`, `blocklist` and `account_of` (profile id → balance account id) may be shared by
-    the batches of one run."""
+    """Rate up to `limit` (settings.RATING_BATCH_SIZE) queued CDRs in one transaction. Returns
+    None when none was queued. `decks`, `blocklist` and `account_of` (profile id → balance
+    account id) may be shared by the batches of one run."""
+    limit = limit or settings.RATING_BATCH_SIZE
     try:
         return _rate_batch(limit=limit, decks=decks, blocklist=blocklist, account_of=account_of)
     except IntegrityError:
@@ -514,24 +510,25 @@ def _rate_batch(
                 count_of[call.company_id] += 1
             if decision.bundle_minutes:
                 used[decision.period_id] += decision.bundle_minutes
-        wanted = {p for profiles in by_company.values() for p in profiles}
+        charged_profiles = {p for profiles in by_company.values() for p in profiles}
         known = account_of if account_of is not None else {}
-        missing = wanted - known.keys()
+        missing = charged_profiles - known.keys()
         if missing:
             known.update(profile_accounts(missing))
-        accounts = {p: known[p] for p in wanted}
+        accounts = {p: known[p] for p in charged_profiles}
         revenue = {
             currency: platform_account(LedgerAccount.Kind.REVENUE_CALLS, currency).pk
             for currency in set(currency_of.values())
         }
-        postings = []
+        postings, key_of = [], {}
         for company_id, profiles in by_company.items():
             total = sum(profiles.values(), ZERO)
             currency = currency_of[company_id]
             calls_count = count_of[company_id]
+            key_of[company_id] = f"calls:{company_id}:{first_call[company_id]}"
             postings.append(
                 Posting(
-                    key=f"calls:{company_id}:{first_call[company_id]}",
+                    key=key_of[company_id],
                     company_id=company_id,
                     currency=currency,
                     description=f"Calls: {calls_count} call{'s' if calls_count != 1 else ''} rated",
@@ -542,15 +539,13 @@ def _rate_batch(
                 )
             )
             result.total[currency] = result.total.get(currency, ZERO) + total
-        txn_of = {
-            int(key.split(":")[1]): pk
-            for key, pk in ledger_post_many(
-                actor=Actor.system(),
-                kind=LedgerTransaction.Kind.CALL,
-                postings=postings,
-                may_go_negative=set(accounts.values()),
-            ).items()
-        }
+        posted = ledger_post_many(
+            actor=Actor.system(),
+            kind=LedgerTransaction.Kind.CALL,
+            postings=postings,
+            may_go_negative=set(accounts.values()),
+        )
+        txn_of = {company_id: posted[key] for company_id, key in key_of.items()}
         result.timings["ledger"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
@@ -581,7 +576,7 @@ def _rate_batch(
         result.timings["minutes"] = time.perf_counter() - mark
         result.cdrs = len(calls)
         result.bundle_minutes = sum(used.values())
-        result.profiles = sorted({p for profiles in by_company.values() for p in profiles})
+        result.profiles = sorted(charged_profiles)
         result.periods = sorted(used)
 
         from apps.billing.recharge import profiles_balance_debited
@@ -590,7 +585,6 @@ def _rate_batch(
         profiles_balance_debited(result.profiles)
         bundle_periods_used(result.periods)
         mark = time.perf_counter()
-        connection.set_autocommit  # noqa: B018
     result.timings["commit"] = time.perf_counter() - mark
     logger.debug("rating batch of %s: %s", result.cdrs, {k: round(v, 3) for k, v in result.timings.items()})
     return result
