@@ -64,6 +64,30 @@ def platform_account(kind: str, currency: str) -> LedgerAccount:
     return _get_or_create(kind=kind, company=None, currency=currency)
 
 
+def _checked_amounts(key: str, amounts: Sequence[Decimal]) -> list[Decimal]:
+    """The amounts of one transaction, to 4 places: two or more, none zero, summing to zero."""
+    if len(amounts) < 2:
+        raise ValueError(f"A ledger transaction needs two or more entries ({key}).")
+    quantized = [amount.quantize(PLACES) for amount in amounts]
+    if sum(quantized) != 0 or any(amount == 0 for amount in quantized):
+        raise ValueError(f"Unbalanced or empty entries for {key}: {quantized}")
+    return quantized
+
+
+def _refuse_overdraft(
+    *, pk: int, kind: str, currency: str, balance: Decimal, delta: Decimal, may_go_negative: Collection[int]
+) -> None:
+    """A customer balance may not go below zero, unless listed in `may_go_negative` (rating);
+    a company balance never. Call with the account locked."""
+    overdraws = delta < 0 and balance + delta < 0 and kind in LedgerAccount.CUSTOMER_KINDS
+    if overdraws and (kind == LedgerAccount.Kind.COMPANY_BALANCE or pk not in may_go_negative):
+        raise InsufficientFunds(
+            f"Not enough credit: {LedgerAccount.Kind(kind).label.lower()} is {balance:.2f} {currency}, "
+            f"this needs {-delta:.2f}.",
+            field="amount",
+        )
+
+
 def ledger_post(
     *,
     actor: Actor,
@@ -80,11 +104,7 @@ def ledger_post(
     Customer balances may not go below zero, except accounts listed in `may_go_negative`
     (a call is rated after it happened, so rating may overdraw a profile). A company balance
     never goes negative whatever is passed."""
-    if len(legs) < 2:
-        raise ValueError("A ledger transaction needs two or more entries.")
-    amounts = [leg.amount.quantize(PLACES) for leg in legs]
-    if sum(amounts) != 0 or any(amount == 0 for amount in amounts):
-        raise ValueError(f"Unbalanced or empty entries for {key}: {amounts}")
+    amounts = _checked_amounts(key, [leg.amount for leg in legs])
     if any(leg.account.currency != currency for leg in legs):
         raise ValueError(f"Every entry of {key} must be in {currency}.")
     existing = LedgerTransaction.objects.filter(idempotency_key=key).first()
@@ -100,14 +120,14 @@ def ledger_post(
                 change[leg.account.pk] = change.get(leg.account.pk, Decimal("0")) + amount
             for pk, delta in change.items():
                 account = locked[pk]
-                after = account.balance + delta
-                overdraws = delta < 0 and after < 0 and account.kind in LedgerAccount.CUSTOMER_KINDS
-                if overdraws and (account.kind == LedgerAccount.Kind.COMPANY_BALANCE or pk not in may_go_negative):
-                    raise InsufficientFunds(
-                        f"Not enough credit: {account.get_kind_display().lower()} is "
-                        f"{account.balance:.2f} {account.currency}, this needs {-delta:.2f}.",
-                        field="amount",
-                    )
+                _refuse_overdraft(
+                    pk=pk,
+                    kind=account.kind,
+                    currency=account.currency,
+                    balance=account.balance,
+                    delta=delta,
+                    may_go_negative=may_go_negative,
+                )
             txn = LedgerTransaction.objects.create(
                 kind=kind,
                 company=company,
@@ -180,11 +200,13 @@ def ledger_post_many(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("ledger_post_many must run inside transaction.atomic().")
     change: dict[int, Decimal] = {}
+    # Each posting's legs with their amounts to 4 places.
+    legs_of: list[list[tuple[int, Decimal]]] = []
     for posting in postings:
-        amounts = [amount.quantize(PLACES) for _, amount in posting.legs]
-        if len(amounts) < 2 or sum(amounts) != 0 or any(amount == 0 for amount in amounts):
-            raise ValueError(f"Unbalanced or empty entries for {posting.key}: {amounts}")
-        for account_id, amount in zip((leg[0] for leg in posting.legs), amounts, strict=True):
+        amounts = _checked_amounts(posting.key, [amount for _, amount in posting.legs])
+        legs = [(account_id, amount) for (account_id, _), amount in zip(posting.legs, amounts, strict=True)]
+        legs_of.append(legs)
+        for account_id, amount in legs:
             change[account_id] = change.get(account_id, Decimal("0")) + amount
     # (kind, currency, balance) of each account, locked in id order.
     accounts = {
@@ -201,12 +223,9 @@ def ledger_post_many(
             raise ValueError(f"Every entry of {posting.key} must be in {posting.currency}.")
     for pk, delta in change.items():
         account_kind, currency, balance = accounts[pk]
-        overdraws = delta < 0 and balance + delta < 0 and account_kind in LedgerAccount.CUSTOMER_KINDS
-        if overdraws and (account_kind == LedgerAccount.Kind.COMPANY_BALANCE or pk not in may_go_negative):
-            label = LedgerAccount.Kind(account_kind).label.lower()
-            raise InsufficientFunds(
-                f"Not enough credit: {label} is {balance:.2f} {currency}, this needs {-delta:.2f}.", field="amount"
-            )
+        _refuse_overdraft(
+            pk=pk, kind=account_kind, currency=currency, balance=balance, delta=delta, may_go_negative=may_go_negative
+        )
 
     label = actor.label[:200]
     txns = LedgerTransaction.objects.bulk_create(
@@ -225,9 +244,8 @@ def ledger_post_many(
     running = {pk: account[2] for pk, account in accounts.items()}
     now = timezone.now()
     rows: list[tuple[int, int, Decimal, Decimal]] = []
-    for posting, txn in zip(postings, txns, strict=True):
-        for account_id, amount in posting.legs:
-            amount = amount.quantize(PLACES)
+    for legs, txn in zip(legs_of, txns, strict=True):
+        for account_id, amount in legs:
             running[account_id] += amount
             rows.append((txn.pk, account_id, amount, running[account_id]))
     if connection.vendor == "postgresql":
