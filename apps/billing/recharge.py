@@ -46,7 +46,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, OuterRef, Subquery, Sum, Value
+from django.db.models import F, Max, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -558,28 +558,15 @@ def profile_month_total(profile: Any, *, month: date) -> Decimal:
 
 
 def profile_balance_debited(profile_id: int) -> None:
-    """Rating (and a take-back) took credit from this profile: after commit, top it up from the
-    company balance if its auto-recharge is due. Safe to call often: cheap when nothing is due."""
-
-    def check() -> None:
-        threshold = (
-            ProfileAutoRecharge.objects.filter(sip_profile_id=profile_id, enabled=True)
-            .values_list("threshold", flat=True)
-            .first()
-        )
-        if threshold is None:
-            return
-        balance = LedgerAccount.objects.filter(sip_profile_id=profile_id).values_list("balance", flat=True).first()
-        if (balance or ZERO) < threshold:
-            profile_recharge_run(profile_id=profile_id, trigger=Trigger.THRESHOLD)
-
-    # robust: a failed top-up is logged and must not break the debit that committed.
-    transaction.on_commit(check, robust=True)
+    """A take-back (or a settings change) took or may need credit on this profile: after
+    commit, top it up from the company balance if its auto-recharge is due."""
+    profiles_balance_debited([profile_id])
 
 
 def profiles_balance_debited(profile_ids: Collection[int]) -> None:
-    """profile_balance_debited for many profiles at once (a rating batch): one query finds,
-    after commit, the profiles whose enabled auto-recharge is due, and only those are topped up."""
+    """Rating (or a take-back) took credit from these profiles: after commit, one query finds
+    the profiles whose enabled auto-recharge is due, and only those are topped up. Safe to call
+    often: cheap when nothing is due; a failed top-up is logged and never undoes the debit."""
     ids = sorted(set(profile_ids))
     if not ids:
         return
@@ -587,9 +574,11 @@ def profiles_balance_debited(profile_ids: Collection[int]) -> None:
     def check() -> None:
         due = (
             ProfileAutoRecharge.objects.filter(
+                # A profile never given credit has no account yet: its balance is zero.
+                Q(sip_profile__ledger_account__isnull=True)
+                | Q(sip_profile__ledger_account__balance__lt=F("threshold")),
                 sip_profile_id__any=ids,
                 enabled=True,
-                sip_profile__ledger_account__balance__lt=F("threshold"),
             )
             .order_by("sip_profile_id")
             .values_list("sip_profile_id", flat=True)
@@ -598,7 +587,7 @@ def profiles_balance_debited(profile_ids: Collection[int]) -> None:
             try:
                 profile_recharge_run(profile_id=profile_id, trigger=Trigger.THRESHOLD)
             except Exception:
-                logger.exception("Auto-recharge of SIP profile %s failed after rating", profile_id)
+                logger.exception("Auto-recharge of SIP profile %s failed after a debit", profile_id)
 
     transaction.on_commit(check, robust=True)
 
