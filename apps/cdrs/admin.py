@@ -4,8 +4,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
-from django.urls import path, reverse
+from django.urls import reverse
 
 from apps.cdrs import imports, services
 from apps.cdrs.forms import CdrImportForm
@@ -32,6 +31,9 @@ class CdrAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     import_kind = services.IMPORT_KIND
     import_template_csv = imports.TEMPLATE
     import_template_filename = "cdrs.csv"
+    import_url_name = "cdrs-import"
+    import_templates = "admin/cdrs"
+    import_status_title = "CDR load of {filename}"
 
     def import_jobs(self) -> Any:
         return ImportJob.objects.select_related("created_by").defer("content")
@@ -89,15 +91,10 @@ class CdrAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     # --- CSV load ------------------------------------------------------------------
 
     def get_urls(self) -> list[Any]:
-        view = self.admin_site.admin_view
-        return [
-            path("import/", view(self.import_view), name="cdrs-import"),
-            path("import/<uuid:id>/", view(self.import_status_view), name="cdrs-import-status"),
-            path("import/<uuid:id>/progress/", view(self.import_progress_view), name="cdrs-import-progress"),
-            path("import/<uuid:id>/errors.csv", view(self.import_errors_view), name="cdrs-import-errors"),
-            path("import/template.csv", view(self.import_template_view), name="cdrs-import-template"),
-            *super().get_urls(),
-        ]
+        return [*self.import_urls(), *super().get_urls()]
+
+    def import_context(self, job: ImportJob) -> dict[str, Any]:
+        return {"skipped": _skipped(job)}
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_import_permission(request):
@@ -125,14 +122,3 @@ class CdrAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
             .defer("content", "errors")
             .order_by("-created_at")[:RECENT_IMPORTS],
         )
-
-    def import_status_view(self, request: HttpRequest, id: Any) -> HttpResponse:
-        job = self._job(request, id)
-        return self._page(
-            request, "admin/cdrs/import_status.html", f"CDR load of {job.filename}", job=job, skipped=_skipped(job)
-        )
-
-    def import_progress_view(self, request: HttpRequest, id: Any) -> HttpResponse:
-        """What the status page polls (htmx, every second) until the load has finished."""
-        job = self._job(request, id)
-        return render(request, "admin/cdrs/_import_progress.html", {"job": job, "skipped": _skipped(job)})

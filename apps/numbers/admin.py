@@ -5,8 +5,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
-from django.urls import path, reverse
+from django.urls import reverse
 from django_countries.filters import CountryFilter
 
 from apps.core.actor import Actor
@@ -30,6 +29,8 @@ class OnlineNumberAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[
     import_kind = services.IMPORT_KIND
     import_template_csv = imports.TEMPLATE
     import_template_filename = "online-numbers.csv"
+    import_url_name = "numbers-import"
+    import_templates = "admin/numbers"
 
     form = OnlineNumberAdminForm
     change_list_template = "admin/numbers/onlinenumber/change_list.html"
@@ -112,15 +113,7 @@ class OnlineNumberAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[
     # --- CSV import ---------------------------------------------------------------
 
     def get_urls(self) -> list[Any]:
-        view = self.admin_site.admin_view
-        return [
-            path("import/", view(self.import_view), name="numbers-import"),
-            path("import/<uuid:id>/", view(self.import_status_view), name="numbers-import-status"),
-            path("import/<uuid:id>/progress/", view(self.import_progress_view), name="numbers-import-progress"),
-            path("import/<uuid:id>/errors.csv", view(self.import_errors_view), name="numbers-import-errors"),
-            path("import/template.csv", view(self.import_template_view), name="numbers-import-template"),
-            *super().get_urls(),
-        ]
+        return [*self.import_urls(), *super().get_urls()]
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):
@@ -148,14 +141,6 @@ class OnlineNumberAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[
             .defer("content", "errors")
             .order_by("-created_at")[:RECENT_IMPORTS],
         )
-
-    def import_status_view(self, request: HttpRequest, id: Any) -> HttpResponse:
-        job = self._job(request, id)
-        return self._page(request, "admin/numbers/import_status.html", f"Import of {job.filename}", job=job)
-
-    def import_progress_view(self, request: HttpRequest, id: Any) -> HttpResponse:
-        """What the status page polls (htmx, every second) until the import has finished."""
-        return render(request, "admin/numbers/_import_progress.html", {"job": self._job(request, id)})
 
 
 @admin.register(NumberSubscription)

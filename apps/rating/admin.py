@@ -4,8 +4,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
-from django.urls import path, reverse
+from django.urls import reverse
 
 from apps.core.actor import Actor
 from apps.core.admin_imports import CsvImportAdminMixin
@@ -28,6 +27,8 @@ class RateDeckAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type
     import_kind = services.IMPORT_KIND
     import_template_csv = imports.TEMPLATE
     import_template_filename = "rate-deck.csv"
+    import_url_name = "rating-import"
+    import_templates = "admin/rating"
 
     def import_jobs(self) -> Any:
         return ImportJob.objects.select_related("rate_deck", "created_by")
@@ -83,15 +84,7 @@ class RateDeckAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type
     # --- CSV import ---------------------------------------------------------------
 
     def get_urls(self) -> list[Any]:
-        view = self.admin_site.admin_view
-        return [
-            path("import/", view(self.import_view), name="rating-import"),
-            path("import/<uuid:id>/", view(self.import_status_view), name="rating-import-status"),
-            path("import/<uuid:id>/progress/", view(self.import_progress_view), name="rating-import-progress"),
-            path("import/<uuid:id>/errors.csv", view(self.import_errors_view), name="rating-import-errors"),
-            path("import/template.csv", view(self.import_template_view), name="rating-import-template"),
-            *super().get_urls(),
-        ]
+        return [*self.import_urls(), *super().get_urls()]
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_import_permission(request):
@@ -124,14 +117,6 @@ class RateDeckAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type
             .defer("content", "errors")
             .order_by("-created_at")[:RECENT_IMPORTS],
         )
-
-    def import_status_view(self, request: HttpRequest, id: Any) -> HttpResponse:
-        job = self._job(request, id)
-        return self._page(request, "admin/rating/import_status.html", f"Import of {job.filename}", job=job)
-
-    def import_progress_view(self, request: HttpRequest, id: Any) -> HttpResponse:
-        """What the status page polls (htmx, every second) until the import has finished."""
-        return render(request, "admin/rating/_import_progress.html", {"job": self._job(request, id)})
 
 
 @admin.register(Rate)
