@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.cdrs import imports
-from apps.cdrs.models import Cdr, PendingCdr
+from apps.cdrs.models import Cdr, CdrRating, PendingCdr
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from apps.core.models import ImportJob
@@ -269,8 +269,6 @@ def cdrs_requeue_failed(*, actor: Actor, cdr_ids: list[int] | None = None) -> in
     """Queue CDRs whose rating failed (no rate covered them, no deck was in force) to be rated
     again, e.g. after staff imported the missing rates. Only failed ratings can be removed (no
     money moved for them; the database refuses removing any other). Returns how many."""
-    from apps.cdrs.models import CdrRating
-
     with transaction.atomic():
         failed = CdrRating.objects.select_for_update().filter(status=CdrRating.Status.ERROR)
         if cdr_ids is not None:
