@@ -414,23 +414,17 @@ class IdempotentRequest(models.Model):
 # --- Auto-recharge ----------------------------------------------------------------------------
 
 
-class AutoRecharge(models.Model):
-    """A company's auto-recharge: charge `amount` to a saved card off-session when the company
-    balance falls below `threshold`, at most `monthly_limit` per calendar month (apps.billing.recharge)."""
+class RechargeSettings(models.Model):
+    """What a company's and a profile's auto-recharge share: top up `amount` when the balance
+    falls below `threshold`, at most `monthly_limit` a calendar month, and the failures seen."""
 
-    company = models.OneToOneField(Company, on_delete=models.PROTECT, related_name="auto_recharge")
     enabled = models.BooleanField(default=False)
     amount = models.DecimalField(max_digits=14, decimal_places=4)
     threshold = models.DecimalField(max_digits=14, decimal_places=4)
     monthly_limit = models.DecimalField(max_digits=14, decimal_places=4)
-    # None: the company's default card at the time of the charge.
-    payment_method = models.ForeignKey(
-        SavedPaymentMethod, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
     consecutive_failures = models.PositiveSmallIntegerField(default=0)
     last_failure_at = models.DateTimeField(null=True, blank=True)
     last_failure_message = models.CharField(max_length=500, blank=True)
-    disabled_reason = models.CharField(max_length=300, blank=True)
     # When the settings were last saved: attempts before it do not count for the
     # one-charge-per-threshold-crossing rule (a person re-arms it by saving).
     armed_at = models.DateTimeField(null=True, blank=True)
@@ -439,13 +433,33 @@ class AutoRecharge(models.Model):
     objects = CompanyOwnedQuerySet.as_manager()
 
     class Meta:
-        constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="auto_recharge_amount_positive"),
-            models.CheckConstraint(condition=Q(threshold__gte=0), name="auto_recharge_threshold_not_negative"),
-            models.CheckConstraint(
-                condition=Q(monthly_limit__gte=models.F("amount")), name="auto_recharge_limit_covers_amount"
-            ),
-        ]
+        abstract = True
+
+
+def recharge_constraints(prefix: str) -> list[models.BaseConstraint]:
+    """The checks of RechargeSettings, named `<prefix>_…` for the concrete model."""
+    return [
+        models.CheckConstraint(condition=Q(amount__gt=0), name=f"{prefix}_amount_positive"),
+        models.CheckConstraint(condition=Q(threshold__gte=0), name=f"{prefix}_threshold_not_negative"),
+        models.CheckConstraint(
+            condition=Q(monthly_limit__gte=models.F("amount")), name=f"{prefix}_limit_covers_amount"
+        ),
+    ]
+
+
+class AutoRecharge(RechargeSettings):
+    """A company's auto-recharge: charge `amount` to a saved card off-session when the company
+    balance falls below `threshold`, at most `monthly_limit` per calendar month (apps.billing.recharge)."""
+
+    company = models.OneToOneField(Company, on_delete=models.PROTECT, related_name="auto_recharge")
+    # None: the company's default card at the time of the charge.
+    payment_method = models.ForeignKey(
+        SavedPaymentMethod, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    disabled_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = recharge_constraints("auto_recharge")
 
     def __str__(self) -> str:
         return f"Auto-recharge of {self.company}"
@@ -505,7 +519,7 @@ class RechargeAttempt(PublicModel):
         return f"Auto-recharge {self.amount} {self.currency} ({self.status})"
 
 
-class ProfileAutoRecharge(models.Model):
+class ProfileAutoRecharge(RechargeSettings):
     """A SIP profile's auto-recharge: allocate `amount` from the company balance when the
     profile balance falls below `threshold`, at most `monthly_limit` per calendar month."""
 
@@ -513,26 +527,9 @@ class ProfileAutoRecharge(models.Model):
         "sip_profiles.SipProfile", on_delete=models.PROTECT, related_name="auto_recharge"
     )
     company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="+")
-    enabled = models.BooleanField(default=False)
-    amount = models.DecimalField(max_digits=14, decimal_places=4)
-    threshold = models.DecimalField(max_digits=14, decimal_places=4)
-    monthly_limit = models.DecimalField(max_digits=14, decimal_places=4)
-    consecutive_failures = models.PositiveSmallIntegerField(default=0)
-    last_failure_at = models.DateTimeField(null=True, blank=True)
-    last_failure_message = models.CharField(max_length=500, blank=True)
-    armed_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = CompanyOwnedQuerySet.as_manager()
 
     class Meta:
-        constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="profile_recharge_amount_positive"),
-            models.CheckConstraint(condition=Q(threshold__gte=0), name="profile_recharge_threshold_not_negative"),
-            models.CheckConstraint(
-                condition=Q(monthly_limit__gte=models.F("amount")), name="profile_recharge_limit_covers_amount"
-            ),
-        ]
+        constraints = recharge_constraints("profile_recharge")
 
     def __str__(self) -> str:
         return f"Auto-recharge of {self.sip_profile}"
