@@ -152,6 +152,55 @@ def _crossed(*, account_id: int, threshold: Decimal, last_watermark: int | None)
 # --- Company settings ---------------------------------------------------------------------------
 
 
+def _settings_values(
+    errors: dict[str, list[str]], *, amount: Any, threshold: Any, monthly_limit: Any
+) -> tuple[Any, Any, Any]:
+    """Amount (checked by the `amount` callable), threshold and monthly limit of auto-recharge
+    settings; what is wrong is collected in `errors`."""
+    amount_value = _collect(errors, "amount", amount)
+    threshold_value = _collect(errors, "threshold", lambda: _clean_money(threshold, field="threshold", allow_zero=True))
+    limit_value = _collect(
+        errors, "monthly_limit", lambda: _clean_money(monthly_limit, field="monthly_limit", allow_zero=False)
+    )
+    if amount_value is not None and limit_value is not None and limit_value < amount_value:
+        errors.setdefault("monthly_limit", []).append("The monthly limit must be at least the recharge amount.")
+    return amount_value, threshold_value, limit_value
+
+
+def _save_settings(
+    *,
+    actor: Actor,
+    auto: AutoRecharge | ProfileAutoRecharge,
+    before: dict[str, Any] | None,
+    enabled: bool,
+    values: tuple[Any, Any, Any],
+    now: datetime,
+    action: str,
+    company: Company,
+    target: Any,
+) -> None:
+    """Save (and re-arm) auto-recharge settings, with their audit event. Turning it on again
+    clears the failures. Call inside a transaction, the row locked."""
+    if enabled and not auto.enabled:
+        auto.consecutive_failures = 0
+    auto.enabled = bool(enabled)
+    auto.amount, auto.threshold, auto.monthly_limit = values
+    auto.armed_at = now
+    try:
+        with transaction.atomic():
+            auto.save()
+    except IntegrityError:
+        raise ApplicationError("The settings were changed at the same moment. Please try again.") from None
+    after = _settings_snapshot(auto) or {}
+    audit_record(
+        actor=actor,
+        action=action,
+        company=company,
+        target=target,
+        changes={k: {"before": (before or {}).get(k), "after": v} for k, v in after.items()},
+    )
+
+
 def auto_recharge_update(
     *,
     actor: Actor,
@@ -166,13 +215,12 @@ def auto_recharge_update(
     below the threshold it may charge, whatever earlier attempts did. Turning it on again clears
     the failures that switched it off."""
     errors: dict[str, list[str]] = {}
-    amount_value = _collect(errors, "amount", lambda: purchase_amount(amount, company=company))
-    threshold_value = _collect(errors, "threshold", lambda: _clean_money(threshold, field="threshold", allow_zero=True))
-    limit_value = _collect(
-        errors, "monthly_limit", lambda: _clean_money(monthly_limit, field="monthly_limit", allow_zero=False)
+    values = _settings_values(
+        errors,
+        amount=lambda: purchase_amount(amount, company=company),
+        threshold=threshold,
+        monthly_limit=monthly_limit,
     )
-    if amount_value is not None and limit_value is not None and limit_value < amount_value:
-        errors.setdefault("monthly_limit", []).append("The monthly limit must be at least the recharge amount.")
     if payment_method is not None and payment_method.company_id != company.pk:
         errors.setdefault("payment_method", []).append("Choose one of your company's saved cards.")
     if enabled and payment_method is None and default_card_for(company) is None:
@@ -187,24 +235,18 @@ def auto_recharge_update(
         if auto is None:
             auto = AutoRecharge(company=company)
         if enabled and not auto.enabled:
-            auto.consecutive_failures = 0
             auto.disabled_reason = ""
-        auto.enabled = bool(enabled)
-        auto.amount, auto.threshold, auto.monthly_limit = amount_value, threshold_value, limit_value
         auto.payment_method = payment_method
-        auto.armed_at = now
-        try:
-            with transaction.atomic():
-                auto.save()
-        except IntegrityError:
-            raise ApplicationError("The settings were changed at the same moment. Please try again.") from None
-        after = _settings_snapshot(auto) or {}
-        audit_record(
+        _save_settings(
             actor=actor,
+            auto=auto,
+            before=before,
+            enabled=enabled,
+            values=values,
+            now=now,
             action="auto_recharge.updated",
             company=company,
             target=auto,
-            changes={k: {"before": (before or {}).get(k), "after": v} for k, v in after.items()},
         )
     return auto
 
@@ -514,13 +556,12 @@ def profile_auto_recharge_update(
     if profile.deleted_at is not None:
         raise ApplicationError("This SIP profile was deleted.", code="deleted")
     errors: dict[str, list[str]] = {}
-    amount_value = _collect(errors, "amount", lambda: _clean_money(amount, field="amount", allow_zero=False))
-    threshold_value = _collect(errors, "threshold", lambda: _clean_money(threshold, field="threshold", allow_zero=True))
-    limit_value = _collect(
-        errors, "monthly_limit", lambda: _clean_money(monthly_limit, field="monthly_limit", allow_zero=False)
+    values = _settings_values(
+        errors,
+        amount=lambda: _clean_money(amount, field="amount", allow_zero=False),
+        threshold=threshold,
+        monthly_limit=monthly_limit,
     )
-    if amount_value is not None and limit_value is not None and limit_value < amount_value:
-        errors.setdefault("monthly_limit", []).append("The monthly limit must be at least the recharge amount.")
     _raise_if(errors)
     company = profile.company
     with transaction.atomic():
@@ -528,23 +569,16 @@ def profile_auto_recharge_update(
         before = _settings_snapshot(auto)
         if auto is None:
             auto = ProfileAutoRecharge(sip_profile=profile, company=company)
-        if enabled and not auto.enabled:
-            auto.consecutive_failures = 0
-        auto.enabled = bool(enabled)
-        auto.amount, auto.threshold, auto.monthly_limit = amount_value, threshold_value, limit_value
-        auto.armed_at = timezone.now()
-        try:
-            with transaction.atomic():
-                auto.save()
-        except IntegrityError:
-            raise ApplicationError("The settings were changed at the same moment. Please try again.") from None
-        after = _settings_snapshot(auto) or {}
-        audit_record(
+        _save_settings(
             actor=actor,
+            auto=auto,
+            before=before,
+            enabled=enabled,
+            values=values,
+            now=timezone.now(),
             action="profile_auto_recharge.updated",
             company=company,
             target=profile,
-            changes={k: {"before": (before or {}).get(k), "after": v} for k, v in after.items()},
         )
     transaction.on_commit(lambda: profile_balance_debited(profile.pk))
     return auto
