@@ -16,6 +16,8 @@ from apps.cdrs import imports
 from apps.cdrs.models import Cdr, CdrRating, PendingCdr
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
+from apps.core.import_jobs import import_job_claim
+from apps.core.import_jobs import import_job_progress as _progress
 from apps.core.models import ImportJob
 from apps.sip_profiles.models import SipProfile
 
@@ -70,11 +72,6 @@ def cdr_import_create(*, actor: Actor, filename: str, content: bytes | str) -> I
         job_id = job.pk
         transaction.on_commit(lambda: run_cdr_import.delay(job_id))
     return job
-
-
-def _progress(job_id: int, **fields: Any) -> None:
-    # Runs outside any transaction (autocommit), so the status page sees it at once.
-    ImportJob.objects.filter(pk=job_id).update(**fields)
 
 
 def _finish(*, actor: Actor, job: ImportJob, status: str, errors: list[dict[str, Any]], imported: int) -> None:
@@ -178,13 +175,10 @@ def cdr_import_run(*, job_id: int) -> ImportJob | None:
     one transaction, or none if any row is bad: every bad row is reported with its line. Rows
     already loaded (same node and edge id) are skipped, so loading a file twice is harmless.
     Safe to run twice: a finished job is left alone."""
-    claimed = ImportJob.objects.filter(
-        pk=job_id, kind=IMPORT_KIND, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]
-    ).update(status=ImportJob.Status.RUNNING, processed_rows=0, imported_rows=0, errors=[], finished_at=None)
-    if not claimed:
+    claimed = import_job_claim(job_id=job_id, kind=IMPORT_KIND)
+    if claimed is None:
         return None
-    job = ImportJob.objects.select_related("created_by").get(pk=job_id)
-    actor = Actor(user=job.created_by) if job.created_by else Actor.system()
+    job, actor = claimed
     try:
         rows = imports.read_rows(job.content)
     except ApplicationError as error:

@@ -27,6 +27,8 @@ from apps.companies.models import Company, Notice
 from apps.companies.notices import notice_create
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError, Conflict
+from apps.core.import_jobs import import_job_claim
+from apps.core.import_jobs import import_job_progress as _progress
 from apps.core.models import ImportJob
 from apps.core.phone import e164, parse_number
 from apps.numbers import imports
@@ -538,11 +540,6 @@ def number_import_create(*, actor: Actor, filename: str, content: bytes | str) -
     return job
 
 
-def _progress(job_id: int, **fields: Any) -> None:
-    # Runs outside any transaction (autocommit), so the status page sees it at once.
-    ImportJob.objects.filter(pk=job_id).update(**fields)
-
-
 def _already_in_stock(valid: list[tuple[int, imports.StockValues]]) -> list[dict[str, Any]]:
     errors = []
     for offset in range(0, len(valid), IMPORT_LOOKUP_BATCH):
@@ -585,13 +582,10 @@ def number_import_run(*, job_id: int) -> ImportJob | None:
     """Check every row (progress is saved every few hundred rows), then insert all of
     them in one transaction, or none if any row is bad: every bad row is reported with
     its line number. Safe to run twice: a finished job is left alone."""
-    claimed = ImportJob.objects.filter(
-        pk=job_id, kind=IMPORT_KIND, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]
-    ).update(status=ImportJob.Status.RUNNING, processed_rows=0, imported_rows=0, errors=[], finished_at=None)
-    if not claimed:
+    claimed = import_job_claim(job_id=job_id, kind=IMPORT_KIND)
+    if claimed is None:
         return None
-    job = ImportJob.objects.select_related("created_by").get(pk=job_id)
-    actor = Actor(user=job.created_by) if job.created_by else Actor.system()
+    job, actor = claimed
     try:
         rows = imports.read_rows(job.content)
     except ApplicationError as error:

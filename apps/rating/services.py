@@ -13,6 +13,8 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
+from apps.core.import_jobs import import_job_claim
+from apps.core.import_jobs import import_job_progress as _progress
 from apps.core.models import ImportJob
 from apps.rating import imports
 from apps.rating.models import BlockedPrefix, Rate, RateDeck
@@ -70,11 +72,6 @@ def rate_deck_import_create(
         job_id = job.pk
         transaction.on_commit(lambda: run_rate_deck_import.delay(job_id))
     return deck
-
-
-def _progress(job_id: int, **fields: Any) -> None:
-    # Runs outside any transaction (autocommit), so the status page sees it at once.
-    ImportJob.objects.filter(pk=job_id).update(**fields)
 
 
 def _finish(
@@ -146,14 +143,11 @@ def rate_deck_import_run(*, job_id: int) -> RateDeck | None:
     """Check every row (progress is saved every few thousand rows), then insert all of them
     in one transaction and activate the deck, or insert none if any row is bad: every bad
     row is reported with its line number. Safe to run twice: a finished job is left alone."""
-    claimed = ImportJob.objects.filter(
-        pk=job_id, kind=IMPORT_KIND, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]
-    ).update(status=ImportJob.Status.RUNNING, processed_rows=0, imported_rows=0, errors=[], finished_at=None)
-    if not claimed:
+    claimed = import_job_claim(job_id=job_id, kind=IMPORT_KIND)
+    if claimed is None:
         return None
-    job = ImportJob.objects.select_related("created_by").get(pk=job_id)
+    job, actor = claimed
     deck = RateDeck.objects.get(import_job=job)
-    actor = Actor(user=job.created_by) if job.created_by else Actor.system()
     try:
         rows = imports.read_rows(job.content)
     except ApplicationError as error:
