@@ -46,7 +46,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import F, Max, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -528,15 +528,7 @@ def auto_recharge_sweep(*, now: datetime) -> dict[str, int]:
             counts["errors"] += 1
             logger.exception("Auto-recharge of company %s failed", company_id)
 
-    profile_balance = LedgerAccount.objects.filter(sip_profile_id=OuterRef("sip_profile_id")).values("balance")[:1]
-    due_profiles = (
-        ProfileAutoRecharge.objects.filter(enabled=True, sip_profile__deleted_at__isnull=True)
-        .annotate(balance=Coalesce(Subquery(profile_balance), Value(ZERO)))
-        .filter(balance__lt=F("threshold"))
-        .values_list("sip_profile_id", flat=True)
-        .order_by("sip_profile_id")[:SWEEP_BATCH]
-    )
-    for profile_id in due_profiles:
+    for profile_id in _profiles_due()[:SWEEP_BATCH]:
         try:
             allocated = profile_recharge_run(profile_id=profile_id, trigger=Trigger.SWEEP, now=now)
             counts["profiles"] += allocated is not None
@@ -547,6 +539,21 @@ def auto_recharge_sweep(*, now: datetime) -> dict[str, int]:
 
 
 # --- Profile auto-recharge --------------------------------------------------------------------
+
+
+def _profiles_due(ids: Collection[int] | None = None) -> QuerySet[ProfileAutoRecharge, int]:
+    """Ids of the live profiles (of `ids`, or all) whose enabled auto-recharge is due: their
+    balance is below its threshold (a profile never given credit has none: zero)."""
+    balance = LedgerAccount.objects.filter(sip_profile_id=OuterRef("sip_profile_id")).values("balance")[:1]
+    due = ProfileAutoRecharge.objects.filter(enabled=True, sip_profile__deleted_at__isnull=True)
+    if ids is not None:
+        due = due.filter(sip_profile_id__any=ids)
+    return (
+        due.annotate(balance=Coalesce(Subquery(balance), Value(ZERO)))
+        .filter(balance__lt=F("threshold"))
+        .values_list("sip_profile_id", flat=True)
+        .order_by("sip_profile_id")
+    )
 
 
 def profile_auto_recharge_update(
@@ -606,18 +613,7 @@ def profiles_balance_debited(profile_ids: Collection[int]) -> None:
         return
 
     def check() -> None:
-        due = (
-            ProfileAutoRecharge.objects.filter(
-                # A profile never given credit has no account yet: its balance is zero.
-                Q(sip_profile__ledger_account__isnull=True)
-                | Q(sip_profile__ledger_account__balance__lt=F("threshold")),
-                sip_profile_id__any=ids,
-                enabled=True,
-            )
-            .order_by("sip_profile_id")
-            .values_list("sip_profile_id", flat=True)
-        )
-        for profile_id in due:
+        for profile_id in _profiles_due(ids):
             try:
                 profile_recharge_run(profile_id=profile_id, trigger=Trigger.THRESHOLD)
             except Exception:
