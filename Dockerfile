@@ -30,10 +30,6 @@ RUN SECRET_KEY=collectstatic-only-dummy-key-0123456789-abcdefghijklmnopqrstuvwxy
 USER app
 EXPOSE 8000
 
-# Workers: WEB_CONCURRENCY (read by gunicorn); other flags: GUNICORN_CMD_ARGS.
-CMD ["gunicorn", "skypemanager.wsgi:application", \
-     "--bind", "0.0.0.0:8000", \
-     "--worker-tmp-dir", "/dev/shm", \
-     "--no-control-socket", \
-     "--access-logfile", "-", \
-     "--timeout", "60"]
+# Threaded workers, timeouts and logs: skypemanager/gunicorn_conf.py (WEB_CONCURRENCY,
+# WEB_THREADS, WEB_TIMEOUT...); other flags: GUNICORN_CMD_ARGS.
+CMD ["gunicorn", "-c", "python:skypemanager.gunicorn_conf"]

@@ -137,10 +137,35 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
-# Redis redelivers an unacknowledged task after this; it must exceed the longest task.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Redis hands an unacknowledged task (its worker was killed) to another worker after
+    # this. It must exceed the longest task's hard limit, or a task still running would be
+    # run twice at once: the CSV imports' 900 s (tests/core/test_schedule.py checks every
+    # task), plus a minute. So a killed task runs again within ~17 minutes, not an hour.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 960, minimum=60),
+    # Look for such tasks every 10 s (kombu's default scans every 100 s).
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+    # A dead or hung Redis fails a publish (a request queueing a task) or a worker's read
+    # within seconds instead of never; idle connections are pinged, half-open ones dropped.
+    "socket_connect_timeout": 3,
+    "socket_timeout": 10,  # longer than the worker's 1 s BRPOP poll
+    "socket_keepalive": True,
+    "health_check_interval": 10,
+}
 if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must be longer than CELERY_TASK_TIME_LIMIT.")
+# Redis restarted or unreachable: the worker (and beat) keep reconnecting, forever, also when
+# Redis is not up yet at start. docker-compose's `restart: unless-stopped` restarts a worker
+# that exits anyway; this keeps it from exiting in the first place.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# On a lost broker connection, tasks already running finish their work rather than being
+# killed half-way (between a recharge claim and its Stripe call, say). Their acknowledgement
+# is lost with the connection, so Redis redelivers them after the visibility timeout; every
+# task is idempotent, and the rerun finds the work done. (Celery 6 will default to True.)
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
 # Task modules that autodiscovery (which reads each app's tasks.py) does not find.
