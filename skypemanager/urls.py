@@ -22,7 +22,8 @@ api_v1: list[URLPattern | URLResolver] = [
 
 urlpatterns = [
     path("", core_views.DashboardView.as_view(), name="dashboard"),
-    path("healthz", core_views.healthz, name="healthz"),
+    path("health/", core_views.health, name="health"),
+    path("healthz", core_views.health, name="healthz"),
     path("accounts/signup/", account_views.InvitationAwareSignupView.as_view(), name="account_signup"),
     path("accounts/", include("allauth.urls")),
     path("", include("apps.accounts.urls")),

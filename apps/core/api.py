@@ -16,8 +16,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.companies.models import Capability, Company
 from apps.companies.tenancy import Tenancy, resolve_tenancy
+from apps.core import outages
 from apps.core.actor import Actor
-from apps.core.exceptions import ApplicationError
+from apps.core.exceptions import ApplicationError, ServiceUnavailable
+from apps.core.middleware import discard_broken_connections, quiet
 
 
 def _flatten(detail: Any) -> dict[str, list[str]]:
@@ -47,8 +49,17 @@ def error_body(detail: str, code: str, errors: dict[str, list[str]] | None = Non
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every API error has the same body: {"detail": str, "code": str, "errors": {field: [str]}}."""
+    if outages.database_unavailable(exc):
+        # DRF catches the view's exceptions before any middleware sees them.
+        outages.database.failed(exc)
+        discard_broken_connections()
+        exc = ServiceUnavailable()
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.message, exc.code, exc.errors), status=exc.status_code)
+        response = Response(error_body(exc.message, exc.code, exc.errors), status=exc.status_code)
+        if isinstance(exc, ServiceUnavailable):
+            response["Retry-After"] = str(exc.retry_after)
+            quiet(response)
+        return response
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

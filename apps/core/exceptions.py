@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from apps.core import outages
+
 
 class ApplicationError(Exception):
     """A rule was broken. `errors` maps a field name (or "non_field_errors") to messages."""
@@ -35,3 +37,15 @@ class Conflict(ApplicationError):
 
     status_code = 409
     default_code = "conflict"
+
+
+class ServiceUnavailable(ApplicationError):
+    """A dependency the request needs is down; the client should retry after `retry_after`
+    seconds. The API answers 503 with a Retry-After header."""
+
+    status_code = 503
+    default_code = "service_unavailable"
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
+        super().__init__(message or outages.UNAVAILABLE_DETAIL)
+        self.retry_after = retry_after or outages.RETRY_AFTER_SECONDS

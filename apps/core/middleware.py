@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.db import DatabaseError, connection, connections
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+
+from apps.core import outages
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -28,3 +33,85 @@ class ClientAddressMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.client_ip = client_ip(request)  # type: ignore[attr-defined]
         return self.get_response(request)
+
+
+def _skips_database_check(path: str) -> bool:
+    # The health view reports the database itself; static files never need it.
+    return path in HEALTH_PATHS or path.startswith(settings.STATIC_URL)
+
+
+HEALTH_PATHS = frozenset({"/health/", "/healthz"})
+
+
+class DatabaseUnavailableMiddleware:
+    """Outermost middleware: while PostgreSQL cannot be reached, answer 503 with Retry-After
+    (the API's JSON error body, or the maintenance page) instead of a 500 and a traceback.
+
+    The connection is checked before the rest of the stack runs, because sessions and
+    authentication reach the database from middleware, outside any view; a failure later in
+    the view (the server went away mid-request) arrives through process_exception.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if _skips_database_check(request.path):
+            return self.get_response(request)
+        try:
+            # Django runs the CONN_HEALTH_CHECKS probe lazily, at the first query: do it now,
+            # so a persistent connection the server dropped is replaced, not reported.
+            connection.close_if_health_check_failed()
+            connection.ensure_connection()
+        except DatabaseError as exc:
+            if not outages.database_unavailable(exc):
+                raise
+            return database_unavailable_response(request, exc)
+        outages.database.succeeded()
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if outages.database_unavailable(exception):
+            return database_unavailable_response(request, exception)
+        return None
+
+
+def database_unavailable_response(request: HttpRequest, exc: BaseException) -> HttpResponse:
+    outages.database.failed(exc)
+    discard_broken_connections()
+    return service_unavailable_response(request)
+
+
+def discard_broken_connections() -> None:
+    """Close connections an outage left behind, so the next request connects afresh instead
+    of reusing a dead persistent (CONN_MAX_AGE) one. A connection inside an atomic block
+    belongs to its transaction, which closes it on the way out."""
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and not conn.in_atomic_block:
+            with suppress(DatabaseError):
+                conn.close()
+
+
+def service_unavailable_response(request: HttpRequest) -> HttpResponse:
+    """503 with Retry-After: the API's one error body under /api/, else the maintenance page.
+
+    The page is rendered without the request, so no context processor (user, company,
+    messages) runs: it must not need the database it is apologising for."""
+    response: HttpResponse
+    if request.path.startswith("/api/"):
+        response = JsonResponse(
+            {"detail": outages.UNAVAILABLE_DETAIL, "code": "service_unavailable", "errors": {}}, status=503
+        )
+    else:
+        html = render_to_string("503.html", {"retry_after": outages.RETRY_AFTER_SECONDS})
+        response = HttpResponse(html, status=503)
+    response["Retry-After"] = str(outages.RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    quiet(response)
+    return response
+
+
+def quiet(response: HttpResponse) -> HttpResponse:
+    """Keep django.request from logging this 5xx: the outage is logged once, when it starts."""
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response

@@ -1,18 +1,21 @@
 from __future__ import annotations
 
+import sys
 from typing import Any, ClassVar
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
 from apps.companies.models import Capability, Company, Notice
 from apps.companies.tenancy import Tenancy, resolve_tenancy
+from apps.core import outages
 from apps.core.actor import Actor
+from apps.core.middleware import database_unavailable_response, quiet
 
 
 class CompanyPageMixin(LoginRequiredMixin):
@@ -83,11 +86,19 @@ class DashboardView(CompanyPageMixin, TemplateView):
         return context
 
 
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness and database reachability, for load balancers and docker-compose."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
+@never_cache
+def health(request: HttpRequest) -> JsonResponse:
+    """Each dependency's state, for load balancers, docker-compose and operators (/health/ and
+    /healthz). 200 when PostgreSQL and Redis answer, else 503; Stripe's state is reported
+    without changing the code. Needs neither the session nor the user, so it can report the
+    database down itself (DatabaseUnavailableMiddleware lets it through)."""
+    from apps.core.health import run_checks
+
+    healthy, checks = run_checks()
+    degraded = not healthy or not all(check["ok"] for check in checks.values())
+    body = {"status": "degraded" if degraded else "ok", "checks": checks}
+    response = JsonResponse(body, status=200 if healthy else 503)
+    return quiet(response)  # a failed check is logged once per outage (apps.core.outages), not per poll
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -101,6 +112,11 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    exc = sys.exc_info()[1]
+    if exc is not None and outages.database_unavailable(exc):
+        # The last net, for a database failure outside any view (a middleware's response
+        # phase): DatabaseUnavailableMiddleware catches the rest. Logged once per outage.
+        return database_unavailable_response(request, exc)
     if _wants_json(request):
         return JsonResponse({"detail": "Server error.", "code": "server_error", "errors": {}}, status=500)
     return render(request, "500.html", status=500)
