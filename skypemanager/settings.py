@@ -125,7 +125,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache, Redis and Celery ------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Redis down: reads are misses and writes are dropped, never a 500 (apps/core/cache.py).
+    CACHES = {"default": {"BACKEND": "apps.core.cache.ResilientRedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -226,6 +227,10 @@ MFA_TOTP_ISSUER = "Skype Manager"
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
 
 # --- REST API ---------------------------------------------------------------
+# The API rate limit keeps its counters in Redis. While Redis is down it is either not
+# enforced ("open", logged once per outage) or every API request answers 503 ("closed").
+# allauth's login and sign-up limits always fail open (the password check still applies).
+RATE_LIMIT_WHEN_REDIS_DOWN = env_choice("RATE_LIMIT_WHEN_REDIS_DOWN", "open", {"open", "closed"})
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.accounts.authentication.ApiKeyAuthentication",
@@ -243,7 +248,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["apps.core.throttling.UserRateThrottleWithoutRedis"],
     "DEFAULT_THROTTLE_RATES": {"user": env_str("API_RATE_LIMIT", "1200/minute")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

@@ -34,7 +34,7 @@ if CACHES["default"]["BACKEND"].endswith("RedisCache"):
     _base, _, _db = CACHES["default"]["LOCATION"].rpartition("/")
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": CACHES["default"]["BACKEND"],
             "LOCATION": f"{_base}/{(int(_db or 0) + 1 + int(_worker or 0)) % 16}",
         }
     }
