@@ -41,6 +41,7 @@ from apps.bundles.models import MINUTES_PER_BUNDLE, BundlePeriod
 from apps.companies.models import Notice
 from apps.companies.notices import notice_create
 from apps.core.actor import Actor
+from apps.core.enqueue import enqueue_on_commit
 from apps.core.exceptions import ApplicationError, Conflict
 from apps.sip_profiles.models import MAX_CHANNELS, SipProfile
 
@@ -432,4 +433,4 @@ def bundle_periods_used(period_ids: Collection[int]) -> None:
 
     from apps.bundles.tasks import notify_bundle_periods
 
-    transaction.on_commit(lambda: notify_bundle_periods.delay(ids), robust=True)
+    enqueue_on_commit(notify_bundle_periods, ids, robust=True)

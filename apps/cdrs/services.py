@@ -15,6 +15,7 @@ from apps.audit.services import audit_record
 from apps.cdrs import imports
 from apps.cdrs.models import Cdr, CdrRating, PendingCdr
 from apps.core.actor import Actor
+from apps.core.enqueue import enqueue_on_commit
 from apps.core.exceptions import ApplicationError
 from apps.core.import_jobs import import_job_claim
 from apps.core.import_jobs import import_job_progress as _progress
@@ -70,7 +71,7 @@ def cdr_import_create(*, actor: Actor, filename: str, content: bytes | str) -> I
         from apps.cdrs.tasks import run_cdr_import
 
         job_id = job.pk
-        transaction.on_commit(lambda: run_cdr_import.delay(job_id))
+        enqueue_on_commit(run_cdr_import, job_id)
     return job
 
 
@@ -254,7 +255,7 @@ def cdr_import_run(*, job_id: int) -> ImportJob | None:
             from apps.rating.tasks import rate_cdrs
 
             # Rate what was loaded now rather than at the next minute.
-            transaction.on_commit(rate_cdrs.delay, robust=True)
+            enqueue_on_commit(rate_cdrs, robust=True)
     logger.info("cdr import %s: %s loaded, %s skipped", job.pk, inserted, job.total_rows - inserted)
     return job
 
@@ -275,5 +276,5 @@ def cdrs_requeue_failed(*, actor: Actor, cdr_ids: list[int] | None = None) -> in
         audit_record(actor=actor, action="cdr.requeued", company=None, changes={"cdrs": len(ids)})
         from apps.rating.tasks import rate_cdrs
 
-        transaction.on_commit(rate_cdrs.delay, robust=True)
+        enqueue_on_commit(rate_cdrs, robust=True)
     return len(ids)

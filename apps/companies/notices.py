@@ -8,6 +8,7 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.companies.models import Company, Notice
 from apps.core.actor import Actor
+from apps.core.enqueue import enqueue_on_commit
 
 
 def notice_create(*, company: Company, kind: str, message: str, level: str = Notice.Level.WARNING) -> Notice:
@@ -15,7 +16,7 @@ def notice_create(*, company: Company, kind: str, message: str, level: str = Not
     from apps.companies.tasks import send_notice_email
 
     notice_id = notice.pk
-    transaction.on_commit(lambda: send_notice_email.delay(notice_id))
+    enqueue_on_commit(send_notice_email, notice_id)
     return notice
 
 

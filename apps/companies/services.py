@@ -32,6 +32,7 @@ from apps.companies.models import (
 )
 from apps.companies.selectors import actor_role
 from apps.core.actor import Actor
+from apps.core.enqueue import enqueue_on_commit
 from apps.core.exceptions import ApplicationError, Conflict
 from apps.core.files import validate_document
 from apps.core.tokens import hash_token, new_token
@@ -262,7 +263,7 @@ def invitation_create(*, actor: Actor, company: Company, email: str, role: str) 
         from apps.companies.tasks import send_invitation_email
 
         invitation_id = invitation.pk
-        transaction.on_commit(lambda: send_invitation_email.delay(invitation_id, token))
+        enqueue_on_commit(send_invitation_email, invitation_id, token)
     return invitation, token
 
 
@@ -427,7 +428,7 @@ def _notify_verification(company: Company, action: str, reason: str) -> None:
     from apps.companies.tasks import send_verification_decision_email
 
     company_id = company.pk
-    transaction.on_commit(lambda: send_verification_decision_email.delay(company_id, action, reason))
+    enqueue_on_commit(send_verification_decision_email, company_id, action, reason)
 
 
 def verification_approve(*, actor: Actor, request: VerificationRequest) -> VerificationRequest:

@@ -26,6 +26,7 @@ from apps.callerid.services import caller_id_remove_everywhere
 from apps.companies.models import Company, Notice
 from apps.companies.notices import notice_create
 from apps.core.actor import Actor
+from apps.core.enqueue import enqueue_on_commit
 from apps.core.exceptions import ApplicationError, Conflict
 from apps.core.import_jobs import import_job_claim
 from apps.core.import_jobs import import_job_progress as _progress
@@ -536,7 +537,7 @@ def number_import_create(*, actor: Actor, filename: str, content: bytes | str) -
         from apps.numbers.tasks import run_number_import
 
         job_id = job.pk
-        transaction.on_commit(lambda: run_number_import.delay(job_id))
+        enqueue_on_commit(run_number_import, job_id)
     return job
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.core.actor import Actor
+from apps.core.enqueue import enqueue_on_commit
 from apps.core.exceptions import ApplicationError
 from apps.core.import_jobs import import_job_claim
 from apps.core.import_jobs import import_job_progress as _progress
@@ -70,7 +71,7 @@ def rate_deck_import_create(
         from apps.rating.tasks import run_rate_deck_import
 
         job_id = job.pk
-        transaction.on_commit(lambda: run_rate_deck_import.delay(job_id))
+        enqueue_on_commit(run_rate_deck_import, job_id)
     return deck
 
 

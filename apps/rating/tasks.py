@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 
+from apps.core.enqueue import enqueue
 from apps.core.locks import job_lock
 from apps.rating import services
 
@@ -42,11 +43,11 @@ def rate_cdrs() -> dict[str, object] | None:
             logger.exception("US minute bundle renewal before rating failed")
         run = rate_pending(max_seconds=RATE_RUN_SECONDS)
     if run.more:
-        rate_cdrs.delay()
+        enqueue(rate_cdrs)
     if run.charged:
         from apps.billing.tasks import low_balance_notices
 
-        low_balance_notices.delay()
+        enqueue(low_balance_notices)
     return {
         "cdrs": run.cdrs,
         "batches": run.batches,
