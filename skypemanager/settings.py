@@ -347,6 +347,9 @@ STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY", "")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "")
+# Seconds. A request that calls Stripe holds a web worker thread at most connect + read.
+STRIPE_CONNECT_TIMEOUT = float(env_decimal("STRIPE_CONNECT_TIMEOUT", Decimal("3")))
+STRIPE_READ_TIMEOUT = float(env_decimal("STRIPE_READ_TIMEOUT", Decimal("8")))
 # Stripe.js for the card form. localstripe serves its mock of it under the API base.
 STRIPE_JS_URL = env_str(
     "STRIPE_JS_URL",

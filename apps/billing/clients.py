@@ -18,7 +18,9 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+import requests
 import stripe
+import urllib3
 from django.conf import settings
 
 from apps.core.exceptions import ApplicationError
@@ -27,14 +29,23 @@ logger = logging.getLogger(__name__)
 
 # Every currency a company can hold (USD, EUR, GBP) has two decimal places at Stripe.
 MINOR_UNITS = Decimal(100)
-TIMEOUT_SECONDS = 20
 
 
 class PaymentProviderError(ApplicationError):
-    """Stripe could not be reached or refused the request for a reason that is not the card's."""
+    """Stripe refused the request for a reason that is not the card's, or its answer was lost
+    (a read timeout, a dropped connection, a 5xx): for a request that charges, the outcome is
+    then unknown and only a later look at Stripe can tell."""
 
     status_code = 502
     default_code = "payment_provider_error"
+
+
+class PaymentProviderUnreachable(PaymentProviderError):
+    """The request never left: the connection to Stripe was refused or could not be opened in
+    time. Nothing happened at Stripe, so nothing was charged: a known failure."""
+
+    status_code = 503
+    default_code = "payment_provider_unavailable"
 
 
 class CardDeclined(ApplicationError):
@@ -133,10 +144,12 @@ def _client_for(api_key: str, api_base: str) -> stripe.StripeClient:
     return stripe.StripeClient(
         api_key,
         base_addresses={"api": api_base} if api_base else None,
-        # The SDK retries a failed request with the same idempotency key, which the real
-        # API deduplicates; the local imitation does not, so it gets no automatic retries.
-        max_network_retries=0 if api_base else 2,
-        http_client=stripe.RequestsClient(timeout=TIMEOUT_SECONDS),
+        # No automatic retries: a retry hides what happened to the first try (a read timeout
+        # followed by a refused retry would look like "never sent"), and it multiplies the time a
+        # request may hold a web worker. Callers settle unknown outcomes from Stripe's state.
+        max_network_retries=0,
+        # Connect and read, each bounded: a frozen Stripe holds a request for seconds, not minutes.
+        http_client=stripe.RequestsClient(timeout=(settings.STRIPE_CONNECT_TIMEOUT, settings.STRIPE_READ_TIMEOUT)),
     )
 
 
@@ -161,9 +174,31 @@ def _call(what: str, function: Any, *args: Any, **kwargs: Any) -> Any:
         if error.http_status == 404:
             raise NotFoundAtStripe(f"Stripe does not know this object ({what}).") from error
         raise PaymentProviderError(f"The payment provider refused the request: {error.user_message}") from error
+    except stripe.APIConnectionError as error:
+        if _never_sent(error):
+            logger.warning("Stripe unreachable on %s: %s", what, error.__cause__)
+            raise PaymentProviderUnreachable(
+                "The payment provider could not be reached; nothing was charged. Please try again."
+            ) from error
+        logger.warning("Stripe connection lost on %s: %s", what, error.__cause__ or error)
+        raise PaymentProviderError("The payment provider did not answer in time. Please try again.") from error
     except stripe.StripeError as error:
         logger.warning("Stripe error on %s: %s", what, error.user_message or error)
         raise PaymentProviderError("The payment provider could not be reached. Please try again.") from error
+
+
+def _never_sent(error: stripe.APIConnectionError) -> bool:
+    """True when the connection itself failed (refused, unresolvable, connect timeout): the
+    request was never sent. A read timeout or a dropped connection may hide a request that was
+    carried out."""
+    cause = error.__cause__
+    if isinstance(cause, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(cause, requests.exceptions.ConnectionError) and cause.args:
+        reason = getattr(cause.args[0], "reason", cause.args[0])  # urllib3's MaxRetryError wraps it
+        # NewConnectionError (refused, no route, name not resolved) is a ConnectTimeoutError.
+        return isinstance(reason, urllib3.exceptions.ConnectTimeoutError)
+    return False
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
@@ -369,6 +404,21 @@ def payment_intent_confirm(payment_intent_id: str, *, payment_method: str) -> Pa
         if info.error_message:
             return info
         return replace(info, error_message=declined.message)
+    return payment_intent_from(_as_dict(intent))
+
+
+def payment_intent_confirm_off_session(payment_intent_id: str) -> PaymentIntentInfo:
+    """Charge an intent created with its saved card, without the person (auto-recharge). The
+    intent's id is stored before this call, so an answer lost here is settled by retrieving it.
+    A declined card is not an exception: the returned intent carries the error message."""
+    # The real API is told the person is absent (a merchant-initiated charge); the local
+    # imitation takes no parameter on confirm.
+    params = {} if settings.STRIPE_API_BASE else {"off_session": True}
+    try:
+        intent = _call("payment intent confirm", _client().v1.payment_intents.confirm, payment_intent_id, params=params)
+    except CardDeclined as declined:
+        info = payment_intent_retrieve(payment_intent_id)
+        return info if info.error_message else replace(info, error_message=declined.message)
     return payment_intent_from(_as_dict(intent))
 
 

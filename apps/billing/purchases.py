@@ -256,18 +256,23 @@ def _wire_reference() -> str:
     return f"SM-{chars[:4]}-{chars[4:]}"
 
 
-def _create_wire(*, actor: Actor, company: Company, amount: Decimal) -> CreditPurchase:
+def _create_wire(
+    *, actor: Actor, company: Company, amount: Decimal, on_created: Callable[[CreditPurchase], None] | None
+) -> CreditPurchase:
     for _ in range(5):
         try:
             with transaction.atomic():
                 reference = _wire_reference()
-                return _start_purchase(
+                purchase = _start_purchase(
                     actor=actor,
                     company=company,
                     amount=amount,
                     fields={"method": Method.BANK_WIRE, "wire_reference": reference},
                     changes={"method": Method.BANK_WIRE, "wire_reference": reference},
                 )
+                if on_created is not None:
+                    on_created(purchase)
+                return purchase
         except IntegrityError as error:
             # 31^8 references make a clash rare; draw another one. Any other error is real.
             if "wire_reference" not in str(error):
@@ -283,14 +288,18 @@ def purchase_create(
     method: Any,
     save_card: bool = False,
     saved_card: SavedPaymentMethod | None = None,
+    on_created: Callable[[CreditPurchase], None] | None = None,
 ) -> PurchaseResult:
     """Start a purchase. Bank wire: a pending purchase with its reference. Card and PayPal: a
     PaymentIntent the browser confirms (its client secret is returned), or, with `saved_card`,
-    one confirmed here and now with that card."""
+    one confirmed here and now with that card.
+
+    `on_created` runs in the transaction that creates the purchase, before Stripe is called
+    (the API binds the purchase to its Idempotency-Key there); raising in it creates nothing."""
     amount = purchase_amount(amount, company=company)
     method = purchase_method(method, company=company)
     if method == Method.BANK_WIRE:
-        return PurchaseResult(purchase=_create_wire(actor=actor, company=company, amount=amount))
+        return PurchaseResult(purchase=_create_wire(actor=actor, company=company, amount=amount, on_created=on_created))
     if saved_card is not None and (method != Method.CARD or saved_card.company_id != company.pk):
         raise ApplicationError("Choose one of your company's saved cards.", field="payment_method")
 
@@ -303,6 +312,8 @@ def purchase_create(
             fields={"method": method, "save_card": bool(save_card) and method == Method.CARD and saved_card is None},
             changes={"method": method},
         )
+        if on_created is not None:
+            on_created(purchase)
     # The row exists before the intent, so any intent Stripe reports belongs to a purchase of
     # ours (found by id, or by the metadata if we died before storing the id).
     try:
@@ -341,7 +352,10 @@ def purchase_charge_off_session(
 ) -> CreditPurchase:
     """Charge a saved card now, without the person (auto-recharge). Returns the purchase:
     succeeded (credited), failed (declined, or the bank wants the person to authenticate), or
-    pending (the outcome is not known yet: the webhook or the reconcile task settles it).
+    pending (the outcome is not known yet: the webhook or purchase_settle_off_session settles
+    it). When Stripe cannot be used, the purchase is marked failed if nothing can have been
+    charged (the error is raised after that), or left pending with its intent if the answer to
+    the charge was lost (PaymentProviderError is raised).
 
     `idempotency_key` is passed to Stripe, which deduplicates it; the caller must still decide
     from its own recorded state whether to charge at all (the local imitation ignores it).
@@ -362,6 +376,9 @@ def purchase_charge_off_session(
         )
         if on_created is not None:
             on_created(purchase)
+    # Two calls: an intent created unconfirmed charges nothing, so a create that fails in any way
+    # (refused, timed out, its answer lost) is a known failure. Only the confirm can charge, and
+    # by then the intent's id is stored: an unknown outcome is settled by asking Stripe about it.
     try:
         intent = clients.payment_intent_create(
             amount=amount,
@@ -371,23 +388,21 @@ def purchase_charge_off_session(
             metadata={"purchase": str(purchase.public_id), "company": str(company.public_id)},
             idempotency_key=idempotency_key,
             payment_method=card.stripe_id,
-            confirm=True,
-            off_session=True,
         )
     except clients.CardDeclined as declined:
-        with transaction.atomic():
-            locked = (
-                CreditPurchase.objects.select_for_update(of=("self",)).select_related("company").get(pk=purchase.pk)
-            )
-            if declined.payment_intent and not locked.stripe_payment_intent:
-                locked.stripe_payment_intent = declined.payment_intent
-                locked.save(update_fields=["stripe_payment_intent", "updated_at"])
-            if locked.status == Status.PENDING:
-                _set_status(locked, Status.FAILED, actor=actor, failure_message=declined.message[:500])
-        return locked
-    # Any other error (a timeout) leaves the purchase pending: if Stripe charged after all, its
-    # webhook finds the purchase by the intent's metadata and credits it.
-    CreditPurchase.objects.filter(pk=purchase.pk).update(stripe_payment_intent=intent.id)
+        return _fail_uncharged(purchase, actor=actor, message=declined.message, payment_intent=declined.payment_intent)
+    except ApplicationError as error:
+        _fail_uncharged(purchase, actor=actor, message=f"Not charged: {error.message}")
+        raise
+    CreditPurchase.objects.filter(pk=purchase.pk).update(stripe_payment_intent=intent.id, updated_at=timezone.now())
+    purchase.stripe_payment_intent = intent.id
+    try:
+        intent = clients.payment_intent_confirm_off_session(intent.id)
+    except clients.PaymentProviderUnreachable as error:
+        _fail_uncharged(purchase, actor=actor, message=error.message)
+        raise
+    # Any other error (a read timeout) leaves the purchase pending with its intent: the webhook,
+    # or the sweep asking Stripe (purchase_settle_off_session), settles it.
     applied = purchase_apply_intent(intent=intent, actor=actor) or purchase
     if intent.status == "requires_action":
         with transaction.atomic():
@@ -399,6 +414,48 @@ def purchase_charge_off_session(
                 _set_status(locked, Status.FAILED, actor=actor, failure_message=message)
             applied = locked
     return applied
+
+
+def _fail_uncharged(
+    purchase: CreditPurchase, *, actor: Actor, message: str, payment_intent: str | None = None
+) -> CreditPurchase:
+    """Record that a pending purchase failed before anything could be charged."""
+    with transaction.atomic():
+        locked = CreditPurchase.objects.select_for_update(of=("self",)).select_related("company").get(pk=purchase.pk)
+        if payment_intent and not locked.stripe_payment_intent:
+            locked.stripe_payment_intent = payment_intent
+            locked.save(update_fields=["stripe_payment_intent", "updated_at"])
+        if locked.status == Status.PENDING:
+            _set_status(locked, Status.FAILED, actor=actor, failure_message=message[:500])
+    return locked
+
+
+def purchase_settle_off_session(*, purchase: CreditPurchase) -> CreditPurchase:
+    """Settle an off-session charge whose outcome was never learnt (the sweep, past its grace
+    period). With no intent stored, nothing was confirmed, so nothing was charged. With one, what
+    Stripe holds decides; an intent still unconfirmed is canceled at Stripe, so it can never be
+    charged late, and the purchase with it. Network calls."""
+    purchase = CreditPurchase.objects.select_related("company").get(pk=purchase.pk)
+    if purchase.status != Status.PENDING:
+        return purchase
+    if not purchase.stripe_payment_intent:
+        with transaction.atomic():
+            locked = (
+                CreditPurchase.objects.select_for_update(of=("self",)).select_related("company").get(pk=purchase.pk)
+            )
+            if locked.status == Status.PENDING and not locked.stripe_payment_intent:
+                _set_status(locked, Status.CANCELED, actor=SYSTEM)
+        return locked
+    synced, intent = purchase_sync(purchase=purchase)
+    if synced.status != Status.PENDING or intent is None or intent.status in ("processing", "succeeded"):
+        return synced
+    try:
+        intent = clients.payment_intent_cancel(intent.id)
+    except clients.PaymentProviderUnreachable:
+        raise
+    except clients.PaymentProviderError:
+        intent = clients.payment_intent_retrieve(intent.id)  # confirmed meanwhile?
+    return purchase_apply_intent(intent=intent) or synced
 
 
 def purchase_card_form(*, purchase: CreditPurchase) -> clients.SetupIntentInfo:

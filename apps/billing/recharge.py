@@ -65,7 +65,7 @@ from apps.billing.models import (
     SavedPaymentMethod,
 )
 from apps.billing.purchase_selectors import default_card_for
-from apps.billing.purchases import purchase_amount, purchase_charge_off_session, purchase_sync
+from apps.billing.purchases import purchase_amount, purchase_charge_off_session, purchase_settle_off_session
 from apps.companies.models import Company, Notice
 from apps.companies.notices import notice_create
 from apps.core.actor import Actor
@@ -82,8 +82,9 @@ RETRY_AFTER_FAILURE = timedelta(hours=1)
 PROFILE_RETRY_AFTER_FAILURE = timedelta(minutes=15)
 # An attempt with no purchase this old was interrupted before Stripe was called.
 STALE_AFTER = timedelta(minutes=10)
-# A pending purchase this old is asked about at Stripe by the sweep.
-SYNC_PENDING_AFTER = timedelta(minutes=10)
+# A pending purchase untouched this long is settled by the sweep: asked about at Stripe, and
+# canceled there if it was never confirmed. Well past the Stripe timeouts of the charge itself.
+SYNC_PENDING_AFTER = timedelta(minutes=2)
 SWEEP_BATCH = 200
 
 Status = RechargeAttempt.Status
@@ -134,10 +135,6 @@ def _raise_if(errors: dict[str, list[str]]) -> None:
 
 def _last_entry_id(account_id: int) -> int:
     return LedgerEntry.objects.filter(account_id=account_id).aggregate(last=Max("id"))["last"] or 0
-
-
-def _balance(account_id: int) -> Decimal:
-    return LedgerAccount.objects.values_list("balance", flat=True).get(pk=account_id)
 
 
 def _crossed(*, account_id: int, threshold: Decimal, last_watermark: int | None) -> bool:
@@ -322,8 +319,12 @@ def _claim(*, company_id: int, trigger: str, now: datetime) -> tuple[RechargeAtt
         company = auto.company
         if RechargeAttempt.objects.for_company(company).filter(status=Status.IN_FLIGHT).exists():
             return None
-        account = company_account(company)
-        if _balance(account.pk) >= auto.threshold:
+        # The balance as locked here is the balance at commit: a concurrent allocation or
+        # take-back waits for this claim (or this claim for it), so an attempt is only ever
+        # recorded while the balance really is below the threshold. Same lock order as the
+        # ledger's postings (settings row first is never taken by them).
+        account = LedgerAccount.objects.select_for_update().get(pk=company_account(company).pk)
+        if account.balance >= auto.threshold:
             return None
         if auto.consecutive_failures and auto.last_failure_at and now < auto.last_failure_at + RETRY_AFTER_FAILURE:
             return None
@@ -377,17 +378,19 @@ def _charge(attempt: RechargeAttempt, card: SavedPaymentMethod | None) -> Rechar
     except _AttemptClosed:
         return RechargeAttempt.objects.get(pk=attempt.pk)
     except ApplicationError as error:
-        if RechargeAttempt.objects.filter(pk=attempt.pk, purchase__isnull=True).exists():
-            # Refused before Stripe was asked to charge: nothing was charged.
+        purchase_status = RechargeAttempt.objects.values_list("purchase__status", flat=True).get(pk=attempt.pk)
+        if purchase_status is None or purchase_status == CreditPurchase.Status.FAILED:
+            # Refused before anything could be charged (no purchase, or its purchase failed
+            # uncharged): finished now, so the next crossing check may charge again.
             return _finish(
                 attempt.pk,
                 succeeded=False,
                 message=error.message,
                 # Stripe unreachable is not the company's failure; a rule it must fix is.
                 card_failure=not isinstance(error, clients.PaymentProviderError),
-                only_unlinked=True,
+                only_unlinked=purchase_status is None,
             )
-        # Stripe's answer is unknown (a timeout): the purchase settles later, then the attempt.
+        # Stripe's answer to the charge was lost: the purchase settles later, then the attempt.
         logger.warning("Auto-recharge %s: outcome unknown (%s)", attempt.public_id, error.message)
         return RechargeAttempt.objects.get(pk=attempt.pk)
     return attempt_settle(attempt_id=attempt.pk)
@@ -503,8 +506,8 @@ def auto_recharge_sweep(*, now: datetime) -> dict[str, int]:
                 if attempt.created_at < now - STALE_AFTER:
                     counts["recovered"] += _recover_unlinked(attempt.pk)
                 continue
-            if purchase.status == CreditPurchase.Status.PENDING and purchase.created_at < now - SYNC_PENDING_AFTER:
-                purchase_sync(purchase=purchase)  # network call, outside any transaction
+            if purchase.status == CreditPurchase.Status.PENDING and purchase.updated_at < now - SYNC_PENDING_AFTER:
+                purchase_settle_off_session(purchase=purchase)  # network calls, outside any transaction
             counts["settled"] += attempt_settle(attempt_id=attempt.pk).status != Status.IN_FLIGHT
         except ApplicationError:
             counts["errors"] += 1
@@ -639,7 +642,11 @@ def profile_recharge_run(
             return None
         profile, company = auto.sip_profile, auto.company
         account = profile_account(profile)
-        if _balance(account.pk) >= auto.threshold:
+        # Both accounts of the allocation locked now, in the ledger's order (by id): the balance
+        # read is the balance at commit, and credit_allocate below finds its locks held.
+        locked = LedgerAccount.objects.select_for_update().filter(pk__in=[account.pk, company_account(company).pk])
+        balances = dict(locked.order_by("pk").values_list("pk", "balance"))
+        if balances[account.pk] >= auto.threshold:
             return None
         retry_at = (auto.last_failure_at or now) + PROFILE_RETRY_AFTER_FAILURE
         if auto.consecutive_failures and now < retry_at:
