@@ -393,6 +393,12 @@ class IdempotentRequest(models.Model):
     endpoint = models.CharField(max_length=100)
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)
+    # The purchase this request started, set in the transaction that creates it, before Stripe
+    # is called. A claim holding a purchase is never released or run again: a retry answers
+    # with that purchase (apps.billing.idempotency), so one key can never charge twice.
+    purchase = models.OneToOneField(
+        "CreditPurchase", null=True, blank=True, on_delete=models.PROTECT, related_name="idempotent_request"
+    )
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

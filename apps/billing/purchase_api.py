@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.billing import idempotency, purchase_selectors, purchases
-from apps.billing.models import CreditPurchase, SavedPaymentMethod
+from apps.billing.models import CreditPurchase, IdempotentRequest, SavedPaymentMethod
 from apps.billing.receipts import receipt_number, receipt_pdf
 from apps.companies.models import Capability
 from apps.core.api import CompanyScopedAPIView
@@ -126,10 +126,10 @@ class PurchaseListApi(CompanyScopedAPIView):
     )
     def post(self, request: Request) -> Response:
         return idempotency.idempotent_response(
-            request=request, company=self.company, endpoint="credit/purchases", run=self._create
+            request=request, company=self.company, endpoint="credit/purchases", run=self._create, resume=self._resume
         )
 
-    def _create(self) -> Response:
+    def _create(self, claim: idempotency.Claim | None) -> Response:
         serializer = self.InputSerializer(data=self.request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -146,12 +146,27 @@ class PurchaseListApi(CompanyScopedAPIView):
             amount=data["amount"],
             method=data["method"],
             saved_card=saved_card,
+            on_created=claim.bind_purchase if claim is not None else None,
         )
         purchase = CreditPurchase.objects.get(pk=result.purchase.pk)
         body = {
             **PurchaseOutputSerializer(purchase).data,
             "client_secret": result.client_secret or None,
             "requires_action": result.requires_action,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def _resume(self, claim: IdempotentRequest) -> Response:
+        """The answer for a retry whose first request started a purchase and never answered:
+        that purchase as Stripe has it now. Nothing is created or charged again."""
+        purchase = CreditPurchase.objects.select_related("company").get(pk=claim.purchase_id)
+        purchase, intent = purchases.purchase_sync(purchase=purchase)
+        open_intent = purchase.status == CreditPurchase.Status.PENDING and intent is not None
+        needs_person = open_intent and intent is not None and intent.status != "processing"
+        body = {
+            **PurchaseOutputSerializer(purchase).data,
+            "client_secret": intent.client_secret if needs_person and intent is not None else None,
+            "requires_action": needs_person,
         }
         return Response(body, status=status.HTTP_201_CREATED)
 

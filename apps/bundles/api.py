@@ -110,7 +110,8 @@ class ProfileBundlesApi(CompanyScopedAPIView):
             request=request,
             company=self.company,
             endpoint=f"sip-profiles/{profile.public_id}/bundles",
-            run=lambda: self._change(profile),
+            run=lambda claim: self._change(profile),
+            atomic=True,
         )
 
     def _change(self, profile: SipProfile) -> Response:
