@@ -93,6 +93,20 @@ class LocalStripe:
                 return dict(event)
         raise AssertionError(f"localstripe made no {event_type} event for {payment_intent}")
 
+    def payment_intents(self) -> list[dict[str, Any]]:
+        """Every PaymentIntent localstripe holds (it lists them all; it takes no filters)."""
+        found: list[dict[str, Any]] = []
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 100, **({"starting_after": after} if after else {})}
+            page = requests.get(f"{self.base}/v1/payment_intents", params=params, headers=self._auth(), timeout=10)
+            page.raise_for_status()
+            body = page.json()
+            found.extend(body["data"])
+            if not body.get("has_more") or not body["data"]:
+                return found
+            after = body["data"][-1]["id"]
+
     def refunds_of(self, payment_intent: str) -> list[dict[str, Any]]:
         response = requests.get(
             f"{self.base}/v1/refunds", params={"payment_intent": payment_intent}, headers=self._auth(), timeout=10

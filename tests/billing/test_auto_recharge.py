@@ -195,16 +195,16 @@ def test_a_stripe_timeout_after_the_charge_is_settled_by_the_webhook_and_never_c
 ) -> None:
     save_card(company)
     turn_on(company, owner)
-    real_create = clients.payment_intent_create
+    real_confirm = clients.payment_intent_confirm_off_session
     made: list[str] = []
 
-    def charged_then_timed_out(**kwargs: Any) -> clients.PaymentIntentInfo:
-        made.append(real_create(**kwargs).id)
-        raise clients.PaymentProviderError("The payment provider could not be reached. Please try again.")
+    def charged_then_timed_out(payment_intent_id: str) -> clients.PaymentIntentInfo:
+        made.append(real_confirm(payment_intent_id).id)
+        raise clients.PaymentProviderError("The payment provider did not answer in time. Please try again.")
 
-    monkeypatch.setattr(clients, "payment_intent_create", charged_then_timed_out)
+    monkeypatch.setattr(clients, "payment_intent_confirm_off_session", charged_then_timed_out)
     attempt = run(company)
-    monkeypatch.setattr(clients, "payment_intent_create", real_create)
+    monkeypatch.setattr(clients, "payment_intent_confirm_off_session", real_confirm)
     assert attempt is not None
     assert attempt.status == RechargeAttempt.Status.IN_FLIGHT
 
