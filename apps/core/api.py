@@ -55,11 +55,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         discard_broken_connections()
         exc = ServiceUnavailable()
     if isinstance(exc, ApplicationError):
-        response = Response(error_body(exc.message, exc.code, exc.errors), status=exc.status_code)
+        answer = Response(error_body(exc.message, exc.code, exc.errors), status=exc.status_code)
         if isinstance(exc, ServiceUnavailable):
-            response["Retry-After"] = str(exc.retry_after)
-            quiet(response)
-        return response
+            answer["Retry-After"] = str(exc.retry_after)
+            quiet(answer)
+        return answer
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

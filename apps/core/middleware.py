@@ -2,13 +2,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import suppress
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, connection, connections
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.template.loader import render_to_string
 
 from apps.core import outages
+
+ResponseT = TypeVar("ResponseT", bound=HttpResponseBase)
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -35,12 +38,12 @@ class ClientAddressMiddleware:
         return self.get_response(request)
 
 
+HEALTH_PATHS = frozenset({"/health/", "/healthz"})
+
+
 def _skips_database_check(path: str) -> bool:
     # The health view reports the database itself; static files never need it.
     return path in HEALTH_PATHS or path.startswith(settings.STATIC_URL)
-
-
-HEALTH_PATHS = frozenset({"/health/", "/healthz"})
 
 
 class DatabaseUnavailableMiddleware:
@@ -111,7 +114,7 @@ def service_unavailable_response(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def quiet(response: HttpResponse) -> HttpResponse:
+def quiet(response: ResponseT) -> ResponseT:
     """Keep django.request from logging this 5xx: the outage is logged once, when it starts."""
     response._has_been_logged = True  # type: ignore[attr-defined]
     return response
