@@ -29,6 +29,7 @@ from django.db.models.functions import Coalesce
 from apps.billing.models import LedgerAccount, ProfileBalanceAlert
 from apps.companies.models import Notice
 from apps.companies.notices import notice_create
+from apps.core.enqueue import enqueue_on_commit
 from apps.rating.call_policy import call_policy
 
 logger = logging.getLogger(__name__)
@@ -163,5 +164,5 @@ def _notify(*, profile_id: int, kind: str, now: datetime) -> bool:
         from apps.billing.tasks import send_low_balance_email
 
         notice_id = notice.pk
-        transaction.on_commit(lambda: send_low_balance_email.delay(notice_id))
+        enqueue_on_commit(send_low_balance_email, notice_id)  # the notice is the record; the e-mail best effort
     return True

@@ -69,6 +69,7 @@ from apps.billing.purchases import purchase_amount, purchase_charge_off_session,
 from apps.companies.models import Company, Notice
 from apps.companies.notices import notice_create
 from apps.core.actor import Actor
+from apps.core.enqueue import enqueue, enqueue_on_commit
 from apps.core.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -292,7 +293,8 @@ def company_recharge_requested(*, company_id: int, trigger: str) -> None:
         return
     from apps.billing.tasks import company_auto_recharge
 
-    company_auto_recharge.delay(company_id, trigger if trigger in Trigger.values else Trigger.THRESHOLD)
+    # Lost while the broker is down: the periodic sweep finds the balance below its threshold.
+    enqueue(company_auto_recharge, company_id, trigger if trigger in Trigger.values else Trigger.THRESHOLD)
 
 
 def company_recharge_run(*, company_id: int, trigger: str, now: datetime | None = None) -> RechargeAttempt | None:
@@ -478,7 +480,8 @@ def _finish(
         notice_create(company=company, kind="auto_recharge_failed", level=Notice.Level.ERROR, message=text)
         from apps.billing.tasks import send_auto_recharge_failure_email
 
-        transaction.on_commit(lambda: send_auto_recharge_failure_email.delay(company_id, text))
+        # The notice above is the record; the e-mail is best effort while the broker is down.
+        enqueue_on_commit(send_auto_recharge_failure_email, company_id, text)
     return attempt
 
 
