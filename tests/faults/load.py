@@ -23,6 +23,9 @@ READ_TIMEOUT = 15
 # answers 409 "in use" (apps.billing.idempotency.STALE_CLAIM), so one such key does not stall
 # the load.
 CALL_DEADLINE = 30
+# A claim left by a request that died answers 409 "in use" for minutes: a client tries a few
+# times, then gives up on the key (the purchase may still exist; it is found by reading).
+IN_USE_PATIENCE = 10
 RETRY_PAUSE = 0.5
 
 
@@ -90,6 +93,8 @@ class Load:
         self._cents = itertools.count(1)
         self._random = random.Random(seed)
         self.t0 = now()
+        # The tries being sent right now, by thread: (call, start).
+        self.sending: dict[str, tuple[Call, float]] = {}
 
     # --- what each thread sends ---------------------------------------------------------
 
@@ -133,12 +138,16 @@ class Load:
         if call.key is not None:
             headers["Idempotency-Key"] = call.key
         start = now()
+        me = threading.current_thread().name
+        self.sending[me] = (call, start)
         try:
             response = session.request(
                 call.method, self.base + call.path, json=call.payload, headers=headers, timeout=(3, READ_TIMEOUT)
             )
         except requests.RequestException as error:
             return Attempt(start=start, end=now(), status=None, error=type(error).__name__)
+        finally:
+            self.sending.pop(me, None)
         try:
             body = response.json()
         except ValueError:
@@ -157,11 +166,18 @@ class Load:
 
     def send(self, session: requests.Session, call: Call) -> Call:
         deadline = now() + CALL_DEADLINE
+        in_use_since: float | None = None
         while True:
             attempt = self._try(session, call)
             call.attempts.append(attempt)
             if call.is_read or not retryable(attempt) or now() > deadline:
                 return call
+            if attempt.code == "idempotency_key_in_use":
+                in_use_since = in_use_since or attempt.start
+                if now() - in_use_since > IN_USE_PATIENCE:
+                    return call
+            else:
+                in_use_since = None
             if attempt.status is None:
                 session.close()  # a fresh connection: the old one may belong to a dead worker
             time.sleep(RETRY_PAUSE)
@@ -178,7 +194,7 @@ class Load:
 
     def start(self) -> None:
         self.t0 = now()
-        plan = [(self._mover, 0.05), (self._mover, 0.05), (self._buyer, 0.4), (self._reader, 0.1)]
+        plan = [(self._mover, 0.05), (self._mover, 0.05), (self._buyer, 0.4), (self._buyer, 0.4), (self._reader, 0.1)]
         for n, (make, pause) in enumerate(plan):
             thread = threading.Thread(target=self._loop, args=(make, pause), name=f"load-{n}", daemon=True)
             thread.start()
@@ -190,6 +206,13 @@ class Load:
         for thread in self._threads:
             thread.join(timeout=CALL_DEADLINE + READ_TIMEOUT + 10)
         assert not any(t.is_alive() for t in self._threads), "a load thread did not finish"
+
+    def purchase_sending(self, *, for_at_least: float = 0.02) -> Call | None:
+        """A purchase whose request is on its way (sent, not answered) right now."""
+        for call, start in list(self.sending.values()):
+            if call.kind == "purchase" and now() - start >= for_at_least:
+                return call
+        return None
 
     def attempts_between(self, start: float, end: float) -> list[tuple[Call, Attempt]]:
         with self._lock:

@@ -62,12 +62,13 @@ class Fault:
     notes: list[str] = field(default_factory=list)
     killed_task: tuple[str, bool, float] | None = None  # worker: (task id, was it running, epoch)
     data_kept: bool | None = None  # Redis: was a key written before the fault still there
+    caught: Call | None = None  # Stripe: the purchase that was on its way when it failed
 
 
 # --- the faults ------------------------------------------------------------------------------
 
 
-def kill_celery_worker(stack: Stack, fault: Fault) -> None:
+def kill_celery_worker(stack: Stack, fault: Fault, load: Load) -> None:
     """SIGKILL the worker (its whole process group, as a container is killed) while a task runs.
     A sweep is queued, as beat queues it, so that there certainly is one to kill."""
     assert stack.worker is not None
@@ -92,7 +93,7 @@ def kill_celery_worker(stack: Stack, fault: Fault) -> None:
     caller.wait(timeout=30)
 
 
-def kill_gunicorn_worker(stack: Stack, fault: Fault) -> None:
+def kill_gunicorn_worker(stack: Stack, fault: Fault, load: Load) -> None:
     workers = stack.web_workers()
     fault.start = now()
     os.kill(workers[0], signal.SIGKILL)  # a child of our gunicorn arbiter
@@ -105,7 +106,7 @@ def kill_gunicorn_worker(stack: Stack, fault: Fault) -> None:
     fault.notes.append(f"worker {workers[0]} killed, replaced")
 
 
-def restart_redis(stack: Stack, fault: Fault) -> None:
+def restart_redis(stack: Stack, fault: Fault, load: Load) -> None:
     marker = f"fault-marker-{time.time()}"
     stack.redis_cli("set", "faults:marker", marker)
     time.sleep(1.2)  # appendfsync everysec
@@ -118,7 +119,7 @@ def restart_redis(stack: Stack, fault: Fault) -> None:
     fault.data_kept = kept
 
 
-def stop_redis(stack: Stack, fault: Fault) -> None:
+def stop_redis(stack: Stack, fault: Fault, load: Load) -> None:
     marker = f"fault-marker-{time.time()}"
     stack.redis_cli("set", "faults:marker", marker)
     time.sleep(1.2)
@@ -132,7 +133,7 @@ def stop_redis(stack: Stack, fault: Fault) -> None:
     fault.data_kept = kept
 
 
-def restart_postgres(stack: Stack, fault: Fault) -> None:
+def restart_postgres(stack: Stack, fault: Fault, load: Load) -> None:
     fault.start = now()
     stack.pg_stop("fast")
     stack.pg_start()
@@ -140,7 +141,7 @@ def restart_postgres(stack: Stack, fault: Fault) -> None:
     fault.notes.append("pg_ctl stop -m fast, start")
 
 
-def stop_postgres(stack: Stack, fault: Fault) -> None:
+def stop_postgres(stack: Stack, fault: Fault, load: Load) -> None:
     fault.start = now()
     stack.pg_stop("immediate")  # a crash: recovery from the WAL at start
     time.sleep(8)
@@ -149,26 +150,41 @@ def stop_postgres(stack: Stack, fault: Fault) -> None:
     fault.notes.append("pg_ctl stop -m immediate, 8 s, start")
 
 
-def freeze_stripe(stack: Stack, fault: Fault) -> None:
+def _purchase_in_flight(load: Load) -> Call | None:
+    """Wait (up to 10 s) until a purchase request is on its way: the fault must catch one."""
+    deadline = now() + 10
+    while now() < deadline:
+        call = load.purchase_sending()
+        if call is not None:
+            return call
+        time.sleep(0.005)
+    return None
+
+
+def freeze_stripe(stack: Stack, fault: Fault, load: Load) -> None:
     assert stack.stripe is not None
+    caught = _purchase_in_flight(load)
     fault.start = now()
     stack.stripe.send_signal(signal.SIGSTOP)
     time.sleep(6)
     stack.stripe.send_signal(signal.SIGCONT)
     fault.restored = now()
-    fault.notes.append("SIGSTOP 6 s, SIGCONT")
+    fault.caught = caught
+    fault.notes.append("SIGSTOP 6 s, SIGCONT" + ("; a purchase was in flight" if caught else "; NO purchase in flight"))
 
 
-def stop_stripe(stack: Stack, fault: Fault) -> None:
+def stop_stripe(stack: Stack, fault: Fault, load: Load) -> None:
+    caught = _purchase_in_flight(load)
     fault.start = now()
     stack.stripe_stop()
     time.sleep(5)
     stack.stripe_start()
     fault.restored = now()
-    fault.notes.append("SIGKILL, 5 s, start (state kept)")
+    fault.caught = caught
+    fault.notes.append("SIGKILL, 5 s, start (state kept)" + ("; a purchase was in flight" if caught else ""))
 
 
-FAULTS: list[tuple[str, str, Callable[[Stack, Fault], None]]] = [
+FAULTS: list[tuple[str, str, Callable[[Stack, Fault, Load], None]]] = [
     ("Celery worker SIGKILL mid-task", "worker", kill_celery_worker),
     ("gunicorn worker SIGKILL", "web", kill_gunicorn_worker),
     ("Redis restart", "redis", restart_redis),
@@ -209,7 +225,7 @@ def test_the_money_holds_and_no_outage_answers_500_while_each_part_fails_in_turn
             for name, kind, inject in FAULTS:
                 fault = Fault(name, kind)
                 stack.note(f"fault: {name}")
-                inject(stack, fault)
+                inject(stack, fault, load)
                 stack.note(f"  restored after {fault.restored - fault.start:.1f} s; {'; '.join(fault.notes)}")
                 faults.append(fault)
                 time.sleep(GAP)
@@ -234,11 +250,14 @@ def test_the_money_holds_and_no_outage_answers_500_while_each_part_fails_in_turn
             settled = stack.python("tests.faults.settle", env={})
             stack.note(f"sweeps: {settled}")
 
+            dump_calls(work / "calls.json", load)
             report = check_everything(stack, world, load)
             answers = outage_answers(faults, load)
-            table = fault_table(faults, load, redelivered)
+            table = fault_table(faults, load, redelivered, stack)
             print("\n" + table)  # noqa: T201 - the per-fault table the issue's closing note quotes
             print(json.dumps(report.stats, indent=2, default=str))  # noqa: T201
+            for fault in faults:
+                print(f"{fault.name}: from t+{fault.start - load.t0:.1f}s to t+{fault.restored - load.t0:.1f}s")  # noqa: T201
             restarts = {s.name: s.restarts for s in (stack.worker, stack.beat) if s is not None}
             print(f"supervisor restarts: {restarts}; fault test took {now() - started:.0f} s")  # noqa: T201
 
@@ -263,6 +282,21 @@ def test_the_money_holds_and_no_outage_answers_500_while_each_part_fails_in_turn
                 if path.exists():
                     tail = "\n".join(path.read_text(errors="replace").splitlines()[-40:])
                     print(f"--- {name}.log (tail) ---\n{tail}")  # noqa: T201
+
+
+def dump_calls(path: Path, load: Load) -> None:
+    """Every request and each of its tries, for a post-mortem (kept with KEEP_TEST_TMP=1)."""
+    rows = [
+        {
+            "kind": c.kind,
+            "key": c.key,
+            "payload": c.payload,
+            "tries": [[round(a.start - load.t0, 2), round(a.end - a.start, 2), a.label, a.code] for a in c.attempts],
+            "body": c.body,
+        }
+        for c in load.calls
+    ]
+    path.write_text(json.dumps(rows, indent=1, default=str))
 
 
 # --- answers during the outages ------------------------------------------------------------------
@@ -323,7 +357,7 @@ def _answers(attempts: list[tuple[Call, Attempt]]) -> str:
     return " ".join(f"{label}×{n}" for label, n in sorted(counts.items()))
 
 
-def fault_table(faults: list[Fault], load: Load, redelivered: float | None) -> str:
+def fault_table(faults: list[Fault], load: Load, redelivered: float | None, stack: Stack) -> str:
     lines = [
         f"{'fault':32} {'down':>6}  {'answers while down (all requests)':44} {'purchases while down':24} "
         f"{'recovered':>9}  notes",
@@ -338,6 +372,19 @@ def fault_table(faults: list[Fault], load: Load, redelivered: float | None) -> s
             notes.append(f"worker back {fault.restored - fault.start:.1f} s after the kill")
             if redelivered is not None:
                 notes.append(f"killed task redelivered after {redelivered:.0f} s")
+        if fault.caught is not None:
+            first = fault.caught.attempts[0] if fault.caught.attempts else None
+            took = f" in {first.end - first.start:.1f} s" if first else ""
+            answers = "/".join(a.label for a in fault.caught.attempts)
+            notes.append(f"the purchase in flight was answered {answers}{took}")
+        for supervised in (stack.worker, stack.beat):
+            if supervised is None or fault.kind == "none":
+                continue
+            exits = [code for at, code in supervised.exits if fault.start <= at < fault.restored + GAP]
+            if fault.kind == "worker":
+                exits = exits[1:]  # the kill itself
+            if exits:
+                notes.append(f"{supervised.name} exited ({', '.join(map(str, exits))}), restarted by its supervisor")
         lines.append(
             f"{fault.name:32} {fault.restored - fault.start:5.1f}s  {_answers(seen):44} {_answers(buys):24} "
             f"{(f'{back:.1f}s' if back is not None else '-'):>9}  {'; '.join(notes)}"
