@@ -208,9 +208,9 @@ class Load:
         assert not any(t.is_alive() for t in self._threads), "a load thread did not finish"
 
     def purchase_sending(self, *, for_at_least: float = 0.02) -> Call | None:
-        """A purchase whose request is on its way (sent, not answered) right now."""
+        """A new purchase (its first try, not a retry) whose request is on its way right now."""
         for call, start in list(self.sending.values()):
-            if call.kind == "purchase" and now() - start >= for_at_least:
+            if call.kind == "purchase" and not call.attempts and now() - start >= for_at_least:
                 return call
         return None
 

@@ -37,10 +37,15 @@ from tests.faults.checks import check_everything
 from tests.faults.load import Attempt, Call, Load
 from tests.faults.stack import PY, Stack, now, running_stack, wait_for
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("redis-server") is None or not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")),
-    reason="needs redis-server and the PostgreSQL server binaries (scripts/test.sh installs them)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        shutil.which("redis-server") is None or not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")),
+        reason="needs redis-server and the PostgreSQL server binaries (scripts/test.sh installs them)",
+    ),
+    # About two minutes alone; the bound leaves room for a busy machine (the rest of the suite
+    # runs beside it under xdist). On the timeout the finally below still stops every process.
+    pytest.mark.timeout(420),
+]
 
 WORLD = {
     "credit": "300",
