@@ -33,7 +33,7 @@ keepalive = 5
 max_requests = env_int("WEB_MAX_REQUESTS", 2000, minimum=0)
 max_requests_jitter = 200
 # The heartbeat file on tmpfs: on a slow disk, a worker's notify could stall it.
-worker_tmp_dir = env_str("WEB_WORKER_TMP_DIR", "/dev/shm")
+worker_tmp_dir = env_str("WEB_WORKER_TMP_DIR", "/dev/shm")  # noqa: S108 - a heartbeat, nothing secret
 # One line per request on stdout, with the time taken in ms: a stalled dependency shows.
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
