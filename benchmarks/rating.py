@@ -93,7 +93,7 @@ def _deck_rows(rng: random.Random, count: int) -> list[tuple[str, str, str, str,
 def _setup(rng: random.Random, *, prefixes: int, profiles: int, now: datetime) -> dict[str, object]:
     from django.db import connection
 
-    from apps.billing.services import monthly_period
+    from apps.billing.pricing import monthly_period
     from apps.bundles.models import MINUTES_PER_BUNDLE, BundlePeriod
     from apps.companies.models import Company
     from apps.rating.models import RateDeck

@@ -18,19 +18,24 @@ BEAT_SCHEDULE = {
         "task": "apps.billing.tasks.reconcile_credit_purchases",
         "schedule": crontab(minute="*/10"),
     },
-    # Idempotency-Key records are kept for a day.
+    # Idempotency-Key records are kept for 30 days.
     "billing-purge-idempotent-requests": {
         "task": "apps.billing.tasks.purge_idempotent_requests",
         "schedule": crontab(minute=40, hour=3),
     },
     # Retry unpaid charges daily within their grace period, suspend after it, resume when paid.
     "billing-settle-charges": {
-        "task": "apps.billing.charge_tasks.settle_charges",
+        "task": "apps.billing.tasks.settle_charges",
         "schedule": crontab(minute=25),
     },
     # Each SIP profile's channels renew monthly on its renewal day.
     "sip-profiles-renew-channels": {
-        "task": "apps.billing.charge_tasks.renew_channels",
+        "task": "apps.sip_profiles.tasks.renew_channels",
+        "schedule": crontab(minute=0, hour="*/6"),
+    },
+    # Each SIP profile's US minute bundles renew with its channels, on its renewal day.
+    "bundles-renew": {
+        "task": "apps.bundles.tasks.renew_bundles",
         "schedule": crontab(minute=0, hour="*/6"),
     },
     # Auto-recharge: finish settled or interrupted recharges, recharge companies and profiles below threshold.

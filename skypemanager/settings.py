@@ -177,8 +177,6 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
-# Task modules that autodiscovery (which reads each app's tasks.py) does not find.
-CELERY_IMPORTS = ["apps.billing.charge_tasks"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Authentication ---------------------------------------------------------

@@ -9,7 +9,6 @@ quarantine). Nothing is deleted, and paying resumes the item.
 
 from __future__ import annotations
 
-import calendar
 import logging
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -18,16 +17,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.billing.charge_items import charge_item_for
 from apps.billing.ledger import InsufficientFunds, Leg, company_account, ledger_post, platform_account
-from apps.billing.models import Charge, LedgerAccount, LedgerTransaction, Price
+from apps.billing.models import Charge, LedgerAccount, LedgerTransaction
+from apps.billing.pricing import AMOUNT_QUANTUM
 from apps.companies.models import Company, Notice
 from apps.companies.notices import notice_create
 from apps.core.actor import Actor
-from apps.core.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
 
-CENT = Decimal("0.0001")
 GRACE_DAYS = 7
 REVENUE = {
     Charge.Kind.CHANNELS: LedgerAccount.Kind.REVENUE_CHANNELS,
@@ -35,35 +34,6 @@ REVENUE = {
     Charge.Kind.US_BUNDLE: LedgerAccount.Kind.REVENUE_BUNDLES,
 }
 OPEN = (Charge.Status.UNPAID, Charge.Status.SUSPENDED)
-
-
-def price_for(*, kind: str, currency: str) -> Decimal:
-    price = Price.objects.filter(kind=kind, currency=currency).first()
-    if price is None:
-        raise ApplicationError(f"No {kind.replace('_', ' ')} price is set for {currency}. Contact support.")
-    return price.amount
-
-
-def _add_month(moment: datetime, day: int) -> datetime:
-    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
-    return moment.replace(year=year, month=month, day=min(day, calendar.monthrange(year, month)[1]))
-
-
-def monthly_period(*, renewal_day: int, at: datetime) -> tuple[datetime, datetime]:
-    """The monthly period containing `at` that starts on `renewal_day` at midnight UTC."""
-    start = at.replace(day=renewal_day, hour=0, minute=0, second=0, microsecond=0)
-    if start > at:
-        year, month = (at.year - 1, 12) if at.month == 1 else (at.year, at.month - 1)
-        start = start.replace(year=year, month=month)
-    return start, _add_month(start, renewal_day)
-
-
-def prorate(
-    *, amount: Decimal, start: datetime, end: datetime, period_start: datetime, period_end: datetime
-) -> Decimal:
-    """`amount` for the part [start, end) of the period, rounded half-up to 4 places once."""
-    fraction = Decimal((end - start).total_seconds()) / Decimal((period_end - period_start).total_seconds())
-    return (amount * fraction).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def _money(amount: Decimal, currency: str) -> str:
@@ -118,7 +88,7 @@ def charge_record(
     if existing is not None:
         return existing
     now = timezone.now()
-    amount = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    amount = amount.quantize(AMOUNT_QUANTUM, rounding=ROUND_HALF_UP)
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -175,130 +145,23 @@ def _ask_for_auto_recharge(company: Company, *, trigger: str) -> None:
 # --- Unpaid renewals: retry, suspend, resume --------------------------------------
 
 
-def _item(charge: Charge) -> object | None:
-    label, _, public_id = charge.item.partition(":")
-    if label == "sip_profiles.sipprofile":
-        from apps.sip_profiles.models import SipProfile
-
-        return SipProfile.objects.select_for_update().filter(public_id=public_id).first()
-    if label == "numbers.numbersubscription":
-        from apps.numbers.models import NumberSubscription
-
-        return (
-            NumberSubscription.objects.select_for_update(of=("self",))
-            .select_related("number")
-            .filter(public_id=public_id)
-            .first()
-        )
-    if label == "bundles.bundleperiod":
-        # Bundle charges name the period their minutes belong to, by its (internal) id.
-        from apps.bundles.models import BundlePeriod
-
-        return (
-            BundlePeriod.objects.select_for_update(of=("self",))
-            .select_related("sip_profile", "company")
-            .filter(pk=int(public_id))
-            .first()
-        )
-    return None
-
-
 def _suspend(*, actor: Actor, charge: Charge, now: datetime) -> None:
-    from apps.bundles.models import BundlePeriod
-    from apps.numbers.models import NumberSubscription, OnlineNumber
-    from apps.sip_profiles.models import SipProfile
-
-    item = _item(charge)
-    if isinstance(item, BundlePeriod):
-        from apps.bundles.services import bundle_period_suspend
-
-        bundle_period_suspend(actor=actor, period=item)
-        return
-    if isinstance(item, SipProfile) and item.deleted_at is None and not item.suspended_for_billing:
-        before = item.status
-        item.status = SipProfile.Status.SUSPENDED
-        item.suspended_for_billing = True
-        item.provisioning_state = SipProfile.Provisioning.PENDING
-        item.save(update_fields=["status", "suspended_for_billing", "provisioning_state", "updated_at"])
-        audit_record(
-            actor=actor,
-            action="sip_profile.suspended_unpaid",
-            company=charge.company,
-            target=item,
-            changes={"status": {"before": before, "after": item.status}},
-        )
-    elif isinstance(item, NumberSubscription) and item.status == NumberSubscription.Status.ACTIVE:
-        from apps.callerid.services import caller_id_remove_everywhere
-        from apps.numbers.models import QUARANTINE_DAYS
-
-        stock = OnlineNumber.objects.select_for_update().get(pk=item.number_id)
-        item.status = NumberSubscription.Status.SUSPENDED
-        item.save(update_fields=["status", "updated_at"])
-        stock.status = OnlineNumber.Status.QUARANTINE
-        stock.quarantine_until = now + timedelta(days=QUARANTINE_DAYS)
-        stock.save(update_fields=["status", "quarantine_until", "updated_at"])
-        audit_record(
-            actor=actor,
-            action="number.suspended_unpaid",
-            company=charge.company,
-            target=item,
-            changes={"status": {"before": NumberSubscription.Status.ACTIVE, "after": item.status}},
-        )
-        caller_id_remove_everywhere(
-            actor=actor, company=charge.company, subscription=item, reason="its renewal was not paid"
-        )
+    found = charge_item_for(charge)
+    if found is not None:
+        handler, item = found
+        handler.suspend_unpaid(actor=actor, item=item, charge=charge, now=now)
 
 
 def _resumable(charge: Charge) -> bool:
-    from apps.numbers.models import NumberSubscription, OnlineNumber
-
-    item = _item(charge)
-    if isinstance(item, NumberSubscription) and item.status == NumberSubscription.Status.SUSPENDED:
-        # Its quarantine must still hold the number for this company.
-        return item.number.status == OnlineNumber.Status.QUARANTINE
-    return True
+    found = charge_item_for(charge)
+    return True if found is None else found[0].resumable(found[1])
 
 
 def _resume(*, actor: Actor, charge: Charge) -> None:
-    from apps.bundles.models import BundlePeriod
-    from apps.numbers.models import NumberSubscription, OnlineNumber
-    from apps.sip_profiles.models import SipProfile
-
-    item = _item(charge)
-    if isinstance(item, BundlePeriod):
-        from apps.bundles.services import bundle_period_resume
-
-        bundle_period_resume(actor=actor, period=item, paid=charge)
-        return
-    if isinstance(item, SipProfile) and item.suspended_for_billing:
-        still_owed = Charge.objects.filter(item=charge.item, status=Charge.Status.SUSPENDED).exclude(pk=charge.pk)
-        if still_owed.exists():
-            return
-        item.status = SipProfile.Status.ACTIVE
-        item.suspended_for_billing = False
-        item.provisioning_state = SipProfile.Provisioning.PENDING
-        item.save(update_fields=["status", "suspended_for_billing", "provisioning_state", "updated_at"])
-        audit_record(
-            actor=actor,
-            action="sip_profile.resumed",
-            company=charge.company,
-            target=item,
-            changes={"status": {"before": SipProfile.Status.SUSPENDED, "after": item.status}},
-        )
-    elif isinstance(item, NumberSubscription) and item.status == NumberSubscription.Status.SUSPENDED:
-        stock = OnlineNumber.objects.select_for_update().get(pk=item.number_id)
-        item.status = NumberSubscription.Status.ACTIVE
-        item.save(update_fields=["status", "updated_at"])
-        stock.status = OnlineNumber.Status.ACTIVE
-        stock.quarantine_until = None
-        stock.save(update_fields=["status", "quarantine_until", "updated_at"])
-        audit_record(
-            actor=actor,
-            action="number.resumed",
-            company=charge.company,
-            target=item,
-            changes={"status": {"before": NumberSubscription.Status.SUSPENDED, "after": item.status}},
-        )
+    found = charge_item_for(charge)
+    if found is not None:
+        handler, item = found
+        handler.resume_paid(actor=actor, item=item, charge=charge)
 
 
 def _settle_one(*, pk: int, now: datetime) -> str | None:

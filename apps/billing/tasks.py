@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from apps.billing import idempotency, low_balance, purchases, recharge, webhooks
 from apps.billing.models import IdempotentRequest
+from apps.billing.services import charges_settle
 from apps.core.locks import job_lock
 
 # The locks outlive the hard time limits, so a killed run frees its lock by expiry only.
@@ -26,6 +27,15 @@ def reconcile_credit_purchases() -> dict[str, int] | None:
         return {**purchases.purchases_reconcile(now=now), **webhooks.stripe_events_retry(now=now)}
 
 
+@shared_task(acks_late=True, soft_time_limit=540, time_limit=600)
+def settle_charges() -> dict[str, int] | None:
+    """Retry unpaid charges, suspend items past their grace period, resume paid ones."""
+    with job_lock("settle-charges", timeout=660) as acquired:
+        if not acquired:
+            return None
+        return charges_settle()
+
+
 PURGE_SOFT_LIMIT = 50
 PURGE_HARD_LIMIT = 60
 PURGE_BATCH = 5000
@@ -38,7 +48,7 @@ def purge_idempotent_requests() -> int | None:
 
     In batches of PURGE_BATCH rows, each its own statement, so no run holds long locks or
     one huge transaction; a run that is killed keeps what it deleted and the next goes on.
-    (idempotency.idempotent_requests_purge deletes the same rows in one statement.)"""
+    """
     with job_lock("billing-purge-idempotent-requests", timeout=PURGE_HARD_LIMIT + 60) as acquired:
         if not acquired:
             return None

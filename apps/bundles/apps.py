@@ -6,3 +6,9 @@ class BundlesConfig(AppConfig):
     label = "bundles"
     verbose_name = "US minute bundles"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from apps.billing.charge_items import charge_item_register
+        from apps.bundles.charges import LABEL, BundlePeriodCharges
+
+        charge_item_register(LABEL, BundlePeriodCharges())

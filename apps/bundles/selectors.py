@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.utils import timezone
 
 from apps.billing.models import Price
-from apps.billing.services import CENT, monthly_period, prorate
+from apps.billing.pricing import AMOUNT_QUANTUM, monthly_period, prorate
 from apps.bundles.models import MINUTES_PER_BUNDLE, BundlePeriod
 from apps.companies.models import Company
 from apps.sip_profiles.models import SipProfile
@@ -91,7 +91,7 @@ def bundle_summary(*, profile: SipProfile, at: datetime | None = None) -> Bundle
     price = Price.objects.filter(kind=Price.Kind.US_BUNDLE_MONTHLY, currency=currency).first()
     period = bundle_period_current(profile=profile, at=at)
     start, end = monthly_period(renewal_day=profile.renewal_day, at=at)
-    monthly = price.amount.quantize(CENT, rounding=ROUND_HALF_UP) if price else None
+    monthly = price.amount.quantize(AMOUNT_QUANTUM, rounding=ROUND_HALF_UP) if price else None
     return BundleSummary(
         bundles=profile.us_minute_bundles,
         max_bundles=profile.channels,

@@ -36,7 +36,8 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.billing.models import Charge, Price
-from apps.billing.services import charge_record, monthly_period, price_for, prorate
+from apps.billing.pricing import monthly_period, price_for, prorate
+from apps.billing.services import charge_record
 from apps.bundles.models import MINUTES_PER_BUNDLE, BundlePeriod
 from apps.companies.models import Notice
 from apps.companies.notices import notice_create

@@ -2,6 +2,22 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from apps.core.locks import job_lock
+
+
+@shared_task(acks_late=True, soft_time_limit=540, time_limit=600)
+def renew_bundles() -> dict[str, int] | None:
+    """On each SIP profile's renewal day: start its US minute bundles' new period and charge
+    them. (Rating also starts due periods before every run, so no call is rated before its
+    period exists.)"""
+    from apps.bundles.services import bundles_renew
+
+    with job_lock("renew-bundles", timeout=660) as acquired:
+        if not acquired:
+            return None
+        renewed = bundles_renew()
+        return {"bundles_renewed": renewed["renewed"], "bundles_failed": renewed["failed"]}
+
 
 @shared_task(acks_late=True, soft_time_limit=240, time_limit=300)
 def notify_bundle_periods(period_ids: list[int]) -> int:

@@ -5,3 +5,9 @@ class NumbersConfig(AppConfig):
     name = "apps.numbers"
     label = "numbers"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from apps.billing.charge_items import charge_item_register
+        from apps.numbers.charges import LABEL, NumberSubscriptionCharges
+
+        charge_item_register(LABEL, NumberSubscriptionCharges())

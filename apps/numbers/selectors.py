@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django_countries import countries
 
+from apps.billing.charge_items import charge_item_label
 from apps.billing.models import Charge
 from apps.business_accounts.models import BusinessAccount
 from apps.companies.models import Company
@@ -108,7 +109,7 @@ def business_accounts_for(company: Company) -> QuerySet[BusinessAccount]:
 
 
 def charge_item(subscription: NumberSubscription) -> str:
-    return f"numbers.numbersubscription:{subscription.public_id}"
+    return charge_item_label("numbers.numbersubscription", subscription.public_id)
 
 
 def number_charges(subscription: NumberSubscription) -> QuerySet[Charge]:

@@ -645,3 +645,58 @@ def number_import_run(*, job_id: int) -> ImportJob | None:
             return job
         _finish(actor=actor, job=job, status=ImportJob.Status.SUCCEEDED, errors=[], imported=len(valid))
     return job
+
+
+# --- Billing: unpaid and paid again ---------------------------------------------------------
+
+
+def number_subscription_suspend_unpaid(*, actor: Actor, subscription: NumberSubscription, now: datetime) -> bool:
+    """Its renewal's grace period ended unpaid: the number goes to quarantine (still held for
+    the company, so paying brings it back) and off every profile's caller ID. Call with the
+    subscription row locked. False when there was nothing to suspend."""
+    if subscription.status != NumberSubscription.Status.ACTIVE:
+        return False
+    stock = OnlineNumber.objects.select_for_update().get(pk=subscription.number_id)
+    subscription.status = NumberSubscription.Status.SUSPENDED
+    subscription.save(update_fields=["status", "updated_at"])
+    stock.status = OnlineNumber.Status.QUARANTINE
+    stock.quarantine_until = now + timedelta(days=QUARANTINE_DAYS)
+    stock.save(update_fields=["status", "quarantine_until", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="number.suspended_unpaid",
+        company=subscription.company,
+        target=subscription,
+        changes={"status": {"before": NumberSubscription.Status.ACTIVE, "after": subscription.status}},
+    )
+    caller_id_remove_everywhere(
+        actor=actor, company=subscription.company, subscription=subscription, reason="its renewal was not paid"
+    )
+    return True
+
+
+def number_subscription_resumable(subscription: NumberSubscription) -> bool:
+    """A suspended number can come back only while its quarantine still holds it."""
+    if subscription.status != NumberSubscription.Status.SUSPENDED:
+        return True
+    return subscription.number.status == OnlineNumber.Status.QUARANTINE
+
+
+def number_subscription_resume_paid(*, actor: Actor, subscription: NumberSubscription) -> bool:
+    """Its unpaid renewal is paid: the number is the company's again. Call with the row locked."""
+    if subscription.status != NumberSubscription.Status.SUSPENDED:
+        return False
+    stock = OnlineNumber.objects.select_for_update().get(pk=subscription.number_id)
+    subscription.status = NumberSubscription.Status.ACTIVE
+    subscription.save(update_fields=["status", "updated_at"])
+    stock.status = OnlineNumber.Status.ACTIVE
+    stock.quarantine_until = None
+    stock.save(update_fields=["status", "quarantine_until", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="number.resumed",
+        company=subscription.company,
+        target=subscription,
+        changes={"status": {"before": NumberSubscription.Status.SUSPENDED, "after": subscription.status}},
+    )
+    return True

@@ -5,3 +5,9 @@ class SipProfilesConfig(AppConfig):
     name = "apps.sip_profiles"
     label = "sip_profiles"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from apps.billing.charge_items import charge_item_register
+        from apps.sip_profiles.charges import LABEL, SipProfileCharges
+
+        charge_item_register(LABEL, SipProfileCharges())

@@ -9,6 +9,8 @@ from apps.companies.models import Company, CompanyOwnedQuerySet
 from apps.core.models import PublicModel
 
 MIN_CHANNELS = 1
+# How billing's charges name a profile (apps.billing.charge_items).
+CHARGE_ITEM_LABEL = "sip_profiles.sipprofile"
 MAX_CHANNELS = 300
 
 

@@ -9,11 +9,13 @@ from datetime import datetime
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from apps.billing.charge_items import charge_item_label
 from apps.billing.models import Charge, Price
-from apps.billing.services import charge_record, monthly_period, price_for
+from apps.billing.pricing import monthly_period, price_for
+from apps.billing.services import charge_record
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
-from apps.sip_profiles.models import SipProfile
+from apps.sip_profiles.models import CHARGE_ITEM_LABEL, SipProfile
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ def _renew_one(*, pk: int, now: datetime) -> bool:
             amount=unit_price * profile.channels,
             period_start=period_start,
             period_end=period_end,
-            item=f"sip_profiles.sipprofile:{profile.public_id}",
+            item=charge_item_label(CHARGE_ITEM_LABEL, profile.public_id),
             idempotency_key=key,
         )
         return True

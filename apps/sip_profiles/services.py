@@ -6,11 +6,12 @@ apps.billing.services.charge_record, which the credit release turns into debits.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import secrets
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,14 +21,23 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record, diff, snapshot
 from apps.billing.allocations import profile_balance
+from apps.billing.charge_items import charge_item_label
 from apps.billing.models import Charge, Price
-from apps.billing.services import charge_record, monthly_period, price_for, prorate
+from apps.billing.pricing import monthly_period, price_for, prorate
+from apps.billing.services import charge_record
 from apps.bundles.services import bundles_buy
 from apps.callerid.services import caller_id_resolve
 from apps.companies.models import Company
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError, Conflict
-from apps.sip_profiles.models import MAX_CHANNELS, MIN_CHANNELS, AllowedAddress, ChannelChange, SipProfile
+from apps.sip_profiles.models import (
+    CHARGE_ITEM_LABEL,
+    MAX_CHANNELS,
+    MIN_CHANNELS,
+    AllowedAddress,
+    ChannelChange,
+    SipProfile,
+)
 
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
 PASSWORD_LENGTH = 24  # about 143 bits
@@ -273,7 +283,7 @@ def _charge_channels(*, actor: Actor, profile: SipProfile, change: ChannelChange
         amount=amount,
         period_start=now,
         period_end=period_end,
-        item=f"sip_profiles.sipprofile:{profile.public_id}",
+        item=charge_item_label(CHARGE_ITEM_LABEL, profile.public_id),
         idempotency_key=f"channels:{profile.public_id}:{change.pk}",
     )
 
@@ -476,8 +486,7 @@ def sip_profile_update(*, actor: Actor, profile: SipProfile, **fields: Any) -> S
             changes["caller_id"] = {"before": before_caller_id, "after": caller_id_e164(profile)}
         if not changes:
             return profile
-        # The edge must learn of the change: the edge release syncs pending profiles.
-        profile.provisioning_state = SipProfile.Provisioning.PENDING
+        sip_profile_mark_for_provisioning(profile)
         profile.save()
         audit_record(actor=actor, action="sip_profile.updated", company=company, target=profile, changes=changes)
         if profile.channels != old_channels:
@@ -491,10 +500,8 @@ def sip_profile_reset_password(*, actor: Actor, profile: SipProfile) -> str:
         if profile.auth_method != SipProfile.AuthMethod.REGISTRATION:
             raise ApplicationError("This profile authenticates by IP address; it has no password.", code="no_password")
         password = _set_password(profile)
-        profile.provisioning_state = SipProfile.Provisioning.PENDING
-        profile.save(
-            update_fields=["sip_realm", "ha1_md5", "ha1_sha256", "password_set_at", "provisioning_state", "updated_at"]
-        )
+        profile.save(update_fields=["sip_realm", "ha1_md5", "ha1_sha256", "password_set_at", "updated_at"])
+        sip_profile_mark_for_provisioning(profile)
         audit_record(actor=actor, action="sip_profile.password_reset", company=profile.company, target=profile)
     return password
 
@@ -538,7 +545,7 @@ def sip_profile_delete(*, actor: Actor, profile: SipProfile) -> SipProfile:
         profile.ha1_md5 = profile.ha1_sha256 = ""
         profile.caller_id_number = None
         profile.caller_id_landline = None
-        profile.provisioning_state = SipProfile.Provisioning.PENDING
+        sip_profile_mark_for_provisioning(profile)
         profile.save()
         audit_record(
             actor=actor,
@@ -551,3 +558,66 @@ def sip_profile_delete(*, actor: Actor, profile: SipProfile) -> SipProfile:
             },
         )
     return profile
+
+
+# --- The edge must learn of it ---------------------------------------------------------------
+
+_provisioning_listeners: list[Callable[[int], None]] = []
+
+
+def sip_profile_provisioning_listener_register(listener: Callable[[int], None]) -> None:
+    """A higher app (the edge) asks to hear, after commit, of every profile marked below."""
+    if listener not in _provisioning_listeners:
+        _provisioning_listeners.append(listener)
+
+
+def sip_profile_mark_for_provisioning(profile: SipProfile) -> None:
+    """The one place that says "the edge must learn this profile's new state": every change the
+    edge enforces calls it, inside the change's transaction. The row is pending at once; the
+    registered listeners hear of it (by profile id) once the transaction commits."""
+    profile.provisioning_state = SipProfile.Provisioning.PENDING
+    SipProfile.objects.filter(pk=profile.pk).update(provisioning_state=SipProfile.Provisioning.PENDING)
+    profile_id = profile.pk
+    for listener in _provisioning_listeners:
+        transaction.on_commit(functools.partial(listener, profile_id), robust=True)
+
+
+# --- Billing: unpaid and paid again ---------------------------------------------------------
+
+
+def sip_profile_suspend_unpaid(*, actor: Actor, profile: SipProfile) -> bool:
+    """Its charge's grace period ended unpaid: the profile carries no calls until it is paid.
+    Call with the profile row locked. False when there was nothing to suspend."""
+    if profile.deleted_at is not None or profile.suspended_for_billing:
+        return False
+    before = profile.status
+    profile.status = SipProfile.Status.SUSPENDED
+    profile.suspended_for_billing = True
+    profile.save(update_fields=["status", "suspended_for_billing", "updated_at"])
+    sip_profile_mark_for_provisioning(profile)
+    audit_record(
+        actor=actor,
+        action="sip_profile.suspended_unpaid",
+        company=profile.company,
+        target=profile,
+        changes={"status": {"before": before, "after": profile.status}},
+    )
+    return True
+
+
+def sip_profile_resume_paid(*, actor: Actor, profile: SipProfile) -> bool:
+    """What suspended the profile is paid: it carries calls again. Call with the row locked."""
+    if not profile.suspended_for_billing:
+        return False
+    profile.status = SipProfile.Status.ACTIVE
+    profile.suspended_for_billing = False
+    profile.save(update_fields=["status", "suspended_for_billing", "updated_at"])
+    sip_profile_mark_for_provisioning(profile)
+    audit_record(
+        actor=actor,
+        action="sip_profile.resumed",
+        company=profile.company,
+        target=profile,
+        changes={"status": {"before": SipProfile.Status.SUSPENDED, "after": profile.status}},
+    )
+    return True

@@ -9,13 +9,13 @@ import pytest
 import time_machine
 
 from apps.billing.allocations import credit_allocate
-from apps.billing.charge_tasks import renew_channels
 from apps.billing.models import Charge
 from apps.billing.selectors import company_balance
 from apps.billing.services import charges_settle
 from apps.bundles.models import BundlePeriod
 from apps.bundles.selectors import bundle_minutes_left
 from apps.bundles.services import bundles_buy, bundles_renew
+from apps.bundles.tasks import renew_bundles
 from apps.cdrs.models import Cdr, CdrRating, PendingCdr
 from apps.companies.models import Notice
 from apps.core.actor import Actor
@@ -23,6 +23,7 @@ from apps.core.exceptions import ApplicationError
 from apps.rating.engine import rate_pending
 from apps.rating.tasks import rate_cdrs
 from apps.sip_profiles.models import SipProfile
+from apps.sip_profiles.tasks import renew_channels
 from tests.bundles.helpers import BUNDLE_PRICE, credit, new_profile, period_of
 from tests.cdrs.factories import cdr_csv, csv_row, load
 from tests.factories import UserFactory
@@ -96,7 +97,8 @@ def test_a_renewal_day_of_28_renews_on_the_28th_also_in_february(company, owner)
         datetime(2027, 2, 28, tzinfo=UTC),
     )
     with time_machine.travel(datetime(2027, 2, 28, 6, tzinfo=UTC), tick=False):
-        result = renew_channels.apply().get()  # the scheduled job: bundles, then channels
+        result = renew_bundles.apply().get()  # the scheduled jobs: bundles, then channels
+        renew_channels.apply().get()
     with time_machine.travel(datetime(2027, 3, 28, 6, tzinfo=UTC), tick=False):
         bundles_renew()
 
@@ -191,6 +193,7 @@ def test_an_unpaid_renewal_suspends_only_the_new_period(company, owner) -> None:
     credit_allocate(actor=Actor(user=owner), profile=profile, amount=company_balance(company), key="spend-all")
 
     with time_machine.travel(dec_10 + timedelta(minutes=5), tick=False):
+        renew_bundles.apply().get()
         renew_channels.apply().get()
     with time_machine.travel(dec_10 + timedelta(days=7, minutes=10), tick=False):
         charges_settle()

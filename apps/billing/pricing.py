@@ -1,0 +1,43 @@
+"""Prices and periods: pure helpers the products use to price what they sell (no ledger, no
+charges), so a product depends on pricing rather than on the charges module."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from apps.billing.models import Price
+from apps.core.exceptions import ApplicationError
+
+# Balances, charges and call costs are kept to 4 decimal places (ARCHITECTURE.md, Money).
+AMOUNT_QUANTUM = Decimal("0.0001")
+
+
+def price_for(*, kind: str, currency: str) -> Decimal:
+    price = Price.objects.filter(kind=kind, currency=currency).first()
+    if price is None:
+        raise ApplicationError(f"No {kind.replace('_', ' ')} price is set for {currency}. Contact support.")
+    return price.amount
+
+
+def _add_month(moment: datetime, day: int) -> datetime:
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return moment.replace(year=year, month=month, day=min(day, calendar.monthrange(year, month)[1]))
+
+
+def monthly_period(*, renewal_day: int, at: datetime) -> tuple[datetime, datetime]:
+    """The monthly period containing `at` that starts on `renewal_day` at midnight UTC."""
+    start = at.replace(day=renewal_day, hour=0, minute=0, second=0, microsecond=0)
+    if start > at:
+        year, month = (at.year - 1, 12) if at.month == 1 else (at.year, at.month - 1)
+        start = start.replace(year=year, month=month)
+    return start, _add_month(start, renewal_day)
+
+
+def prorate(
+    *, amount: Decimal, start: datetime, end: datetime, period_start: datetime, period_end: datetime
+) -> Decimal:
+    """`amount` for the part [start, end) of the period, rounded half-up to 4 places once."""
+    fraction = Decimal((end - start).total_seconds()) / Decimal((period_end - period_start).total_seconds())
+    return (amount * fraction).quantize(AMOUNT_QUANTUM, rounding=ROUND_HALF_UP)
