@@ -82,18 +82,23 @@ def database_check() -> Callable[[], Check]:
     return check
 
 
-def check_cache() -> Check:
-    """PING through the cache's own client (its pool, its short socket timeouts)."""
+def cache_check() -> Callable[[], Check]:
+    """PING through the cache's own client (its pool, its short socket timeouts). The backend
+    is taken in the calling thread: caches are per thread, and a new one would mean a new pool."""
     ping = getattr(caches["default"], "ping", None)
-    if ping is None:
-        return {"ok": True, "configured": False}
-    try:
-        ping()
-    except Exception as exc:
-        outages.redis.failed(exc)
-        raise
-    outages.redis.succeeded()
-    return {}
+
+    def check() -> Check:
+        if ping is None:
+            return {"ok": True, "configured": False}
+        try:
+            ping()
+        except Exception as exc:
+            outages.redis.failed(exc)
+            raise
+        outages.redis.succeeded()
+        return {}
+
+    return check
 
 
 def _same_redis_server(a: str, b: str) -> bool:
@@ -186,7 +191,7 @@ def run_checks() -> tuple[bool, dict[str, Check]]:
     """(healthy, {name: result}); healthy is False when a CRITICAL dependency failed."""
     checks: dict[str, Callable[[], Check | None]] = {
         "database": database_check(),
-        "redis": check_cache,
+        "redis": cache_check(),
         "broker": check_broker,
         "stripe": check_stripe,
     }

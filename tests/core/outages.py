@@ -10,9 +10,6 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from apps.core import outages
-from apps.core.health import stripe_probe
-
 
 def closed_port() -> int:
     """A loopback port that was free a moment ago: connecting to it is refused."""
@@ -45,17 +42,6 @@ def redis_down() -> override_settings:
             }
         }
     )
-
-
-@pytest.fixture
-def fresh_outage_state() -> Iterator[None]:
-    for outage in (outages.database, outages.redis, outages.broker):
-        outage.reset()
-    stripe_probe.reset()
-    yield
-    for outage in (outages.database, outages.redis, outages.broker):
-        outage.reset()
-    stripe_probe.reset()
 
 
 def outage_lines(caplog: pytest.LogCaptureFixture) -> list[str]:

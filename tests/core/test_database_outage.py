@@ -14,10 +14,8 @@ from rest_framework.test import APIClient, APIRequestFactory
 
 from apps.core.middleware import DatabaseUnavailableMiddleware
 from tests.conftest import client_as
-from tests.core.outages import database_down, fresh_outage_state, outage_lines
+from tests.core.outages import database_down, outage_lines
 from tests.factories import CompanyFactory, member
-
-__all__ = ["fresh_outage_state"]
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_outage_state")]
 

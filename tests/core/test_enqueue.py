@@ -11,9 +11,7 @@ from celery import Celery
 from django.db import transaction
 
 from apps.core.enqueue import enqueue, enqueue_on_commit
-from tests.core.outages import closed_port, fresh_outage_state, outage_lines
-
-__all__ = ["fresh_outage_state"]
+from tests.core.outages import closed_port, outage_lines
 
 pytestmark = pytest.mark.usefixtures("fresh_outage_state")
 

@@ -8,9 +8,7 @@ import threading
 import pytest
 from django.test import Client, override_settings
 
-from tests.core.outages import closed_port, fresh_outage_state
-
-__all__ = ["fresh_outage_state"]
+from tests.core.outages import closed_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_outage_state")]
 

@@ -14,10 +14,8 @@ from django.test import Client, override_settings
 from apps.companies.models import Role
 from apps.core.locks import job_lock
 from tests.conftest import client_as
-from tests.core.outages import fresh_outage_state, outage_lines, redis_down
+from tests.core.outages import outage_lines, redis_down
 from tests.factories import CompanyFactory, member
-
-__all__ = ["fresh_outage_state"]
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_outage_state")]
 
