@@ -149,3 +149,19 @@ def test_a_connection_the_server_dropped_is_replaced_before_the_request_uses_it(
     connection.health_check_done = False  # what Django does at the start of each request
     assert owner_client.get("/api/v1/members/").status_code == 200
     assert connection.connection.info.backend_pid != backend_pid
+
+
+def test_a_database_error_outside_any_view_still_answers_503_without_an_error_log() -> None:
+    """The last net: Django's 500 handler, reached by a failure in a middleware's response phase."""
+    from apps.core.views import server_error
+
+    with database_down():
+        try:
+            connection.ensure_connection()
+        except DatabaseError:
+            response = server_error(RequestFactory().get("/api/v1/members/"))
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert json.loads(response.content)["code"] == "service_unavailable"
+    assert response._has_been_logged is True  # django.request does not log it again
