@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -11,7 +13,7 @@ from apps.audit.services import audit_record
 from apps.billing.ledger import Leg, company_account, ledger_post, profile_account
 from apps.billing.models import LedgerAccount, LedgerTransaction
 from apps.core.actor import Actor
-from apps.core.exceptions import ApplicationError
+from apps.core.exceptions import ApplicationError, Conflict
 
 MAX_PLACES = 4
 
@@ -95,3 +97,36 @@ def movement_of(txn: LedgerTransaction, profile: Any) -> Decimal | None:
     """How much a transaction moved into (+) or out of (-) this profile's balance, or None."""
     entry = txn.entries.filter(account__sip_profile=profile).first()
     return entry.amount if entry is not None else None
+
+
+# The ledger key keeps the request's key as it is up to this length (so staff can find a move by
+# the key the integrator sent), and a digest of longer ones (ledger keys are at most 150).
+_PLAIN_KEY_LENGTH = 100
+
+
+def credit_move(
+    *, actor: Actor, profile: Any, action: str, amount: Any, request_key: str | None
+) -> tuple[LedgerTransaction, bool]:
+    """Allocate credit to (`allocate`) or take it back from (`take_back`) a profile, once per
+    request key: the ledger key is credit:<company>:<request key> (a fresh one without), so a
+    move is posted once even if the request's own answer was lost. A key that already moved
+    something else (another amount, direction or profile) is a 409 `idempotency_key_reused`."""
+    company = profile.company
+    if request_key:
+        part = (
+            request_key if len(request_key) <= _PLAIN_KEY_LENGTH else hashlib.sha256(request_key.encode()).hexdigest()
+        )
+    else:
+        part = str(uuid.uuid4())
+    move = credit_allocate if action == "allocate" else credit_take_back
+    txn, created = move(actor=actor, profile=profile, amount=amount, key=f"{company.public_id}:{part}")
+    if not created:
+        kind = LedgerTransaction.Kind.ALLOCATION if action == "allocate" else LedgerTransaction.Kind.TAKE_BACK
+        wanted = clean_amount(amount) * (1 if action == "allocate" else -1)
+        if txn.kind != kind or movement_of(txn, profile) != wanted:
+            raise Conflict(
+                "This Idempotency-Key was already used with other parameters.",
+                field="Idempotency-Key",
+                code="idempotency_key_reused",
+            )
+    return txn, created

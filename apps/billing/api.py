@@ -11,21 +11,13 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.billing import selectors
-from apps.billing.allocations import credit_allocate, credit_take_back, movement_of, profile_balance
+from apps.billing import idempotency, selectors
+from apps.billing.allocations import credit_move, profile_balance
 from apps.billing.models import LedgerTransaction
 from apps.companies.models import Capability
 from apps.core.api import CompanyScopedAPIView, created
-from apps.core.exceptions import ApplicationError, Conflict
+from apps.core.exceptions import ApplicationError
 from apps.sip_profiles.models import SipProfile
-
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    OpenApiTypes.STR,
-    location=OpenApiParameter.HEADER,
-    required=False,
-    description="Retrying with the same key returns the first result; the same key with other parameters is a 409.",
-)
 
 
 class EntrySerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -102,32 +94,30 @@ class ProfileCreditApi(CompanyScopedAPIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: OutputSerializer, 200: OutputSerializer},
-        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: OutputSerializer},
+        parameters=[idempotency.HEADER_PARAMETER],
         operation_id="sip_profile_credit_move",
     )
     def post(self, request: Request, id: str) -> Response:
         profile = self.get_object()
-        serializer = self.InputSerializer(data=request.data)
+        return idempotency.idempotent_response(
+            request=request,
+            company=self.company,
+            endpoint=f"sip-profiles/{profile.public_id}/credit",
+            run=lambda claim: self._move(profile),
+            atomic=True,
+        )
+
+    def _move(self, profile: SipProfile) -> Response:
+        serializer = self.InputSerializer(data=self.request.data)
         serializer.is_valid(raise_exception=True)
-        action, amount = serializer.validated_data["action"], serializer.validated_data["amount"]
-        header = request.headers.get("Idempotency-Key", "").strip()
-        if len(header) > 100:
-            raise ApplicationError("Use an Idempotency-Key of at most 100 characters.", field="Idempotency-Key")
-        key = f"{self.company.public_id}:{header or uuid.uuid4()}"
-        move = credit_allocate if action == "allocate" else credit_take_back
-        txn, was_created = move(actor=self.actor, profile=profile, amount=amount, key=key)
-        if not was_created:
-            expected_kind = (
-                LedgerTransaction.Kind.ALLOCATION if action == "allocate" else LedgerTransaction.Kind.TAKE_BACK
-            )
-            moved = movement_of(txn, profile)
-            wanted = amount if action == "allocate" else -amount
-            if txn.kind != expected_kind or moved is None or moved != wanted:
-                raise Conflict(
-                    "This Idempotency-Key was used for another request.", field="Idempotency-Key", code="key_reused"
-                )
-            return Response(self._output(profile))
+        credit_move(
+            actor=self.actor,
+            profile=profile,
+            action=serializer.validated_data["action"],
+            amount=serializer.validated_data["amount"],
+            request_key=(self.request.headers.get(idempotency.HEADER) or "").strip() or None,
+        )
         return created(self._output(profile))
 
 

@@ -50,10 +50,13 @@ def test_a_repeated_idempotency_key_moves_money_once_and_returns_the_same_result
     reversed_ = client.post(url(profile), {"action": "take_back", "amount": "25"}, HTTP_IDEMPOTENCY_KEY="same")
 
     assert first.status_code == 201
-    assert again.status_code == 200
+    # One contract for every Idempotency-Key (apps.billing.idempotency): the first answer replayed.
+    assert again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
     assert again.json()["balance"] == "25.0000"
     assert other.status_code == 409
-    assert other.json()["code"] == "key_reused"
+    assert other.json()["code"] == "idempotency_key_reused"
     assert reversed_.status_code == 409
     assert profile_balance(profile) == Decimal("25")
 
