@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "apps.rating",
     "apps.cdrs",
     "apps.bundles",
+    "apps.edge",
 ]
 
 MIDDLEWARE = [
@@ -368,8 +369,14 @@ EDGE_PUBLIC_HOSTS = env_list("EDGE_PUBLIC_HOSTS", ["sip1.skypemanager.invalid", 
 # Private, loopback, link-local and reserved source addresses are refused for IP
 # authentication unless this is on (tests and lab set-ups on loopback).
 ALLOW_PRIVATE_SIP_ADDRESSES = env_bool("ALLOW_PRIVATE_SIP_ADDRESSES", default=False)
+# The SIP edge (apps.edge). Nodes and carriers are rows (admin, `manage.py edge_node`); sync
+# pushes profile changes to every enabled node when on (off on a laptop: no node to reach).
 EDGE_SYNC_ENABLED = env_bool("EDGE_SYNC_ENABLED", default=False)
-EDGE_NODES = env_list("EDGE_NODES", [])
+# Seconds one JSON-RPC call or node database connection may take before the node counts as down.
+EDGE_NODE_TIMEOUT = env_int("EDGE_NODE_TIMEOUT", 3, minimum=1)
+EDGE_KAMAILIO_CFG = env_str("EDGE_KAMAILIO_CFG", str(BASE_DIR / "deploy" / "kamailio" / "kamailio.cfg"))
+# Kamailio's per-module SQL files (Debian: kamailio-postgres-modules).
+EDGE_KAMAILIO_SQL_DIR = env_str("EDGE_KAMAILIO_SQL_DIR", "/usr/share/kamailio/postgres")
 MINIMUM_PURCHASE = env_decimal("MINIMUM_PURCHASE", Decimal("10"))
 # CDRs rated per database transaction. Larger batches rate faster (the ledger work of a batch
 # grows with the profiles it touches, not its calls); smaller ones hold the profiles' balance

@@ -1,0 +1,234 @@
+"""The only module that talks to edge nodes: their PostgreSQL database and their JSON-RPC.
+
+Each write is one transaction on the node's database, holding a transaction-level advisory
+lock on the profile id, so two syncs of one profile (two workers, a retry and a fresh
+change) cannot interleave; each returns what it changed, so the caller tells Kamailio only
+about that.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from django.conf import settings
+
+from apps.edge.selectors import Address, EdgeState
+
+# Advisory lock namespaces (pg_advisory_xact_lock(ns, key)).
+LOCK_PROFILE = 7301
+LOCK_GLOBAL = 7302
+
+
+class EdgeNodeError(Exception):
+    """A node's database or JSON-RPC failed or refused: the sync is retried later."""
+
+
+class RpcReloadBusy(EdgeNodeError):
+    """permissions.addressReload within its reload interval ("ongoing reload")."""
+
+
+@dataclass
+class ProfileChanges:
+    subscriber: str = ""  # "", "added", "updated", "deleted"
+    addresses: bool = False
+    set_attrs: dict[str, tuple[int, str]] = field(default_factory=dict)
+    deleted_attrs: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.subscriber or self.addresses or self.set_attrs or self.deleted_attrs)
+
+    def describe(self) -> list[str]:
+        lines = []
+        if self.subscriber:
+            lines.append(f"subscriber {self.subscriber}")
+        if self.addresses:
+            lines.append("addresses replaced")
+        lines += [f"{key}={value}" for key, (_, value) in sorted(self.set_attrs.items())]
+        lines += [f"{key} deleted" for key in sorted(self.deleted_attrs)]
+        return lines
+
+
+def kamailio_db_url(url: str) -> str:
+    """Kamailio's db_postgres wants postgres://user[:password]@host[:port]/db."""
+    return re.sub(r"^postgresql(\+psycopg)?://", "postgres://", url)
+
+
+def _connect(database_url: str) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(kamailio_db_url(database_url), connect_timeout=settings.EDGE_NODE_TIMEOUT)
+    except psycopg.Error as exc:
+        raise EdgeNodeError(f"node database unreachable: {exc}") from exc
+
+
+def node_profile_write(database_url: str, state: EdgeState) -> ProfileChanges:
+    """Make the node's rows for one profile what `state` says, in one transaction."""
+    changes = ProfileChanges()
+    pid = state.profile_id
+    try:
+        with _connect(database_url) as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_PROFILE, pid))
+            _write_subscriber(cur, state, changes)
+            _write_addresses(cur, state, changes)
+            _write_attrs(cur, state, changes)
+    except psycopg.Error as exc:
+        raise EdgeNodeError(f"node database write failed: {exc}") from exc
+    return changes
+
+
+def _write_subscriber(cur: psycopg.Cursor[Any], state: EdgeState, changes: ProfileChanges) -> None:
+    cur.execute("SELECT username, domain, ha1, ha1_sha256 FROM subscriber WHERE profile_id = %s", (state.profile_id,))
+    rows = cur.fetchall()
+    want = state.subscriber
+    wanted_row = (want.username, want.domain, want.ha1, want.ha1_sha256) if want else None
+    if [tuple(r) for r in rows] == ([wanted_row] if wanted_row else []):
+        return
+    cur.execute("DELETE FROM subscriber WHERE profile_id = %s", (state.profile_id,))
+    if want is None:
+        changes.subscriber = "deleted"
+        return
+    # The username is unique in the portal; a stale row of it (another profile id) is replaced.
+    cur.execute("DELETE FROM subscriber WHERE username = %s AND domain = %s", (want.username, want.domain))
+    cur.execute(
+        "INSERT INTO subscriber (username, domain, ha1, ha1b, ha1_sha256, profile_id) VALUES (%s, %s, %s, '', %s, %s)",
+        (want.username, want.domain, want.ha1, want.ha1_sha256, state.profile_id),
+    )
+    changes.subscriber = "updated" if rows else "added"
+
+
+def _write_addresses(cur: psycopg.Cursor[Any], state: EdgeState, changes: ProfileChanges) -> None:
+    cur.execute("SELECT ip_addr, mask, port FROM address WHERE grp = %s", (state.profile_id,))
+    have = {Address(ip=ip, mask=mask, port=port) for ip, mask, port in cur.fetchall()}
+    if have == set(state.addresses):
+        return
+    cur.execute("DELETE FROM address WHERE grp = %s", (state.profile_id,))
+    for a in sorted(state.addresses, key=lambda a: (a.ip, a.mask, a.port)):
+        cur.execute(
+            "INSERT INTO address (grp, ip_addr, mask, port, tag) VALUES (%s, %s, %s, %s, %s)",
+            (state.profile_id, a.ip, a.mask, a.port, str(state.profile_id)),
+        )
+    changes.addresses = True
+
+
+def _write_attrs(cur: psycopg.Cursor[Any], state: EdgeState, changes: ProfileChanges) -> None:
+    cur.execute(
+        "SELECT key_name, value_type, key_value FROM sm_profile_attrs WHERE profile_id = %s", (state.profile_id,)
+    )
+    have = {key: (vtype, value) for key, vtype, value in cur.fetchall()}
+    for key, value in state.attrs.items():
+        if have.get(key) == value:
+            continue
+        cur.execute(
+            "INSERT INTO sm_profile_attrs (profile_id, key_name, value_type, key_value) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (key_name) DO UPDATE SET value_type = EXCLUDED.value_type, key_value = EXCLUDED.key_value, "
+            "profile_id = EXCLUDED.profile_id",
+            (state.profile_id, key, value[0], value[1]),
+        )
+        changes.set_attrs[key] = value
+    gone = sorted(set(have) - set(state.attrs))
+    if gone:
+        cur.execute("DELETE FROM sm_profile_attrs WHERE key_name = ANY(%s)", (gone,))
+        changes.deleted_attrs = gone
+
+
+def node_blocked_write(database_url: str, entries: dict[str, str]) -> bool:
+    """Replace the blocked list when it differs; True when it changed."""
+    try:
+        with _connect(database_url) as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, 1)", (LOCK_GLOBAL,))
+            cur.execute("SELECT key_name, key_value FROM sm_blocked")
+            if dict(cur.fetchall()) == entries:
+                return False
+            cur.execute("DELETE FROM sm_blocked")
+            cur.executemany("INSERT INTO sm_blocked (key_name, key_value) VALUES (%s, %s)", sorted(entries.items()))
+    except psycopg.Error as exc:
+        raise EdgeNodeError(f"node database write failed: {exc}") from exc
+    return True
+
+
+def node_carriers_write(database_url: str, destinations: list[tuple[str, int]]) -> bool:
+    """Dispatcher set 1 := the carriers; True when it changed."""
+    try:
+        with _connect(database_url) as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, 2)", (LOCK_GLOBAL,))
+            cur.execute("SELECT destination, priority FROM dispatcher WHERE setid = 1 ORDER BY destination")
+            if sorted(tuple(r) for r in cur.fetchall()) == sorted(destinations):
+                return False
+            cur.execute("DELETE FROM dispatcher WHERE setid = 1")
+            cur.executemany(
+                "INSERT INTO dispatcher (setid, destination, flags, priority) VALUES (1, %s, 0, %s)", destinations
+            )
+    except psycopg.Error as exc:
+        raise EdgeNodeError(f"node database write failed: {exc}") from exc
+    return True
+
+
+def _applied_tables(cur: psycopg.Cursor[Any]) -> set[str]:
+    cur.execute("SELECT to_regclass('version') IS NOT NULL")
+    row = cur.fetchone()
+    if not row or not row[0]:
+        return set()
+    cur.execute("SELECT table_name FROM version")
+    return {name for (name,) in cur.fetchall()}
+
+
+def node_schema_apply(database_url: str, files: list[Path], ours: Path) -> list[str]:
+    """Apply each Kamailio module file whose tables are not there yet (by the `version`
+    rows it inserts), then our own idempotent file; returns the names of the files applied."""
+    applied: list[str] = []
+    try:
+        with _connect(database_url) as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_GLOBAL,))
+            for path in files:
+                sql = path.read_text()
+                tables = set(re.findall(r"INSERT INTO version \(table_name, table_version\) values \('(\w+)'", sql))
+                if tables and tables <= _applied_tables(cur):
+                    continue
+                cur.execute(sql.encode())
+                applied.append(path.name)
+            cur.execute(ours.read_text().encode())
+            applied.append(ours.name)
+    except psycopg.Error as exc:
+        raise EdgeNodeError(f"schema not applied: {exc}") from exc
+    return applied
+
+
+def rpc(rpc_url: str, method: str, *params: Any) -> Any:
+    """One JSON-RPC 2.0 call; the result, or EdgeNodeError."""
+    if not rpc_url.startswith(("http://", "https://")):
+        raise EdgeNodeError(f"JSON-RPC URL must be http(s): {rpc_url!r}")
+    body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode()
+    request = urllib.request.Request(rpc_url, data=body, headers={"Content-Type": "application/json"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=settings.EDGE_NODE_TIMEOUT) as response:  # noqa: S310
+            answer = json.loads(response.read() or b"{}")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise EdgeNodeError(f"JSON-RPC {method} failed: {exc}") from exc
+    error = answer.get("error")
+    if error:
+        message = str(error.get("message", error))
+        if "ongoing reload" in message.lower():
+            raise RpcReloadBusy(f"JSON-RPC {method}: {message}")
+        raise EdgeNodeError(f"JSON-RPC {method}: {message}")
+    return answer.get("result")
+
+
+def rpc_address_reload(rpc_url: str, *, attempts: int = 4, wait: float = 1.1) -> None:
+    """permissions.addressReload refuses a reload within reload_delta (1 s in our config) of
+    the last one. A refused reload may predate our write, so it is tried again after the
+    interval rather than taken as done."""
+    for attempt in range(attempts):
+        try:
+            rpc(rpc_url, "permissions.addressReload")
+            return
+        except RpcReloadBusy:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(wait)

@@ -1,0 +1,192 @@
+"""Edge writes: node and carrier rows, and pushing desired state to the nodes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.edge import clients, selectors
+from apps.edge.models import Carrier, EdgeNode, EdgeProvisioning
+from apps.sip_profiles.models import SipProfile
+
+logger = logging.getLogger(__name__)
+
+# Kamailio's module tables the config uses, standard (the `version` table) first.
+KAMAILIO_MODULES = ["standard", "auth_db", "permissions", "usrloc", "dispatcher", "htable", "acc"]
+OUR_SCHEMA = Path(settings.BASE_DIR) / "deploy" / "kamailio" / "edge-schema.sql"
+
+
+@dataclass
+class NodeResult:
+    node: str
+    changes: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+# --- Nodes and carriers --------------------------------------------------------------
+
+
+def edge_node_upsert(*, name: str, **fields: Any) -> tuple[EdgeNode, bool]:
+    """Add the node, or update the given fields of the one of that name."""
+    node, created = EdgeNode.objects.update_or_create(name=name, defaults=fields)
+    return node, created
+
+
+def carrier_upsert(*, name: str, **fields: Any) -> tuple[Carrier, bool]:
+    carrier, created = Carrier.objects.update_or_create(name=name, defaults=fields)
+    return carrier, created
+
+
+def edge_db_init(*, node: EdgeNode) -> list[str]:
+    sql_dir = Path(settings.EDGE_KAMAILIO_SQL_DIR)
+    files = [sql_dir / f"{module}-create.sql" for module in KAMAILIO_MODULES]
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        raise clients.EdgeNodeError(f"Kamailio's SQL files are missing (kamailio-postgres-modules?): {missing}")
+    return clients.node_schema_apply(node.database_url, files, OUR_SCHEMA)
+
+
+# --- Sync ----------------------------------------------------------------------------
+
+
+def profile_changed(profile_id: int) -> None:
+    """sip_profiles' provisioning listener: on commit, queue the sync (best effort: a lost
+    one is left pending and the reconciliation picks it up)."""
+    if not settings.EDGE_SYNC_ENABLED:
+        return
+    from apps.core.enqueue import enqueue
+    from apps.edge.tasks import edge_sync_profile_task
+
+    enqueue(edge_sync_profile_task, profile_id)
+
+
+def _tell_node(node: EdgeNode, changes: clients.ProfileChanges) -> None:
+    """Per-key htable updates; the address table has no per-key form: a (retried) reload.
+    The subscriber table needs nothing: auth_db reads it on every request."""
+    for key, (vtype, value) in changes.set_attrs.items():
+        if vtype == selectors.INT:
+            clients.rpc(node.rpc_url, "htable.seti", "prof", key, int(value))
+        else:
+            clients.rpc(node.rpc_url, "htable.sets", "prof", key, value)
+    for key in changes.deleted_attrs:
+        clients.rpc(node.rpc_url, "htable.delete", "prof", key)
+    if changes.addresses:
+        clients.rpc_address_reload(node.rpc_url)
+
+
+def edge_sync_profile(*, profile_id: int, node_names: list[str] | None = None) -> list[NodeResult]:
+    """Push one profile's desired state to each node (one transaction per node), tell the
+    node, and record per node where the profile stands. Network work happens outside any
+    portal transaction. Its cost depends on this profile only."""
+    state = selectors.profile_edge_state(profile_id=profile_id)
+    exists = SipProfile.objects.filter(pk=profile_id).exists()
+    results = []
+    for node in selectors.edge_nodes(names=node_names):
+        result = NodeResult(node=node.name)
+        try:
+            changes = clients.node_profile_write(node.database_url, state)
+            _tell_node(node, changes)
+            result.changes = changes.describe()
+        except clients.EdgeNodeError as exc:
+            result.error = str(exc)
+            logger.warning("edge sync of profile %s on %s failed: %s", profile_id, node.name, exc)
+        if exists:
+            _record(profile_id=profile_id, node=node, error=result.error)
+        results.append(result)
+    if exists:
+        _record_summary(profile_id)
+    return results
+
+
+def _record(*, profile_id: int, node: EdgeNode, error: str) -> None:
+    with transaction.atomic():
+        row, _ = EdgeProvisioning.objects.select_for_update().get_or_create(profile_id=profile_id, node=node)
+        if error:
+            row.state = EdgeProvisioning.State.FAILED
+            row.error = error
+            row.attempts += 1
+        else:
+            row.state = EdgeProvisioning.State.SYNCED
+            row.synced_at = timezone.now()
+            row.error = ""
+            row.attempts = 0
+        row.save(update_fields=["state", "error", "attempts", "synced_at", "updated_at"])
+
+
+def _record_summary(profile_id: int) -> None:
+    """The profile's single field (still shown today) sums the nodes up."""
+    states = set(EdgeProvisioning.objects.filter(profile_id=profile_id).values_list("state", flat=True))
+    if EdgeProvisioning.State.FAILED in states:
+        summary, error = SipProfile.Provisioning.FAILED, "Provisioning failed on at least one SIP edge node."
+    elif states == {EdgeProvisioning.State.SYNCED}:
+        summary, error = SipProfile.Provisioning.SYNCED, ""
+    else:
+        summary, error = SipProfile.Provisioning.PENDING, ""
+    SipProfile.objects.filter(pk=profile_id).update(provisioning_state=summary, provisioning_error=error)
+
+
+def edge_sync_global(*, node_names: list[str] | None = None) -> list[NodeResult]:
+    """The lists every profile shares: blocked numbers (htable reload) and carriers
+    (dispatcher reload). Both are small and change rarely."""
+    blocked = selectors.blocked_edge_entries()
+    destinations = selectors.carrier_destinations()
+    results = []
+    for node in selectors.edge_nodes(names=node_names):
+        result = NodeResult(node=node.name)
+        try:
+            if clients.node_blocked_write(node.database_url, blocked):
+                clients.rpc(node.rpc_url, "htable.reload", "blocked")
+                result.changes.append(f"blocked list: {len(blocked)} entries")
+            if clients.node_carriers_write(node.database_url, destinations):
+                clients.rpc(node.rpc_url, "dispatcher.reload")
+                result.changes.append(f"carriers: {len(destinations)}")
+        except clients.EdgeNodeError as exc:
+            result.error = str(exc)
+        results.append(result)
+    return results
+
+
+# --- Running a node ------------------------------------------------------------------
+
+
+def kamailio_command(node: EdgeNode, *, runtime_dir: str) -> list[str]:
+    """The kamailio command line for a node: everything node-specific as -A defines."""
+    rpc = urlsplit(node.rpc_url)
+    defines = [
+        f'EDGE_NODE="{node.name}"',
+        f'EDGE_DB_URL="{clients.kamailio_db_url(node.database_url)}"',
+        f"EDGE_SIP_IP={node.sip_host}",
+        f"EDGE_SIP_PORT={node.sip_port}",
+        f"EDGE_RPC_IP={rpc.hostname or '127.0.0.1'}",
+        f"EDGE_RPC_PORT={rpc.port or 5071}",
+        f'EDGE_DOMAIN="{settings.SIP_DOMAIN}"',
+    ]
+    if node.rtpengine:
+        defines += ["WITH_RTPENGINE", f'EDGE_RTPENGINE="udp:{node.rtpengine}"']
+    command = ["kamailio", "-f", settings.EDGE_KAMAILIO_CFG, "-DD", "-E", "-m", "512", "-M", "16", "-Y", runtime_dir]
+    for define in defines:
+        command += ["-A", define]
+    return command
+
+
+def rtpengine_command(node: EdgeNode) -> list[str] | None:
+    if not node.rtpengine:
+        return None
+    return [
+        "rtpengine",
+        "--config-file=none",
+        "--foreground",
+        "--table=-1",
+        f"--interface={node.sip_host}",
+        f"--listen-ng={node.rtpengine}",
+        "--port-min=30000",
+        "--port-max=40000",
+        "--log-stderr",
+    ]

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from apps.edge import services
+
+MAX_BACKOFF = 300
+
+
+@shared_task(bind=True, acks_late=True, max_retries=10, soft_time_limit=50, time_limit=60)
+def edge_sync_profile_task(self: Any, profile_id: int, node_names: list[str] | None = None) -> dict[str, Any]:
+    """Sync one profile; nodes that failed are retried alone, with exponential backoff (a
+    node that is down is caught up when it returns, or by the reconciliation)."""
+    results = services.edge_sync_profile(profile_id=profile_id, node_names=node_names)
+    failed = [r.node for r in results if r.error]
+    if failed and not self.request.is_eager:
+        raise self.retry(args=(profile_id, failed), countdown=min(2**self.request.retries, MAX_BACKOFF))
+    return {r.node: r.error or r.changes for r in results}

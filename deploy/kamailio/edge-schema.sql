@@ -1,0 +1,34 @@
+-- Skype Manager's own tables in a node's database, applied by `manage.py edge_db init`
+-- after Kamailio's module tables (standard, auth_db, permissions, usrloc, dispatcher, htable,
+-- acc). Idempotent: it can run again on a node that has it.
+
+-- A digest user's profile: auth_db loads it into $avp(profile) (load_credentials).
+ALTER TABLE subscriber ADD COLUMN IF NOT EXISTS profile_id INTEGER;
+ALTER TABLE subscriber ADD COLUMN IF NOT EXISTS ha1_sha256 VARCHAR(64) NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS subscriber_profile_idx ON subscriber (profile_id);
+CREATE INDEX IF NOT EXISTS address_grp_idx ON address (grp);
+
+-- htable "prof": one row per profile and attribute ("<profile id>:channels" → 2).
+CREATE TABLE IF NOT EXISTS sm_profile_attrs (
+    id SERIAL PRIMARY KEY NOT NULL,
+    profile_id INTEGER NOT NULL,
+    key_name VARCHAR(64) NOT NULL UNIQUE,
+    key_type INTEGER DEFAULT 0 NOT NULL,
+    value_type INTEGER DEFAULT 0 NOT NULL,
+    key_value VARCHAR(128) DEFAULT '' NOT NULL,
+    expires INTEGER DEFAULT 0 NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sm_profile_attrs_profile_idx ON sm_profile_attrs (profile_id);
+
+-- htable "blocked": "+1900" (E.164 prefix), "d:911" (dialled prefix), "x:0" (dialled, exact).
+CREATE TABLE IF NOT EXISTS sm_blocked (
+    id SERIAL PRIMARY KEY NOT NULL,
+    key_name VARCHAR(64) NOT NULL UNIQUE,
+    key_type INTEGER DEFAULT 0 NOT NULL,
+    value_type INTEGER DEFAULT 0 NOT NULL,
+    key_value VARCHAR(128) DEFAULT '' NOT NULL,
+    expires INTEGER DEFAULT 0 NOT NULL
+);
+
+INSERT INTO version (table_name, table_version) VALUES ('sm_profile_attrs', '2') ON CONFLICT DO NOTHING;
+INSERT INTO version (table_name, table_version) VALUES ('sm_blocked', '2') ON CONFLICT DO NOTHING;

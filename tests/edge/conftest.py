@@ -1,0 +1,282 @@
+"""A real edge for the tests: a throwaway node database on the suite's PostgreSQL, the
+schema applied as `edge_db init` applies it, and Kamailio on free loopback ports, started
+once per test process and stopped by pid at the end (also when tests fail)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from django.conf import settings
+
+from apps.edge import clients, services
+from apps.edge.models import Carrier, EdgeNode
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+HAVE_EDGE = all(shutil.which(p) for p in ("kamailio", "sipp"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "edge: runs against a real Kamailio started by tests/edge/conftest.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip = pytest.mark.skip(reason="kamailio and sipp are not installed (make test installs them)")
+    for item in items:
+        if "tests/edge/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.edge)
+            if not HAVE_EDGE:
+                item.add_marker(skip)
+
+
+def free_port() -> int:
+    """A port free on loopback for both UDP and TCP (SIP listens on both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = udp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return int(port)
+    raise RuntimeError("no free port")
+
+
+@dataclass
+class Edge:
+    node: EdgeNode  # unsaved: each test saves its own copy (test transactions roll back)
+    carrier_port: int
+    log: Path
+
+    @property
+    def sip(self) -> str:
+        return f"127.0.0.1:{self.node.sip_port}"
+
+    def rpc(self, method: str, *params: Any) -> Any:
+        return clients.rpc(self.node.rpc_url, method, *params)
+
+    def channels_in_use(self, profile_id: int) -> int:
+        result = self.rpc("dlg.profile_get_size", "chan", str(profile_id))
+        return int(result.get("count", 0)) if isinstance(result, dict) else int(result or 0)
+
+
+@pytest.fixture(scope="session")
+def edge_database_url() -> Iterator[str]:
+    base = settings.DATABASES["default"]
+    name = f"edge_{os.environ.get('PYTEST_XDIST_WORKER', 'gw0')}_{uuid.uuid4().hex[:8]}"
+    server = {
+        "host": base.get("HOST") or "127.0.0.1",
+        "port": base.get("PORT") or 5432,
+        "user": base.get("USER") or "postgres",
+        "password": base.get("PASSWORD") or None,
+    }
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    password = f":{server['password']}" if server["password"] else ""
+    yield f"postgres://{server['user']}{password}@{server['host']}:{server['port']}/{name}"
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def edge(edge_database_url: str) -> Iterator[Edge]:
+    sip_port, rpc_port, carrier_port = free_port(), free_port(), free_port()
+    node = EdgeNode(
+        name="test-edge",
+        role=EdgeNode.Role.PRIMARY,
+        sip_host="127.0.0.1",
+        sip_port=sip_port,
+        rpc_url=f"http://127.0.0.1:{rpc_port}/RPC",
+        database_url=edge_database_url,
+        public_host="sip1.test.invalid",
+    )
+    services.edge_db_init(node=node)  # what `edge_db init --node` runs
+    workdir = Path(tempfile.mkdtemp(prefix="edge-test-"))
+    log = workdir / "kamailio.log"
+    command = services.kamailio_command(node, runtime_dir=str(workdir))
+    command[command.index("-m") + 1] = "128"  # tests need far less shared memory
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)  # noqa: S603
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"kamailio exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
+            try:
+                clients.rpc(node.rpc_url, "core.uptime")
+                break
+            except clients.EdgeNodeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield Edge(node=node, carrier_port=carrier_port, log=log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def edge_node(edge: Edge, db: Any, settings: Any) -> EdgeNode:
+    """The edge as a row of this test, with its carrier (a SIPp UAS on carrier_port), the
+    shared lists pushed, and sync on."""
+    settings.EDGE_SYNC_ENABLED = True
+    node = EdgeNode.objects.create(
+        name=edge.node.name,
+        role=edge.node.role,
+        sip_host=edge.node.sip_host,
+        sip_port=edge.node.sip_port,
+        rpc_url=edge.node.rpc_url,
+        database_url=edge.node.database_url,
+        public_host=edge.node.public_host,
+    )
+    Carrier.objects.create(name="test carrier", address="127.0.0.1", port=edge.carrier_port)
+    results = services.edge_sync_global()
+    assert [r.error for r in results] == [""]
+    return node
+
+
+# --- SIPp -------------------------------------------------------------------------------
+
+
+def scenario(tmp_path: Path, name: str, expect: int | None = None) -> Path:
+    """A scenario file; EXPECT in it becomes the response code the test expects."""
+    text = (SCENARIOS / name).read_text()
+    if expect is not None:
+        text = text.replace("EXPECT", str(expect))
+    path = tmp_path / f"{uuid.uuid4().hex[:6]}-{name}"
+    path.write_text(text)
+    return path
+
+
+def sipp_command(
+    edge: Edge,
+    scenario_file: Path,
+    *,
+    service: str,
+    user: str | None = None,
+    password: str | None = None,
+    port: int | None = None,
+    hold_ms: int = 200,
+    timeout: int = 10,
+) -> list[str]:
+    command = [
+        "sipp",
+        edge.sip,
+        "-sf",
+        str(scenario_file),
+        "-s",
+        service,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(port or free_port()),
+        "-m",
+        "1",
+        "-d",
+        str(hold_ms),
+        "-timeout",
+        f"{timeout}s",
+        "-timeout_error",
+        "-nostdin",
+        "-trace_err",
+        "-error_file",
+        str(scenario_file.with_suffix(".err.log")),
+        "-trace_logs",
+        "-log_file",
+        str(scenario_file.with_suffix(".log")),
+    ]
+    if user is not None:
+        command += ["-au", user, "-ap", password or ""]
+    return command
+
+
+def run_sipp(command: list[str], *, edge: Edge) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)  # noqa: S603
+
+
+def explain(command: list[str], result: Any, edge: Edge) -> str:
+    scenario_file = Path(command[command.index("-sf") + 1])
+    parts = [f"sipp exit {result.returncode}"]
+    for suffix in (".err.log", ".log"):
+        f = scenario_file.with_suffix(suffix)
+        if f.exists():
+            parts.append(f"{f.name}:\n{f.read_text()[-3000:]}")
+    parts.append(f"kamailio log:\n{edge.log.read_text()[-3000:]}")
+    return "\n".join(parts)
+
+
+class CarrierUas:
+    """A SIPp UAS playing the carrier for `calls` calls, in the background."""
+
+    def __init__(self, edge: Edge, tmp_path: Path, calls: int = 1, timeout: int = 15) -> None:
+        self.edge = edge
+        self.file = scenario(tmp_path, "carrier_uas.xml")
+        command = [
+            "sipp",
+            "-sf",
+            str(self.file),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(edge.carrier_port),
+            "-m",
+            str(calls),
+            "-timeout",
+            f"{timeout}s",
+            "-timeout_error",
+            "-nostdin",
+            "-trace_err",
+            "-error_file",
+            str(self.file.with_suffix(".err.log")),
+        ]
+        self.command = command
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # noqa: S603
+        time.sleep(0.2)  # bound before the first INVITE is sent
+
+    def wait(self) -> int:
+        try:
+            return self.proc.wait(timeout=20)
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def carrier_listener(edge: Edge) -> Iterator[socket.socket]:
+    """A plain socket on the carrier's port: anything the edge sends the carrier lands here."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", edge.carrier_port))
+    sock.setblocking(False)
+    yield sock
+    sock.close()
+
+
+def received(sock: socket.socket) -> list[bytes]:
+    packets = []
+    while True:
+        try:
+            packets.append(sock.recv(65535))
+        except BlockingIOError:
+            return packets

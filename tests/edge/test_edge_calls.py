@@ -1,0 +1,229 @@
+"""The edge enforces the portal's rules on real SIP traffic: Kamailio provisioned by the real
+sync task, driven by SIPp on loopback."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apps.core.actor import Actor
+from apps.edge.models import EdgeNode, EdgeProvisioning
+from apps.edge.tasks import edge_sync_profile_task
+from apps.sip_profiles.models import SipProfile
+from apps.sip_profiles.services import sip_profile_update
+from tests.edge.conftest import (
+    CarrierUas,
+    Edge,
+    explain,
+    received,
+    run_sipp,
+    scenario,
+    sipp_command,
+)
+from tests.factories import move_profile_balance
+from tests.sip_profiles.factories import digest_profile
+
+US_NUMBER = "+12025550123"
+
+
+def provisioned(
+    company: Any, owner: Any, *, name: str = "Edge PBX", channels: int = 2, balance: str = "10"
+) -> tuple[SipProfile, str]:
+    """A registration profile with credit, pushed to the edge by the real task."""
+    profile, password = digest_profile(company, owner, name=name, tls_required=False, srtp_required=False)
+    if channels != profile.channels:
+        SipProfile.objects.filter(pk=profile.pk).update(channels=channels)
+    if balance:
+        move_profile_balance(profile, balance)
+    edge_sync_profile_task.delay(profile.pk)
+    profile.refresh_from_db()
+    return profile, password
+
+
+def refused(edge: Edge, tmp_path: Path, *, code: int, number: str, profile: SipProfile, password: str) -> None:
+    command = sipp_command(
+        edge,
+        scenario(tmp_path, "refused_uac.xml", expect=code),
+        service=number,
+        user=profile.sip_username,
+        password=password,
+    )
+    result = run_sipp(command, edge=edge)
+    assert result.returncode == 0, explain(command, result, edge)
+
+
+def call(
+    edge: Edge, tmp_path: Path, *, number: str, profile: SipProfile, password: str, hold_ms: int = 200
+) -> list[str]:
+    return sipp_command(
+        edge,
+        scenario(tmp_path, "invite_uac.xml"),
+        service=number,
+        user=profile.sip_username,
+        password=password,
+        hold_ms=hold_ms,
+    )
+
+
+def test_a_pbx_registers_with_its_password_and_is_refused_with_a_wrong_one_or_an_unknown_user(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path
+) -> None:
+    profile, password = provisioned(company, owner)
+    user = profile.sip_username
+    assert user
+
+    for who, secret, code in ((user, password, 200), (user, password + "x", 403), ("nobody99", "secret", 403)):
+        command = sipp_command(
+            edge, scenario(tmp_path, "register.xml", expect=code), service=who, user=who, password=secret
+        )
+        result = run_sipp(command, edge=edge)
+        assert result.returncode == 0, f"{who} expecting {code}: " + explain(command, result, edge)
+
+    contacts = edge.rpc("ul.lookup", "location", user)
+    assert "Contact" in str(contacts)
+
+
+def test_a_call_from_a_profile_with_its_password_reaches_the_carrier_and_is_recorded_as_synced(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path
+) -> None:
+    profile, password = provisioned(company, owner)
+    uas = CarrierUas(edge, tmp_path)
+    command = call(edge, tmp_path, number=US_NUMBER, profile=profile, password=password)
+    result = run_sipp(command, edge=edge)
+
+    assert result.returncode == 0, explain(command, result, edge)
+    assert uas.wait() == 0
+    row = EdgeProvisioning.objects.get(profile=profile, node=edge_node)
+    assert (row.state, row.error, row.attempts) == ("synced", "", 0)
+    assert profile.provisioning_state == SipProfile.Provisioning.SYNCED
+    assert edge.channels_in_use(profile.pk) == 0
+
+
+def test_a_wrong_password_places_no_call(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path, carrier_listener: Any
+) -> None:
+    profile, password = provisioned(company, owner)
+
+    refused(edge, tmp_path, code=403, number=US_NUMBER, profile=profile, password=password + "x")
+
+    assert received(carrier_listener) == []
+
+
+@pytest.mark.parametrize("number", ["2025550123", "+12345", "12025550123x", "+1202555012345678"])
+def test_a_number_that_is_not_e164_is_refused_with_484(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path, carrier_listener: Any, number: str
+) -> None:
+    profile, password = provisioned(company, owner)
+
+    refused(edge, tmp_path, code=484, number=number, profile=profile, password=password)
+
+    assert received(carrier_listener) == []
+
+
+@pytest.mark.parametrize("number", ["911", "+1911", "+19115550100", "112", "+19005550100", "0"])
+def test_emergency_service_and_premium_numbers_are_refused_with_403_and_never_reach_the_carrier(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path, carrier_listener: Any, number: str
+) -> None:
+    profile, password = provisioned(company, owner)
+
+    refused(edge, tmp_path, code=403, number=number, profile=profile, password=password)
+
+    assert received(carrier_listener) == []
+
+
+def test_a_profile_without_balance_may_not_make_a_paid_call(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path, carrier_listener: Any
+) -> None:
+    profile, password = provisioned(company, owner, balance="")
+
+    refused(edge, tmp_path, code=402, number="+442079460958", profile=profile, password=password)
+
+    assert received(carrier_listener) == []
+
+
+def test_a_suspended_profile_carries_no_call(
+    edge: Edge,
+    edge_node: EdgeNode,
+    company: Any,
+    owner: Any,
+    tmp_path: Path,
+    carrier_listener: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    profile, password = provisioned(company, owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        sip_profile_update(actor=Actor(user=owner), profile=profile, status="suspended")
+
+    refused(edge, tmp_path, code=403, number=US_NUMBER, profile=profile, password=password)
+
+    assert received(carrier_listener) == []
+
+
+def test_the_third_call_on_two_channels_is_refused_and_a_channel_comes_back_after_hangup(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path
+) -> None:
+    profile, password = provisioned(company, owner, channels=2)
+    uas = CarrierUas(edge, tmp_path, calls=2)
+    held = [
+        subprocess.Popen(call(edge, tmp_path, number=US_NUMBER, profile=profile, password=password, hold_ms=2500))  # noqa: S603
+        for _ in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + 5
+        while edge.channels_in_use(profile.pk) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert edge.channels_in_use(profile.pk) == 2
+
+        refused(edge, tmp_path, code=486, number=US_NUMBER, profile=profile, password=password)
+
+        assert [p.wait(timeout=15) for p in held] == [0, 0]
+        assert uas.wait() == 0
+    finally:
+        for p in held:
+            if p.poll() is None:
+                p.kill()
+        uas.stop()
+    assert edge.channels_in_use(profile.pk) == 0
+
+    uas = CarrierUas(edge, tmp_path)
+    command = call(edge, tmp_path, number=US_NUMBER, profile=profile, password=password)
+    result = run_sipp(command, edge=edge)
+    assert result.returncode == 0, explain(command, result, edge)
+    assert uas.wait() == 0
+
+
+def test_lowering_channels_through_the_service_is_enforced_once_the_task_has_run(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    profile, password = provisioned(company, owner, channels=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        sip_profile_update(actor=Actor(user=owner), profile=profile, channels=1)
+    assert edge.rpc("htable.get", "prof", f"{profile.pk}:channels")["item"]["value"] == 1
+
+    uas = CarrierUas(edge, tmp_path)
+    held = subprocess.Popen(call(edge, tmp_path, number=US_NUMBER, profile=profile, password=password, hold_ms=2000))  # noqa: S603
+    try:
+        deadline = time.monotonic() + 5
+        while edge.channels_in_use(profile.pk) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        refused(edge, tmp_path, code=486, number=US_NUMBER, profile=profile, password=password)
+        assert held.wait(timeout=15) == 0
+        assert uas.wait() == 0
+    finally:
+        if held.poll() is None:
+            held.kill()
+        uas.stop()
+
+
+def test_a_sync_run_twice_changes_nothing_the_second_time(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any
+) -> None:
+    profile, _ = provisioned(company, owner)
+
+    second = edge_sync_profile_task.delay(profile.pk).get()
+
+    assert second == {edge_node.name: []}
