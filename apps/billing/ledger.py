@@ -2,7 +2,9 @@
 
 Guarantees, and what enforces each:
 - every transaction has two or more entries in one currency that sum to zero: checked here,
-  and by deferred constraint triggers in PostgreSQL at commit (migration 0004);
+  and in PostgreSQL by a statement-level trigger on the entries (balance and currency, each time
+  entries are written) plus a deferred trigger at commit that a transaction has entries
+  (migrations 0004, 0008 to 0011);
 - entries and transactions are never changed or deleted: triggers refuse UPDATE and DELETE;
 - one transaction per source event: a unique idempotency key; a retry finds it and returns it;
 - cached balances equal the sum of their entries: updated here with F() on rows locked with

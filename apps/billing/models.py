@@ -1,5 +1,6 @@
-"""What was bought, when and at what price. The credit release turns each Charge into
-a ledger debit of the company balance; until then charges are recorded only."""
+"""Billing's rows: the ledger (accounts, transactions, entries), charges for what was bought
+(each paid by a ledger debit of the company balance, or left unpaid with a grace period),
+prices, purchases, saved cards, auto-recharge and the Stripe webhook inbox."""
 
 from __future__ import annotations
 

@@ -19,11 +19,6 @@ MINUTES_PER_BUNDLE = 5000
 NOTICE_THRESHOLDS = (80, 100)
 
 
-class BundlePeriodQuerySet(CompanyOwnedQuerySet):
-    def for_company(self, company: Company) -> BundlePeriodQuerySet:
-        return self.filter(company=company)  # type: ignore[return-value]
-
-
 class BundlePeriod(models.Model):
     sip_profile = models.ForeignKey("sip_profiles.SipProfile", on_delete=models.PROTECT, related_name="bundle_periods")
     company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="+")
@@ -41,7 +36,7 @@ class BundlePeriod(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = BundlePeriodQuerySet.as_manager()
+    objects = CompanyOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["sip_profile", "-period_start"]

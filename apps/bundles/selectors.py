@@ -11,7 +11,6 @@ from django.utils import timezone
 from apps.billing.models import Price
 from apps.billing.pricing import AMOUNT_QUANTUM, monthly_period, prorate
 from apps.bundles.models import MINUTES_PER_BUNDLE, BundlePeriod
-from apps.companies.models import Company
 from apps.sip_profiles.models import SipProfile
 
 
@@ -25,21 +24,6 @@ def bundle_minutes_left(*, profile: SipProfile, at: datetime | None = None) -> i
     """Minutes calls to US landlines and mobiles may still use now (0 while suspended)."""
     period = bundle_period_current(profile=profile, at=at)
     return period.minutes_left if period is not None else 0
-
-
-def bundle_periods_current(*, company: Company, at: datetime | None = None) -> dict[int, BundlePeriod]:
-    """Each of the company's profiles' current period, by profile id, in one query."""
-    at = at or timezone.now()
-    periods = BundlePeriod.objects.for_company(company).filter(period_start__lte=at, period_end__gt=at)
-    return {period.sip_profile_id: period for period in periods}
-
-
-def bundle_usage(*, company: Company, profile: SipProfile | None = None) -> list[BundlePeriod]:
-    """Periods, newest first, with their minutes used (per profile, or all the company's)."""
-    periods = BundlePeriod.objects.for_company(company).select_related("sip_profile")
-    if profile is not None:
-        periods = periods.filter(sip_profile=profile)
-    return list(periods.order_by("-period_start", "sip_profile__name"))
 
 
 @dataclass(frozen=True)

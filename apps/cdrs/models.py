@@ -16,11 +16,6 @@ from apps.companies.models import Company, CompanyOwnedQuerySet, Currency
 from apps.core.models import PublicModel
 
 
-class CdrQuerySet(CompanyOwnedQuerySet):
-    def for_company(self, company: Company) -> CdrQuerySet:
-        return self.filter(company=company)  # type: ignore[return-value]
-
-
 class Cdr(PublicModel):
     class Direction(models.TextChoices):
         OUTBOUND = "outbound", "Outbound"
@@ -60,7 +55,7 @@ class Cdr(PublicModel):
     auth_method = models.CharField(max_length=12, choices=AuthMethod.choices)
     source_address = models.GenericIPAddressField()
 
-    objects = CdrQuerySet.as_manager()
+    objects = CompanyOwnedQuerySet.as_manager()
 
     class Meta:
         verbose_name = "CDR"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -106,7 +106,7 @@ class Company(PublicModel):
 class CompanyOwnedQuerySet(models.QuerySet[Any]):
     """The entry point for every request-serving query of a company's rows."""
 
-    def for_company(self, company: Company) -> CompanyOwnedQuerySet:
+    def for_company(self, company: Company) -> Self:
         return self.filter(company=company)
 
 

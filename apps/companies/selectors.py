@@ -14,7 +14,6 @@ from apps.companies.models import (
     Membership,
     PurchasePolicy,
     PurchaseTier,
-    Role,
     VerificationRequest,
 )
 from apps.core.actor import Actor
@@ -108,10 +107,6 @@ def member_list(*, company: Company) -> QuerySet[Membership]:
 
 def invitation_list(*, company: Company) -> QuerySet[Invitation]:
     return Invitation.objects.for_company(company).select_related("invited_by").order_by("-created_at")
-
-
-def owner_count(*, company: Company) -> int:
-    return Membership.objects.for_company(company).filter(role=Role.OWNER).count()
 
 
 def latest_verification_request(*, company: Company) -> VerificationRequest | None:

@@ -2,8 +2,8 @@
 staff-kept stock (single rows and CSV imports).
 
 Every service is atomic and writes its audit event in the same transaction. Purchases
-and renewals are recorded through apps.billing.services.charge_record, one charge per
-period (its idempotency key), which the credit release turns into debits.
+and renewals are charged through apps.billing.services.charge_record, one charge per
+period (its idempotency key), paid from the company balance.
 
 Locks are always taken in the same order, subscription before stock row, so that a
 release and the periodic job cannot deadlock each other.

@@ -19,9 +19,6 @@ class SipProfileQuerySet(CompanyOwnedQuerySet):
         """Profiles that exist for the customer (deleted ones are kept for history)."""
         return self.filter(deleted_at__isnull=True)  # type: ignore[return-value]
 
-    def for_company(self, company: Company) -> SipProfileQuerySet:
-        return self.filter(company=company)  # type: ignore[return-value]
-
 
 class SipProfile(PublicModel):
     """A SIP trunk to the customer's PBX."""

@@ -1,7 +1,8 @@
 """Writes about SIP profiles: credentials, allowed addresses, channels, caller ID.
 
-Every service is atomic and audited. Channel purchases are recorded through
-apps.billing.services.charge_record, which the credit release turns into debits.
+Every service is atomic and audited. Channels are charged through
+apps.billing.services.charge_record, paid at once from the company balance when it covers
+them (otherwise unpaid, with a grace period).
 """
 
 from __future__ import annotations

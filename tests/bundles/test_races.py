@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from django.db import close_old_connections
 
 from apps.billing.models import Charge
@@ -56,12 +58,15 @@ def test_fifty_racing_purchases_never_exceed_the_channels() -> None:
     company = CompanyFactory()
     owner = member(company)
     credit(company, "5000")
-    profile = new_profile(company, owner, channels=5)
 
     def buy() -> object:
         return bundles_buy(actor=Actor(user=owner), profile=profile, count=1)
 
-    succeeded, refused, crashed = _race([buy] * 50)
+    # Early in the profile's first period, so each prorated bundle brings more than 4,900 minutes
+    # whatever the time of day the suite runs at.
+    with time_machine.travel(datetime(2026, 11, 10, 0, 30, tzinfo=UTC), tick=True):
+        profile = new_profile(company, owner, channels=5)
+        succeeded, refused, crashed = _race([buy] * 50)
 
     assert crashed == []
     assert succeeded == 5
