@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import send_mail
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.billing import idempotency, low_balance, purchases, recharge, webhooks
 from apps.billing.models import IdempotentRequest
 from apps.billing.services import charges_settle
+from apps.companies.emails import EMAIL_TASK, email_members
+from apps.companies.models import Company, Notice, Role
 from apps.core.locks import job_lock
 
 # The locks outlive the hard time limits, so a killed run frees its lock by expiry only.
@@ -84,25 +85,19 @@ def company_auto_recharge(company_id: int, trigger: str) -> bool:
     return recharge.company_recharge_run(company_id=company_id, trigger=trigger) is not None
 
 
-@shared_task(acks_late=True, max_retries=5, default_retry_delay=60, soft_time_limit=50, time_limit=60)
+@shared_task(**EMAIL_TASK)
 def send_auto_recharge_failure_email(company_id: int, message: str) -> None:
     """Billing members hear of a failed auto-recharge. Owners and admins get the dashboard
     notice's own e-mail (apps.companies.tasks.send_notice_email), so nobody gets two."""
-    from apps.companies.models import Company, Membership, Role
-
     company = Company.objects.filter(pk=company_id).first()
     if company is None:
         return
-    recipients = list(
-        Membership.objects.for_company(company).filter(role=Role.BILLING).values_list("user__email", flat=True)
+    email_members(
+        company=company,
+        roles=[Role.BILLING],
+        subject=f"[Skype Manager] {company.name}: auto-recharge failed",
+        message=f"{message}\n\n{settings.SITE_URL.rstrip('/')}{reverse('credit')}\n",
     )
-    if recipients:
-        send_mail(
-            subject=f"[Skype Manager] {company.name}: auto-recharge failed",
-            message=f"{message}\n\n{settings.SITE_URL.rstrip('/')}{reverse('credit')}\n",
-            from_email=None,
-            recipient_list=recipients,
-        )
 
 
 # Runs a few minutes after each auto-recharge sweep (skypemanager/schedule.py), so a balance
@@ -121,22 +116,16 @@ def low_balance_notices() -> dict[str, int] | None:
         return low_balance.low_balance_notices_send(now=timezone.now())
 
 
-@shared_task(acks_late=True, max_retries=5, default_retry_delay=60, soft_time_limit=50, time_limit=60)
+@shared_task(**EMAIL_TASK)
 def send_low_balance_email(notice_id: int) -> None:
     """Billing members hear of a low or empty SIP profile balance (they allocate credit).
     Owners and admins get the dashboard notice's own e-mail, so nobody gets two."""
-    from apps.companies.models import Membership, Notice, Role
-
     notice = Notice.objects.select_related("company").filter(pk=notice_id).first()
     if notice is None:
         return
-    recipients = list(
-        Membership.objects.for_company(notice.company).filter(role=Role.BILLING).values_list("user__email", flat=True)
+    email_members(
+        company=notice.company,
+        roles=[Role.BILLING],
+        subject=f"[Skype Manager] {notice.company.name}: SIP profile balance",
+        message=f"{notice.message}\n\n{settings.SITE_URL.rstrip('/')}{reverse('credit')}\n",
     )
-    if recipients:
-        send_mail(
-            subject=f"[Skype Manager] {notice.company.name}: SIP profile balance",
-            message=f"{notice.message}\n\n{settings.SITE_URL.rstrip('/')}{reverse('credit')}\n",
-            from_email=None,
-            recipient_list=recipients,
-        )

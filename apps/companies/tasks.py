@@ -6,10 +6,11 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from apps.companies.models import Invitation
+from apps.companies.emails import EMAIL_TASK, email_members
+from apps.companies.models import Company, Invitation, Notice, Role
 
 
-@shared_task(acks_late=True, max_retries=5, default_retry_delay=60, soft_time_limit=50, time_limit=60)
+@shared_task(**EMAIL_TASK)
 def send_invitation_email(invitation_id: int, token: str) -> None:
     invitation = Invitation.objects.select_related("company", "invited_by").filter(pk=invitation_id).first()
     if invitation is None or invitation.status != "pending":
@@ -26,20 +27,11 @@ def send_invitation_email(invitation_id: int, token: str) -> None:
     )
 
 
-@shared_task(acks_late=True, max_retries=5, default_retry_delay=60, soft_time_limit=50, time_limit=60)
+@shared_task(**EMAIL_TASK)
 def send_verification_decision_email(company_id: int, action: str, reason: str = "") -> None:
     """Tell a company's owners and admins that staff decided on its verification."""
-    from apps.companies.models import Company, Membership, Role
-
     company = Company.objects.filter(pk=company_id).first()
     if company is None:
-        return
-    recipients = list(
-        Membership.objects.for_company(company)
-        .filter(role__in=[Role.OWNER, Role.ADMIN])
-        .values_list("user__email", flat=True)
-    )
-    if not recipients:
         return
     context = {
         "company": company,
@@ -47,31 +39,23 @@ def send_verification_decision_email(company_id: int, action: str, reason: str =
         "reason": reason,
         "url": settings.SITE_URL.rstrip("/") + reverse("verification"),
     }
-    send_mail(
+    email_members(
+        company=company,
+        roles=[Role.OWNER, Role.ADMIN],
         subject=render_to_string("companies/email/verification_subject.txt", context).strip(),
         message=render_to_string("companies/email/verification_body.txt", context),
-        from_email=None,
-        recipient_list=recipients,
     )
 
 
-@shared_task(acks_late=True, max_retries=5, default_retry_delay=60, soft_time_limit=50, time_limit=60)
+@shared_task(**EMAIL_TASK)
 def send_notice_email(notice_id: int) -> None:
     """E-mail a dashboard notice to the company's owners and admins."""
-    from apps.companies.models import Membership, Notice, Role
-
     notice = Notice.objects.select_related("company").filter(pk=notice_id).first()
     if notice is None:
         return
-    recipients = list(
-        Membership.objects.for_company(notice.company)
-        .filter(role__in=[Role.OWNER, Role.ADMIN])
-        .values_list("user__email", flat=True)
+    email_members(
+        company=notice.company,
+        roles=[Role.OWNER, Role.ADMIN],
+        subject=f"[Skype Manager] {notice.company.name}: {notice.get_level_display()}",
+        message=f"{notice.message}\n\n{settings.SITE_URL.rstrip('/')}{reverse('dashboard')}\n",
     )
-    if recipients:
-        send_mail(
-            subject=f"[Skype Manager] {notice.company.name}: {notice.get_level_display()}",
-            message=f"{notice.message}\n\n{settings.SITE_URL.rstrip('/')}{reverse('dashboard')}\n",
-            from_email=None,
-            recipient_list=recipients,
-        )
