@@ -19,12 +19,20 @@ shopt -s inherit_errexit
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
-# Debian packages the tests need. Append more here (e.g. kamailio sip-tester
-# rtpengine-daemon); each is installed only when missing.
+# Debian packages the tests need; each is installed only when missing. The SIP edge
+# tests (tests/edge) run Kamailio, rtpengine and SIPp from these.
 APT_PACKAGES=(
     postgresql
     redis-server
     chromium
+    kamailio
+    kamailio-postgres-modules
+    kamailio-tls-modules
+    kamailio-json-modules
+    kamailio-extra-modules
+    kamailio-utils-modules
+    sip-tester
+    rtpengine-daemon
 )
 
 PG_DB=skypemanager

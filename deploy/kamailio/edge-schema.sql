@@ -7,6 +7,8 @@ ALTER TABLE subscriber ADD COLUMN IF NOT EXISTS profile_id INTEGER;
 ALTER TABLE subscriber ADD COLUMN IF NOT EXISTS ha1_sha256 VARCHAR(64) NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS subscriber_profile_idx ON subscriber (profile_id);
 CREATE INDEX IF NOT EXISTS address_grp_idx ON address (grp);
+-- Kamailio's address.port is a SMALLINT: ports above 32767 would not fit.
+ALTER TABLE address ALTER COLUMN port TYPE INTEGER;
 
 -- htable "prof": one row per profile and attribute ("<profile id>:channels" → 2).
 CREATE TABLE IF NOT EXISTS sm_profile_attrs (

@@ -134,7 +134,7 @@ def edge(edge_database_url: str) -> Iterator[Edge]:
 
 
 @pytest.fixture
-def edge_node(edge: Edge, db: Any, settings: Any) -> EdgeNode:
+def edge_node(edge: Edge, db: Any, settings: Any) -> Iterator[EdgeNode]:
     """The edge as a row of this test, with its carrier (a SIPp UAS on carrier_port), the
     shared lists pushed, and sync on."""
     settings.EDGE_SYNC_ENABLED = True
@@ -150,7 +150,20 @@ def edge_node(edge: Edge, db: Any, settings: Any) -> EdgeNode:
     Carrier.objects.create(name="test carrier", address="127.0.0.1", port=edge.carrier_port)
     results = services.edge_sync_global()
     assert [r.error for r in results] == [""]
-    return node
+    yield node
+    forget_profiles(edge)
+
+
+def forget_profiles(edge: Edge) -> None:
+    """Profile ids are never reused (sequences do not roll back), but an IP profile's address
+    outlives its rolled-back test and could claim a later test's source port: each test
+    leaves the node with no profile."""
+    with psycopg.connect(edge.node.database_url, autocommit=True) as conn:
+        addresses = conn.execute("SELECT count(*) FROM address").fetchone()
+        conn.execute("TRUNCATE subscriber, address, sm_profile_attrs, location")
+    if addresses and addresses[0]:
+        clients.rpc_address_reload(edge.node.rpc_url)
+    edge.rpc("htable.reload", "prof")
 
 
 # --- SIPp -------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ sync task, driven by SIPp on loopback."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -14,11 +15,12 @@ from apps.core.actor import Actor
 from apps.edge.models import EdgeNode, EdgeProvisioning
 from apps.edge.tasks import edge_sync_profile_task
 from apps.sip_profiles.models import SipProfile
-from apps.sip_profiles.services import sip_profile_update
+from apps.sip_profiles.services import sip_profile_create, sip_profile_update
 from tests.edge.conftest import (
     CarrierUas,
     Edge,
     explain,
+    free_port,
     received,
     run_sipp,
     scenario,
@@ -39,9 +41,15 @@ def provisioned(
         SipProfile.objects.filter(pk=profile.pk).update(channels=channels)
     if balance:
         move_profile_balance(profile, balance)
-    edge_sync_profile_task.delay(profile.pk)
+    synced(profile)
     profile.refresh_from_db()
     return profile, password
+
+
+def synced(profile: SipProfile) -> None:
+    """Run the real sync task; every node took it."""
+    results = edge_sync_profile_task.delay(profile.pk).get()
+    assert all(isinstance(changes, list) for changes in results.values()), results
 
 
 def refused(edge: Edge, tmp_path: Path, *, code: int, number: str, profile: SipProfile, password: str) -> None:
@@ -227,3 +235,35 @@ def test_a_sync_run_twice_changes_nothing_the_second_time(
     second = edge_sync_profile_task.delay(profile.pk).get()
 
     assert second == {edge_node.name: []}
+
+
+def test_an_ip_profile_calls_from_its_address_and_anyone_else_is_challenged_and_never_reaches_the_carrier(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path
+) -> None:
+    pbx_port = free_port()
+    profile, _ = sip_profile_create(
+        actor=Actor(user=owner),
+        company=company,
+        name="Branch PBX",
+        auth_method="ip",
+        channels=1,
+        allowed_ips=[{"address": "127.0.0.1", "port": pbx_port, "transport": "udp"}],
+        tls_required=False,
+        srtp_required=False,
+    )
+    move_profile_balance(profile, "10")
+    synced(profile)
+
+    uas = CarrierUas(edge, tmp_path)
+    command = sipp_command(edge, scenario(tmp_path, "invite_uac.xml"), service=US_NUMBER, port=pbx_port)
+    result = run_sipp(command, edge=edge)
+    assert result.returncode == 0, explain(command, result, edge)
+    assert uas.wait() == 0
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as carrier:
+        carrier.bind(("127.0.0.1", edge.carrier_port))
+        carrier.setblocking(False)
+        command = sipp_command(edge, scenario(tmp_path, "plain_uac.xml", expect=407), service=US_NUMBER)
+        result = run_sipp(command, edge=edge)
+        assert result.returncode == 0, explain(command, result, edge)
+        assert received(carrier) == []

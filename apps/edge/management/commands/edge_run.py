@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shlex
 import signal
 import subprocess
 import tempfile
@@ -28,7 +29,7 @@ class Command(BaseCommand):
         commands = [c for c in (rtpengine_command(node), kamailio_command(node, runtime_dir=runtime_dir)) if c]
         if options["print"]:
             for command in commands:
-                self.stdout.write(subprocess.list2cmdline(command))
+                self.stdout.write(shlex.join(command))
             return
         procs: list[subprocess.Popen[bytes]] = []
         stopping = False
@@ -41,7 +42,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         try:
             for command in commands:
-                self.stdout.write(f"+ {subprocess.list2cmdline(command)}")
+                self.stdout.write(f"+ {shlex.join(command)}")
                 procs.append(subprocess.Popen(command))  # noqa: S603
             while not stopping and all(p.poll() is None for p in procs):
                 time.sleep(0.2)
