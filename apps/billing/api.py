@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -16,7 +15,6 @@ from apps.billing.allocations import credit_move, profile_balance
 from apps.billing.models import LedgerTransaction
 from apps.companies.models import Capability
 from apps.core.api import CompanyScopedAPIView, created
-from apps.core.exceptions import ApplicationError
 from apps.sip_profiles.models import SipProfile
 
 
@@ -29,15 +27,19 @@ class EntrySerializer(serializers.Serializer):  # type: ignore[type-arg]
     balance_after = serializers.DecimalField(max_digits=16, decimal_places=4)
 
 
+class ProfileBalanceSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    balance = serializers.DecimalField(max_digits=16, decimal_places=4)
+
+
 class CreditApi(CompanyScopedAPIView):
     """The company balance and each SIP profile's balance."""
 
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         currency = serializers.CharField()
         company_balance = serializers.DecimalField(max_digits=16, decimal_places=4)
-        profiles = serializers.ListField(
-            child=serializers.DictField(), help_text="[{id, name, balance}] for every SIP profile."
-        )
+        profiles = ProfileBalanceSerializer(many=True, help_text="Every SIP profile with its balance, by name.")
 
     @extend_schema(responses=OutputSerializer, operation_id="credit_balances")
     def get(self, request: Request) -> Response:
@@ -124,7 +126,7 @@ class ProfileCreditApi(CompanyScopedAPIView):
 class StatementApi(CompanyScopedAPIView):
     """Statement entries: date, description, amount and the balance after each."""
 
-    # The filters are read by statement_entries(), which validates them.
+    # The filters are read by selectors.statement_entries(), which validates them.
     filter_backends: list[Any] = []
 
     @extend_schema(
@@ -137,28 +139,6 @@ class StatementApi(CompanyScopedAPIView):
         operation_id="ledger_list",
     )
     def get(self, request: Request) -> Response:
-        entries = statement_entries(self.company, request.query_params)
+        entries = selectors.statement_entries(self.company, request.query_params)
         page = self.paginate_queryset(entries)
         return self.get_paginated_response(EntrySerializer(page, many=True).data)
-
-
-def statement_entries(company: Any, params: Any) -> Any:
-    """The statement a request asks for; bad filters are field errors."""
-    profile = None
-    if params.get("profile"):
-        try:
-            profile = SipProfile.objects.for_company(company).get(public_id=uuid.UUID(params["profile"]))
-        except (ValueError, SipProfile.DoesNotExist):
-            raise ApplicationError("No such SIP profile.", field="profile") from None
-    entries = selectors.statement(company=company, profile=profile)
-    if params.get("month"):
-        try:
-            start, end = selectors.month_bounds(params["month"])
-        except ValueError:
-            raise ApplicationError("Give the month as YYYY-MM, e.g. 2026-11.", field="month") from None
-        entries = entries.filter(created_at__gte=start, created_at__lt=end)
-    if params.get("kind"):
-        if params["kind"] not in LedgerTransaction.Kind.values:
-            raise ApplicationError(f"Choose one of {', '.join(LedgerTransaction.Kind.values)}.", field="kind")
-        entries = entries.filter(transaction__kind=params["kind"])
-    return entries

@@ -13,8 +13,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views import View
 
+from apps.billing import selectors
 from apps.billing.allocations import credit_allocate, credit_take_back
-from apps.billing.api import statement_entries
 from apps.billing.models import LedgerTransaction
 from apps.companies.models import Capability
 from apps.core.exceptions import ApplicationError
@@ -67,9 +67,9 @@ class StatementView(CompanyPageMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         error = None
         try:
-            entries = statement_entries(self.company, request.GET)
+            entries = selectors.statement_entries(self.company, request.GET)
         except ApplicationError as problem:
-            error, entries = problem.message, statement_entries(self.company, {})
+            error, entries = problem.message, selectors.statement_entries(self.company, {})
         if request.GET.get("format") == "csv" and error is None:
             return self._csv(entries)
         page = Paginator(entries, 50).get_page(request.GET.get("page"))
