@@ -49,6 +49,11 @@ BEAT_SCHEDULE = {
         "task": "apps.billing.tasks.low_balance_notices",
         "schedule": crontab(minute="2-59/5"),
     },
+    # SIP edge: repair drift between the portal's profiles and each node's database (bounded batches).
+    "edge-reconcile": {
+        "task": "apps.edge.tasks.edge_reconcile_task",
+        "schedule": crontab(minute="*/5"),
+    },
     # Landline caller IDs expire 12 months after they were proved.
     "callerid-expire-landlines": {
         "task": "apps.callerid.tasks.expire_landlines",

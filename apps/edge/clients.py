@@ -209,6 +209,9 @@ def rpc(rpc_url: str, method: str, *params: Any) -> Any:
     try:
         with urllib.request.urlopen(request, timeout=settings.EDGE_NODE_TIMEOUT) as response:  # noqa: S310
             answer = json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        # jsonrpcs answers an RPC error with its HTTP status and the message as the reason.
+        raise EdgeNodeError(f"JSON-RPC {method}: {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise EdgeNodeError(f"JSON-RPC {method} failed: {exc}") from exc
     error = answer.get("error")
@@ -218,6 +221,15 @@ def rpc(rpc_url: str, method: str, *params: Any) -> Any:
             raise RpcReloadBusy(f"JSON-RPC {method}: {message}")
         raise EdgeNodeError(f"JSON-RPC {method}: {message}")
     return answer.get("result")
+
+
+def rpc_htable_delete(rpc_url: str, table: str, key: str) -> None:
+    """Delete a key; one that is not there (never loaded, deleted by hand) is already gone."""
+    try:
+        rpc(rpc_url, "htable.delete", table, key)
+    except EdgeNodeError as exc:
+        if "not found" not in str(exc).lower():
+            raise
 
 
 def rpc_address_reload(rpc_url: str, *, attempts: int = 4, wait: float = 1.1) -> None:

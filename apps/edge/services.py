@@ -76,7 +76,7 @@ def _tell_node(node: EdgeNode, changes: clients.ProfileChanges) -> None:
         else:
             clients.rpc(node.rpc_url, "htable.sets", "prof", key, value)
     for key in changes.deleted_attrs:
-        clients.rpc(node.rpc_url, "htable.delete", "prof", key)
+        clients.rpc_htable_delete(node.rpc_url, "prof", key)
     if changes.addresses:
         clients.rpc_address_reload(node.rpc_url)
 
@@ -151,6 +151,58 @@ def edge_sync_global(*, node_names: list[str] | None = None) -> list[NodeResult]
             result.error = str(exc)
         results.append(result)
     return results
+
+
+# --- Reconciliation ------------------------------------------------------------------
+
+RECONCILE_CURSOR = "edge:reconcile:cursor"
+
+
+@dataclass
+class ReconcileResult:
+    checked: int = 0
+    repaired: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    wrapped: bool = False
+
+
+def edge_reconcile(*, batch_size: int = 200) -> ReconcileResult:
+    """Compare desired state with every node and repair drift, a bounded batch per run.
+
+    First the profiles not known to be in sync (marked pending, or failed on a node that may
+    be back), then the next slice of all profiles by id (deleted ones too: their rows must be
+    gone from the nodes), continuing where the last run stopped (a cursor in the cache), so
+    every profile is checked once per cycle. A row changed or deleted by hand on a node comes
+    back because the sync compares the node's rows, not a record of what it wrote.
+    """
+    from django.core.cache import cache
+
+    result = ReconcileResult()
+    behind = list(
+        SipProfile.objects.filter(
+            provisioning_state__in=[SipProfile.Provisioning.PENDING, SipProfile.Provisioning.FAILED]
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[: batch_size // 2]
+    )
+    after = int(cache.get(RECONCILE_CURSOR) or 0)
+    ids = list(
+        SipProfile.objects.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[: batch_size - len(behind)]
+    )
+    if len(ids) < batch_size - len(behind):
+        result.wrapped = True
+        cache.set(RECONCILE_CURSOR, 0, None)
+    elif ids:
+        cache.set(RECONCILE_CURSOR, ids[-1], None)
+    edge_sync_global()
+    for pid in dict.fromkeys(behind + ids):
+        results = edge_sync_profile(profile_id=pid)
+        result.checked += 1
+        if any(r.error for r in results):
+            result.failed.append(pid)
+        elif any(r.changes for r in results):
+            result.repaired.append(pid)
+    return result
 
 
 # --- Running a node ------------------------------------------------------------------

@@ -3,7 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 
+from apps.core.locks import job_lock
 from apps.edge import services
 
 MAX_BACKOFF = 300
@@ -18,3 +20,15 @@ def edge_sync_profile_task(self: Any, profile_id: int, node_names: list[str] | N
     if failed and not self.request.is_eager:
         raise self.retry(args=(profile_id, failed), countdown=min(2**self.request.retries, MAX_BACKOFF))
     return {r.node: r.error or r.changes for r in results}
+
+
+@shared_task(acks_late=True, soft_time_limit=240, time_limit=300)
+def edge_reconcile_task() -> dict[str, Any]:
+    """Periodic: repair drift between the portal and the nodes, one bounded batch per run."""
+    if not settings.EDGE_SYNC_ENABLED:
+        return {"skipped": "EDGE_SYNC_ENABLED is off"}
+    with job_lock("edge-reconcile", timeout=300) as acquired:
+        if not acquired:
+            return {"skipped": "another run holds the lock"}
+        result = services.edge_reconcile()
+        return {"checked": result.checked, "repaired": result.repaired, "failed": result.failed}

@@ -227,7 +227,7 @@ def run_sipp(command: list[str], *, edge: Edge) -> subprocess.CompletedProcess[s
 
 def explain(command: list[str], result: Any, edge: Edge) -> str:
     scenario_file = Path(command[command.index("-sf") + 1])
-    parts = [f"sipp exit {result.returncode}"]
+    parts = [f"sipp exit {getattr(result, 'returncode', None)}"]
     for suffix in (".err.log", ".log"):
         f = scenario_file.with_suffix(suffix)
         if f.exists():

@@ -9,11 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from django.core.cache import cache
 
 from apps.core.actor import Actor
+from apps.edge.clients import rpc_htable_delete
 from apps.edge.models import EdgeNode, EdgeProvisioning
-from apps.edge.tasks import edge_sync_profile_task
+from apps.edge.services import RECONCILE_CURSOR
+from apps.edge.tasks import edge_reconcile_task, edge_sync_profile_task
 from apps.sip_profiles.models import SipProfile
 from apps.sip_profiles.services import sip_profile_create, sip_profile_update
 from tests.edge.conftest import (
@@ -267,3 +271,90 @@ def test_an_ip_profile_calls_from_its_address_and_anyone_else_is_challenged_and_
         result = run_sipp(command, edge=edge)
         assert result.returncode == 0, explain(command, result, edge)
         assert received(carrier) == []
+
+
+def test_the_reconciliation_puts_back_rows_deleted_by_hand_on_the_node(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path
+) -> None:
+    profile, password = provisioned(company, owner)
+    with psycopg.connect(edge.node.database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM subscriber WHERE profile_id = %s", (profile.pk,))
+        conn.execute("DELETE FROM sm_profile_attrs WHERE key_name = %s", (f"{profile.pk}:channels",))
+    edge.rpc("htable.delete", "prof", f"{profile.pk}:channels")
+    cache.delete(RECONCILE_CURSOR)
+
+    result = edge_reconcile_task.delay().get()
+
+    assert profile.pk in result["repaired"]
+    assert edge.rpc("htable.get", "prof", f"{profile.pk}:channels")["item"]["value"] == 2
+    command = sipp_command(
+        edge,
+        scenario(tmp_path, "register.xml", expect=200),
+        service=str(profile.sip_username),
+        user=profile.sip_username,
+        password=password,
+    )
+    outcome = run_sipp(command, edge=edge)
+    assert outcome.returncode == 0, explain(command, outcome, edge)
+
+
+def test_a_source_that_keeps_failing_digest_is_banned_while_other_sources_keep_working(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path
+) -> None:
+    profile, password = provisioned(company, owner)
+    user = str(profile.sip_username)
+    # 127.0.0.2 is the attacker (loopback answers on all of 127/8); the tests' 127.0.0.1 must keep working.
+    for _ in range(10):
+        command = sipp_command(
+            edge, scenario(tmp_path, "register.xml", expect=403), service=user, user=user, password="guess"
+        )
+        command[command.index("-i") + 1] = "127.0.0.2"
+        outcome = run_sipp(command, edge=edge)
+        assert outcome.returncode == 0, explain(command, outcome, edge)
+
+    command = sipp_command(
+        edge, scenario(tmp_path, "register.xml", expect=200), service=user, user=user, password=password
+    )
+    command[command.index("-i") + 1] = "127.0.0.2"
+    banned = run_sipp(
+        [*command[: command.index("-timeout") + 1], "2s", *command[command.index("-timeout") + 2 :]], edge=edge
+    )
+    try:
+        assert banned.returncode != 0  # no answer at all, even with the right password
+        assert "127.0.0.2" in str(edge.rpc("htable.dump", "ban"))
+        command = sipp_command(
+            edge, scenario(tmp_path, "register.xml", expect=200), service=user, user=user, password=password
+        )
+        outcome = run_sipp(command, edge=edge)
+        assert outcome.returncode == 0, explain(command, outcome, edge)
+    finally:
+        rpc_htable_delete(edge.node.rpc_url, "ban", "127.0.0.2")
+        rpc_htable_delete(edge.node.rpc_url, "authfail", "127.0.0.2")
+
+
+def test_a_burst_of_six_calls_on_two_channels_carries_exactly_two(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path
+) -> None:
+    profile, password = provisioned(company, owner, channels=2)
+    uas = CarrierUas(edge, tmp_path, calls=2)
+    stats = tmp_path / "burst.csv"
+    command = sipp_command(
+        edge,
+        scenario(tmp_path, "burst_uac.xml"),
+        service=US_NUMBER,
+        user=profile.sip_username,
+        password=password,
+        hold_ms=1500,
+    )
+    command[command.index("-m") + 1] = "6"
+    command += ["-l", "6", "-r", "100", "-trace_stat", "-stf", str(stats), "-fd", "1"]
+    try:
+        run_sipp(command, edge=edge)
+        assert uas.wait() == 0
+    finally:
+        uas.stop()
+
+    header, *rows = [line.split(";") for line in stats.read_text().splitlines() if line.strip()]
+    last = dict(zip(header, rows[-1], strict=False))
+    assert (last["SuccessfulCall(C)"], last["FailedCall(C)"]) == ("2", "4"), explain(command, None, edge)
+    assert edge.channels_in_use(profile.pk) == 0
