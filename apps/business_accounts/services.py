@@ -250,3 +250,25 @@ def business_account_delete(*, actor: Actor, account: BusinessAccount) -> None:
                 account.delete()
         except ProtectedError:
             raise ApplicationError(f"“{account.name}” is still in use and cannot be deleted.", code="in_use") from None
+
+
+def business_account_check_role_change(*, membership: Membership, role: str) -> None:
+    """A member whose business account is routed to a SIP profile cannot sign in, so may not
+    become an owner or admin (registered with apps.companies.hooks). Called with the membership
+    row locked; business_account_assign locks it too before routing a member's account, so one
+    of the two always sees the other."""
+    if role not in (Role.OWNER, Role.ADMIN):
+        return
+    routed = (
+        BusinessAccount.objects.filter(member=membership, sip_profile__isnull=False)
+        .select_related("sip_profile")
+        .first()
+    )
+    if routed is not None:
+        raise ApplicationError(
+            f"{membership.user.email} is linked to business account “{routed.name}”, which is routed to "
+            f"SIP profile “{routed.sip_profile}” and so cannot sign in. As {Role(role).label.lower()} they "
+            "would be locked out of the portal. Unassign the account from the profile first.",
+            field="role",
+            code="routed_business_account",
+        )

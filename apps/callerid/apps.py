@@ -5,3 +5,9 @@ class CalleridConfig(AppConfig):
     name = "apps.callerid"
     label = "callerid"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from apps.callerid.services import caller_ids_on_company_unverified
+        from apps.companies.hooks import verification_lost_register
+
+        verification_lost_register(caller_ids_on_company_unverified)

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record, diff, snapshot
+from apps.companies.hooks import role_change_checks_run, verification_lost_run
 from apps.companies.models import (
     Capability,
     Company,
@@ -163,24 +164,7 @@ def membership_change_role(*, actor: Actor, membership: Membership, role: str) -
             _require_owner_powers(actor, company, "Only an owner can make or unmake owners.")
         if membership.role == Role.OWNER:
             _ensure_owner_remains(company, membership)
-        if role in (Role.OWNER, Role.ADMIN):
-            # The membership row is locked above; business_account_assign locks it too
-            # before routing a member's account, so one of the two always sees the other.
-            from apps.business_accounts.models import BusinessAccount
-
-            routed = (
-                BusinessAccount.objects.filter(member=membership, sip_profile__isnull=False)
-                .select_related("sip_profile")
-                .first()
-            )
-            if routed is not None:
-                raise ApplicationError(
-                    f"{membership.user.email} is linked to business account “{routed.name}”, which is routed to "
-                    f"SIP profile “{routed.sip_profile}” and so cannot sign in. As {Role(role).label.lower()} they "
-                    "would be locked out of the portal. Unassign the account from the profile first.",
-                    field="role",
-                    code="routed_business_account",
-                )
+        role_change_checks_run(membership=membership, role=role)
         before = membership.role
         membership.role = role
         membership.save(update_fields=["role", "updated_at"])
@@ -454,10 +438,9 @@ def company_verification_revoke(*, actor: Actor, company: Company, reason: str) 
         company.verification_status = VerificationStatus.UNVERIFIED
         company.verified_at = None
         company.save(update_fields=["verification_status", "verified_at", "updated_at"])
-        # Own landlines may be presented only by verified companies: take them off every profile now.
-        from apps.callerid.services import caller_ids_on_company_unverified
-
-        caller_ids_on_company_unverified(actor=actor, company=company)
+        # What the products do when a company stops being verified (caller ID: own landlines
+        # come off every profile), in this transaction.
+        verification_lost_run(actor=actor, company=company)
         audit_record(
             actor=actor,
             action="verification.revoked",
