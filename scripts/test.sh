@@ -420,6 +420,15 @@ begin "pytest"
 JUNIT_XML="$WORK/pytest-junit.xml"
 # Exit code 5 (no tests collected) is a failure like any other non-zero code.
 # One pytest-xdist worker per core (PYTEST_WORKERS=0 runs in one process); each worker
-# gets its own test database, Redis database and localstripe.
-run "$PY" -m pytest -n "${PYTEST_WORKERS:-auto}" --junitxml="$JUNIT_XML" "$@"
+# gets its own test database, Redis database and localstripe. Arguments that switch xdist
+# off (`-p no:xdist`, e.g. to watch one test with -s) get no -n, which would not parse.
+XDIST=(-n "${PYTEST_WORKERS:-auto}")
+prev=""
+for arg in "$@"; do
+    if [[ "$arg" == "-pno:xdist" || ("$prev" == "-p" && "$arg" == "no:xdist") ]]; then
+        XDIST=()
+    fi
+    prev=$arg
+done
+run "$PY" -m pytest "${XDIST[@]}" --junitxml="$JUNIT_XML" "$@"
 end

@@ -101,7 +101,10 @@ class Load:
     def _mover(self) -> Call:
         profile = self._random.choice(self.profiles)
         action = "allocate" if self._random.random() < 0.58 else "take_back"
-        amount = Decimal(self._random.randint(100, 2000)) / 100
+        # More allocated than taken back: the company balance falls through the auto-recharge
+        # threshold again and again, faster than the card purchases refill it.
+        cents = self._random.randint(100, 2000) if action == "allocate" else self._random.randint(100, 1000)
+        amount = Decimal(cents) / 100
         return Call(
             kind=action,
             method="POST",
@@ -194,7 +197,7 @@ class Load:
 
     def start(self) -> None:
         self.t0 = now()
-        plan = [(self._mover, 0.05), (self._mover, 0.05), (self._buyer, 0.4), (self._buyer, 0.4), (self._reader, 0.1)]
+        plan = [(self._mover, 0.05), (self._mover, 0.05), (self._buyer, 0.8), (self._buyer, 0.8), (self._reader, 0.1)]
         for n, (make, pause) in enumerate(plan):
             thread = threading.Thread(target=self._loop, args=(make, pause), name=f"load-{n}", daemon=True)
             thread.start()

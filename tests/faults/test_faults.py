@@ -48,7 +48,7 @@ pytestmark = [
 ]
 
 WORLD = {
-    "credit": "300",
+    "credit": "200",
     "profiles": 3,
     "recharge_amount": "50",
     "recharge_threshold": "150",
