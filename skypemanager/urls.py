@@ -3,6 +3,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.accounts import views as account_views
+from apps.companies import views as company_views
 from apps.core import views as core_views
 
 api_v1: list[URLPattern | URLResolver] = [
@@ -21,7 +22,7 @@ api_v1: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
-    path("", core_views.DashboardView.as_view(), name="dashboard"),
+    path("", company_views.DashboardView.as_view(), name="dashboard"),
     path("health/", core_views.health, name="health"),
     path("healthz", core_views.health, name="healthz"),
     path("accounts/signup/", account_views.InvitationAwareSignupView.as_view(), name="account_signup"),

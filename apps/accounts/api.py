@@ -11,7 +11,8 @@ from rest_framework.response import Response
 from apps.accounts import services
 from apps.accounts.models import ApiKey
 from apps.companies.models import Capability
-from apps.core.api import CompanyScopedAPIView, created
+from apps.companies.scoping import CompanyScopedAPIView
+from apps.core.api import created
 
 
 class ApiKeyOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]

@@ -12,10 +12,10 @@ from django.views import View
 from apps.accounts import services
 from apps.accounts.models import ApiKey
 from apps.companies.models import Capability, Role
+from apps.companies.scoping import CompanyPageMixin
 from apps.companies.services import invitation_for_token
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
-from apps.core.views import CompanyPageMixin
 
 
 class ApiKeyForm(forms.Form):

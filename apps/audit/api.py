@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from apps.audit.filters import AuditEventFilter
 from apps.audit.models import AuditEvent
 from apps.companies.models import Capability
-from apps.core.api import CompanyScopedAPIView
+from apps.companies.scoping import CompanyScopedAPIView
 
 
 class AuditEventOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]

@@ -10,7 +10,7 @@ from django.views import View
 from apps.audit.filters import AuditEventFilter
 from apps.audit.models import AuditEvent
 from apps.companies.models import Capability
-from apps.core.views import CompanyPageMixin
+from apps.companies.scoping import CompanyPageMixin
 
 
 class AuditListView(CompanyPageMixin, View):

@@ -14,7 +14,8 @@ from apps.billing import idempotency, selectors
 from apps.billing.allocations import credit_move, profile_balance
 from apps.billing.models import LedgerTransaction
 from apps.companies.models import Capability
-from apps.core.api import CompanyScopedAPIView, created
+from apps.companies.scoping import CompanyScopedAPIView
+from apps.core.api import created
 from apps.sip_profiles.models import SipProfile
 
 

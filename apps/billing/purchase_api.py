@@ -17,7 +17,7 @@ from apps.billing import idempotency, purchase_selectors, purchases
 from apps.billing.models import CreditPurchase, IdempotentRequest, SavedPaymentMethod
 from apps.billing.receipts import receipt_number, receipt_pdf
 from apps.companies.models import Capability
-from apps.core.api import CompanyScopedAPIView
+from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.exceptions import ApplicationError
 
 # The one error body of the API (apps.core.api.exception_handler), for the schema.

@@ -21,10 +21,10 @@ from apps.billing.receipts import receipt_number, receipt_pdf
 from apps.billing.recharge_views import auto_recharge_context
 from apps.billing.selectors import company_balance
 from apps.companies.models import Capability
+from apps.companies.scoping import CompanyPageMixin
 from apps.companies.selectors import purchase_policy_for_company
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
-from apps.core.views import CompanyPageMixin
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from apps.billing import purchase_selectors, recharge
 from apps.billing.purchase_api import ERROR
 from apps.billing.recharge_selectors import auto_recharge_state, profile_auto_recharge_state
 from apps.companies.models import Capability
-from apps.core.api import CompanyScopedAPIView
+from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.exceptions import ApplicationError
 from apps.sip_profiles.models import SipProfile
 

@@ -13,8 +13,8 @@ from django.views import View
 from apps.billing import purchase_selectors, recharge
 from apps.billing.recharge_selectors import auto_recharge_state, profile_auto_recharge_state
 from apps.companies.models import Capability, Company
+from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError
-from apps.core.views import CompanyPageMixin
 from apps.sip_profiles.models import SipProfile
 
 DEFAULTS = {"amount": "50", "threshold": "10", "monthly_limit": "200"}

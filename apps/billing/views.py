@@ -17,8 +17,8 @@ from apps.billing import selectors
 from apps.billing.allocations import credit_allocate, credit_take_back
 from apps.billing.models import LedgerTransaction
 from apps.companies.models import Capability
+from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError
-from apps.core.views import CompanyPageMixin
 from apps.sip_profiles.models import SipProfile
 
 

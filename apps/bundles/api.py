@@ -13,7 +13,7 @@ from apps.billing import idempotency
 from apps.bundles.selectors import BundleSummary, bundle_summary
 from apps.bundles.services import bundles_buy, bundles_cancel
 from apps.companies.models import Capability
-from apps.core.api import CompanyScopedAPIView
+from apps.companies.scoping import CompanyScopedAPIView
 from apps.sip_profiles.models import MAX_CHANNELS, SipProfile
 
 

@@ -11,7 +11,8 @@ from rest_framework.response import Response
 from apps.business_accounts import selectors, services
 from apps.business_accounts.models import BusinessAccount
 from apps.companies.models import Capability, Company, Membership
-from apps.core.api import CompanyScopedAPIView, created
+from apps.companies.scoping import CompanyScopedAPIView
+from apps.core.api import created
 from apps.core.exceptions import ApplicationError
 
 

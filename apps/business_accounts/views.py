@@ -14,9 +14,9 @@ from apps.business_accounts import selectors, services
 from apps.business_accounts.forms import BusinessAccountCreateForm, BusinessAccountEditForm
 from apps.business_accounts.models import BusinessAccount
 from apps.companies.models import Capability
+from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
-from apps.core.views import CompanyPageMixin
 
 PAGE_SIZE = 50
 

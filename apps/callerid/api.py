@@ -10,7 +10,8 @@ from rest_framework.response import Response
 from apps.callerid import selectors, services
 from apps.callerid.models import Landline
 from apps.companies.models import Capability
-from apps.core.api import CompanyScopedAPIView, created
+from apps.companies.scoping import CompanyScopedAPIView
+from apps.core.api import created
 
 
 class LandlineOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]

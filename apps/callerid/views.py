@@ -13,9 +13,9 @@ from apps.callerid import selectors, services
 from apps.callerid.forms import LandlineForm
 from apps.callerid.models import VERIFICATION_DAYS, Landline
 from apps.companies.models import Capability
+from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
-from apps.core.views import CompanyPageMixin
 
 _SIGNATURES = ((b"%PDF", "application/pdf"), (b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
 

@@ -10,7 +10,8 @@ from rest_framework.response import Response
 
 from apps.companies import selectors, services
 from apps.companies.models import Capability, Invitation, Membership, Role
-from apps.core.api import CompanyScopedAPIView, created
+from apps.companies.scoping import CompanyScopedAPIView
+from apps.core.api import created
 
 
 class PurchasePolicySerializer(serializers.Serializer):  # type: ignore[type-arg]

@@ -1,23 +1,18 @@
-"""The API's shared pieces: the company-scoped base view, permissions, the single
-error body shape and pagination."""
+"""The API's shared pieces: the single error body shape and its exception handler. (The
+company-scoped base view is the tenant app's: apps.companies.scoping.)"""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
 from django.http import Http404
-from rest_framework import exceptions, generics, permissions, status
-from rest_framework.request import Request
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from apps.companies.models import Capability, Company
-from apps.companies.tenancy import Tenancy, resolve_tenancy
 from apps.core import outages
-from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError, ServiceUnavailable
 from apps.core.middleware import discard_broken_connections, quiet
 
@@ -80,82 +75,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code = detail.code if hasattr(detail, "code") else exc.default_code
         response.data = error_body(str(detail), str(code))
     return response
-
-
-class CompanyPermission(permissions.BasePermission):
-    """The request acts for a company, and its role has the capability the view asks for."""
-
-    message = "Your role does not allow this."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        tenancy: Tenancy | None = getattr(view, "tenancy", None)
-        if tenancy is None:
-            self.message = "You are not a member of any company."
-            return False
-        capability = view.capability_for(request.method)
-        return tenancy.can(capability)
-
-
-class CompanyScopedAPIView(generics.GenericAPIView):  # type: ignore[type-arg]
-    """Base of every company API view.
-
-    Subclasses set `queryset` (a model with a `for_company()` queryset) and the
-    capabilities they need; they never override get_queryset, so a view cannot
-    forget to scope to the request's company. Other companies' rows are 404.
-    """
-
-    permission_classes: ClassVar[list[type[permissions.BasePermission]]] = [  # type: ignore[misc]
-        permissions.IsAuthenticated,
-        CompanyPermission,
-    ]
-    lookup_field = "public_id"
-    lookup_url_kwarg = "id"
-    read_capability: ClassVar[Capability] = Capability.VIEW
-    write_capability: ClassVar[Capability | None] = None
-    tenancy: Tenancy | None = None
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "get_queryset" in cls.__dict__:
-            raise TypeError(f"{cls.__name__} must not override get_queryset; use scope_queryset().")
-        # Nested InputSerializer/OutputSerializer classes share their names across
-        # views; give each a schema component name of its own (CompanyInput, ...).
-        base = cls.__name__.removesuffix("Api")
-        for attr in ("InputSerializer", "OutputSerializer"):
-            nested = cls.__dict__.get(attr)
-            if nested is not None and not hasattr(nested, "Meta"):
-                nested.Meta = type("Meta", (), {"ref_name": base + attr.removesuffix("Serializer")})
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        self.perform_authentication(request)
-        if request.user and request.user.is_authenticated:
-            self.tenancy = resolve_tenancy(request)
-        super().initial(request, *args, **kwargs)
-
-    def capability_for(self, method: str | None) -> Capability:
-        if method in permissions.SAFE_METHODS:
-            return self.read_capability
-        if self.write_capability is None:
-            raise exceptions.MethodNotAllowed(method or "")
-        return self.write_capability
-
-    @property
-    def company(self) -> Company:
-        assert self.tenancy is not None
-        return self.tenancy.company
-
-    @property
-    def actor(self) -> Actor:
-        return Actor.from_request(self.request)
-
-    def get_queryset(self) -> QuerySet[Any]:
-        if getattr(self, "swagger_fake_view", False):
-            return super().get_queryset().none()
-        return self.scope_queryset(super().get_queryset().for_company(self.company))  # type: ignore[attr-defined]
-
-    def scope_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        """Add select_related, filters or ordering; the company filter is already applied."""
-        return queryset
 
 
 def created(data: Any) -> Response:

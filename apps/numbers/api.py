@@ -9,7 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.companies.models import Capability
-from apps.core.api import CompanyScopedAPIView, created
+from apps.companies.scoping import CompanyScopedAPIView
+from apps.core.api import created
 from apps.numbers import selectors, services
 from apps.numbers.models import TERMS, NumberSubscription, OnlineNumber
 

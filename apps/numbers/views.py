@@ -9,9 +9,9 @@ from django.shortcuts import redirect, render
 from django.views import View
 
 from apps.companies.models import Capability
+from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError, Conflict
 from apps.core.forms import add_application_error
-from apps.core.views import CompanyPageMixin
 from apps.numbers import selectors, services
 from apps.numbers.forms import NumberAssignForm, NumberAutoRenewForm, NumberBuyForm, NumberSearchForm
 from apps.numbers.models import NumberSubscription

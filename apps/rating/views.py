@@ -6,9 +6,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views import View
 
+from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
-from apps.core.views import CompanyPageMixin
 from apps.rating import selectors
 from apps.rating.forms import RateLookupForm
 

@@ -11,7 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.companies.models import Capability
-from apps.core.api import CompanyScopedAPIView, created
+from apps.companies.scoping import CompanyScopedAPIView
+from apps.core.api import created
 from apps.sip_profiles import services
 from apps.sip_profiles.models import MAX_CHANNELS, MIN_CHANNELS, AllowedAddress, SipProfile
 from apps.sip_profiles.selectors import with_details

@@ -14,9 +14,9 @@ from apps.bundles.selectors import bundle_summary
 from apps.bundles.services import bundles_buy, bundles_cancel
 from apps.callerid.selectors import caller_id_options
 from apps.companies.models import Capability
+from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
-from apps.core.views import CompanyPageMixin
 from apps.sip_profiles import services
 from apps.sip_profiles.forms import SipProfileForm, address_error_messages, addresses_to_text
 from apps.sip_profiles.models import SipProfile

@@ -199,7 +199,7 @@ def test_twenty_thousand_rows_import_in_one_job(staff) -> None:
     assert job.imported_rows == OnlineNumber.objects.count() == 20_000
     # A figure, not a target: the suite shares 2 cores with the fault test's whole stack, so a
     # time bound here fails with the machine's load, not with the code (2.7 s on an idle box).
-    print(f"20,000 number rows imported in {elapsed:.1f} s")
+    print(f"20,000 number rows imported in {elapsed:.1f} s")  # noqa: T201
 
 
 def test_progress_is_saved_while_rows_are_checked(staff, monkeypatch) -> None:
