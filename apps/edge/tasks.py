@@ -23,12 +23,12 @@ def edge_sync_profile_task(self: Any, profile_id: int, node_names: list[str] | N
 
 
 @shared_task(acks_late=True, soft_time_limit=240, time_limit=300)
-def edge_reconcile_task() -> dict[str, Any]:
+def edge_reconcile_task() -> dict[str, Any] | None:
     """Periodic: repair drift between the portal and the nodes, one bounded batch per run."""
-    if not settings.EDGE_SYNC_ENABLED:
-        return {"skipped": "EDGE_SYNC_ENABLED is off"}
     with job_lock("edge-reconcile", timeout=300) as acquired:
         if not acquired:
-            return {"skipped": "another run holds the lock"}
+            return None  # another run is at it
+        if not settings.EDGE_SYNC_ENABLED:
+            return {"skipped": "EDGE_SYNC_ENABLED is off"}
         result = services.edge_reconcile()
         return {"checked": result.checked, "repaired": result.repaired, "failed": result.failed}

@@ -25,8 +25,9 @@ LOCKS = {
     "apps.sip_profiles.tasks.renew_channels": "renew-channels",
     "apps.bundles.tasks.renew_bundles": "renew-bundles",
     "apps.billing.tasks.auto_recharge_sweep": "billing-auto-recharge-sweep",
-    "apps.billing.tasks.low_balance_notices": "billing-low-balance-notices",
+    "apps.rating.tasks.low_balance_notices": "rating-low-balance-notices",
     "apps.callerid.tasks.expire_landlines": "callerid.expire_landlines",
+    "apps.edge.tasks.edge_reconcile_task": "edge-reconcile",
 }
 SCHEDULED = sorted({entry["task"] for entry in BEAT_SCHEDULE.values()})
 VISIBILITY_TIMEOUT = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]

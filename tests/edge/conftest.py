@@ -239,9 +239,19 @@ def explain(command: list[str], result: Any, edge: Edge) -> str:
 class CarrierUas:
     """A SIPp UAS playing the carrier for `calls` calls, in the background."""
 
-    def __init__(self, edge: Edge, tmp_path: Path, calls: int = 1, timeout: int = 15) -> None:
+    def __init__(
+        self,
+        edge: Edge,
+        tmp_path: Path,
+        calls: int = 1,
+        timeout: int = 15,
+        name: str = "carrier_uas.xml",
+        replace: dict[str, str] | None = None,
+    ) -> None:
         self.edge = edge
-        self.file = scenario(tmp_path, "carrier_uas.xml")
+        self.file = scenario(tmp_path, name)
+        for old, new in (replace or {}).items():
+            self.file.write_text(self.file.read_text().replace(old, new))
         command = [
             "sipp",
             "-sf",

@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import psycopg
 import pytest
@@ -21,6 +22,7 @@ from apps.edge.tasks import edge_reconcile_task, edge_sync_profile_task
 from apps.sip_profiles.models import SipProfile
 from apps.sip_profiles.services import sip_profile_create, sip_profile_update
 from tests.edge.conftest import (
+    SCENARIOS,
     CarrierUas,
     Edge,
     explain,
@@ -31,7 +33,7 @@ from tests.edge.conftest import (
     sipp_command,
 )
 from tests.factories import move_profile_balance
-from tests.sip_profiles.factories import digest_profile
+from tests.sip_profiles.factories import digest_profile, held_number
 
 US_NUMBER = "+12025550123"
 
@@ -358,3 +360,55 @@ def test_a_burst_of_six_calls_on_two_channels_carries_exactly_two(
     last = dict(zip(header, rows[-1], strict=False))
     assert (last["SuccessfulCall(C)"], last["FailedCall(C)"]) == ("2", "4"), explain(command, None, edge)
     assert edge.channels_in_use(profile.pk) == 0
+
+
+@pytest.mark.parametrize(
+    ("with_number", "withhold", "pai", "privacy"),
+    [
+        (True, False, r"^ *<sip:[+]442079460001@", None),
+        (True, True, r"^ *<sip:[+]442079460001@", r"^ *id$"),
+        (False, False, r"^ *<sip:anonymous@anonymous[.]invalid>", None),
+    ],
+)
+def test_the_carrier_sees_the_profiles_caller_id_never_the_one_the_pbx_asserts(
+    edge: Edge,
+    edge_node: EdgeNode,
+    company: Any,
+    owner: Any,
+    tmp_path: Path,
+    with_number: bool,
+    withhold: bool,
+    pai: str,
+    privacy: str,
+) -> None:
+    fields: dict[str, Any] = {"withhold_caller_id": withhold}
+    if with_number:
+        fields["caller_id"] = str(held_number(company).number.number)
+    profile, password = digest_profile(company, owner, tls_required=False, srtp_required=False, **fields)
+    move_profile_balance(profile, "10")
+    synced(profile)
+
+    # Without an expected Privacy header, its check is dropped (a missing header fails any check).
+    text = (SCENARIOS / "carrier_uas_callerid.xml").read_text()
+    privacy_check = next(line for line in text.splitlines() if "<!-- privacy check -->" in line)
+    replace = {"PAI_RE": escape(pai), **({"PRIVACY_RE": escape(privacy)} if privacy else {privacy_check: ""})}
+    uas = CarrierUas(edge, tmp_path, name="carrier_uas_callerid.xml", replace=replace)
+    command = call(edge, tmp_path, number=US_NUMBER, profile=profile, password=password)
+    result = run_sipp(command, edge=edge)
+
+    assert result.returncode == 0, explain(command, result, edge)
+    assert uas.wait() == 0, (
+        uas.file.with_suffix(".err.log").read_text() if uas.file.with_suffix(".err.log").exists() else ""
+    )
+
+
+def test_a_profile_that_requires_tls_is_refused_over_udp(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path, carrier_listener: Any
+) -> None:
+    profile, password = digest_profile(company, owner, tls_required=True, srtp_required=False)
+    move_profile_balance(profile, "10")
+    synced(profile)
+
+    refused(edge, tmp_path, code=403, number=US_NUMBER, profile=profile, password=password)
+
+    assert received(carrier_listener) == []
