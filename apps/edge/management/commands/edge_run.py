@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -28,6 +29,7 @@ class Command(BaseCommand):
         runtime_dir = tempfile.mkdtemp(prefix=f"kamailio-{node.name}-")
         commands = [c for c in (rtpengine_command(node), kamailio_command(node, runtime_dir=runtime_dir)) if c]
         if options["print"]:
+            shutil.rmtree(runtime_dir, ignore_errors=True)
             for command in commands:
                 self.stdout.write(shlex.join(command))
             return
@@ -56,6 +58,7 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+            shutil.rmtree(runtime_dir, ignore_errors=True)
         codes = [p.returncode for p in procs]
         if not stopping:
             raise CommandError(f"a process exited on its own: {codes}")
