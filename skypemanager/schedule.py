@@ -45,8 +45,8 @@ BEAT_SCHEDULE = {
     },
     # Tell companies once when a SIP profile's balance runs low and when it reaches zero; two
     # minutes after each auto-recharge sweep, so what the sweep tops up is not reported.
-    "billing-low-balance-notices": {
-        "task": "apps.billing.tasks.low_balance_notices",
+    "rating-low-balance-notices": {
+        "task": "apps.rating.tasks.low_balance_notices",
         "schedule": crontab(minute="2-59/5"),
     },
     # SIP edge: repair drift between the portal's profiles and each node's database (bounded batches).

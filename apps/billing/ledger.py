@@ -274,7 +274,8 @@ def ledger_post_many(
 
 def profile_accounts(profile_ids: Collection[int]) -> dict[int, int]:
     """{profile id: its balance account id}, creating the missing accounts (in bulk)."""
-    from apps.sip_profiles.models import SipProfile
+    # The profile model through the account's foreign key: billing imports no product.
+    profiles = LedgerAccount._meta.get_field("sip_profile").related_model._default_manager  # type: ignore[union-attr]
 
     wanted = set(profile_ids)
     found = dict(
@@ -289,7 +290,7 @@ def profile_accounts(profile_ids: Collection[int]) -> dict[int, int]:
                 LedgerAccount(
                     kind=LedgerAccount.Kind.PROFILE_BALANCE, company_id=company_id, sip_profile_id=pk, currency=currency
                 )
-                for pk, company_id, currency in SipProfile.objects.filter(pk__any=missing).values_list(
+                for pk, company_id, currency in profiles.filter(pk__any=missing).values_list(
                     "pk", "company_id", "company__currency"
                 )
             ],

@@ -582,7 +582,7 @@ class ProfileRechargeAttempt(PublicModel):
 
 
 class ProfileBalanceAlert(models.Model):
-    """Which low-balance notices a SIP profile's company was sent (apps.billing.low_balance).
+    """Which low-balance notices a SIP profile's company was sent (apps.rating.low_balance).
 
     A notice is sent when its `*_notified_at` goes from null to a time, by a conditional UPDATE,
     so two runs at once send it once; it is cleared (re-armed) when the balance is back above."""

@@ -5,11 +5,11 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.billing import idempotency, low_balance, purchases, recharge, webhooks
+from apps.billing import idempotency, purchases, recharge, webhooks
 from apps.billing.models import IdempotentRequest
 from apps.billing.services import charges_settle
 from apps.companies.emails import EMAIL_TASK, email_members
-from apps.companies.models import Company, Notice, Role
+from apps.companies.models import Company, Role
 from apps.core.locks import job_lock
 
 # The locks outlive the hard time limits, so a killed run frees its lock by expiry only.
@@ -97,35 +97,4 @@ def send_auto_recharge_failure_email(company_id: int, message: str) -> None:
         roles=[Role.BILLING],
         subject=f"[Skype Manager] {company.name}: auto-recharge failed",
         message=f"{message}\n\n{settings.SITE_URL.rstrip('/')}{reverse('credit')}\n",
-    )
-
-
-# Runs a few minutes after each auto-recharge sweep (skypemanager/schedule.py), so a balance
-# the sweep is about to top up is not reported low.
-LOW_BALANCE_SOFT_LIMIT = 240
-LOW_BALANCE_HARD_LIMIT = 300
-
-
-@shared_task(acks_late=True, soft_time_limit=LOW_BALANCE_SOFT_LIMIT, time_limit=LOW_BALANCE_HARD_LIMIT)
-def low_balance_notices() -> dict[str, int] | None:
-    """Every few minutes: tell companies once when a SIP profile's balance falls below its
-    threshold and once when it reaches zero; re-arm those back above (apps.billing.low_balance)."""
-    with job_lock("billing-low-balance-notices", timeout=LOW_BALANCE_HARD_LIMIT + 60) as acquired:
-        if not acquired:
-            return None
-        return low_balance.low_balance_notices_send(now=timezone.now())
-
-
-@shared_task(**EMAIL_TASK)
-def send_low_balance_email(notice_id: int) -> None:
-    """Billing members hear of a low or empty SIP profile balance (they allocate credit).
-    Owners and admins get the dashboard notice's own e-mail, so nobody gets two."""
-    notice = Notice.objects.select_related("company").filter(pk=notice_id).first()
-    if notice is None:
-        return
-    email_members(
-        company=notice.company,
-        roles=[Role.BILLING],
-        subject=f"[Skype Manager] {notice.company.name}: SIP profile balance",
-        message=f"{notice.message}\n\n{settings.SITE_URL.rstrip('/')}{reverse('credit')}\n",
     )

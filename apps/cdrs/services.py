@@ -252,10 +252,8 @@ def cdr_import_run(*, job_id: int) -> ImportJob | None:
         inserted = _insert(load)
         _finish(actor=actor, job=job, status=ImportJob.Status.SUCCEEDED, errors=[], imported=inserted)
         if inserted:
-            from apps.rating.tasks import rate_cdrs
-
             # Rate what was loaded now rather than at the next minute.
-            enqueue_on_commit(rate_cdrs, robust=True)
+            _cdrs_queued()
     logger.info("cdr import %s: %s loaded, %s skipped", job.pk, inserted, job.total_rows - inserted)
     return job
 
@@ -274,7 +272,22 @@ def cdrs_requeue_failed(*, actor: Actor, cdr_ids: list[int] | None = None) -> in
         CdrRating.objects.filter(cdr_id__any=ids, status=CdrRating.Status.ERROR).delete()
         PendingCdr.objects.bulk_create([PendingCdr(cdr_id=pk) for pk in ids], ignore_conflicts=True)
         audit_record(actor=actor, action="cdr.requeued", company=None, changes={"cdrs": len(ids)})
-        from apps.rating.tasks import rate_cdrs
-
-        enqueue_on_commit(rate_cdrs, robust=True)
+        _cdrs_queued()
     return len(ids)
+
+
+# --- Rating hears of new CDRs ---------------------------------------------------------------
+
+# The rating app (above this one) registers what to queue when CDRs join the rating queue, from
+# RatingConfig.ready(): cdrs imports nothing of rating.
+_queued_tasks: list[Any] = []
+
+
+def cdrs_queued_task_register(task: Any) -> None:
+    if task not in _queued_tasks:
+        _queued_tasks.append(task)
+
+
+def _cdrs_queued() -> None:
+    for task in _queued_tasks:
+        enqueue_on_commit(task, robust=True)

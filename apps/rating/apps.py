@@ -5,3 +5,10 @@ class RatingConfig(AppConfig):
     name = "apps.rating"
     label = "rating"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from apps.cdrs.services import cdrs_queued_task_register
+        from apps.rating.tasks import rate_cdrs
+
+        # CDRs loaded or queued again are rated now, not at the next minute.
+        cdrs_queued_task_register(rate_cdrs)

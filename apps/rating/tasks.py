@@ -3,10 +3,15 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
 
+from apps.companies.emails import EMAIL_TASK, email_members
+from apps.companies.models import Notice, Role
 from apps.core.enqueue import enqueue
 from apps.core.locks import job_lock
-from apps.rating import services
+from apps.rating import low_balance, services
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +50,6 @@ def rate_cdrs() -> dict[str, object] | None:
     if run.more:
         enqueue(rate_cdrs)
     if run.charged:
-        from apps.billing.tasks import low_balance_notices
-
         enqueue(low_balance_notices)
     return {
         "cdrs": run.cdrs,
@@ -56,3 +59,34 @@ def rate_cdrs() -> dict[str, object] | None:
         "more": run.more,
         "seconds": {step: round(seconds, 2) for step, seconds in run.timings.items()},
     }
+
+
+# Runs a few minutes after each auto-recharge sweep (skypemanager/schedule.py), so a balance
+# the sweep is about to top up is not reported low.
+LOW_BALANCE_SOFT_LIMIT = 240
+LOW_BALANCE_HARD_LIMIT = 300
+
+
+@shared_task(acks_late=True, soft_time_limit=LOW_BALANCE_SOFT_LIMIT, time_limit=LOW_BALANCE_HARD_LIMIT)
+def low_balance_notices() -> dict[str, int] | None:
+    """Every few minutes: tell companies once when a SIP profile's balance falls below its
+    threshold and once when it reaches zero; re-arm those back above (apps.rating.low_balance)."""
+    with job_lock("rating-low-balance-notices", timeout=LOW_BALANCE_HARD_LIMIT + 60) as acquired:
+        if not acquired:
+            return None
+        return low_balance.low_balance_notices_send(now=timezone.now())
+
+
+@shared_task(**EMAIL_TASK)
+def send_low_balance_email(notice_id: int) -> None:
+    """Billing members hear of a low or empty SIP profile balance (they allocate credit).
+    Owners and admins get the dashboard notice's own e-mail, so nobody gets two."""
+    notice = Notice.objects.select_related("company").filter(pk=notice_id).first()
+    if notice is None:
+        return
+    email_members(
+        company=notice.company,
+        roles=[Role.BILLING],
+        subject=f"[Skype Manager] {notice.company.name}: SIP profile balance",
+        message=f"{notice.message}\n\n{settings.SITE_URL.rstrip('/')}{reverse('credit')}\n",
+    )

@@ -12,13 +12,13 @@ import pytest
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from apps.billing import tasks
-from apps.billing.low_balance import EMPTY, LOW, low_balance_notices_send
 from apps.billing.models import ProfileBalanceAlert
 from apps.billing.recharge import profile_auto_recharge_update
 from apps.bundles.models import BundlePeriod
 from apps.companies.models import Company, Notice, Role
 from apps.core.actor import Actor
+from apps.rating import tasks
+from apps.rating.low_balance import EMPTY, LOW, low_balance_notices_send
 from apps.sip_profiles.models import SipProfile
 from apps.sip_profiles.services import sip_profile_delete
 from tests.factories import member, move_profile_balance
