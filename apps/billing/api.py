@@ -10,13 +10,9 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.billing import idempotency, selectors
-from apps.billing.allocations import credit_move, profile_balance
-from apps.billing.models import LedgerTransaction
-from apps.companies.models import Capability
+from apps.billing import selectors
+from apps.billing.models import LedgerAccount, LedgerTransaction
 from apps.companies.scoping import CompanyScopedAPIView
-from apps.core.api import created
-from apps.sip_profiles.models import SipProfile
 
 
 class EntrySerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -46,7 +42,9 @@ class CreditApi(CompanyScopedAPIView):
     def get(self, request: Request) -> Response:
         company = self.company
         balances = selectors.profile_balances(company)
-        profiles = SipProfile.objects.for_company(company).live().order_by("name")
+        # The profile model through the account's foreign key: billing imports no product.
+        profile_model = LedgerAccount._meta.get_field("sip_profile").related_model
+        profiles = profile_model._default_manager.for_company(company).live().order_by("name")  # type: ignore[union-attr]
         return Response(
             self.OutputSerializer(
                 {
@@ -59,69 +57,6 @@ class CreditApi(CompanyScopedAPIView):
                 }
             ).data
         )
-
-
-class ProfileCreditApi(CompanyScopedAPIView):
-    """A profile's balance and allocation history; allocate or take back credit."""
-
-    queryset = SipProfile.objects.all()
-    write_capability = Capability.MANAGE_BILLING
-
-    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        action = serializers.ChoiceField(["allocate", "take_back"])
-        amount = serializers.DecimalField(max_digits=14, decimal_places=4, min_value=0)
-
-    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        profile = serializers.UUIDField()
-        currency = serializers.CharField()
-        balance = serializers.DecimalField(max_digits=16, decimal_places=4)
-        history = EntrySerializer(many=True)
-
-    def scope_queryset(self, queryset: Any) -> Any:
-        return queryset.filter(deleted_at__isnull=True)
-
-    def _output(self, profile: SipProfile) -> dict[str, Any]:
-        history = selectors.allocation_history(company=self.company, profile=profile)[:50]
-        return self.OutputSerializer(
-            {
-                "profile": profile.public_id,
-                "currency": self.company.currency,
-                "balance": profile_balance(profile),
-                "history": history,
-            }
-        ).data
-
-    @extend_schema(responses=OutputSerializer, operation_id="sip_profile_credit")
-    def get(self, request: Request, id: str) -> Response:
-        return Response(self._output(self.get_object()))
-
-    @extend_schema(
-        request=InputSerializer,
-        responses={201: OutputSerializer},
-        parameters=[idempotency.HEADER_PARAMETER],
-        operation_id="sip_profile_credit_move",
-    )
-    def post(self, request: Request, id: str) -> Response:
-        profile = self.get_object()
-        return idempotency.idempotent_response(
-            request=request,
-            company=self.company,
-            endpoint=f"sip-profiles/{profile.public_id}/credit",
-            run=lambda claim: self._move(profile),
-            atomic=True,
-        )
-
-    def _move(self, profile: SipProfile) -> Response:
-        serializer = self.InputSerializer(data=self.request.data)
-        serializer.is_valid(raise_exception=True)
-        credit_move(
-            actor=self.actor,
-            profile=profile,
-            action=serializer.validated_data["action"],
-            amount=serializer.validated_data["amount"],
-            request_key=(self.request.headers.get(idempotency.HEADER) or "").strip() or None,
-        )
-        return created(self._output(profile))
 
 
 class StatementApi(CompanyScopedAPIView):

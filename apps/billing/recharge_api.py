@@ -1,4 +1,4 @@
-"""Auto-recharge settings in the API: the company's and each SIP profile's."""
+"""Auto-recharge settings in the API: the company's (a SIP profile's is in apps.sip_profiles.credit_api)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from rest_framework.response import Response
 
 from apps.billing import purchase_selectors, recharge
 from apps.billing.purchase_api import ERROR
-from apps.billing.recharge_selectors import auto_recharge_state, profile_auto_recharge_state
+from apps.billing.recharge_selectors import auto_recharge_state
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.exceptions import ApplicationError
-from apps.sip_profiles.models import SipProfile
 
 
 def _money(**kwargs: Any) -> serializers.DecimalField:
@@ -99,36 +98,3 @@ class AutoRechargeApi(CompanyScopedAPIView):
             payment_method=card,
         )
         return self._state()
-
-
-class ProfileAutoRechargeApi(CompanyScopedAPIView):
-    """A SIP profile's auto-recharge: credit allocated from the company balance when the
-    profile balance falls below the threshold."""
-
-    queryset = SipProfile.objects.all()
-    write_capability = Capability.MANAGE_BILLING
-
-    class InputSerializer(_SettingsInput):
-        pass
-
-    class OutputSerializer(_StateOutput):
-        pass
-
-    def scope_queryset(self, queryset: Any) -> Any:
-        return queryset.filter(deleted_at__isnull=True).select_related("company")
-
-    @extend_schema(responses=OutputSerializer, operation_id="sip_profile_auto_recharge_retrieve")
-    def get(self, request: Request, id: Any) -> Response:
-        return Response(self.OutputSerializer(profile_auto_recharge_state(self.get_object())).data)
-
-    @extend_schema(
-        request=InputSerializer,
-        responses={200: OutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
-        operation_id="sip_profile_auto_recharge_update",
-    )
-    def put(self, request: Request, id: Any) -> Response:
-        profile = self.get_object()
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        recharge.profile_auto_recharge_update(actor=self.actor, profile=profile, **serializer.validated_data)
-        return Response(self.OutputSerializer(profile_auto_recharge_state(profile)).data)

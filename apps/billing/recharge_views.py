@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import messages
@@ -15,7 +15,9 @@ from apps.billing.recharge_selectors import auto_recharge_state, profile_auto_re
 from apps.companies.models import Capability, Company
 from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError
-from apps.sip_profiles.models import SipProfile
+
+if TYPE_CHECKING:
+    from apps.sip_profiles.models import SipProfile
 
 DEFAULTS = {"amount": "50", "threshold": "10", "monthly_limit": "200"}
 
@@ -78,7 +80,7 @@ def profile_auto_recharge_context(profile: SipProfile) -> dict[str, Any]:
     }
 
 
-def _flash_errors(request: HttpRequest, errors: dict[str, list[str]] | Any, fallback: str) -> None:
+def flash_errors(request: HttpRequest, errors: dict[str, list[str]] | Any, fallback: str) -> None:
     found = False
     for field, messages_ in dict(errors).items():
         label = field.replace("_", " ") if field not in ("__all__", "non_field_errors") else ""
@@ -112,33 +114,9 @@ class AutoRechargeView(CompanyPageMixin, View):
                     payment_method=card,
                 )
             except ApplicationError as error:
-                _flash_errors(request, error.errors, error.message)
+                flash_errors(request, error.errors, error.message)
             else:
                 messages.success(request, "Auto-recharge saved.")
         else:
-            _flash_errors(request, form.errors, "Check the auto-recharge settings.")
+            flash_errors(request, form.errors, "Check the auto-recharge settings.")
         return redirect("credit")
-
-
-class ProfileAutoRechargeView(CompanyPageMixin, View):
-    """Saves a SIP profile's auto-recharge from the profile page's Credit card."""
-
-    model = SipProfile
-    write_capability = Capability.MANAGE_BILLING
-
-    def scope_queryset(self, queryset: Any) -> Any:
-        return queryset.filter(deleted_at__isnull=True)
-
-    def post(self, request: HttpRequest, id: Any) -> HttpResponse:
-        profile = self.get_object_or_404(id)
-        form = ProfileAutoRechargeForm(request.POST)
-        if form.is_valid():
-            try:
-                recharge.profile_auto_recharge_update(actor=self.actor, profile=profile, **form.cleaned_data)
-            except ApplicationError as error:
-                _flash_errors(request, error.errors, error.message)
-            else:
-                messages.success(request, f"Auto-recharge of {profile.name} saved.")
-        else:
-            _flash_errors(request, form.errors, "Check the auto-recharge settings.")
-        return redirect("sip-profile-detail", id=profile.public_id)

@@ -1,4 +1,4 @@
-"""Allocation and statement pages."""
+"""The statement page and the allocation form (the profile page posts it to apps.sip_profiles.credit_views)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,15 @@ import uuid
 from typing import Any
 
 from django import forms
-from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.views import View
 
 from apps.billing import selectors
-from apps.billing.allocations import credit_allocate, credit_take_back
-from apps.billing.models import LedgerTransaction
-from apps.companies.models import Capability
+from apps.billing.models import LedgerAccount, LedgerTransaction
 from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError
-from apps.sip_profiles.models import SipProfile
 
 
 class AllocationForm(forms.Form):
@@ -31,34 +27,6 @@ class AllocationForm(forms.Form):
 
 def new_allocation_form() -> AllocationForm:
     return AllocationForm(initial={"key": uuid.uuid4().hex})
-
-
-class ProfileCreditView(CompanyPageMixin, View):
-    model = SipProfile
-    write_capability = Capability.MANAGE_BILLING
-
-    def scope_queryset(self, queryset: Any) -> Any:
-        return queryset.filter(deleted_at__isnull=True)
-
-    def post(self, request: HttpRequest, id: Any) -> HttpResponse:
-        profile = self.get_object_or_404(id)
-        form = AllocationForm(request.POST)
-        if not form.is_valid():
-            for errors in form.errors.values():
-                messages.error(request, " ".join(str(e) for e in errors))
-            return redirect("sip-profile-detail", id=profile.public_id)
-        data = form.cleaned_data
-        move = credit_allocate if data["action"] == "allocate" else credit_take_back
-        try:
-            move(
-                actor=self.actor, profile=profile, amount=data["amount"], key=f"{self.company.public_id}:{data['key']}"
-            )
-        except ApplicationError as error:
-            messages.error(request, error.message)
-        else:
-            verb = "allocated to" if data["action"] == "allocate" else "taken back from"
-            messages.success(request, f"{data['amount']:.2f} {self.company.currency} {verb} {profile.name}.")
-        return redirect("sip-profile-detail", id=profile.public_id)
 
 
 class StatementView(CompanyPageMixin, View):
@@ -75,7 +43,9 @@ class StatementView(CompanyPageMixin, View):
         page = Paginator(entries, 50).get_page(request.GET.get("page"))
         query = request.GET.copy()
         query.pop("page", None)
-        profiles = SipProfile.objects.for_company(self.company).live().order_by("name")
+        # The profile model through the account's foreign key: billing imports no product.
+        profile_model = LedgerAccount._meta.get_field("sip_profile").related_model
+        profiles = profile_model._default_manager.for_company(self.company).live().order_by("name")  # type: ignore[union-attr]
         context = {
             "page": page,
             "error": error,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.sip_profiles import views
+from apps.sip_profiles import credit_views, views
 
 urlpatterns = [
     path("sip-profiles/", views.SipProfileListView.as_view(), name="sip-profile-list"),
@@ -14,4 +14,10 @@ urlpatterns = [
     ),
     path("sip-profiles/<uuid:id>/delete/", views.SipProfileDeleteView.as_view(), name="sip-profile-delete"),
     path("sip-profiles/<uuid:id>/connect/", views.ConnectPbxView.as_view(), name="sip-profile-connect"),
+    path("sip-profiles/<uuid:id>/credit/", credit_views.ProfileCreditView.as_view(), name="sip-profile-credit"),
+    path(
+        "sip-profiles/<uuid:id>/auto-recharge/",
+        credit_views.ProfileAutoRechargeView.as_view(),
+        name="sip-profile-auto-recharge",
+    ),
 ]
