@@ -10,5 +10,8 @@ class BundlesConfig(AppConfig):
     def ready(self) -> None:
         from apps.billing.charge_items import charge_item_register
         from apps.bundles.charges import LABEL, BundlePeriodCharges
+        from apps.bundles.services import bundles_buy_at_creation
+        from apps.sip_profiles.hooks import profile_created_register
 
         charge_item_register(LABEL, BundlePeriodCharges())
+        profile_created_register(bundles_buy_at_creation)

@@ -154,6 +154,13 @@ def _renewal(*, actor: Actor, profile: SipProfile, now: datetime) -> BundlePerio
     return period
 
 
+def bundles_buy_at_creation(*, actor: Actor, profile: SipProfile, us_minute_bundles: int, now: datetime) -> None:
+    """The bundles asked for when a profile is created (registered with apps.sip_profiles.hooks):
+    bought in the creating transaction, so an error undoes the creation."""
+    if us_minute_bundles:
+        bundles_buy(actor=actor, profile=profile, count=us_minute_bundles, now=now)
+
+
 def bundles_buy(
     *, actor: Actor, profile: SipProfile, count: Any, key: str | None = None, now: datetime | None = None
 ) -> SipProfile:

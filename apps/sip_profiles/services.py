@@ -26,11 +26,11 @@ from apps.billing.charge_items import charge_item_label
 from apps.billing.models import Charge, Price
 from apps.billing.pricing import monthly_period, price_for, prorate
 from apps.billing.services import charge_record
-from apps.bundles.services import bundles_buy
 from apps.callerid.services import caller_id_resolve
 from apps.companies.models import Company
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError, Conflict
+from apps.sip_profiles.hooks import profile_created_run
 from apps.sip_profiles.models import (
     CHARGE_ITEM_LABEL,
     MAX_CHANNELS,
@@ -392,8 +392,9 @@ def sip_profile_create(
             },
         )
         _record_channels(actor=actor, profile=profile, before=0, after=channels)
+        # Bundles (an app above this one) buy the US minute bundles asked for, in this transaction.
+        profile_created_run(actor=actor, profile=profile, us_minute_bundles=us_minute_bundles, now=now)
         if us_minute_bundles:
-            bundles_buy(actor=actor, profile=profile, count=us_minute_bundles, now=now)
             profile.refresh_from_db()
     return profile, password
 
