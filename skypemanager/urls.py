@@ -31,6 +31,7 @@ urlpatterns = [
     path("", include("apps.companies.urls")),
     path("", include("apps.audit.urls")),
     path("", include("apps.sip_profiles.urls")),
+    path("", include("apps.bundles.urls")),
     path("", include("apps.business_accounts.urls")),
     path("", include("apps.numbers.urls")),
     path("", include("apps.callerid.urls")),

@@ -5,7 +5,8 @@ from apps.sip_profiles import credit_views, views
 urlpatterns = [
     path("sip-profiles/", views.SipProfileListView.as_view(), name="sip-profile-list"),
     path("sip-profiles/new/", views.SipProfileCreateView.as_view(), name="sip-profile-create"),
-    path("sip-profiles/<uuid:id>/", views.SipProfileDetailView.as_view(), name="sip-profile-detail"),
+    # sip-profiles/<id>/ (sip-profile-detail) is served by apps.bundles.urls: the page's bundles form
+    # posts to it, and this app imports nothing of bundles.
     path("sip-profiles/<uuid:id>/edit/", views.SipProfileEditView.as_view(), name="sip-profile-edit"),
     path(
         "sip-profiles/<uuid:id>/reset-password/",
