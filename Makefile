@@ -22,10 +22,11 @@ test: ## Everything CI runs: packages, venv, Postgres+Redis, lint, migrations ch
 dev-venv:
 	@scripts/venv.sh requirements-dev.txt
 
-lint: dev-venv ## ruff check, ruff format --check, mypy
+lint: dev-venv ## ruff check, ruff format --check, mypy, the layers contract (lint-imports)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports
 
 fmt: dev-venv ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .

@@ -275,6 +275,9 @@ else
     begin "mypy"
     run mypy .
     end
+    begin "layers (import-linter)"
+    run lint-imports
+    end
 fi
 
 # --------------------------------------------------------------------------
