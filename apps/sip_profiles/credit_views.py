@@ -11,7 +11,7 @@ from django.shortcuts import redirect
 from django.views import View
 
 from apps.billing import recharge
-from apps.billing.allocations import credit_allocate, credit_take_back
+from apps.billing.allocations import credit_move
 from apps.billing.recharge_views import ProfileAutoRechargeForm, flash_errors
 from apps.billing.views import AllocationForm
 from apps.companies.models import Capability
@@ -35,10 +35,10 @@ class ProfileCreditView(CompanyPageMixin, View):
                 messages.error(request, " ".join(str(e) for e in errors))
             return redirect("sip-profile-detail", id=profile.public_id)
         data = form.cleaned_data
-        move = credit_allocate if data["action"] == "allocate" else credit_take_back
         try:
-            move(
-                actor=self.actor, profile=profile, amount=data["amount"], key=f"{self.company.public_id}:{data['key']}"
+            # The form's key makes a page sent twice move the credit once (the API's rule).
+            credit_move(
+                actor=self.actor, profile=profile, action=data["action"], amount=data["amount"], request_key=data["key"]
             )
         except ApplicationError as error:
             messages.error(request, error.message)

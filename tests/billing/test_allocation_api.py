@@ -158,3 +158,18 @@ def test_the_profile_page_moves_credit_once_even_when_the_form_is_sent_twice(com
 
     assert profile_balance(profile) == Decimal("20")
     assert "20.00 GBP" in page
+
+
+def test_a_form_key_sent_again_with_another_amount_is_refused_with_a_message(company, owner) -> None:
+    profile, _ = digest_profile(company, owner)
+    grant(company, "50", "stripe:pi_page2")
+    client = client_as(owner)
+    url_ = f"/sip-profiles/{profile.public_id}/credit/"
+
+    client.post(url_, {"action": "allocate", "amount": "20", "key": "form-key-2"}, format="multipart")
+    changed = client.post(
+        url_, {"action": "allocate", "amount": "30", "key": "form-key-2"}, format="multipart", follow=True
+    )
+
+    assert profile_balance(profile) == Decimal("20")
+    assert "This Idempotency-Key was already used with other parameters." in changed.content.decode()
