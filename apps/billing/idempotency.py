@@ -176,7 +176,8 @@ def idempotent_response(
                     raise ClaimLost(f"A request with this {HEADER} is still being processed.", field=HEADER)
                 response = run(Claim(row))
                 if response.status_code < 500:
-                    stored = _store(row, response)
+                    _store(row, response)
+                    stored = True
         else:
             response = run(Claim(row))
     except ClaimLost:
@@ -198,7 +199,7 @@ def idempotent_response(
     return _replayed(response) if resuming else response
 
 
-def _store(row: IdempotentRequest, response: Response) -> bool:
+def _store(row: IdempotentRequest, response: Response) -> None:
     body = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
     stored = IdempotentRequest.objects.filter(pk=row.pk, claimed_at=row.claimed_at).update(
         response_status=response.status_code, response_body=body, completed_at=timezone.now()
@@ -206,7 +207,6 @@ def _store(row: IdempotentRequest, response: Response) -> bool:
     if not stored:
         # Taken over while this request ran: only possible for work that ran past STALE_CLAIM.
         logger.warning("Idempotency-Key %s was taken over before its answer was stored", row.key)
-    return True
 
 
 def _replayed(response: Response) -> Response:

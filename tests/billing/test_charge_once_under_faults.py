@@ -6,7 +6,6 @@ with real refused connections (a closed loopback port)."""
 from __future__ import annotations
 
 import itertools
-import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,6 +25,7 @@ from apps.companies.models import Company
 from apps.core.actor import Actor
 from tests.billing.stripe_fixtures import LocalStripe
 from tests.billing.test_auto_recharge import card_purchases, run, save_card, turn_on
+from tests.core.outages import closed_port
 from tests.factories import grant
 from tests.sip_profiles.factories import digest_profile
 
@@ -33,13 +33,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("localstripe")]
 
 URL = "/api/v1/credit/purchases/"
 SYSTEM = Actor.system()
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on: connecting to it is refused at once."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def stripe_refuses_connections(settings: Any) -> str:

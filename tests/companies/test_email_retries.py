@@ -4,7 +4,6 @@ on a refusal that would repeat. A real SMTP connection to a closed loopback port
 from __future__ import annotations
 
 import smtplib
-import socket
 from typing import Any
 
 import pytest
@@ -14,15 +13,10 @@ from apps.companies import emails
 from apps.companies.models import Notice, Role
 from apps.companies.notices import notice_create
 from apps.companies.tasks import send_notice_email
+from tests.core.outages import closed_port
 from tests.factories import member
 
 pytestmark = pytest.mark.django_db
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
