@@ -9,7 +9,7 @@ company auto-recharge with the card saved during the purchase."""
 from __future__ import annotations
 
 import time
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -49,8 +49,9 @@ def sign_in(page: Page, base: str) -> None:
 
 
 def money(amount: Decimal) -> str:
-    """An amount as the pages show it (no thousands here)."""
-    return f"{amount:.2f}"
+    """An amount as the pages show it (no thousands here): rounded half-up, as floatformat does
+    (Python's own format rounds half to even: 34.4450 would read 34.44 here and 34.45 there)."""
+    return f"{amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}"
 
 
 def buy_credit_with_a_saved_card(page: Page, amount: int = 25) -> None:
