@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,8 +209,9 @@ def edge_reconcile(*, batch_size: int = 200) -> ReconcileResult:
 # --- Running a node ------------------------------------------------------------------
 
 
-def kamailio_command(node: EdgeNode, *, runtime_dir: str) -> list[str]:
-    """The kamailio command line for a node: everything node-specific as -A defines."""
+def kamailio_command(node: EdgeNode, *, runtime_dir: str, extra_defines: Sequence[str] = ()) -> list[str]:
+    """The kamailio command line for a node: everything node-specific as -A defines (and any
+    `extra_defines`, e.g. the tests' shorter timers)."""
     rpc = urlsplit(node.rpc_url)
     defines = [
         f'EDGE_NODE="{node.name}"',
@@ -222,6 +224,7 @@ def kamailio_command(node: EdgeNode, *, runtime_dir: str) -> list[str]:
     ]
     if node.rtpengine:
         defines += ["WITH_RTPENGINE", f'EDGE_RTPENGINE="udp:{node.rtpengine}"']
+    defines += list(extra_defines)
     command = ["kamailio", "-f", settings.EDGE_KAMAILIO_CFG, "-DD", "-E", "-m", "512", "-M", "16", "-Y", runtime_dir]
     for define in defines:
         command += ["-A", define]

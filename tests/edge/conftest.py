@@ -11,7 +11,8 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,10 +74,17 @@ class Edge:
         return int(result.get("count", 0)) if isinstance(result, dict) else int(result or 0)
 
 
-@pytest.fixture(scope="session")
-def edge_database_url() -> Iterator[str]:
+# Defines every test node starts with on top of its node's own (a rule's test that needs a
+# shorter timer on the shared node adds its define here; one that needs it on its own node
+# passes extra_defines to running_edge()).
+TEST_DEFINES: list[str] = []
+
+
+@contextmanager
+def node_database(label: str = "edge") -> Iterator[str]:
+    """A throwaway node database on the suite's PostgreSQL, dropped at the end."""
     base = settings.DATABASES["default"]
-    name = f"edge_{os.environ.get('PYTEST_XDIST_WORKER', 'gw0')}_{uuid.uuid4().hex[:8]}"
+    name = f"{label}_{os.environ.get('PYTEST_XDIST_WORKER', 'gw0')}_{uuid.uuid4().hex[:8]}"
     server = {
         "host": base.get("HOST") or "127.0.0.1",
         "port": base.get("PORT") or 5432,
@@ -86,27 +94,33 @@ def edge_database_url() -> Iterator[str]:
     with psycopg.connect(dbname="postgres", autocommit=True, **server) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     password = f":{server['password']}" if server["password"] else ""
-    yield f"postgres://{server['user']}{password}@{server['host']}:{server['port']}/{name}"
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield f"postgres://{server['user']}{password}@{server['host']}:{server['port']}/{name}"
+    finally:
+        with psycopg.connect(dbname="postgres", autocommit=True, **server) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def edge(edge_database_url: str) -> Iterator[Edge]:
-    sip_port, rpc_port, carrier_port = free_port(), free_port(), free_port()
+@contextmanager
+def running_edge(
+    database_url: str, *, name: str = "test-edge", carrier_port: int | None = None, extra_defines: Sequence[str] = ()
+) -> Iterator[Edge]:
+    """Kamailio for a node on free loopback ports, its schema applied as `edge_db init --node`
+    applies it; stopped by pid at the end, also when tests fail."""
+    sip_port, rpc_port = free_port(), free_port()
     node = EdgeNode(
-        name="test-edge",
+        name=name,
         role=EdgeNode.Role.PRIMARY,
         sip_host="127.0.0.1",
         sip_port=sip_port,
         rpc_url=f"http://127.0.0.1:{rpc_port}/RPC",
-        database_url=edge_database_url,
+        database_url=database_url,
         public_host="sip1.test.invalid",
     )
     services.edge_db_init(node=node)  # what `edge_db init --node` runs
     workdir = Path(tempfile.mkdtemp(prefix="edge-test-"))
     log = workdir / "kamailio.log"
-    command = services.kamailio_command(node, runtime_dir=str(workdir))
+    command = services.kamailio_command(node, runtime_dir=str(workdir), extra_defines=[*TEST_DEFINES, *extra_defines])
     command[command.index("-m") + 1] = "128"  # tests need far less shared memory
     with log.open("wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)  # noqa: S603
@@ -122,7 +136,7 @@ def edge(edge_database_url: str) -> Iterator[Edge]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        yield Edge(node=node, carrier_port=carrier_port, log=log)
+        yield Edge(node=node, carrier_port=carrier_port or free_port(), log=log)
     finally:
         proc.terminate()
         try:
@@ -131,6 +145,18 @@ def edge(edge_database_url: str) -> Iterator[Edge]:
             proc.kill()
             proc.wait()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def edge_database_url() -> Iterator[str]:
+    with node_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def edge(edge_database_url: str) -> Iterator[Edge]:
+    with running_edge(edge_database_url) as running:
+        yield running
 
 
 @pytest.fixture
