@@ -4,6 +4,7 @@ from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django.http import HttpRequest
+from django.urls import reverse
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -11,8 +12,6 @@ class AccountAdapter(DefaultAccountAdapter):
         # An invitation opened before signing in is accepted right after.
         token = request.session.get("pending_invitation")
         if token:
-            from django.urls import reverse
-
             return reverse("invitation-accept", args=[token])
         return super().get_login_redirect_url(request)
 

@@ -7,4 +7,5 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Lazy (AppConfig.ready): apps.py is imported before the models are loaded.
         from apps.accounts import signals  # noqa: F401

@@ -8,6 +8,7 @@ class BundlesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Lazy (AppConfig.ready): apps.py is imported before the models are loaded.
         from apps.billing.charge_items import charge_item_register
         from apps.bundles.charges import LABEL, BundlePeriodCharges
         from apps.bundles.services import bundles_buy_at_creation

@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.billing.models import Price
 from apps.billing.pricing import AMOUNT_QUANTUM, monthly_period, prorate
 from apps.bundles.models import MINUTES_PER_BUNDLE, BundlePeriod
+from apps.bundles.services import prorated_minutes
 from apps.sip_profiles.models import SipProfile
 
 
@@ -68,8 +69,6 @@ class BundleSummary:
 
 
 def bundle_summary(*, profile: SipProfile, at: datetime | None = None) -> BundleSummary:
-    from apps.bundles.services import prorated_minutes
-
     at = at or timezone.now()
     currency = profile.company.currency
     price = Price.objects.filter(kind=Price.Kind.US_BUNDLE_MONTHLY, currency=currency).first()

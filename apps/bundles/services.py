@@ -439,6 +439,7 @@ def bundle_periods_used(period_ids: Collection[int]) -> None:
     if not ids:
         return
 
+    # Lazy: apps.bundles.tasks imports this module (import cycle).
     from apps.bundles.tasks import notify_bundle_periods
 
     enqueue_on_commit(notify_bundle_periods, ids, robust=True)

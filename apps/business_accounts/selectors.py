@@ -11,6 +11,7 @@ from django.utils.html import escape
 
 from apps.business_accounts.models import BusinessAccount
 from apps.companies.models import Company, Membership
+from apps.sip_profiles.models import SipProfile
 
 # Inline so that it looks like a button on any website without our stylesheet.
 BUTTON_STYLE = (
@@ -51,6 +52,4 @@ def member_choices(*, company: Company) -> QuerySet[Membership]:
 
 
 def live_profiles(*, company: Company) -> QuerySet[Any]:
-    from apps.sip_profiles.models import SipProfile
-
     return SipProfile.objects.for_company(company).live().order_by("name")

@@ -19,6 +19,8 @@ from apps.business_accounts.models import BusinessAccount, name_validator
 from apps.companies.models import Company, Membership, Role
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
+from apps.numbers.models import NumberSubscription
+from apps.sip_profiles.models import SipProfile
 
 # Roles whose members sign in to the portal to run it: their accounts are never routed.
 PORTAL_ADMIN_ROLES = (Role.OWNER, Role.ADMIN)
@@ -142,8 +144,6 @@ def business_account_assign(*, actor: Actor, account: BusinessAccount, profile: 
     Assigning an account that is already on another profile is refused: the caller
     must unassign it first, so that no request silently steals another's routing.
     """
-    from apps.sip_profiles.models import SipProfile
-
     company = account.company
     if profile is None:
         return _unassign(actor=actor, account=account)
@@ -217,8 +217,6 @@ def _unassign(*, actor: Actor, account: BusinessAccount) -> BusinessAccount:
 
 
 def business_account_delete(*, actor: Actor, account: BusinessAccount) -> None:
-    from apps.numbers.models import NumberSubscription
-
     with transaction.atomic():
         account = BusinessAccount.objects.select_for_update(of=("self",)).select_related("company").get(pk=account.pk)
         numbers = [

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from apps.callerid.models import CallerIdCountry, Landline
 from apps.companies.models import Company
+from apps.numbers.models import NumberSubscription
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,6 @@ def usable_landlines(*, company: Company) -> QuerySet[Landline]:
 
 
 def caller_id_options(*, company: Company) -> list[CallerIdOption]:
-    from apps.numbers.models import NumberSubscription
-
     countries = supported_countries()
     options = [
         CallerIdOption(

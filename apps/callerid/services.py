@@ -21,6 +21,7 @@ from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from apps.core.files import validate_document
 from apps.core.phone import e164, number_type_name, parse_number, region_of
+from apps.sip_profiles.models import SipProfile
 
 LANDLINE_TYPES = (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
 LIVE_STATUSES = (Landline.Status.PENDING, Landline.Status.VERIFIED)
@@ -68,8 +69,6 @@ def caller_id_remove_everywhere(
 ) -> int:
     """Stop presenting a caller ID that is no longer valid: remove it from every profile,
     record it, and tell the company's admins (dashboard notice and e-mail)."""
-    from apps.sip_profiles.models import SipProfile
-
     if subscription is None and landline is None:
         return 0
     with transaction.atomic():
@@ -364,8 +363,6 @@ def caller_ids_on_company_unverified(*, actor: Actor, company: Company) -> int:
 
     The landlines keep their status: if the company is verified again before they
     expire, they can be presented again. Returns how many profiles were changed."""
-    from apps.sip_profiles.models import SipProfile
-
     in_use = Landline.objects.filter(
         pk__in=SipProfile.objects.filter(
             company=company, deleted_at__isnull=True, caller_id_landline__isnull=False
@@ -383,8 +380,6 @@ def caller_ids_on_company_unverified(*, actor: Actor, company: Company) -> int:
 def caller_id_country_remove(*, actor: Actor, country: CallerIdCountry) -> int:
     """Staff stop supporting caller ID for a country: numbers there come off every profile
     of every company. Returns how many profiles were changed."""
-    from apps.sip_profiles.models import SipProfile
-
     with transaction.atomic():
         country = CallerIdCountry.objects.select_for_update().get(pk=country.pk)
         code, name = str(country.country), country.country.name

@@ -3,6 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
+from apps.callerid.services import landlines_expire
 from apps.core.locks import job_lock
 
 
@@ -16,8 +17,6 @@ from apps.core.locks import job_lock
 )
 def expire_landlines() -> int | None:
     """Hourly: landlines proved more than 12 months ago stop being caller IDs."""
-    from apps.callerid.services import landlines_expire
-
     with job_lock("callerid.expire_landlines", timeout=600) as acquired:
         if not acquired:
             return None  # the previous run is still going

@@ -68,6 +68,7 @@ def cdr_import_create(*, actor: Actor, filename: str, content: bytes | str) -> I
             target=job,
             changes={"filename": {"before": None, "after": filename}},
         )
+        # Lazy: apps.cdrs.tasks imports this module (import cycle).
         from apps.cdrs.tasks import run_cdr_import
 
         job_id = job.pk

@@ -4,14 +4,15 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from apps.companies.selectors import companies_for_user
+from apps.companies.tenancy import resolve_tenancy
+
 
 def current_company(request: HttpRequest) -> dict[str, Any]:
     """The company switcher's data for the base layout (also on allauth's pages)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    from apps.companies.selectors import companies_for_user
-    from apps.companies.tenancy import resolve_tenancy
 
     tenancy = getattr(request, "tenancy", None) or resolve_tenancy(request)
     return {"tenancy": tenancy, "user_companies": companies_for_user(user=user) if tenancy else []}

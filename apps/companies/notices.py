@@ -7,13 +7,13 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.companies.models import Company, Notice
+from apps.companies.tasks import send_notice_email
 from apps.core.actor import Actor
 from apps.core.enqueue import enqueue_on_commit
 
 
 def notice_create(*, company: Company, kind: str, message: str, level: str = Notice.Level.WARNING) -> Notice:
     notice = Notice.objects.create(company=company, kind=kind, message=message, level=level)
-    from apps.companies.tasks import send_notice_email
 
     notice_id = notice.pk
     enqueue_on_commit(send_notice_email, notice_id)

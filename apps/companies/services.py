@@ -17,6 +17,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.accounts.models import ApiKey
 from apps.audit.services import audit_record, diff, snapshot
 from apps.companies.hooks import role_change_checks_run, verification_lost_run
 from apps.companies.models import (
@@ -32,6 +33,7 @@ from apps.companies.models import (
     role_can,
 )
 from apps.companies.selectors import actor_role
+from apps.companies.tasks import send_invitation_email, send_verification_decision_email
 from apps.core.actor import Actor
 from apps.core.enqueue import enqueue_on_commit
 from apps.core.exceptions import ApplicationError, Conflict
@@ -194,7 +196,6 @@ def membership_remove(*, actor: Actor, membership: Membership) -> None:
             changes={"role": {"before": membership.role, "after": None}},
         )
         # A key keeps acting for the company only while its creator belongs to it.
-        from apps.accounts.models import ApiKey
 
         now = timezone.now()
         for api_key in ApiKey.objects.for_company(company).filter(created_by=membership.user, revoked_at__isnull=True):
@@ -244,7 +245,6 @@ def invitation_create(*, actor: Actor, company: Company, email: str, role: str) 
             target=invitation,
             changes={"email": {"before": None, "after": email}, "role": {"before": None, "after": role}},
         )
-        from apps.companies.tasks import send_invitation_email
 
         invitation_id = invitation.pk
         enqueue_on_commit(send_invitation_email, invitation_id, token)
@@ -409,8 +409,6 @@ def _review(*, actor: Actor, request: VerificationRequest, approve: bool, reason
 
 
 def _notify_verification(company: Company, action: str, reason: str) -> None:
-    from apps.companies.tasks import send_verification_decision_email
-
     company_id = company.pk
     enqueue_on_commit(send_verification_decision_email, company_id, action, reason)
 

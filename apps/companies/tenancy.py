@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from apps.accounts.models import ApiKey
 from apps.companies.models import Capability, Company, Membership, role_can
 
 SESSION_KEY = "active_company"
@@ -25,8 +26,6 @@ class Tenancy:
 
 
 def resolve_tenancy(request: Any) -> Tenancy | None:
-    from apps.accounts.models import ApiKey
-
     api_key = getattr(request, "auth", None)
     if isinstance(api_key, ApiKey):
         return Tenancy(company=api_key.company, role=api_key.role)

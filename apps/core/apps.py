@@ -7,4 +7,5 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Lazy (AppConfig.ready): apps.py is imported before the models are loaded.
         from apps.core import lookups  # noqa: F401 (registers field__any)

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
 from django.conf import settings
 from django.core.cache import caches
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -112,7 +113,6 @@ def check_broker() -> Check | None:
     cache_url = str(settings.CACHES["default"].get("LOCATION", ""))
     if not broker_url.startswith(("redis://", "rediss://")) or _same_redis_server(broker_url, cache_url):
         return None
-    import redis
 
     client = redis.Redis.from_url(
         broker_url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS

@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from apps.core import outages
+from apps.core.health import run_checks
 from apps.core.middleware import database_unavailable_response, quiet
 
 
@@ -16,8 +17,6 @@ def health(request: HttpRequest) -> JsonResponse:
     /healthz). 200 when PostgreSQL and Redis answer, else 503; Stripe's state is reported
     without changing the code. Needs neither the session nor the user, so it can report the
     database down itself (DatabaseUnavailableMiddleware lets it through)."""
-    from apps.core.health import run_checks
-
     healthy, checks = run_checks()
     degraded = not healthy or not all(check["ok"] for check in checks.values())
     body = {"status": "degraded" if degraded else "ok", "checks": checks}

@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 from django_countries import countries
 
+from apps.core.exceptions import ApplicationError
 from apps.numbers import imports
 from apps.numbers.models import OnlineNumber
 
@@ -58,7 +59,6 @@ class OnlineNumberAdminForm(forms.ModelForm):  # type: ignore[type-arg]
         source = {**{n: getattr(self.instance, n) for n in ("number", "country")}, **cleaned}
         if self.errors or any(source.get(n) in (None, "") for n in ("number", "country", "number_type")):
             return cleaned
-        from apps.core.exceptions import ApplicationError
 
         try:
             values = imports.clean_stock_values(

@@ -534,6 +534,7 @@ def number_import_create(*, actor: Actor, filename: str, content: bytes | str) -
             target=job,
             changes={"filename": {"before": None, "after": job.filename}},
         )
+        # Lazy: apps.numbers.tasks imports this module (import cycle).
         from apps.numbers.tasks import run_number_import
 
         job_id = job.pk

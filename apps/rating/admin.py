@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.html import format_html
 
 from apps.core.actor import Actor
 from apps.core.admin_imports import CsvImportAdminMixin
@@ -43,8 +44,6 @@ class RateDeckAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type
 
     @admin.display(description="Import")
     def import_link(self, deck: RateDeck) -> str:
-        from django.utils.html import format_html
-
         if deck.import_job_id is None:
             return "—"
         assert deck.import_job is not None

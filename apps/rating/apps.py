@@ -7,6 +7,7 @@ class RatingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Lazy (AppConfig.ready): apps.py is imported before the models are loaded.
         from apps.cdrs.services import cdrs_queued_task_register
         from apps.rating.tasks import rate_cdrs
 

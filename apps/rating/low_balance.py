@@ -161,7 +161,8 @@ def _notify(*, profile_id: int, kind: str, now: datetime) -> bool:
             )
             level = Notice.Level.WARNING
         notice = notice_create(company=account.company, kind=kind, message=message, level=level)
-        from apps.rating.tasks import send_low_balance_email  # lazy: the tasks module imports this one
+        # Lazy: apps.rating.tasks imports this module (import cycle).
+        from apps.rating.tasks import send_low_balance_email
 
         notice_id = notice.pk
         enqueue_on_commit(send_low_balance_email, notice_id)  # the notice is the record; the e-mail best effort

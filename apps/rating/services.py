@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.companies.models import Currency
 from apps.core.actor import Actor
 from apps.core.enqueue import enqueue_on_commit
 from apps.core.exceptions import ApplicationError
@@ -49,8 +50,6 @@ def rate_deck_import_create(
 ) -> RateDeck:
     """Keep the uploaded file as a draft deck of `currency` and queue its import. The
     header is checked now, so a wrong file is refused on the upload form."""
-    from apps.companies.models import Currency
-
     if currency not in Currency.values:
         raise ApplicationError(f"“{currency}” is not a currency we bill in.", field="currency")
     text = imports.decode(content)
@@ -68,6 +67,7 @@ def rate_deck_import_create(
             target=deck,
             changes={"currency": {"before": None, "after": currency}, "filename": {"before": None, "after": filename}},
         )
+        # Lazy: apps.rating.tasks imports this module (import cycle).
         from apps.rating.tasks import run_rate_deck_import
 
         job_id = job.pk

@@ -7,11 +7,13 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.bundles.services import bundles_renew
 from apps.companies.emails import EMAIL_TASK, email_members
 from apps.companies.models import Notice, Role
 from apps.core.enqueue import enqueue
 from apps.core.locks import job_lock
 from apps.rating import low_balance, services
+from apps.rating.engine import rate_pending
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +36,6 @@ def rate_cdrs() -> dict[str, object] | None:
     lock) and a CDR's rating is written once, so nothing is charged twice. Re-queues itself
     when it stopped at its time budget with CDRs left, and asks for the low-balance notices
     when it charged calls (so they go out now, not at the next 5-minute sweep)."""
-    from apps.bundles.services import bundles_renew
-    from apps.rating.engine import rate_pending
-
     with job_lock("rate-cdrs", timeout=RATE_RUN_SECONDS + 180) as acquired:
         if not acquired:
             return None

@@ -7,6 +7,7 @@ class SipProfilesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Lazy (AppConfig.ready): apps.py is imported before the models are loaded.
         from apps.billing.charge_items import charge_item_register
         from apps.sip_profiles.charges import LABEL, SipProfileCharges
 

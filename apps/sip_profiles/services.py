@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record, diff, snapshot
@@ -26,6 +26,7 @@ from apps.billing.charge_items import charge_item_label
 from apps.billing.models import Charge, Price
 from apps.billing.pricing import monthly_period, price_for, prorate
 from apps.billing.services import charge_record
+from apps.business_accounts.models import BusinessAccount
 from apps.callerid.services import caller_id_resolve
 from apps.companies.models import Company
 from apps.core.actor import Actor
@@ -174,7 +175,6 @@ def _overlapping(addresses: list[CleanAddress], *, profile: SipProfile | None) -
     if profile is not None:
         others = others.exclude(profile=profile)
     wanted = [ipaddress.ip_network(a.network) for a in addresses]
-    from django.db import connection
 
     if connection.vendor == "postgresql":
         for network in wanted:
@@ -511,8 +511,6 @@ def sip_profile_reset_password(*, actor: Actor, profile: SipProfile) -> str:
 def sip_profile_delete(*, actor: Actor, profile: SipProfile) -> SipProfile:
     """Delete for the customer, keep for history: accounts and number routing are released,
     credentials and addresses removed so the edge stops accepting the PBX."""
-    from apps.business_accounts.models import BusinessAccount
-
     with transaction.atomic():
         profile = (
             SipProfile.objects.select_for_update(of=("self",))

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from allauth.account.models import EmailAddress
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.billing.ledger import Leg, company_account, ledger_post, platform_account
 from apps.billing.models import LedgerAccount, LedgerTransaction
+from apps.bundles.services import bundles_buy
+from apps.cdrs.imports import COLUMNS as CDR_COLUMNS
+from apps.cdrs.services import cdr_import_create
 from apps.companies.services import company_create
 from apps.core.actor import Actor
 from apps.numbers.models import OnlineNumber
@@ -19,6 +24,7 @@ from apps.numbers.services import number_stock_create
 from apps.rating.imports import COLUMNS as RATE_COLUMNS
 from apps.rating.models import RateDeck
 from apps.rating.services import rate_deck_import_create
+from apps.sip_profiles.services import sip_profile_create
 
 # A little Online Number stock so the demo can search and buy (valid numbers of
 # each plan; prices per 3 and 12 months in USD, EUR and GBP).
@@ -133,15 +139,7 @@ class Command(BaseCommand):
     def _demo_calls(self, user: User) -> None:
         """A SIP profile with credit and a US minute bundle, and a few of its calls loaded and
         rated as the edge's would be (tasks run in-process on a laptop)."""
-        from datetime import timedelta
-
-        from django.utils import timezone
-
         from apps.billing.allocations import credit_allocate
-        from apps.bundles.services import bundles_buy
-        from apps.cdrs.imports import COLUMNS as CDR_COLUMNS
-        from apps.cdrs.services import cdr_import_create
-        from apps.sip_profiles.services import sip_profile_create
 
         company = user.memberships.get().company
         actor = Actor(user=user)
