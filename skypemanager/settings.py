@@ -341,7 +341,7 @@ X_FRAME_OPTIONS = "DENY"
 # --- Product settings ---------------------------------------------------------
 INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7, minimum=1, maximum=90)
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
-# Stripe: card and PayPal purchases, saved cards for auto-recharge (apps.billing.clients).
+# Stripe: card and PayPal purchases, saved cards for auto-recharge (apps.billing.purchases.clients).
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY", "")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")

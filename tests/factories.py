@@ -9,7 +9,7 @@ from allauth.account.models import EmailAddress
 
 from apps.accounts.models import ApiKey, User
 from apps.accounts.services import api_key_create
-from apps.billing.ledger import Leg, company_account, ledger_post, platform_account, profile_account
+from apps.billing.ledger.services import Leg, company_account, ledger_post, platform_account, profile_account
 from apps.billing.models import LedgerAccount, LedgerTransaction
 from apps.companies.models import Company, Membership, Role
 from apps.core.actor import Actor

@@ -8,7 +8,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 
-from apps.billing import purchases
 from apps.billing.models import (
     Charge,
     CreditPurchase,
@@ -19,6 +18,7 @@ from apps.billing.models import (
     SavedPaymentMethod,
     StripeEvent,
 )
+from apps.billing.purchases import services as purchases
 from apps.core.actor import Actor
 from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.exceptions import ApplicationError

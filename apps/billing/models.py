@@ -93,7 +93,7 @@ class Charge(PublicModel):
 
 class LedgerAccount(models.Model):
     """One account of the double-entry ledger. `balance` caches the sum of its entries and is
-    changed only by apps.billing.ledger.ledger_post, under a row lock, in the entries' transaction."""
+    changed only by apps.billing.ledger.services.ledger_post, under a row lock, in the entries' transaction."""
 
     class Kind(models.TextChoices):
         COMPANY_BALANCE = "company_balance", "Company balance"
@@ -456,7 +456,7 @@ def recharge_constraints(prefix: str) -> list[models.BaseConstraint]:
 
 class AutoRecharge(RechargeSettings):
     """A company's auto-recharge: charge `amount` to a saved card off-session when the company
-    balance falls below `threshold`, at most `monthly_limit` per calendar month (apps.billing.recharge)."""
+    balance falls below `threshold`, at most `monthly_limit` per calendar month (apps.billing.recharge.company)."""
 
     company = models.OneToOneField(Company, on_delete=models.PROTECT, related_name="auto_recharge")
     # None: the company's default card at the time of the charge.

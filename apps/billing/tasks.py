@@ -5,9 +5,12 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.billing import idempotency, purchases, recharge, webhooks
+from apps.billing import idempotency
+from apps.billing.charges.services import charges_settle
 from apps.billing.models import IdempotentRequest
-from apps.billing.services import charges_settle
+from apps.billing.purchases import services as purchases
+from apps.billing.purchases import webhooks
+from apps.billing.recharge import company as recharge
 from apps.companies.emails import EMAIL_TASK, email_members
 from apps.companies.models import Company, Role
 from apps.core.locks import job_lock
@@ -81,7 +84,7 @@ def auto_recharge_sweep() -> dict[str, int] | None:
 
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
 def company_auto_recharge(company_id: int, trigger: str) -> bool:
-    """One company's auto-recharge, if due. Safe to run twice: the claim decides (apps.billing.recharge)."""
+    """One company's auto-recharge, if due. Safe to run twice: the claim decides (apps.billing.recharge.company)."""
     return recharge.company_recharge_run(company_id=company_id, trigger=trigger) is not None
 
 

@@ -9,7 +9,7 @@ class BundlesConfig(AppConfig):
 
     def ready(self) -> None:
         # Lazy (AppConfig.ready): apps.py is imported before the models are loaded.
-        from apps.billing.charge_items import charge_item_register
+        from apps.billing.charges.items import charge_item_register
         from apps.bundles.charges import LABEL, BundlePeriodCharges
         from apps.bundles.services import bundles_buy_at_creation
         from apps.sip_profiles.hooks import profile_created_register

@@ -1,5 +1,5 @@
 """How billing suspends and resumes a US minute bundle period whose charge is unpaid
-(registered with apps.billing.charge_items in BundlesConfig.ready())."""
+(registered with apps.billing.charges.items in BundlesConfig.ready())."""
 
 from __future__ import annotations
 

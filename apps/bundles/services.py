@@ -12,7 +12,7 @@ Rules, each written once here and called by the pages, the API, the admin and th
 - On the profile's renewal day the next period starts with count × 5,000 minutes (unused minutes
   expire) and count × the monthly price is charged, once (charge key bundle:<profile>:<period>).
 - A bundle charge unpaid after its grace period suspends the period it paid for (rating then
-  charges the standard rate) until it is paid (apps.billing.services _suspend/_resume).
+  charges the standard rate) until it is paid (apps.billing.charges.services _suspend/_resume).
 
 Lock order, to stay clear of deadlocks with the rating engine and charge settlement: profile
 row, then the company's ledger account (charge_record), then the BundlePeriod row. A period
@@ -35,9 +35,9 @@ from django.db.models.lookups import GreaterThanOrEqual, LessThan
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.billing.charges.services import charge_record
 from apps.billing.models import Charge, Price
 from apps.billing.pricing import monthly_period, price_for, prorate
-from apps.billing.services import charge_record
 from apps.bundles.models import MINUTES_PER_BUNDLE, BundlePeriod
 from apps.companies.models import Notice
 from apps.companies.notices import notice_create
@@ -322,7 +322,7 @@ def bundles_renew(*, now: datetime | None = None, limit: int = 5000) -> dict[str
     return counts
 
 
-# --- Suspension, called by apps.billing.services for unpaid bundle charges ---------
+# --- Suspension, called by apps.billing.charges.services for unpaid bundle charges ---------
 
 
 def bundle_period_suspend(*, actor: Actor, period: BundlePeriod) -> None:

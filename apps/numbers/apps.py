@@ -8,7 +8,7 @@ class NumbersConfig(AppConfig):
 
     def ready(self) -> None:
         # Lazy (AppConfig.ready): apps.py is imported before the models are loaded.
-        from apps.billing.charge_items import charge_item_register
+        from apps.billing.charges.items import charge_item_register
         from apps.numbers.charges import LABEL, NumberSubscriptionCharges
 
         charge_item_register(LABEL, NumberSubscriptionCharges())

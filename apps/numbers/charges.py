@@ -1,5 +1,5 @@
 """How billing suspends and resumes an Online Number whose renewal is unpaid (registered with
-apps.billing.charge_items in NumbersConfig.ready())."""
+apps.billing.charges.items in NumbersConfig.ready())."""
 
 from __future__ import annotations
 

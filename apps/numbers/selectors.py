@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django_countries import countries
 
-from apps.billing.charge_items import charge_item_label
+from apps.billing.charges.items import charge_item_label
 from apps.billing.models import Charge
 from apps.business_accounts.models import BusinessAccount
 from apps.companies.models import Company

@@ -41,7 +41,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from apps.billing.ledger import Posting, ledger_post_many, platform_account, profile_accounts
+from apps.billing.ledger.services import Posting, ledger_post_many, platform_account, profile_accounts
 from apps.billing.models import LedgerAccount, LedgerTransaction
 from apps.bundles.models import BundlePeriod
 from apps.cdrs.models import Cdr, CdrRating, PendingCdr
@@ -579,7 +579,7 @@ def _rate_batch(
         result.profiles = sorted(charged_profiles)
         result.periods = sorted(used)
 
-        from apps.billing.recharge import profiles_balance_debited
+        from apps.billing.recharge.company import profiles_balance_debited
         from apps.bundles.services import bundle_periods_used
 
         profiles_balance_debited(result.profiles)

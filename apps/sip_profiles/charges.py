@@ -1,5 +1,5 @@
 """How billing suspends and resumes a SIP profile whose channels are unpaid (registered with
-apps.billing.charge_items in SipProfilesConfig.ready())."""
+apps.billing.charges.items in SipProfilesConfig.ready())."""
 
 from __future__ import annotations
 

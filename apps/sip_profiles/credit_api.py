@@ -10,12 +10,14 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.billing import idempotency, recharge, selectors
-from apps.billing.allocations import credit_move, profile_balance
-from apps.billing.api import EntrySerializer
-from apps.billing.purchase_api import ERROR
-from apps.billing.recharge_api import _SettingsInput, _StateOutput
-from apps.billing.recharge_selectors import profile_auto_recharge_state
+from apps.billing import idempotency
+from apps.billing.ledger import selectors
+from apps.billing.ledger.allocations import credit_move, profile_balance
+from apps.billing.ledger.api import EntrySerializer
+from apps.billing.purchases.api import ERROR
+from apps.billing.recharge import company as recharge
+from apps.billing.recharge.api import _SettingsInput, _StateOutput
+from apps.billing.recharge.selectors import profile_auto_recharge_state
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import created

@@ -10,10 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views import View
 
-from apps.billing import recharge
-from apps.billing.allocations import credit_move
-from apps.billing.recharge_views import ProfileAutoRechargeForm, flash_errors
-from apps.billing.views import AllocationForm
+from apps.billing.ledger.allocations import credit_move
+from apps.billing.ledger.views import AllocationForm
+from apps.billing.recharge import company as recharge
+from apps.billing.recharge.views import ProfileAutoRechargeForm, flash_errors
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError

@@ -9,7 +9,7 @@ from apps.companies.models import Company, CompanyOwnedQuerySet
 from apps.core.models import PublicModel
 
 MIN_CHANNELS = 1
-# How billing's charges name a profile (apps.billing.charge_items).
+# How billing's charges name a profile (apps.billing.charges.items).
 CHARGE_ITEM_LABEL = "sip_profiles.sipprofile"
 MAX_CHANNELS = 300
 

@@ -9,10 +9,10 @@ from datetime import datetime
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from apps.billing.charge_items import charge_item_label
+from apps.billing.charges.items import charge_item_label
+from apps.billing.charges.services import charge_record
 from apps.billing.models import Charge, Price
 from apps.billing.pricing import monthly_period, price_for
-from apps.billing.services import charge_record
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from apps.sip_profiles.models import CHARGE_ITEM_LABEL, SipProfile

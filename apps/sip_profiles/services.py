@@ -1,7 +1,7 @@
 """Writes about SIP profiles: credentials, allowed addresses, channels, caller ID.
 
 Every service is atomic and audited. Channels are charged through
-apps.billing.services.charge_record, paid at once from the company balance when it covers
+apps.billing.charges.services.charge_record, paid at once from the company balance when it covers
 them (otherwise unpaid, with a grace period).
 """
 
@@ -21,11 +21,11 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record, diff, snapshot
-from apps.billing.allocations import profile_balance
-from apps.billing.charge_items import charge_item_label
+from apps.billing.charges.items import charge_item_label
+from apps.billing.charges.services import charge_record
+from apps.billing.ledger.allocations import profile_balance
 from apps.billing.models import Charge, Price
 from apps.billing.pricing import monthly_period, price_for, prorate
-from apps.billing.services import charge_record
 from apps.business_accounts.models import BusinessAccount
 from apps.callerid.services import caller_id_resolve
 from apps.companies.models import Company

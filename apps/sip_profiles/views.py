@@ -98,10 +98,10 @@ class SipProfileCreateView(_ProfilePage):
 
 
 def detail_context(page: _ProfilePage, profile: SipProfile) -> dict[str, Any]:
-    from apps.billing.allocations import profile_balance
-    from apps.billing.recharge_views import profile_auto_recharge_context
-    from apps.billing.selectors import allocation_history, company_balance
-    from apps.billing.views import new_allocation_form
+    from apps.billing.ledger.allocations import profile_balance
+    from apps.billing.ledger.selectors import allocation_history, company_balance
+    from apps.billing.ledger.views import new_allocation_form
+    from apps.billing.recharge.views import profile_auto_recharge_context
 
     return {
         "caller_id": services.caller_id_e164(profile),

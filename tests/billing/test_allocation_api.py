@@ -9,8 +9,8 @@ import pytest
 import time_machine
 
 from apps.audit.models import AuditEvent
-from apps.billing.allocations import credit_allocate, profile_balance
-from apps.billing.selectors import company_balance
+from apps.billing.ledger.allocations import credit_allocate, profile_balance
+from apps.billing.ledger.selectors import company_balance
 from apps.companies.models import Role
 from apps.core.actor import Actor
 from tests.conftest import client_as

@@ -16,11 +16,13 @@ from django.core import mail
 from django.db import close_old_connections
 from django.test import Client
 
-from apps.billing import clients, recharge, tasks
-from apps.billing.ledger import Leg, company_account, ledger_post, platform_account
+from apps.billing import tasks
+from apps.billing.ledger.selectors import company_balance
+from apps.billing.ledger.services import Leg, company_account, ledger_post, platform_account
 from apps.billing.models import AutoRecharge, Charge, CreditPurchase, LedgerAccount, LedgerTransaction, RechargeAttempt
-from apps.billing.purchases import stripe_customer_id
-from apps.billing.selectors import company_balance
+from apps.billing.purchases import clients
+from apps.billing.purchases.services import stripe_customer_id
+from apps.billing.recharge import company as recharge
 from apps.companies.models import Company, Notice, Role
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
@@ -357,7 +359,7 @@ def test_saving_the_settings_is_audited(company, owner) -> None:
 def test_an_allocation_that_takes_the_balance_below_the_threshold_recharges_after_commit(
     company, owner, django_capture_on_commit_callbacks
 ) -> None:
-    from apps.billing.allocations import credit_allocate
+    from apps.billing.ledger.allocations import credit_allocate
     from tests.sip_profiles.factories import digest_profile
 
     profile, _ = digest_profile(company, owner)

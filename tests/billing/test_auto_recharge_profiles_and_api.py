@@ -10,11 +10,11 @@ import pytest
 from django.db import close_old_connections
 from django.test import Client
 
-from apps.billing import recharge
-from apps.billing.allocations import credit_allocate, profile_balance
-from apps.billing.ledger import Leg, ledger_post, platform_account, profile_account
+from apps.billing.ledger.allocations import credit_allocate, profile_balance
+from apps.billing.ledger.selectors import company_balance
+from apps.billing.ledger.services import Leg, ledger_post, platform_account, profile_account
 from apps.billing.models import AutoRecharge, ProfileAutoRecharge, ProfileRechargeAttempt
-from apps.billing.selectors import company_balance
+from apps.billing.recharge import company as recharge
 from apps.companies.models import Notice, Role
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError

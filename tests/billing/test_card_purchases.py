@@ -13,9 +13,10 @@ import pytest
 from django.db import close_old_connections
 from django.test import Client
 
-from apps.billing import clients
+from apps.billing.ledger.selectors import company_balance
 from apps.billing.models import CreditPurchase, LedgerTransaction, SavedPaymentMethod, StripeEvent
-from apps.billing.purchases import (
+from apps.billing.purchases import clients
+from apps.billing.purchases.services import (
     purchase_card_form,
     purchase_charge_off_session,
     purchase_create,
@@ -23,7 +24,6 @@ from apps.billing.purchases import (
     purchase_sync,
     stripe_customer_id,
 )
-from apps.billing.selectors import company_balance
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from tests.billing.stripe_fixtures import LocalStripe, sign

@@ -16,11 +16,14 @@ import time_machine
 from django.db import close_old_connections
 from django.utils import timezone
 
-from apps.billing import clients, idempotency, purchases, recharge
-from apps.billing.allocations import credit_allocate, credit_take_back
-from apps.billing.ledger import company_account
+from apps.billing import idempotency
+from apps.billing.ledger.allocations import credit_allocate, credit_take_back
+from apps.billing.ledger.selectors import company_balance
+from apps.billing.ledger.services import company_account
 from apps.billing.models import AutoRecharge, CreditPurchase, IdempotentRequest, LedgerEntry, RechargeAttempt
-from apps.billing.selectors import company_balance
+from apps.billing.purchases import clients
+from apps.billing.purchases import services as purchases
+from apps.billing.recharge import company as recharge
 from apps.companies.models import Company
 from apps.core.actor import Actor
 from tests.billing.stripe_fixtures import LocalStripe

@@ -8,12 +8,12 @@ import pytest
 import time_machine
 from django.db import close_old_connections
 
-from apps.billing.allocations import credit_allocate
-from apps.billing.ledger import company_account, platform_account
+from apps.billing.charges.services import charges_settle
+from apps.billing.ledger.allocations import credit_allocate
+from apps.billing.ledger.selectors import company_balance
+from apps.billing.ledger.services import company_account, platform_account
 from apps.billing.models import Charge, CreditPurchase, LedgerAccount, LedgerTransaction
-from apps.billing.purchases import purchase_confirm_wire
-from apps.billing.selectors import company_balance
-from apps.billing.services import charges_settle
+from apps.billing.purchases.services import purchase_confirm_wire
 from apps.companies.models import Notice
 from apps.core.actor import Actor
 from apps.numbers.models import NumberSubscription, OnlineNumber

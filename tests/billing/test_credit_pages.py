@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from apps.billing import clients
+from apps.billing.ledger.selectors import company_balance
 from apps.billing.models import CreditPurchase, SavedPaymentMethod
-from apps.billing.selectors import company_balance
+from apps.billing.purchases import clients
 from apps.companies.models import Role, VerificationStatus
 from tests.billing.factories import populate_billing, saved_card, wire_purchase
 from tests.billing.stripe_fixtures import LocalStripe
@@ -95,7 +95,7 @@ def test_a_setup_intent_that_is_not_the_purchases_is_refused(web, company, owner
 
 
 def test_paying_with_a_saved_card_on_the_pay_page(web, company, owner) -> None:
-    from apps.billing.purchases import stripe_customer_id
+    from apps.billing.purchases.services import stripe_customer_id
 
     card = clients.payment_method_attach("pm_card_visa", customer=stripe_customer_id(company))
     saved = SavedPaymentMethod.objects.create(

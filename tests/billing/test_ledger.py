@@ -7,9 +7,8 @@ import pytest
 from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
 from django.db.models import Count, Sum
 
-from apps.billing import recharge
-from apps.billing.allocations import credit_allocate, credit_take_back, profile_balance
-from apps.billing.ledger import InsufficientFunds, Leg, company_account, ledger_post, platform_account
+from apps.billing.ledger.allocations import credit_allocate, credit_take_back, profile_balance
+from apps.billing.ledger.services import InsufficientFunds, Leg, company_account, ledger_post, platform_account
 from apps.billing.models import (
     LedgerAccount,
     LedgerEntry,
@@ -17,6 +16,7 @@ from apps.billing.models import (
     ProfileAutoRecharge,
     ProfileRechargeAttempt,
 )
+from apps.billing.recharge import company as recharge
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from apps.sip_profiles.services import sip_profile_delete

@@ -38,9 +38,16 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from apps.billing import clients, recharge
-from apps.billing.allocations import credit_allocate, credit_take_back
-from apps.billing.ledger import InsufficientFunds, Leg, company_account, ledger_post, platform_account, profile_account
+from apps.billing.charges.services import GRACE_DAYS, charge_record, charges_settle
+from apps.billing.ledger.allocations import credit_allocate, credit_take_back
+from apps.billing.ledger.services import (
+    InsufficientFunds,
+    Leg,
+    company_account,
+    ledger_post,
+    platform_account,
+    profile_account,
+)
 from apps.billing.models import (
     AutoRecharge,
     Charge,
@@ -52,7 +59,8 @@ from apps.billing.models import (
     ProfileRechargeAttempt,
     RechargeAttempt,
 )
-from apps.billing.purchases import (
+from apps.billing.purchases import clients
+from apps.billing.purchases.services import (
     payment_method_record,
     purchase_apply_intent,
     purchase_confirm_wire,
@@ -61,7 +69,7 @@ from apps.billing.purchases import (
     purchase_sync,
     stripe_customer_id,
 )
-from apps.billing.services import GRACE_DAYS, charge_record, charges_settle
+from apps.billing.recharge import company as recharge
 from apps.companies.models import VerificationStatus
 from apps.core.actor import Actor
 from apps.core.exceptions import Conflict

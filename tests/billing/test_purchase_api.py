@@ -11,8 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from apps.billing.ledger.selectors import company_balance
 from apps.billing.models import CreditPurchase, IdempotentRequest, SavedPaymentMethod
-from apps.billing.selectors import company_balance
 from apps.companies.models import Role, VerificationStatus
 from tests.billing.factories import populate_billing, saved_card, wire_purchase
 from tests.billing.stripe_fixtures import LocalStripe
@@ -189,8 +189,8 @@ def test_a_billing_api_key_can_buy(company) -> None:
 
 
 def test_paying_with_a_saved_card_through_the_api_credits_at_once(owner_api, company, owner, localstripe) -> None:
-    from apps.billing import clients
-    from apps.billing.purchases import stripe_customer_id
+    from apps.billing.purchases import clients
+    from apps.billing.purchases.services import stripe_customer_id
 
     card = clients.payment_method_attach("pm_card_visa", customer=stripe_customer_id(company))
     saved = SavedPaymentMethod.objects.create(
@@ -216,7 +216,7 @@ def test_a_saved_card_of_another_company_cannot_be_charged(owner_api, other_comp
 
 
 def test_the_detail_asks_stripe_about_an_open_payment(owner_api, company) -> None:
-    from apps.billing import clients
+    from apps.billing.purchases import clients
 
     body = buy(owner_api).json()
     purchase = CreditPurchase.objects.get(public_id=body["id"])

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from apps.billing import clients
+from apps.billing.ledger.selectors import company_balance
 from apps.billing.models import CreditPurchase
-from apps.billing.purchases import purchase_create, purchases_reconcile
-from apps.billing.selectors import company_balance
+from apps.billing.purchases import clients
+from apps.billing.purchases.services import purchase_create, purchases_reconcile
 from apps.billing.tasks import reconcile_credit_purchases
 from apps.core.actor import Actor
 
@@ -67,7 +67,7 @@ def test_a_purchase_whose_intent_was_never_stored_is_canceled_after_the_expiry(c
 
 def test_an_intent_whose_id_was_never_stored_is_matched_by_its_metadata(company, owner) -> None:
     """The process died between creating the intent and storing its id; then it was paid."""
-    from apps.billing.purchases import purchase_apply_intent
+    from apps.billing.purchases.services import purchase_apply_intent
 
     purchase = started(company, owner, minutes_ago=1)
     intent_id = purchase.stripe_payment_intent

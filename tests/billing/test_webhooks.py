@@ -11,10 +11,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from apps.billing import clients, webhooks
+from apps.billing.ledger.selectors import company_balance
 from apps.billing.models import CreditPurchase, LedgerTransaction, StripeEvent
-from apps.billing.purchases import purchase_create
-from apps.billing.selectors import company_balance
+from apps.billing.purchases import clients, webhooks
+from apps.billing.purchases.services import purchase_create
 from apps.core.actor import Actor
 from tests.billing.stripe_fixtures import WEBHOOK_SECRET, sign
 

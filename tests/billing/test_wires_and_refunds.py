@@ -12,12 +12,12 @@ from django.db import close_old_connections
 from django.test import Client
 from django.utils import timezone
 
-from apps.billing import clients
-from apps.billing.allocations import credit_allocate
-from apps.billing.ledger import InsufficientFunds
+from apps.billing.ledger.allocations import credit_allocate
+from apps.billing.ledger.selectors import company_balance
+from apps.billing.ledger.services import InsufficientFunds
 from apps.billing.models import CreditPurchase, LedgerAccount, LedgerTransaction
-from apps.billing.purchases import purchase_confirm_wire, purchase_create, purchase_refund
-from apps.billing.selectors import company_balance
+from apps.billing.purchases import clients
+from apps.billing.purchases.services import purchase_confirm_wire, purchase_create, purchase_refund
 from apps.companies.models import Notice, Role
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError, Conflict
@@ -37,7 +37,7 @@ def staff() -> Any:
 def paid_by_card(company: Any, owner: Any, amount: str = "50") -> CreditPurchase:
     purchase = purchase_create(actor=Actor(user=owner), company=company, amount=amount, method="card").purchase
     clients.payment_intent_confirm(purchase.stripe_payment_intent, payment_method="pm_card_visa")
-    from apps.billing.purchases import purchase_sync
+    from apps.billing.purchases.services import purchase_sync
 
     synced, _ = purchase_sync(purchase=purchase)
     assert synced.status == CreditPurchase.Status.SUCCEEDED

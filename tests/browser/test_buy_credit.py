@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from apps.billing.allocations import profile_balance
+from apps.billing.ledger.allocations import profile_balance
+from apps.billing.ledger.selectors import allocation_history, company_balance, profile_balances
 from apps.billing.models import (
     AutoRecharge,
     Charge,
@@ -25,7 +26,6 @@ from apps.billing.models import (
     SavedPaymentMethod,
     StripeEvent,
 )
-from apps.billing.selectors import allocation_history, company_balance, profile_balances
 from apps.companies.models import Company, Role
 from tests.billing.card_numbers import card_numbers_in, card_numbers_in_database
 from tests.billing.stripe_fixtures import localstripe, localstripe_server, stripe_webhooks

@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from apps.billing.allocations import credit_allocate
+from apps.billing.ledger.allocations import credit_allocate
 from apps.billing.models import LedgerAccount
 from apps.bundles.models import BundlePeriod
 from apps.cdrs.models import CdrRating

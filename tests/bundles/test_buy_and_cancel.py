@@ -8,9 +8,9 @@ import time_machine
 from django.db import IntegrityError, transaction
 
 from apps.audit.models import AuditEvent
-from apps.billing.ledger import platform_account
+from apps.billing.ledger.selectors import company_balance
+from apps.billing.ledger.services import platform_account
 from apps.billing.models import Charge, LedgerAccount
-from apps.billing.selectors import company_balance
 from apps.bundles.models import BundlePeriod
 from apps.bundles.services import bundles_buy, bundles_cancel, bundles_renew, prorated_minutes
 from apps.core.actor import Actor

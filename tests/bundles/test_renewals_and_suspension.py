@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 import time_machine
 
-from apps.billing.allocations import credit_allocate
+from apps.billing.charges.services import charges_settle
+from apps.billing.ledger.allocations import credit_allocate
+from apps.billing.ledger.selectors import company_balance
 from apps.billing.models import Charge
-from apps.billing.selectors import company_balance
-from apps.billing.services import charges_settle
 from apps.bundles.models import BundlePeriod
 from apps.bundles.selectors import bundle_minutes_left
 from apps.bundles.services import bundles_buy, bundles_renew

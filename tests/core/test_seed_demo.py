@@ -8,8 +8,8 @@ from django.core.management import call_command
 from django.db.models import Sum
 from django.test import Client
 
+from apps.billing.ledger.selectors import company_balance, profile_balances
 from apps.billing.models import Charge
-from apps.billing.selectors import company_balance, profile_balances
 from apps.bundles.models import BundlePeriod
 from apps.cdrs.models import CdrRating
 from apps.companies.models import Company

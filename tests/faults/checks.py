@@ -81,7 +81,7 @@ def _when(call: Call, load: Load) -> str:
 
 def _moves(report: Report, rows: Any, world: dict[str, Any], load: Load) -> None:
     calls = load.calls
-    # apps.billing.api: the ledger key is credit:<company>:<Idempotency-Key>.
+    # apps.billing.ledger.api: the ledger key is credit:<company>:<Idempotency-Key>.
     prefix = f"credit:{world['company']}:"
     applied: dict[str, list[tuple[str, str, Decimal]]] = defaultdict(list)
     for key, kind, profile, amount in rows(

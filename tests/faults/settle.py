@@ -21,7 +21,8 @@ def main() -> None:
     django.setup()
     from django.utils import timezone
 
-    from apps.billing import purchases, recharge
+    from apps.billing.purchases import services as purchases
+    from apps.billing.recharge import company as recharge
 
     graces = [
         getattr(recharge, "STALE_AFTER", timedelta(minutes=10)),

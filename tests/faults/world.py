@@ -20,7 +20,9 @@ def main() -> None:
 
     django.setup()
 
-    from apps.billing import clients, purchases, recharge
+    from apps.billing.purchases import clients
+    from apps.billing.purchases import services as purchases
+    from apps.billing.recharge import company as recharge
     from apps.companies.models import Company, Role, VerificationStatus
     from apps.core.actor import Actor
     from apps.sip_profiles.services import sip_profile_create

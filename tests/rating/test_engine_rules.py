@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import time_machine
 
-from apps.billing import recharge
-from apps.billing.allocations import credit_allocate, profile_balance
+from apps.billing.ledger.allocations import credit_allocate, profile_balance
+from apps.billing.ledger.selectors import company_balance
 from apps.billing.models import LedgerEntry, LedgerTransaction, ProfileRechargeAttempt
-from apps.billing.selectors import company_balance
+from apps.billing.recharge import company as recharge
 from apps.bundles.models import BundlePeriod
 from apps.cdrs.models import CdrRating, PendingCdr
 from apps.core.actor import Actor

@@ -28,7 +28,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from apps.billing.ledger import platform_account
+from apps.billing.ledger.services import platform_account
 from apps.billing.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from apps.bundles.models import BundlePeriod
 from apps.cdrs.models import Cdr, CdrRating, PendingCdr

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.billing.ledger import Leg, company_account, ledger_post, platform_account
+from apps.billing.ledger.services import Leg, company_account, ledger_post, platform_account
 from apps.billing.models import LedgerAccount, LedgerTransaction
 from apps.bundles.services import bundles_buy
 from apps.cdrs.imports import COLUMNS as CDR_COLUMNS
@@ -139,7 +139,7 @@ class Command(BaseCommand):
     def _demo_calls(self, user: User) -> None:
         """A SIP profile with credit and a US minute bundle, and a few of its calls loaded and
         rated as the edge's would be (tasks run in-process on a laptop)."""
-        from apps.billing.allocations import credit_allocate
+        from apps.billing.ledger.allocations import credit_allocate
 
         company = user.memberships.get().company
         actor = Actor(user=user)

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 
 from apps.audit.services import audit_record
-from apps.billing.ledger import Leg, company_account, ledger_post, profile_account
+from apps.billing.ledger.services import Leg, company_account, ledger_post, profile_account
 from apps.billing.models import LedgerAccount, LedgerTransaction
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError, Conflict
@@ -72,7 +72,7 @@ def _after_move(*, company_id: int, profile_id: int, to_profile: bool) -> None:
     """Auto-recharge hooks, run after commit: an allocation debited the company balance, a
     take-back the profile balance. Here rather than in ledger_post, so that a refund (which
     also debits the company balance) never charges the card it is refunding."""
-    from apps.billing import recharge  # recharge builds on this module
+    from apps.billing.recharge import company as recharge  # recharge builds on this module
 
     if to_profile:
         transaction.on_commit(

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views import View
 
-from apps.billing import selectors
+from apps.billing.ledger import selectors
 from apps.billing.models import LedgerAccount, LedgerTransaction
 from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError

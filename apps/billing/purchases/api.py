@@ -13,9 +13,11 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.billing import idempotency, purchase_selectors, purchases
+from apps.billing import idempotency
 from apps.billing.models import CreditPurchase, IdempotentRequest, SavedPaymentMethod
-from apps.billing.receipts import receipt_number, receipt_pdf
+from apps.billing.purchases import selectors as purchase_selectors
+from apps.billing.purchases import services as purchases
+from apps.billing.purchases.receipts import receipt_number, receipt_pdf
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.exceptions import ApplicationError

@@ -15,11 +15,13 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from apps.billing import clients, purchase_selectors, purchases, webhooks
+from apps.billing.ledger.selectors import company_balance
 from apps.billing.models import CreditPurchase, SavedPaymentMethod
-from apps.billing.receipts import receipt_number, receipt_pdf
-from apps.billing.recharge_views import auto_recharge_context
-from apps.billing.selectors import company_balance
+from apps.billing.purchases import clients, webhooks
+from apps.billing.purchases import selectors as purchase_selectors
+from apps.billing.purchases import services as purchases
+from apps.billing.purchases.receipts import receipt_number, receipt_pdf
+from apps.billing.recharge.views import auto_recharge_context
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyPageMixin
 from apps.companies.selectors import purchase_policy_for_company

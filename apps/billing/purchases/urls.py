@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.billing import purchase_views as views
+from apps.billing.purchases import views
 
 urlpatterns = [
     path("credit/", views.CreditView.as_view(), name="credit"),

@@ -17,8 +17,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.billing.charge_items import charge_item_for
-from apps.billing.ledger import InsufficientFunds, Leg, company_account, ledger_post, platform_account
+from apps.billing.charges.items import charge_item_for
+from apps.billing.ledger.services import InsufficientFunds, Leg, company_account, ledger_post, platform_account
 from apps.billing.models import Charge, LedgerAccount, LedgerTransaction
 from apps.billing.pricing import AMOUNT_QUANTUM
 from apps.companies.models import Company, Notice
@@ -134,7 +134,7 @@ def charge_record(
 
 def _ask_for_auto_recharge(company: Company, *, trigger: str) -> None:
     """After commit, let the company auto-recharge look at the balance (cheap when it is off)."""
-    from apps.billing import recharge
+    from apps.billing.recharge import company as recharge
 
     company_id = company.pk
     transaction.on_commit(

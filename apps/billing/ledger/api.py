@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.billing import selectors
+from apps.billing.ledger import selectors
 from apps.billing.models import LedgerAccount, LedgerTransaction
 from apps.companies.scoping import CompanyScopedAPIView
 

@@ -9,9 +9,10 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.billing import purchase_selectors, recharge
-from apps.billing.purchase_api import ERROR
-from apps.billing.recharge_selectors import auto_recharge_state
+from apps.billing.purchases import selectors as purchase_selectors
+from apps.billing.purchases.api import ERROR
+from apps.billing.recharge import company as recharge
+from apps.billing.recharge.selectors import auto_recharge_state
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.exceptions import ApplicationError

@@ -2,13 +2,13 @@
 staff; saved cards; refunds.
 
 Exactly-once crediting. A Stripe payment is credited by purchase_apply_intent, whichever reaches
-it first: the verified webhook (apps.billing.webhooks) or a server-side retrieval of the
+it first: the verified webhook (apps.billing.purchases.webhooks) or a server-side retrieval of the
 PaymentIntent (the browser coming back, the pay step, the reconcile task). It locks the purchase
 row, so the two queue; the second finds the purchase credited and stops. Under that, the ledger
 key `stripe:<payment intent>` is unique, so even a bug above could not credit twice. A wire is
 credited under `wire:<purchase>` by staff, once.
 
-Network calls (apps.billing.clients) are never made inside a database transaction: each service
+Network calls (apps.billing.purchases.clients) are never made inside a database transaction: each service
 does its Stripe calls first or last, and its database writes in short transactions of their own.
 """
 
@@ -29,9 +29,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.billing import clients
-from apps.billing.allocations import clean_amount
-from apps.billing.ledger import Leg, company_account, ledger_post, platform_account
+from apps.billing.charges.services import charges_settle_after_credit
+from apps.billing.ledger.allocations import clean_amount
+from apps.billing.ledger.services import Leg, company_account, ledger_post, platform_account
 from apps.billing.models import (
     CreditPurchase,
     LedgerAccount,
@@ -39,7 +39,7 @@ from apps.billing.models import (
     SavedPaymentMethod,
     StripeCustomer,
 )
-from apps.billing.services import charges_settle_after_credit
+from apps.billing.purchases import clients
 from apps.companies.models import Company, Notice
 from apps.companies.notices import notice_create
 from apps.companies.selectors import PAYMENT_METHOD_LABELS, purchase_policy_for_company

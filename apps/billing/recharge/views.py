@@ -10,8 +10,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views import View
 
-from apps.billing import purchase_selectors, recharge
-from apps.billing.recharge_selectors import auto_recharge_state, profile_auto_recharge_state
+from apps.billing.purchases import selectors as purchase_selectors
+from apps.billing.recharge import company as recharge
+from apps.billing.recharge.selectors import auto_recharge_state, profile_auto_recharge_state
 from apps.companies.models import Capability, Company
 from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError

@@ -51,9 +51,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.billing import clients
-from apps.billing.allocations import credit_allocate
-from apps.billing.ledger import InsufficientFunds, company_account, profile_account
+from apps.billing.ledger.allocations import credit_allocate
+from apps.billing.ledger.services import InsufficientFunds, company_account, profile_account
 from apps.billing.models import (
     AutoRecharge,
     CreditPurchase,
@@ -64,8 +63,9 @@ from apps.billing.models import (
     RechargeAttempt,
     SavedPaymentMethod,
 )
-from apps.billing.purchase_selectors import default_card_for
-from apps.billing.purchases import purchase_amount, purchase_charge_off_session, purchase_settle_off_session
+from apps.billing.purchases import clients
+from apps.billing.purchases.selectors import default_card_for
+from apps.billing.purchases.services import purchase_amount, purchase_charge_off_session, purchase_settle_off_session
 from apps.companies.models import Company, Notice
 from apps.companies.notices import notice_create
 from apps.core.actor import Actor

@@ -19,9 +19,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.billing import clients
 from apps.billing.models import StripeEvent
-from apps.billing.purchases import purchase_apply_intent
+from apps.billing.purchases import clients
+from apps.billing.purchases.services import purchase_apply_intent
 
 logger = logging.getLogger(__name__)
 

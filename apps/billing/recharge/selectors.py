@@ -7,7 +7,7 @@ from typing import Any
 from django.utils import timezone
 
 from apps.billing.models import AutoRecharge, ProfileAutoRecharge, RechargeAttempt
-from apps.billing.recharge import company_month_total, month_of, profile_month_total
+from apps.billing.recharge.company import company_month_total, month_of, profile_month_total
 from apps.companies.models import Company
 
 

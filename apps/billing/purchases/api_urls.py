@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.billing import purchase_api as api
+from apps.billing.purchases import api
 
 urlpatterns = [
     path("credit/purchases/", api.PurchaseListApi.as_view(), name="credit-purchase-list"),
