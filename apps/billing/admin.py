@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -18,6 +19,7 @@ from apps.billing.models import (
     SavedPaymentMethod,
     StripeEvent,
 )
+from apps.billing.money import format_money
 from apps.billing.purchases import services as purchases
 from apps.core.actor import Actor
 from apps.core.admin_readonly import ReadOnlyAdmin
@@ -117,7 +119,8 @@ class CreditPurchaseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             else:
                 self.message_user(
                     request,
-                    f"{purchase.amount_received:,.2f} {purchase.currency} credited to {purchase.company}.",
+                    f"{format_money(purchase.amount_received or Decimal(0), purchase.currency)} "
+                    f"credited to {purchase.company}.",
                 )
             return self._back(pk)
         return self._form_page(request, purchase, form, f"Confirm wire {purchase.wire_reference} received")

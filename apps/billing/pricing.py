@@ -8,10 +8,8 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from apps.billing.models import Price
+from apps.billing.money import AMOUNT_QUANTUM
 from apps.core.exceptions import ApplicationError
-
-# Balances, charges and call costs are kept to 4 decimal places (ARCHITECTURE.md, Money).
-AMOUNT_QUANTUM = Decimal("0.0001")
 
 
 def price_for(*, kind: str, currency: str) -> Decimal:

@@ -9,7 +9,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.utils import timezone
 
 from apps.billing.models import Price
-from apps.billing.pricing import AMOUNT_QUANTUM, monthly_period, prorate
+from apps.billing.money import AMOUNT_QUANTUM
+from apps.billing.pricing import monthly_period, prorate
 from apps.bundles.models import MINUTES_PER_BUNDLE, BundlePeriod
 from apps.bundles.services import prorated_minutes
 from apps.sip_profiles.models import SipProfile

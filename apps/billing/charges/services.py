@@ -20,7 +20,7 @@ from apps.audit.services import audit_record
 from apps.billing.charges.items import charge_item_for
 from apps.billing.ledger.services import InsufficientFunds, Leg, company_account, ledger_post, platform_account
 from apps.billing.models import Charge, LedgerAccount, LedgerTransaction
-from apps.billing.pricing import AMOUNT_QUANTUM
+from apps.billing.money import AMOUNT_QUANTUM, format_money
 from apps.companies.models import Company, Notice
 from apps.companies.notices import notice_create
 from apps.core.actor import Actor
@@ -34,10 +34,6 @@ REVENUE = {
     Charge.Kind.US_BUNDLE: LedgerAccount.Kind.REVENUE_BUNDLES,
 }
 OPEN = (Charge.Status.UNPAID, Charge.Status.SUSPENDED)
-
-
-def _money(amount: Decimal, currency: str) -> str:
-    return f"{amount:,.2f} {currency}"
 
 
 def _try_to_pay(*, actor: Actor, charge: Charge, now: datetime) -> bool:
@@ -115,7 +111,7 @@ def charge_record(
             action="charge.paid" if paid else "charge.unpaid",
             company=company,
             target=charge,
-            changes={"amount": {"before": None, "after": _money(amount, company.currency)}},
+            changes={"amount": {"before": None, "after": format_money(amount, company.currency)}},
         )
         if not paid:
             notice_create(
@@ -123,7 +119,7 @@ def charge_record(
                 kind="charge_unpaid",
                 level=Notice.Level.ERROR,
                 message=(
-                    f"{description}: {_money(amount, company.currency)} could not be paid from your balance. "
+                    f"{description}: {format_money(amount, company.currency)} could not be paid from your balance. "
                     f"Buy credit before {charge.grace_until:%d %b %Y} or it will be suspended."
                 ),
             )
@@ -179,6 +175,7 @@ def _settle_one(*, pk: int, now: datetime) -> str | None:
             return None
         first_try_today = charge.last_attempt_at is None or charge.last_attempt_at.date() != now.date()
         was = charge.status
+        owed = format_money(charge.amount, charge.currency)
         if _try_to_pay(actor=actor, charge=charge, now=now):
             audit_record(actor=actor, action="charge.paid", company=charge.company, target=charge)
             if was == Charge.Status.SUSPENDED:
@@ -187,7 +184,7 @@ def _settle_one(*, pk: int, now: datetime) -> str | None:
                 company=charge.company,
                 kind="charge_paid",
                 level=Notice.Level.INFO,
-                message=f"{charge.description}: {_money(charge.amount, charge.currency)} was paid from your balance.",
+                message=f"{charge.description}: {owed} was paid from your balance.",
             )
             return "paid"
         if was == Charge.Status.UNPAID and charge.grace_until and now >= charge.grace_until:
@@ -199,10 +196,7 @@ def _settle_one(*, pk: int, now: datetime) -> str | None:
                 company=charge.company,
                 kind="charge_suspended",
                 level=Notice.Level.ERROR,
-                message=(
-                    f"{charge.description} is suspended: {_money(charge.amount, charge.currency)} is still unpaid. "
-                    "Buy credit and it resumes."
-                ),
+                message=f"{charge.description} is suspended: {owed} is still unpaid. Buy credit and it resumes.",
             )
             return "suspended"
         if was == Charge.Status.UNPAID and first_try_today:
@@ -211,7 +205,7 @@ def _settle_one(*, pk: int, now: datetime) -> str | None:
                 kind="charge_unpaid",
                 level=Notice.Level.ERROR,
                 message=(
-                    f"{charge.description}: {_money(charge.amount, charge.currency)} is unpaid. Buy credit before "
+                    f"{charge.description}: {owed} is unpaid. Buy credit before "
                     f"{charge.grace_until:%d %b %Y} or it will be suspended."
                 ),
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -12,23 +12,9 @@ from django.db import transaction
 from apps.audit.services import audit_record
 from apps.billing.ledger.services import Leg, company_account, ledger_post, profile_account
 from apps.billing.models import LedgerAccount, LedgerTransaction
+from apps.billing.money import clean_amount
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError, Conflict
-
-MAX_PLACES = 4
-
-
-def clean_amount(value: Any, *, field: str = "amount") -> Decimal:
-    try:
-        amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise ApplicationError("Enter an amount such as 25 or 25.50.", field=field) from None
-    if not amount.is_finite() or amount <= 0:
-        raise ApplicationError("The amount must be more than zero.", field=field)
-    exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -MAX_PLACES:
-        raise ApplicationError(f"Use at most {MAX_PLACES} decimal places.", field=field)
-    return amount
 
 
 def profile_balance(profile: Any) -> Decimal:

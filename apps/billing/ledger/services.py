@@ -23,11 +23,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.billing.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from apps.billing.money import AMOUNT_QUANTUM
 from apps.companies.models import Company
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
-
-PLACES = Decimal("0.0001")
 
 
 class InsufficientFunds(ApplicationError):
@@ -70,7 +69,7 @@ def _checked_amounts(key: str, amounts: Sequence[Decimal]) -> list[Decimal]:
     """The amounts of one transaction, to 4 places: two or more, none zero, summing to zero."""
     if len(amounts) < 2:
         raise ValueError(f"A ledger transaction needs two or more entries ({key}).")
-    quantized = [amount.quantize(PLACES) for amount in amounts]
+    quantized = [amount.quantize(AMOUNT_QUANTUM) for amount in amounts]
     if sum(quantized) != 0 or any(amount == 0 for amount in quantized):
         raise ValueError(f"Unbalanced or empty entries for {key}: {quantized}")
     return quantized

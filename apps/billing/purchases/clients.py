@@ -23,6 +23,7 @@ import stripe
 import urllib3
 from django.conf import settings
 
+from apps.billing.money import CENTS
 from apps.core.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def to_minor(amount: Decimal) -> int:
 
 
 def from_minor(value: int | None) -> Decimal:
-    return (Decimal(int(value or 0)) / MINOR_UNITS).quantize(Decimal("0.01"))
+    return (Decimal(int(value or 0)) / MINOR_UNITS).quantize(CENTS)
 
 
 # --- The client -----------------------------------------------------------------------

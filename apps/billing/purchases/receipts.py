@@ -9,6 +9,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
 
 from apps.billing.models import CreditPurchase
+from apps.billing.money import format_money
 from apps.core.exceptions import ApplicationError
 
 SELLER = "Skype Manager"
@@ -48,7 +49,7 @@ def receipt_pdf(purchase: CreditPurchase) -> bytes:
         ("Purchase id", str(purchase.public_id)),
         ("Paid with", _paid_with(purchase)),
         ("Description", "Prepaid credit for Skype Manager SIP trunking"),
-        ("Amount paid", f"{purchase.amount_received:,.2f} {purchase.currency}"),
+        ("Amount paid", format_money(purchase.amount_received, purchase.currency)),
     ]
     if purchase.status == CreditPurchase.Status.REFUNDED and purchase.refunded_at is not None:
         rows.append(("Refunded", f"{purchase.refunded_at:%d %B %Y} (the credit was taken back)"))
@@ -60,7 +61,7 @@ def receipt_pdf(purchase: CreditPurchase) -> bytes:
         y -= 8 * mm
     y -= 6 * mm
     pdf.setFont("Helvetica-Bold", 14)
-    pdf.drawString(left, y, f"Total: {purchase.amount_received:,.2f} {purchase.currency}")
+    pdf.drawString(left, y, f"Total: {format_money(purchase.amount_received, purchase.currency)}")
     pdf.setFont("Helvetica", 9)
     pdf.drawString(left, 20 * mm, "Credit is added to the company balance and spent on calls, channels and numbers.")
     pdf.showPage()

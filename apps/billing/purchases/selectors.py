@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from apps.billing.models import CreditPurchase, SavedPaymentMethod
+from apps.billing.money import format_money
 from apps.companies.models import Company
 from apps.companies.selectors import PAYMENT_METHOD_LABELS, purchase_policy_for_company
 
@@ -44,7 +45,7 @@ def wire_instructions(purchase: CreditPurchase) -> str:
     """What the company needs to make the transfer: the bank details, amount and reference."""
     return (
         f"{settings.BANK_WIRE_INSTRUCTIONS}\n"
-        f"Amount: {purchase.amount:,.2f} {purchase.currency}\n"
+        f"Amount: {format_money(purchase.amount, purchase.currency)}\n"
         f"Reference: {purchase.wire_reference}"
     )
 

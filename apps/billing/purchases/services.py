@@ -30,7 +30,6 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.billing.charges.services import charges_settle_after_credit
-from apps.billing.ledger.allocations import clean_amount
 from apps.billing.ledger.services import Leg, company_account, ledger_post, platform_account
 from apps.billing.models import (
     CreditPurchase,
@@ -39,6 +38,7 @@ from apps.billing.models import (
     SavedPaymentMethod,
     StripeCustomer,
 )
+from apps.billing.money import CENTS, clean_amount, format_money
 from apps.billing.purchases import clients
 from apps.companies.models import Company, Notice
 from apps.companies.notices import notice_create
@@ -51,7 +51,6 @@ logger = logging.getLogger(__name__)
 Method = CreditPurchase.Method
 Status = CreditPurchase.Status
 SYSTEM = Actor.system()
-CENTS = Decimal("0.01")
 # Unambiguous characters for wire references: no 0/O, 1/I/L.
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 # A refund still "in progress" after this long was interrupted (a crash): it may be continued.
@@ -81,34 +80,24 @@ def _label(method: str) -> str:
     return PAYMENT_METHOD_LABELS.get(method, method)
 
 
-def _money(amount: Decimal, currency: str) -> str:
-    return f"{amount:,.2f} {currency}"
-
-
 # --- Rules ----------------------------------------------------------------------------------
-
-
-def _in_cents(amount: Decimal, *, field: str) -> Decimal:
-    # Stripe charges whole cents; "25.500" is fine, "25.505" is not.
-    if amount != amount.quantize(CENTS):
-        raise ApplicationError("Use at most 2 decimal places.", field=field)
-    return amount.quantize(CENTS)
 
 
 def purchase_amount(value: Any, *, company: Company) -> Decimal:
     """A purchase amount the company may buy: at least the minimum, at most its limit, in cents."""
-    amount = _in_cents(clean_amount(value), field="amount")
+    # Stripe charges whole cents; "25.500" is fine, "25.505" is not.
+    amount = clean_amount(value, quantum=CENTS).quantize(CENTS)
     currency = company.currency
     minimum = settings.MINIMUM_PURCHASE
     if amount < minimum:
         raise ApplicationError(
-            f"The minimum purchase is {_money(minimum, currency)}.", field="amount", code="below_minimum"
+            f"The minimum purchase is {format_money(minimum, currency)}.", field="amount", code="below_minimum"
         )
     policy = purchase_policy_for_company(company)
     if amount > policy.max_purchase:
         hint = "" if company.is_verified else " Verify your company to raise it."
         raise ApplicationError(
-            f"Your limit is {_money(policy.max_purchase, currency)} per purchase.{hint}",
+            f"Your limit is {format_money(policy.max_purchase, currency)} per purchase.{hint}",
             field="amount",
             code="above_limit",
         )
@@ -244,7 +233,7 @@ def _start_purchase(
         company=company,
         target=purchase,
         changes={
-            "amount": {"before": None, "after": _money(amount, company.currency)},
+            "amount": {"before": None, "after": format_money(amount, company.currency)},
             **{name: {"before": None, "after": value} for name, value in changes.items()},
         },
     )
@@ -613,8 +602,8 @@ def _credit_stripe(*, purchase: CreditPurchase, intent: clients.PaymentIntentInf
             purchase.currency,
         )
         raise PaymentMismatch(
-            f"Stripe reports {_money(received, intent.currency)} paid for a purchase of "
-            f"{_money(purchase.amount, purchase.currency)}; our staff will look into it."
+            f"Stripe reports {format_money(received, intent.currency)} paid for a purchase of "
+            f"{format_money(purchase.amount, purchase.currency)}; our staff will look into it."
         )
     _credit(
         actor=actor,
@@ -671,7 +660,7 @@ def _record_credit(*, purchase: CreditPurchase, txn: LedgerTransaction, received
         target=purchase,
         changes={
             "status": {"before": before, "after": Status.SUCCEEDED},
-            "credited": {"before": None, "after": _money(received, purchase.currency)},
+            "credited": {"before": None, "after": format_money(received, purchase.currency)},
         },
     )
 
@@ -729,7 +718,7 @@ def purchases_reconcile(*, now: datetime) -> dict[str, int]:
 
 def purchase_confirm_wire(*, actor: Actor, purchase: CreditPurchase, amount_received: Any) -> CreditPurchase:
     """Staff saw the wire arrive: credit what arrived (which may differ from what was asked), once."""
-    received = _in_cents(clean_amount(amount_received, field="amount_received"), field="amount_received")
+    received = clean_amount(amount_received, field="amount_received", quantum=CENTS).quantize(CENTS)
     with transaction.atomic():
         purchase = CreditPurchase.objects.select_for_update(of=("self",)).select_related("company").get(pk=purchase.pk)
         if purchase.method != Method.BANK_WIRE:
@@ -737,7 +726,7 @@ def purchase_confirm_wire(*, actor: Actor, purchase: CreditPurchase, amount_rece
         if purchase.status in CreditPurchase.CREDITED:
             raise Conflict(
                 f"Wire {purchase.wire_reference} was already confirmed: "
-                f"{_money(purchase.amount_received or Decimal(0), purchase.currency)} credited.",
+                f"{format_money(purchase.amount_received or Decimal(0), purchase.currency)} credited.",
                 code="already_confirmed",
             )
         company = purchase.company
@@ -754,7 +743,7 @@ def purchase_confirm_wire(*, actor: Actor, purchase: CreditPurchase, amount_rece
             kind="credit_wire_received",
             level=Notice.Level.INFO,
             message=f"We received your bank wire {purchase.wire_reference}: "
-            f"{_money(received, purchase.currency)} was added to your balance.",
+            f"{format_money(received, purchase.currency)} was added to your balance.",
         )
     return purchase
 
@@ -828,7 +817,7 @@ def purchase_refund(*, actor: Actor, purchase: CreditPurchase, reason: str) -> C
                 target=purchase,
                 changes={
                     "status": {"before": Status.SUCCEEDED, "after": Status.REFUNDING},
-                    "refunded": {"before": None, "after": _money(credited, purchase.currency)},
+                    "refunded": {"before": None, "after": format_money(credited, purchase.currency)},
                     "reason": {"before": None, "after": reason},
                 },
             )
@@ -857,7 +846,7 @@ def purchase_refund(*, actor: Actor, purchase: CreditPurchase, reason: str) -> C
             company=purchase.company,
             kind="credit_refunded",
             level=Notice.Level.INFO,
-            message=f"Your purchase of {_money(credited, purchase.currency)} on "
+            message=f"Your purchase of {format_money(credited, purchase.currency)} on "
             f"{purchase.created_at:%d %b %Y} was refunded; the credit was taken back from your balance.",
         )
     return purchase

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from apps.billing.ledger.selectors import company_balance
 from apps.billing.models import CreditPurchase, SavedPaymentMethod
+from apps.billing.money import format_money
 from apps.billing.purchases import clients, webhooks
 from apps.billing.purchases import selectors as purchase_selectors
 from apps.billing.purchases import services as purchases
@@ -202,7 +203,8 @@ class PurchasePayView(_CreditPage):
             return redirect("credit-purchase", id=purchase.public_id)
         if result.purchase.status == CreditPurchase.Status.SUCCEEDED:
             messages.success(
-                request, f"Payment received: {result.purchase.amount:,.2f} {result.purchase.currency} was added."
+                request,
+                f"Payment received: {format_money(result.purchase.amount, result.purchase.currency)} was added.",
             )
         return redirect("credit-purchase", id=purchase.public_id)
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -63,6 +63,7 @@ from apps.billing.models import (
     RechargeAttempt,
     SavedPaymentMethod,
 )
+from apps.billing.money import CENTS, clean_amount, format_money
 from apps.billing.purchases import clients
 from apps.billing.purchases.selectors import default_card_for
 from apps.billing.purchases.services import purchase_amount, purchase_charge_off_session, purchase_settle_off_session
@@ -75,7 +76,6 @@ from apps.core.exceptions import ApplicationError
 logger = logging.getLogger(__name__)
 
 SYSTEM = Actor.system()
-CENTS = Decimal("0.01")
 ZERO = Decimal("0")
 FAILURES_TO_SWITCH_OFF = 3
 # A declined card is not retried at once: the sweep would otherwise use up the three tries in minutes.
@@ -98,26 +98,6 @@ class _AttemptClosed(Exception):
 
 def month_of(moment: datetime) -> date:
     return moment.astimezone(UTC).date().replace(day=1)
-
-
-def _money(amount: Decimal, currency: str) -> str:
-    return f"{amount:,.2f} {currency}"
-
-
-def _clean_money(value: Any, *, field: str, allow_zero: bool) -> Decimal:
-    try:
-        amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise ApplicationError("Enter an amount such as 25 or 25.50.", field=field) from None
-    if not amount.is_finite():
-        raise ApplicationError("Enter an amount such as 25 or 25.50.", field=field)
-    if amount < 0 or (amount == 0 and not allow_zero):
-        raise ApplicationError(
-            "The amount cannot be negative." if allow_zero else "The amount must be more than zero.", field=field
-        )
-    if amount != amount.quantize(CENTS):
-        raise ApplicationError("Use at most 2 decimal places.", field=field)
-    return amount.quantize(CENTS)
 
 
 def _collect(errors: dict[str, list[str]], field: str, check: Any) -> Any:
@@ -156,9 +136,15 @@ def _settings_values(
     """Amount (checked by the `amount` callable), threshold and monthly limit of auto-recharge
     settings; what is wrong is collected in `errors`."""
     amount_value = _collect(errors, "amount", amount)
-    threshold_value = _collect(errors, "threshold", lambda: _clean_money(threshold, field="threshold", allow_zero=True))
+    threshold_value = _collect(
+        errors,
+        "threshold",
+        lambda: clean_amount(threshold, field="threshold", quantum=CENTS, allow_zero=True).quantize(CENTS),
+    )
     limit_value = _collect(
-        errors, "monthly_limit", lambda: _clean_money(monthly_limit, field="monthly_limit", allow_zero=False)
+        errors,
+        "monthly_limit",
+        lambda: clean_amount(monthly_limit, field="monthly_limit", quantum=CENTS).quantize(CENTS),
     )
     if amount_value is not None and limit_value is not None and limit_value < amount_value:
         errors.setdefault("monthly_limit", []).append("The monthly limit must be at least the recharge amount.")
@@ -436,7 +422,7 @@ def _finish(
         attempt.error = message[:500]
         attempt.card_failure = not succeeded and card_failure
         attempt.save(update_fields=["status", "finished_at", "error", "card_failure"])
-        amount = _money(attempt.amount, attempt.currency)
+        amount = format_money(attempt.amount, attempt.currency)
         if succeeded:
             if auto.consecutive_failures:
                 auto.consecutive_failures = 0
@@ -571,7 +557,7 @@ def profile_auto_recharge_update(
     errors: dict[str, list[str]] = {}
     values = _settings_values(
         errors,
-        amount=lambda: _clean_money(amount, field="amount", allow_zero=False),
+        amount=lambda: clean_amount(amount, quantum=CENTS).quantize(CENTS),
         threshold=threshold,
         monthly_limit=monthly_limit,
     )
@@ -701,7 +687,7 @@ def profile_recharge_run(
                     level=Notice.Level.ERROR,
                     message=(
                         f"Auto-recharge of SIP profile {profile.name} could not allocate "
-                        f"{_money(auto.amount, company.currency)}: {error.message} Buy credit or turn on "
+                        f"{format_money(auto.amount, company.currency)}: {error.message} Buy credit or turn on "
                         "the company auto-recharge."
                     ),
                 )
