@@ -20,7 +20,8 @@ from apps.billing.models import (
     StripeEvent,
 )
 from apps.billing.money import format_money
-from apps.billing.purchases import services as purchases
+from apps.billing.purchases.refunds import purchase_refund
+from apps.billing.purchases.wires import purchase_confirm_wire
 from apps.core.actor import Actor
 from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.exceptions import ApplicationError
@@ -109,7 +110,7 @@ class CreditPurchaseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         form = ConfirmWireForm(request.POST or None, initial={"amount_received": purchase.amount})
         if request.method == "POST" and form.is_valid():
             try:
-                purchase = purchases.purchase_confirm_wire(
+                purchase = purchase_confirm_wire(
                     actor=Actor.from_request(request),
                     purchase=purchase,
                     amount_received=form.cleaned_data["amount_received"],
@@ -132,7 +133,7 @@ class CreditPurchaseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         form = RefundForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                purchase = purchases.purchase_refund(
+                purchase = purchase_refund(
                     actor=Actor.from_request(request), purchase=purchase, reason=form.cleaned_data["reason"]
                 )
             except ApplicationError as error:

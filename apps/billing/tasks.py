@@ -10,7 +10,8 @@ from apps.billing.charges.services import charges_settle
 from apps.billing.models import IdempotentRequest
 from apps.billing.purchases import services as purchases
 from apps.billing.purchases import webhooks
-from apps.billing.recharge import company as recharge
+from apps.billing.recharge import company as company_recharge
+from apps.billing.recharge import sweep as recharge_sweep
 from apps.companies.emails import EMAIL_TASK, email_members
 from apps.companies.models import Company, Role
 from apps.core.locks import job_lock
@@ -79,13 +80,13 @@ def auto_recharge_sweep() -> dict[str, int] | None:
     with job_lock("billing-auto-recharge-sweep", timeout=SWEEP_HARD_LIMIT + 60) as acquired:
         if not acquired:
             return None
-        return recharge.auto_recharge_sweep(now=timezone.now())
+        return recharge_sweep.auto_recharge_sweep(now=timezone.now())
 
 
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
 def company_auto_recharge(company_id: int, trigger: str) -> bool:
     """One company's auto-recharge, if due. Safe to run twice: the claim decides (apps.billing.recharge.company)."""
-    return recharge.company_recharge_run(company_id=company_id, trigger=trigger) is not None
+    return company_recharge.company_recharge_run(company_id=company_id, trigger=trigger) is not None
 
 
 @shared_task(**EMAIL_TASK)

@@ -579,7 +579,7 @@ def _rate_batch(
         result.profiles = sorted(charged_profiles)
         result.periods = sorted(used)
 
-        from apps.billing.recharge.company import profiles_balance_debited
+        from apps.billing.recharge.profile import profiles_balance_debited
         from apps.bundles.services import bundle_periods_used
 
         profiles_balance_debited(result.profiles)

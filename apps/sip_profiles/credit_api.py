@@ -15,7 +15,7 @@ from apps.billing.ledger import selectors
 from apps.billing.ledger.allocations import credit_move, profile_balance
 from apps.billing.ledger.api import EntrySerializer
 from apps.billing.purchases.api import ERROR
-from apps.billing.recharge import company as recharge
+from apps.billing.recharge import profile as profile_recharge
 from apps.billing.recharge.api import _SettingsInput, _StateOutput
 from apps.billing.recharge.selectors import profile_auto_recharge_state
 from apps.companies.models import Capability
@@ -116,5 +116,5 @@ class ProfileAutoRechargeApi(CompanyScopedAPIView):
         profile = self.get_object()
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        recharge.profile_auto_recharge_update(actor=self.actor, profile=profile, **serializer.validated_data)
+        profile_recharge.profile_auto_recharge_update(actor=self.actor, profile=profile, **serializer.validated_data)
         return Response(self.OutputSerializer(profile_auto_recharge_state(profile)).data)

@@ -12,7 +12,7 @@ from django.views import View
 
 from apps.billing.ledger.allocations import credit_move
 from apps.billing.ledger.views import AllocationForm
-from apps.billing.recharge import company as recharge
+from apps.billing.recharge import profile as profile_recharge
 from apps.billing.recharge.views import ProfileAutoRechargeForm, flash_errors
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyPageMixin
@@ -62,7 +62,7 @@ class ProfileAutoRechargeView(CompanyPageMixin, View):
         form = ProfileAutoRechargeForm(request.POST)
         if form.is_valid():
             try:
-                recharge.profile_auto_recharge_update(actor=self.actor, profile=profile, **form.cleaned_data)
+                profile_recharge.profile_auto_recharge_update(actor=self.actor, profile=profile, **form.cleaned_data)
             except ApplicationError as error:
                 flash_errors(request, error.errors, error.message)
             else:

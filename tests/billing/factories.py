@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from apps.billing.models import CreditPurchase, SavedPaymentMethod
-from apps.billing.purchases.services import purchase_confirm_wire
+from apps.billing.purchases.wires import purchase_confirm_wire
 from apps.companies.models import Company
 from apps.core.actor import Actor
 

@@ -21,8 +21,10 @@ from apps.billing.ledger.selectors import company_balance
 from apps.billing.ledger.services import Leg, company_account, ledger_post, platform_account
 from apps.billing.models import AutoRecharge, Charge, CreditPurchase, LedgerAccount, LedgerTransaction, RechargeAttempt
 from apps.billing.purchases import clients
-from apps.billing.purchases.services import stripe_customer_id
-from apps.billing.recharge import company as recharge
+from apps.billing.purchases.payment_methods import stripe_customer_id
+from apps.billing.recharge import company as company_recharge
+from apps.billing.recharge import rules as recharge_rules
+from apps.billing.recharge import sweep as recharge_sweep
 from apps.companies.models import Company, Notice, Role
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
@@ -63,13 +65,13 @@ def debit(company: Company, amount: str) -> None:
 
 
 def turn_on(company: Company, owner: Any, *, amount: str = "50", threshold: str = "10", limit: str = "500") -> None:
-    recharge.auto_recharge_update(
+    company_recharge.auto_recharge_update(
         actor=Actor(user=owner), company=company, enabled=True, amount=amount, threshold=threshold, monthly_limit=limit
     )
 
 
 def run(company: Company) -> RechargeAttempt | None:
-    return recharge.company_recharge_run(company_id=company.pk, trigger="threshold")
+    return company_recharge.company_recharge_run(company_id=company.pk, trigger="threshold")
 
 
 def card_purchases(company: Company) -> int:
@@ -138,7 +140,7 @@ def test_many_triggers_and_the_sweep_racing_make_exactly_one_charge(company, own
             if n % 6 == 5:
                 tasks.auto_recharge_sweep.run()
             else:
-                recharge.company_recharge_requested(company_id=company.pk, trigger="threshold")
+                company_recharge.company_recharge_requested(company_id=company.pk, trigger="threshold")
         except BaseException as error:
             errors.append(error)
         finally:
@@ -172,14 +174,14 @@ def test_a_retried_task_does_not_charge_again(company, owner) -> None:
 def test_a_worker_killed_after_its_claim_is_recovered_and_its_late_charge_never_happens(company, owner) -> None:
     card = save_card(company)
     turn_on(company, owner)
-    claimed = recharge._claim(company_id=company.pk, trigger="threshold", now=datetime.now(UTC))
+    claimed = company_recharge._claim(company_id=company.pk, trigger="threshold", now=datetime.now(UTC))
     assert claimed is not None
     lost, _ = claimed  # the worker died here, before charging
 
     assert run(company) is None, "an attempt in flight blocks any other"
-    with time_machine.travel(datetime.now(UTC) + recharge.STALE_AFTER + timedelta(minutes=1)):
-        counts = recharge.auto_recharge_sweep(now=datetime.now(UTC))
-    late = recharge._charge(lost, card)  # the dead worker's charge, had it only been slow
+    with time_machine.travel(datetime.now(UTC) + recharge_sweep.STALE_AFTER + timedelta(minutes=1)):
+        counts = recharge_sweep.auto_recharge_sweep(now=datetime.now(UTC))
+    late = company_recharge._charge(lost, card)  # the dead worker's charge, had it only been slow
 
     lost.refresh_from_db()
     assert counts["recovered"] == 1
@@ -211,14 +213,14 @@ def test_a_stripe_timeout_after_the_charge_is_settled_by_the_webhook_and_never_c
     assert attempt.status == RechargeAttempt.Status.IN_FLIGHT
 
     again = run(company)
-    counts = recharge.auto_recharge_sweep(now=datetime.now(UTC))
+    counts = recharge_sweep.auto_recharge_sweep(now=datetime.now(UTC))
     assert (again, counts["companies"], counts["settled"]) == (None, 0, 0)
 
     payload = json.dumps(localstripe.event_for(made[0], "payment_intent.succeeded")).encode()
     response = Client().post(
         "/stripe/webhook/", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=sign(payload)
     )
-    counts = recharge.auto_recharge_sweep(now=datetime.now(UTC))
+    counts = recharge_sweep.auto_recharge_sweep(now=datetime.now(UTC))
 
     attempt.refresh_from_db()
     assert response.status_code == 200
@@ -239,11 +241,13 @@ def test_the_monthly_limit_stops_recharges_until_the_first(company, owner) -> No
             if company_balance(company) > 5:
                 debit(company, str(company_balance(company) - Decimal("5")))  # down to 5: a new crossing
         assert [r is not None for r in results] == [True, True, False]
-        assert recharge.company_month_total(company, month=recharge.month_of(datetime.now(UTC))) == Decimal("100")
+        assert company_recharge.company_month_total(
+            company, month=recharge_rules.month_of(datetime.now(UTC))
+        ) == Decimal("100")
     with time_machine.travel(datetime(2026, 11, 30, 23, 50, tzinfo=UTC), tick=True):
-        assert recharge.auto_recharge_sweep(now=datetime.now(UTC))["companies"] == 0
+        assert recharge_sweep.auto_recharge_sweep(now=datetime.now(UTC))["companies"] == 0
     with time_machine.travel(datetime(2026, 12, 1, 0, 5, tzinfo=UTC), tick=True):
-        assert recharge.auto_recharge_sweep(now=datetime.now(UTC))["companies"] == 1
+        assert recharge_sweep.auto_recharge_sweep(now=datetime.now(UTC))["companies"] == 1
 
     assert card_purchases(company) == 3
     assert company_balance(company) == Decimal("55")
@@ -284,7 +288,7 @@ def test_three_failures_in_a_row_switch_auto_recharge_off(company, owner) -> Non
 
     outcomes = []
     for n in range(4):
-        with time_machine.travel(start + n * (recharge.RETRY_AFTER_FAILURE + timedelta(minutes=1))):
+        with time_machine.travel(start + n * (company_recharge.RETRY_AFTER_FAILURE + timedelta(minutes=1))):
             outcomes.append(run(company))
 
     auto = AutoRecharge.objects.get()
@@ -333,7 +337,7 @@ def test_bad_settings_are_field_errors(company, owner, fields, errors) -> None:
     values = {"amount": "50", "threshold": "10", "monthly_limit": "200", **fields}
 
     with pytest.raises(ApplicationError) as raised:
-        recharge.auto_recharge_update(actor=Actor(user=owner), company=company, enabled=True, **values)
+        company_recharge.auto_recharge_update(actor=Actor(user=owner), company=company, enabled=True, **values)
 
     assert set(raised.value.errors) == errors
     assert not AutoRecharge.objects.exists()

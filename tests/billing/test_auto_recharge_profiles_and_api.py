@@ -14,7 +14,8 @@ from apps.billing.ledger.allocations import credit_allocate, profile_balance
 from apps.billing.ledger.selectors import company_balance
 from apps.billing.ledger.services import Leg, ledger_post, platform_account, profile_account
 from apps.billing.models import AutoRecharge, ProfileAutoRecharge, ProfileRechargeAttempt
-from apps.billing.recharge import company as recharge
+from apps.billing.recharge import company as company_recharge
+from apps.billing.recharge import profile as profile_recharge
 from apps.companies.models import Notice, Role
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
@@ -44,14 +45,14 @@ def rate_a_call(profile: Any, amount: str) -> None:
 
 def set_up(company: Any, owner: Any, *, amount: str = "20", threshold: str = "5", limit: str = "100") -> Any:
     profile, _ = digest_profile(company, owner)
-    recharge.profile_auto_recharge_update(
+    profile_recharge.profile_auto_recharge_update(
         actor=Actor(user=owner), profile=profile, enabled=True, amount=amount, threshold=threshold, monthly_limit=limit
     )
     return profile
 
 
 def run(profile: Any) -> ProfileRechargeAttempt | None:
-    return recharge.profile_recharge_run(profile_id=profile.pk, trigger="threshold")
+    return profile_recharge.profile_recharge_run(profile_id=profile.pk, trigger="threshold")
 
 
 def test_a_profile_below_its_threshold_is_topped_up_once_per_crossing(company, owner) -> None:
@@ -102,7 +103,7 @@ def test_the_profile_monthly_limit_is_kept(company, owner) -> None:
             rate_a_call(profile, str(profile_balance(profile) - Decimal("1")))
 
     assert [m is not None for m in made] == [True, True, False]
-    assert recharge.profile_month_total(profile, month=made[0].month) == Decimal("40")
+    assert profile_recharge.profile_month_total(profile, month=made[0].month) == Decimal("40")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -110,7 +111,7 @@ def test_threads_topping_up_one_profile_allocate_once(company, owner) -> None:
     profile, _ = digest_profile(company, owner)
     grant(company, "100")
     credit_allocate(actor=SYSTEM, profile=profile, amount="10", key="first")
-    recharge.profile_auto_recharge_update(
+    profile_recharge.profile_auto_recharge_update(
         actor=Actor(user=owner), profile=profile, enabled=True, amount="20", threshold="5", monthly_limit="100"
     )
     rate_a_call(profile, "8")  # 2: below 5
@@ -120,7 +121,7 @@ def test_threads_topping_up_one_profile_allocate_once(company, owner) -> None:
     def work() -> None:
         try:
             barrier.wait()
-            recharge.profile_balance_debited(profile.pk)
+            profile_recharge.profile_balance_debited(profile.pk)
         except BaseException as error:
             errors.append(error)
         finally:
@@ -141,7 +142,7 @@ def test_threads_topping_up_one_profile_allocate_once(company, owner) -> None:
 def test_bad_profile_settings_are_field_errors(company, owner) -> None:
     profile, _ = digest_profile(company, owner)
     with pytest.raises(ApplicationError) as raised:
-        recharge.profile_auto_recharge_update(
+        profile_recharge.profile_auto_recharge_update(
             actor=Actor(user=owner), profile=profile, enabled=True, amount="0", threshold="-2", monthly_limit="x"
         )
     assert set(raised.value.errors) == {"amount", "threshold", "monthly_limit"}
@@ -243,7 +244,7 @@ def test_the_credit_page_shows_and_saves_auto_recharge(company, owner) -> None:
 
 def test_the_credit_page_shows_why_auto_recharge_switched_off(company, owner) -> None:
     saved_card(company, owner)
-    recharge.auto_recharge_update(
+    company_recharge.auto_recharge_update(
         actor=Actor(user=owner), company=company, enabled=True, amount="50", threshold="10", monthly_limit="100"
     )
     AutoRecharge.objects.update(enabled=False, disabled_reason="Switched off after 3 failed recharges in a row")

@@ -16,13 +16,13 @@ from django.test import Client
 from apps.billing.ledger.selectors import company_balance
 from apps.billing.models import CreditPurchase, LedgerTransaction, SavedPaymentMethod, StripeEvent
 from apps.billing.purchases import clients
+from apps.billing.purchases.payment_methods import stripe_customer_id
 from apps.billing.purchases.services import (
     purchase_card_form,
     purchase_charge_off_session,
     purchase_create,
     purchase_pay,
     purchase_sync,
-    stripe_customer_id,
 )
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError

@@ -23,7 +23,8 @@ from apps.billing.ledger.services import company_account
 from apps.billing.models import AutoRecharge, CreditPurchase, IdempotentRequest, LedgerEntry, RechargeAttempt
 from apps.billing.purchases import clients
 from apps.billing.purchases import services as purchases
-from apps.billing.recharge import company as recharge
+from apps.billing.recharge import company as company_recharge
+from apps.billing.recharge import sweep as recharge_sweep
 from apps.companies.models import Company
 from apps.core.actor import Actor
 from tests.billing.stripe_fixtures import LocalStripe
@@ -240,10 +241,10 @@ def test_a_charge_that_never_reached_stripe_is_canceled_by_the_sweep_and_charged
     monkeypatch.undo()
     assert stuck is not None
     assert stuck.status == RechargeAttempt.Status.IN_FLIGHT
-    assert recharge.auto_recharge_sweep(now=datetime.now(UTC))["settled"] == 0, "still within its grace period"
+    assert recharge_sweep.auto_recharge_sweep(now=datetime.now(UTC))["settled"] == 0, "still within its grace period"
 
-    with time_machine.travel(datetime.now(UTC) + recharge.SYNC_PENDING_AFTER + timedelta(seconds=5)):
-        counts = recharge.auto_recharge_sweep(now=datetime.now(UTC))
+    with time_machine.travel(datetime.now(UTC) + recharge_sweep.SYNC_PENDING_AFTER + timedelta(seconds=5)):
+        counts = recharge_sweep.auto_recharge_sweep(now=datetime.now(UTC))
 
     stuck.refresh_from_db()
     assert stuck.purchase is not None
@@ -289,7 +290,7 @@ def test_claims_racing_allocations_and_take_backs_are_made_only_below_the_thresh
     def claimer() -> None:
         try:
             while not stop.is_set():
-                recharge.company_recharge_run(company_id=company.pk, trigger="threshold")
+                company_recharge.company_recharge_run(company_id=company.pk, trigger="threshold")
         except BaseException as error:
             errors.append(error)
         finally:
@@ -335,7 +336,7 @@ def test_a_take_back_arriving_during_a_claim_waits_for_it_so_the_claim_saw_the_b
     turn_on(company, owner, amount="20", threshold="30", limit="1000")
     before = company_balance(company)
     assert before + 10 >= 30 > before, "the take-back below lifts the balance over the threshold"
-    real_crossed = recharge._crossed
+    real_crossed = company_recharge.crossed
     landed: dict[str, bool] = {}
     movers: list[threading.Thread] = []
 
@@ -353,7 +354,7 @@ def test_a_take_back_arriving_during_a_claim_waits_for_it_so_the_claim_saw_the_b
         landed["during the claim"] = not mover.is_alive()
         return real_crossed(**kwargs)
 
-    monkeypatch.setattr(recharge, "_crossed", a_take_back_lands_meanwhile)
+    monkeypatch.setattr(company_recharge, "crossed", a_take_back_lands_meanwhile)
     attempt = run(company)
     for mover in movers:
         mover.join(timeout=30)

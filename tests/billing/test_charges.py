@@ -13,7 +13,7 @@ from apps.billing.ledger.allocations import credit_allocate
 from apps.billing.ledger.selectors import company_balance
 from apps.billing.ledger.services import company_account, platform_account
 from apps.billing.models import Charge, CreditPurchase, LedgerAccount, LedgerTransaction
-from apps.billing.purchases.services import purchase_confirm_wire
+from apps.billing.purchases.wires import purchase_confirm_wire
 from apps.companies.models import Notice
 from apps.core.actor import Actor
 from apps.numbers.models import NumberSubscription, OnlineNumber

@@ -95,7 +95,7 @@ def test_a_setup_intent_that_is_not_the_purchases_is_refused(web, company, owner
 
 
 def test_paying_with_a_saved_card_on_the_pay_page(web, company, owner) -> None:
-    from apps.billing.purchases.services import stripe_customer_id
+    from apps.billing.purchases.payment_methods import stripe_customer_id
 
     card = clients.payment_method_attach("pm_card_visa", customer=stripe_customer_id(company))
     saved = SavedPaymentMethod.objects.create(

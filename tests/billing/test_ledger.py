@@ -16,7 +16,7 @@ from apps.billing.models import (
     ProfileAutoRecharge,
     ProfileRechargeAttempt,
 )
-from apps.billing.recharge import company as recharge
+from apps.billing.recharge import profile as profile_recharge
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from apps.sip_profiles.services import sip_profile_delete
@@ -247,7 +247,7 @@ def test_fifty_threads_allocating_taking_back_debiting_calls_and_recharging_prof
     grant(company, "200", "stripe:pi_race_recharge")
     for profile in profiles:
         # Saving the settings tops the empty profile up at once (after commit): 6 from the company.
-        recharge.profile_auto_recharge_update(
+        profile_recharge.profile_auto_recharge_update(
             actor=Actor(user=owner), profile=profile, enabled=True, amount="6", threshold="4", monthly_limit="60"
         )
     calls = platform_account(LedgerAccount.Kind.REVENUE_CALLS, company.currency)
@@ -281,9 +281,9 @@ def test_fifty_threads_allocating_taking_back_debiting_calls_and_recharging_prof
                         may_go_negative={account.pk},
                     )
                     debited.append(Decimal("3.5"))
-                    recharge.profile_balance_debited(profile.pk)
+                    profile_recharge.profile_balance_debited(profile.pk)
                 case _:
-                    recharge.profile_recharge_run(profile_id=profile.pk, trigger="threshold")
+                    profile_recharge.profile_recharge_run(profile_id=profile.pk, trigger="threshold")
         except InsufficientFunds:
             refused.append(n)
         except BaseException as error:

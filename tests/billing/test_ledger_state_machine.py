@@ -60,16 +60,13 @@ from apps.billing.models import (
     RechargeAttempt,
 )
 from apps.billing.purchases import clients
-from apps.billing.purchases.services import (
-    payment_method_record,
-    purchase_apply_intent,
-    purchase_confirm_wire,
-    purchase_create,
-    purchase_refund,
-    purchase_sync,
-    stripe_customer_id,
-)
-from apps.billing.recharge import company as recharge
+from apps.billing.purchases.payment_methods import payment_method_record, stripe_customer_id
+from apps.billing.purchases.refunds import purchase_refund
+from apps.billing.purchases.services import purchase_apply_intent, purchase_create, purchase_sync
+from apps.billing.purchases.wires import purchase_confirm_wire
+from apps.billing.recharge import company as company_recharge
+from apps.billing.recharge import profile as profile_recharge
+from apps.billing.recharge import sweep as recharge_sweep
 from apps.companies.models import VerificationStatus
 from apps.core.actor import Actor
 from apps.core.exceptions import Conflict
@@ -162,7 +159,7 @@ class CreditMachine(RuleBasedStateMachine):
         card = clients.payment_method_attach("pm_card_visa", customer=stripe_customer_id(self.company))
         payment_method_record(actor=owner, company=self.company, card=card)  # the default card
         company_limit = Decimal(company_amount * company_months)
-        recharge.auto_recharge_update(
+        company_recharge.auto_recharge_update(
             actor=owner,
             company=self.company,
             enabled=True,
@@ -173,7 +170,7 @@ class CreditMachine(RuleBasedStateMachine):
         self.company_recharge = Recharging(Decimal(company_amount), Decimal(company_threshold), company_limit)
         self.profile_recharges = []
         for profile in self.profiles:
-            recharge.profile_auto_recharge_update(
+            profile_recharge.profile_auto_recharge_update(
                 actor=owner,
                 profile=profile,
                 enabled=True,
@@ -232,7 +229,7 @@ class CreditMachine(RuleBasedStateMachine):
         model, now = self.profile_recharges[index], timezone.now()
         if self.expected_profiles[index] >= model.threshold or not model.armed:
             return None
-        retry_at = (model.last_failure_at or now) + recharge.PROFILE_RETRY_AFTER_FAILURE
+        retry_at = (model.last_failure_at or now) + profile_recharge.PROFILE_RETRY_AFTER_FAILURE
         if model.failures and now < retry_at:
             return None
         if model.per_month.get(month_of(now), ZERO) + model.amount > model.limit:
@@ -425,13 +422,13 @@ class CreditMachine(RuleBasedStateMachine):
     @rule(trigger=st.sampled_from(RechargeAttempt.Trigger.values))
     def company_auto_recharge(self, trigger: str) -> None:
         due = self._company_recharge_due()
-        attempt = recharge.company_recharge_run(company_id=self.company.pk, trigger=trigger)
+        attempt = company_recharge.company_recharge_run(company_id=self.company.pk, trigger=trigger)
         self._check_company_recharge(attempt, due=due)
 
     @rule(index=indexes)
     def profile_auto_recharge(self, index: int) -> None:
         expected = self._profile_recharge_expected(index)
-        attempt = recharge.profile_recharge_run(profile_id=self.profiles[index].pk, trigger="threshold")
+        attempt = profile_recharge.profile_recharge_run(profile_id=self.profiles[index].pk, trigger="threshold")
         self._check_profile_recharge(index, attempt, expected)
 
     @rule()
@@ -440,7 +437,7 @@ class CreditMachine(RuleBasedStateMachine):
         company_due = self._company_recharge_due()
         before = set(RechargeAttempt.objects.filter(company=self.company).values_list("pk", flat=True))
         profiles_before = set(ProfileRechargeAttempt.objects.filter(company=self.company).values_list("pk", flat=True))
-        counts = recharge.auto_recharge_sweep(now=timezone.now())
+        counts = recharge_sweep.auto_recharge_sweep(now=timezone.now())
         made = list(RechargeAttempt.objects.filter(company=self.company).exclude(pk__in=before))
         assert len(made) <= 1
         self._check_company_recharge(made[0] if made else None, due=company_due)

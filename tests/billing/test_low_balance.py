@@ -13,7 +13,7 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from apps.billing.models import ProfileBalanceAlert
-from apps.billing.recharge.company import profile_auto_recharge_update
+from apps.billing.recharge.profile import profile_auto_recharge_update
 from apps.bundles.models import BundlePeriod
 from apps.companies.models import Company, Notice, Role
 from apps.core.actor import Actor

@@ -190,7 +190,7 @@ def test_a_billing_api_key_can_buy(company) -> None:
 
 def test_paying_with_a_saved_card_through_the_api_credits_at_once(owner_api, company, owner, localstripe) -> None:
     from apps.billing.purchases import clients
-    from apps.billing.purchases.services import stripe_customer_id
+    from apps.billing.purchases.payment_methods import stripe_customer_id
 
     card = clients.payment_method_attach("pm_card_visa", customer=stripe_customer_id(company))
     saved = SavedPaymentMethod.objects.create(

@@ -17,7 +17,9 @@ from apps.billing.ledger.selectors import company_balance
 from apps.billing.ledger.services import InsufficientFunds
 from apps.billing.models import CreditPurchase, LedgerAccount, LedgerTransaction
 from apps.billing.purchases import clients
-from apps.billing.purchases.services import purchase_confirm_wire, purchase_create, purchase_refund
+from apps.billing.purchases.refunds import purchase_refund
+from apps.billing.purchases.services import purchase_create
+from apps.billing.purchases.wires import purchase_confirm_wire
 from apps.companies.models import Notice, Role
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError, Conflict

@@ -22,11 +22,11 @@ def main() -> None:
     from django.utils import timezone
 
     from apps.billing.purchases import services as purchases
-    from apps.billing.recharge import company as recharge
+    from apps.billing.recharge import sweep as recharge_sweep
 
     graces = [
-        getattr(recharge, "STALE_AFTER", timedelta(minutes=10)),
-        getattr(recharge, "SYNC_PENDING_AFTER", timedelta(minutes=10)),
+        getattr(recharge_sweep, "STALE_AFTER", timedelta(minutes=10)),
+        getattr(recharge_sweep, "SYNC_PENDING_AFTER", timedelta(minutes=10)),
         getattr(purchases, "RECONCILE_GRACE", timedelta(minutes=10)),
     ]
     later = timezone.now() + max(graces) + timedelta(minutes=1)
@@ -35,7 +35,7 @@ def main() -> None:
         runs.append(
             {
                 "reconcile": purchases.purchases_reconcile(now=later),
-                "sweep": recharge.auto_recharge_sweep(now=later),
+                "sweep": recharge_sweep.auto_recharge_sweep(now=later),
             }
         )
     json.dump({"later_by_s": (later - timezone.now()).total_seconds(), "runs": runs}, sys.stdout)

@@ -20,9 +20,8 @@ def main() -> None:
 
     django.setup()
 
-    from apps.billing.purchases import clients
-    from apps.billing.purchases import services as purchases
-    from apps.billing.recharge import company as recharge
+    from apps.billing.purchases import clients, payment_methods
+    from apps.billing.recharge import company as company_recharge
     from apps.companies.models import Company, Role, VerificationStatus
     from apps.core.actor import Actor
     from apps.sip_profiles.services import sip_profile_create
@@ -40,9 +39,9 @@ def main() -> None:
             actor=actor, company=company, name=f"Fault PBX {n + 1}", auth_method="registration", channels=1
         )
         profiles.append(str(profile.public_id))
-    card_info = clients.payment_method_attach("pm_card_visa", customer=purchases.stripe_customer_id(company))
-    card = purchases.payment_method_record(actor=actor, company=company, card=card_info)
-    auto = recharge.auto_recharge_update(
+    card_info = clients.payment_method_attach("pm_card_visa", customer=payment_methods.stripe_customer_id(company))
+    card = payment_methods.payment_method_record(actor=actor, company=company, card=card_info)
+    auto = company_recharge.auto_recharge_update(
         actor=actor,
         company=company,
         enabled=True,

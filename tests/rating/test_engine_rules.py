@@ -15,7 +15,7 @@ import time_machine
 from apps.billing.ledger.allocations import credit_allocate, profile_balance
 from apps.billing.ledger.selectors import company_balance
 from apps.billing.models import LedgerEntry, LedgerTransaction, ProfileRechargeAttempt
-from apps.billing.recharge import company as recharge
+from apps.billing.recharge import profile as profile_recharge
 from apps.bundles.models import BundlePeriod
 from apps.cdrs.models import CdrRating, PendingCdr
 from apps.core.actor import Actor
@@ -290,7 +290,7 @@ def test_rating_tops_up_a_profile_below_its_auto_recharge_threshold(
     credit_allocate(actor=SYSTEM, profile=profile, amount="10", key="profile")
     credit_allocate(actor=SYSTEM, profile=branch, amount="10", key="branch")
     for target in (profile, branch):
-        recharge.profile_auto_recharge_update(
+        profile_recharge.profile_auto_recharge_update(
             actor=Actor(user=owner), profile=target, enabled=True, amount="20", threshold="5", monthly_limit="100"
         )
     queue_calls(

@@ -130,12 +130,11 @@ def charge_record(
 
 def _ask_for_auto_recharge(company: Company, *, trigger: str) -> None:
     """After commit, let the company auto-recharge look at the balance (cheap when it is off)."""
-    from apps.billing.recharge import company as recharge
+    # Lazy: auto-recharge builds on purchases, which settle charges when credit arrives.
+    from apps.billing.recharge.company import company_recharge_requested
 
     company_id = company.pk
-    transaction.on_commit(
-        lambda: recharge.company_recharge_requested(company_id=company_id, trigger=trigger), robust=True
-    )
+    transaction.on_commit(lambda: company_recharge_requested(company_id=company_id, trigger=trigger), robust=True)
 
 
 # --- Unpaid renewals: retry, suspend, resume --------------------------------------

@@ -58,14 +58,16 @@ def _after_move(*, company_id: int, profile_id: int, to_profile: bool) -> None:
     """Auto-recharge hooks, run after commit: an allocation debited the company balance, a
     take-back the profile balance. Here rather than in ledger_post, so that a refund (which
     also debits the company balance) never charges the card it is refunding."""
-    from apps.billing.recharge import company as recharge  # recharge builds on this module
+    # Lazy: profile auto-recharge builds on this module.
+    from apps.billing.recharge.company import company_recharge_requested
+    from apps.billing.recharge.profile import profile_balance_debited
 
     if to_profile:
         transaction.on_commit(
-            lambda: recharge.company_recharge_requested(company_id=company_id, trigger="threshold"), robust=True
+            lambda: company_recharge_requested(company_id=company_id, trigger="threshold"), robust=True
         )
     else:
-        recharge.profile_balance_debited(profile_id)
+        profile_balance_debited(profile_id)
 
 
 def credit_allocate(*, actor: Actor, profile: Any, amount: Any, key: str) -> tuple[LedgerTransaction, bool]:

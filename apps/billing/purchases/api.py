@@ -15,8 +15,7 @@ from rest_framework.response import Response
 
 from apps.billing import idempotency
 from apps.billing.models import CreditPurchase, IdempotentRequest, SavedPaymentMethod
-from apps.billing.purchases import selectors as purchase_selectors
-from apps.billing.purchases import services as purchases
+from apps.billing.purchases import payment_methods, selectors, services
 from apps.billing.purchases.receipts import receipt_number, receipt_pdf
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
@@ -59,7 +58,7 @@ class PurchaseOutputSerializer(serializers.Serializer):  # type: ignore[type-arg
     refunded_at = serializers.DateTimeField(allow_null=True)
 
     def get_wire_instructions(self, purchase: CreditPurchase) -> str | None:
-        return purchase_selectors.wire_instructions(purchase) if purchase.wire_reference else None
+        return selectors.wire_instructions(purchase) if purchase.wire_reference else None
 
     @extend_schema_field(CardSerializer(allow_null=True))
     def get_card(self, purchase: CreditPurchase) -> dict[str, str] | None:
@@ -137,12 +136,10 @@ class PurchaseListApi(CompanyScopedAPIView):
         data = serializer.validated_data
         saved_card = None
         if data["payment_method"] is not None:
-            saved_card = (
-                purchase_selectors.saved_cards_for(self.company).filter(public_id=data["payment_method"]).first()
-            )
+            saved_card = selectors.saved_cards_for(self.company).filter(public_id=data["payment_method"]).first()
             if saved_card is None:
                 raise ApplicationError("No such saved card.", field="payment_method")
-        result = purchases.purchase_create(
+        result = services.purchase_create(
             actor=self.actor,
             company=self.company,
             amount=data["amount"],
@@ -162,7 +159,7 @@ class PurchaseListApi(CompanyScopedAPIView):
         """The answer for a retry whose first request started a purchase and never answered:
         that purchase as Stripe has it now. Nothing is created or charged again."""
         purchase = CreditPurchase.objects.select_related("company").get(pk=claim.purchase_id)
-        purchase, intent = purchases.purchase_sync(purchase=purchase)
+        purchase, intent = services.purchase_sync(purchase=purchase)
         open_intent = purchase.status == CreditPurchase.Status.PENDING and intent is not None
         needs_person = open_intent and intent is not None and intent.status != "processing"
         body = {
@@ -183,7 +180,7 @@ class PurchaseDetailApi(CompanyScopedAPIView):
         "first, so this shows a payment the moment Stripe has it.",
     )
     def get(self, request: Request, id: str) -> Response:
-        purchase, _ = purchases.purchase_sync(purchase=self.get_object())
+        purchase, _ = services.purchase_sync(purchase=self.get_object())
         return Response(PurchaseOutputSerializer(purchase).data)
 
 
@@ -243,7 +240,7 @@ class PaymentMethodDetailApi(_PaymentMethodBase):
         description="Remove the card: it is detached from the company at Stripe and can no longer be charged.",
     )
     def delete(self, request: Request, id: str) -> Response:
-        purchases.payment_method_remove(actor=self.actor, method=self.get_object())
+        payment_methods.payment_method_remove(actor=self.actor, method=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -255,5 +252,5 @@ class PaymentMethodDefaultApi(_PaymentMethodBase):
         description="Make this the card auto-recharge charges.",
     )
     def post(self, request: Request, id: str) -> Response:
-        card = purchases.payment_method_set_default(actor=self.actor, method=self.get_object())
+        card = payment_methods.payment_method_set_default(actor=self.actor, method=self.get_object())
         return Response(PaymentMethodOutputSerializer(card).data)

@@ -1,60 +1,56 @@
-"""Buying company credit: card and PayPal through Stripe PaymentIntents, bank wire confirmed by
-staff; saved cards; refunds.
+"""Buying company credit by card and PayPal through Stripe PaymentIntents: starting a purchase
+(a bank wire is started in .wires), paying it on the page or off-session with a saved card,
+and learning what Stripe did.
 
 Exactly-once crediting. A Stripe payment is credited by purchase_apply_intent, whichever reaches
 it first: the verified webhook (apps.billing.purchases.webhooks) or a server-side retrieval of the
 PaymentIntent (the browser coming back, the pay step, the reconcile task). It locks the purchase
 row, so the two queue; the second finds the purchase credited and stops. Under that, the ledger
 key `stripe:<payment intent>` is unique, so even a bug above could not credit twice. A wire is
-credited under `wire:<purchase>` by staff, once.
+credited under `wire:<purchase>` by staff, once (apps.billing.purchases.wires).
 
-Network calls (apps.billing.purchases.clients) are never made inside a database transaction: each service
-does its Stripe calls first or last, and its database writes in short transactions of their own.
+Network calls (apps.billing.purchases.clients) are never made inside a database transaction: each
+service does its Stripe calls first or last, and its database writes in short transactions of
+their own.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.audit.services import audit_record
-from apps.billing.charges.services import charges_settle_after_credit
-from apps.billing.ledger.services import Leg, company_account, ledger_post, platform_account
-from apps.billing.models import (
-    CreditPurchase,
-    LedgerAccount,
-    LedgerTransaction,
-    SavedPaymentMethod,
-    StripeCustomer,
-)
-from apps.billing.money import CENTS, clean_amount, format_money
+from apps.billing.models import CreditPurchase, LedgerAccount, SavedPaymentMethod
+from apps.billing.money import CENTS, format_money
 from apps.billing.purchases import clients
-from apps.companies.models import Company, Notice
-from apps.companies.notices import notice_create
-from apps.companies.selectors import PAYMENT_METHOD_LABELS, purchase_policy_for_company
+from apps.billing.purchases.payment_methods import payment_method_record, stripe_customer_id
+from apps.billing.purchases.records import (
+    SYSTEM,
+    Method,
+    Status,
+    method_label,
+    purchase_amount,
+    purchase_credit,
+    purchase_mark,
+    purchase_method,
+    purchase_set_status,
+    purchase_start,
+)
+from apps.billing.purchases.wires import purchase_create_wire
+from apps.companies.models import Company
 from apps.core.actor import Actor
-from apps.core.exceptions import ApplicationError, Conflict
+from apps.core.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
 
-Method = CreditPurchase.Method
-Status = CreditPurchase.Status
-SYSTEM = Actor.system()
-# Unambiguous characters for wire references: no 0/O, 1/I/L.
-REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-# A refund still "in progress" after this long was interrupted (a crash): it may be continued.
-REFUND_STALE_AFTER = timedelta(minutes=10)
 # Stripe intents the browser may still be paying are left alone this long by the reconcile task.
 RECONCILE_GRACE = timedelta(minutes=10)
 RECONCILE_BATCH = 200
@@ -76,197 +72,7 @@ class PurchaseResult:
     requires_action: bool = False
 
 
-def _label(method: str) -> str:
-    return PAYMENT_METHOD_LABELS.get(method, method)
-
-
-# --- Rules ----------------------------------------------------------------------------------
-
-
-def purchase_amount(value: Any, *, company: Company) -> Decimal:
-    """A purchase amount the company may buy: at least the minimum, at most its limit, in cents."""
-    # Stripe charges whole cents; "25.500" is fine, "25.505" is not.
-    amount = clean_amount(value, quantum=CENTS).quantize(CENTS)
-    currency = company.currency
-    minimum = settings.MINIMUM_PURCHASE
-    if amount < minimum:
-        raise ApplicationError(
-            f"The minimum purchase is {format_money(minimum, currency)}.", field="amount", code="below_minimum"
-        )
-    policy = purchase_policy_for_company(company)
-    if amount > policy.max_purchase:
-        hint = "" if company.is_verified else " Verify your company to raise it."
-        raise ApplicationError(
-            f"Your limit is {format_money(policy.max_purchase, currency)} per purchase.{hint}",
-            field="amount",
-            code="above_limit",
-        )
-    return amount
-
-
-def purchase_method(value: Any, *, company: Company) -> str:
-    if value not in Method.values:
-        raise ApplicationError("Choose card, PayPal or bank wire.", field="method")
-    policy = purchase_policy_for_company(company)
-    if value not in policy.payment_methods:
-        if value == Method.BANK_WIRE and not company.is_verified:
-            message = "Bank wire is available to verified companies. Verify your company to pay by bank wire."
-        else:
-            message = f"{_label(value)} is not available to your company."
-        raise ApplicationError(message, field="method", code="method_not_allowed")
-    return str(value)
-
-
-# --- Stripe customer and saved cards -----------------------------------------------------------
-
-
-def stripe_customer_id(company: Company) -> str:
-    """The company's Stripe customer, created at first use. Makes a network call: outside transactions."""
-    existing = StripeCustomer.objects.filter(company=company).values_list("stripe_id", flat=True).first()
-    if existing:
-        return existing
-    created = clients.customer_create(
-        name=company.name, company_id=str(company.public_id), idempotency_key=f"customer:{company.public_id}"
-    )
-    try:
-        with transaction.atomic():
-            StripeCustomer.objects.create(company=company, stripe_id=created)
-    except IntegrityError:
-        # A concurrent request stored the company's customer first (the real API returns the
-        # same customer for the same idempotency key; the local imitation makes a second one).
-        winner = StripeCustomer.objects.get(company=company).stripe_id
-        if winner != created:
-            try:
-                clients.customer_delete(created)
-            except clients.PaymentProviderError:
-                logger.warning("Could not delete the unused Stripe customer %s", created)
-        return winner
-    return created
-
-
-def payment_method_record(*, actor: Actor, company: Company, card: clients.CardInfo) -> SavedPaymentMethod:
-    """Remember a card saved at Stripe. The company's first card becomes its default."""
-    existing = SavedPaymentMethod.objects.filter(stripe_id=card.id).first()
-    if existing is not None:
-        if existing.company_id != company.pk:
-            raise ApplicationError("This card belongs to another company.")
-        return existing
-    for may_be_default in (True, False):
-        try:
-            with transaction.atomic():
-                has_default = SavedPaymentMethod.objects.for_company(company).filter(is_default=True).exists()
-                saved = SavedPaymentMethod.objects.create(
-                    company=company,
-                    stripe_id=card.id,
-                    brand=card.brand[:30],
-                    last4=card.last4,
-                    exp_month=card.exp_month,
-                    exp_year=card.exp_year,
-                    is_default=may_be_default and not has_default,
-                    created_by=actor.user,
-                )
-                audit_record(
-                    actor=actor,
-                    action="payment_method.saved",
-                    company=company,
-                    target=saved,
-                    changes={"card": {"before": None, "after": str(saved)}},
-                )
-            return saved
-        except IntegrityError:
-            # The same card saved by a concurrent request; or another card became the default
-            # at the same moment (the partial unique index): then save this one as not default.
-            existing = SavedPaymentMethod.objects.filter(stripe_id=card.id).first()
-            if existing is not None:
-                return existing
-    raise ApplicationError("The card could not be saved. Please try again.")
-
-
-def payment_method_set_default(*, actor: Actor, method: SavedPaymentMethod) -> SavedPaymentMethod:
-    with transaction.atomic():
-        # Lock every card of the company: two "make default" requests then run one after the other.
-        cards = list(SavedPaymentMethod.objects.for_company(method.company).select_for_update().order_by("pk"))
-        before = next((c for c in cards if c.is_default), None)
-        if before is not None and before.pk == method.pk:
-            return before
-        SavedPaymentMethod.objects.for_company(method.company).filter(is_default=True).update(is_default=False)
-        SavedPaymentMethod.objects.filter(pk=method.pk).update(is_default=True)
-        method.is_default = True
-        audit_record(
-            actor=actor,
-            action="payment_method.default_set",
-            company=method.company,
-            target=method,
-            changes={"default": {"before": str(before) if before else None, "after": str(method)}},
-        )
-    return method
-
-
-def payment_method_remove(*, actor: Actor, method: SavedPaymentMethod) -> None:
-    """Detach the card at Stripe, then forget it. If Stripe refuses, the card stays listed."""
-    clients.payment_method_detach(method.stripe_id)
-    with transaction.atomic():
-        deleted, _ = SavedPaymentMethod.objects.filter(pk=method.pk).delete()
-        if deleted:
-            audit_record(
-                actor=actor,
-                action="payment_method.removed",
-                company=method.company,
-                target=method,
-                changes={"card": {"before": str(method), "after": None}},
-            )
-
-
 # --- Starting a purchase ------------------------------------------------------------------------
-
-
-def _start_purchase(
-    *, actor: Actor, company: Company, amount: Decimal, fields: dict[str, Any], changes: dict[str, Any]
-) -> CreditPurchase:
-    """Create a pending purchase and its audit event (amount first, then `changes`)."""
-    purchase = CreditPurchase.objects.create(
-        company=company, amount=amount, currency=company.currency, created_by=actor.user, **fields
-    )
-    audit_record(
-        actor=actor,
-        action="credit.purchase_started",
-        company=company,
-        target=purchase,
-        changes={
-            "amount": {"before": None, "after": format_money(amount, company.currency)},
-            **{name: {"before": None, "after": value} for name, value in changes.items()},
-        },
-    )
-    return purchase
-
-
-def _wire_reference() -> str:
-    chars = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
-    return f"SM-{chars[:4]}-{chars[4:]}"
-
-
-def _create_wire(
-    *, actor: Actor, company: Company, amount: Decimal, on_created: Callable[[CreditPurchase], None] | None
-) -> CreditPurchase:
-    for _ in range(5):
-        try:
-            with transaction.atomic():
-                reference = _wire_reference()
-                purchase = _start_purchase(
-                    actor=actor,
-                    company=company,
-                    amount=amount,
-                    fields={"method": Method.BANK_WIRE, "wire_reference": reference},
-                    changes={"method": Method.BANK_WIRE, "wire_reference": reference},
-                )
-                if on_created is not None:
-                    on_created(purchase)
-                return purchase
-        except IntegrityError as error:
-            # 31^8 references make a clash rare; draw another one. Any other error is real.
-            if "wire_reference" not in str(error):
-                raise
-    raise ApplicationError("Could not create a unique wire reference. Please try again.")
 
 
 def purchase_create(
@@ -288,13 +94,15 @@ def purchase_create(
     amount = purchase_amount(amount, company=company)
     method = purchase_method(method, company=company)
     if method == Method.BANK_WIRE:
-        return PurchaseResult(purchase=_create_wire(actor=actor, company=company, amount=amount, on_created=on_created))
+        return PurchaseResult(
+            purchase=purchase_create_wire(actor=actor, company=company, amount=amount, on_created=on_created)
+        )
     if saved_card is not None and (method != Method.CARD or saved_card.company_id != company.pk):
         raise ApplicationError("Choose one of your company's saved cards.", field="payment_method")
 
     customer = stripe_customer_id(company)
     with transaction.atomic():
-        purchase = _start_purchase(
+        purchase = purchase_start(
             actor=actor,
             company=company,
             amount=amount,
@@ -315,19 +123,13 @@ def purchase_create(
             idempotency_key=f"purchase:{purchase.public_id}",
         )
     except ApplicationError as error:
-        _mark(purchase, status=Status.FAILED, failure_message=error.message[:500])
+        purchase_mark(purchase, status=Status.FAILED, failure_message=error.message[:500])
         raise
     CreditPurchase.objects.filter(pk=purchase.pk).update(stripe_payment_intent=intent.id)
     purchase.stripe_payment_intent = intent.id
     if saved_card is not None:
         return purchase_pay(actor=actor, purchase=purchase, saved_card=saved_card)
     return PurchaseResult(purchase=purchase, client_secret=intent.client_secret, requires_action=True)
-
-
-def _mark(purchase: CreditPurchase, **fields: Any) -> None:
-    CreditPurchase.objects.filter(pk=purchase.pk).update(**fields, updated_at=timezone.now())
-    for name, value in fields.items():
-        setattr(purchase, name, value)
 
 
 def purchase_charge_off_session(
@@ -356,7 +158,7 @@ def purchase_charge_off_session(
         raise ApplicationError("Choose one of your company's saved cards.", field="payment_method")
     customer = stripe_customer_id(company)
     with transaction.atomic():
-        purchase = _start_purchase(
+        purchase = purchase_start(
             actor=actor,
             company=company,
             amount=amount,
@@ -400,7 +202,7 @@ def purchase_charge_off_session(
             )
             if locked.status == Status.PENDING:
                 message = "Your bank asks you to confirm this payment, which cannot be done automatically."
-                _set_status(locked, Status.FAILED, actor=actor, failure_message=message)
+                purchase_set_status(locked, Status.FAILED, actor=actor, failure_message=message)
             applied = locked
     return applied
 
@@ -415,7 +217,7 @@ def _fail_uncharged(
             locked.stripe_payment_intent = payment_intent
             locked.save(update_fields=["stripe_payment_intent", "updated_at"])
         if locked.status == Status.PENDING:
-            _set_status(locked, Status.FAILED, actor=actor, failure_message=message[:500])
+            purchase_set_status(locked, Status.FAILED, actor=actor, failure_message=message[:500])
     return locked
 
 
@@ -433,7 +235,7 @@ def purchase_settle_off_session(*, purchase: CreditPurchase) -> CreditPurchase:
                 CreditPurchase.objects.select_for_update(of=("self",)).select_related("company").get(pk=purchase.pk)
             )
             if locked.status == Status.PENDING and not locked.stripe_payment_intent:
-                _set_status(locked, Status.CANCELED, actor=SYSTEM)
+                purchase_set_status(locked, Status.CANCELED, actor=SYSTEM)
         return locked
     synced, intent = purchase_sync(purchase=purchase)
     if synced.status != Status.PENDING or intent is None or intent.status in ("processing", "succeeded"):
@@ -464,7 +266,7 @@ def purchase_card_form(*, purchase: CreditPurchase) -> clients.SetupIntentInfo:
         off_session=purchase.save_card,
         idempotency_key=f"setup:{purchase.public_id}:{uuid.uuid4().hex[:12]}",
     )
-    _mark(purchase, stripe_setup_intent=setup.id)
+    purchase_mark(purchase, stripe_setup_intent=setup.id)
     return setup
 
 
@@ -504,7 +306,7 @@ def purchase_pay(
         elif card.customer is not None:
             forget = card.id
         payment_method, brand, last4 = card.id, card.brand, card.last4
-    _mark(purchase, card_brand=brand[:30], card_last4=last4[:4])
+    purchase_mark(purchase, card_brand=brand[:30], card_last4=last4[:4])
     try:
         intent = clients.payment_intent_confirm(purchase.stripe_payment_intent, payment_method=payment_method)
     except clients.PaymentProviderError:
@@ -565,25 +367,11 @@ def purchase_apply_intent(*, intent: clients.PaymentIntentInfo, actor: Actor = S
             _credit_stripe(purchase=purchase, intent=intent, actor=actor)
         elif intent.status == "canceled":
             if purchase.status in (Status.PENDING, Status.FAILED):
-                _set_status(purchase, Status.CANCELED, actor=actor)
+                purchase_set_status(purchase, Status.CANCELED, actor=actor)
         elif intent.status == "requires_payment_method" and intent.error_message and purchase.status == Status.PENDING:
             # This attempt was declined. A later success on the same intent still credits.
-            _set_status(purchase, Status.FAILED, actor=actor, failure_message=intent.error_message[:500])
+            purchase_set_status(purchase, Status.FAILED, actor=actor, failure_message=intent.error_message[:500])
         return purchase
-
-
-def _set_status(purchase: CreditPurchase, status: str, *, actor: Actor, failure_message: str = "") -> None:
-    before = purchase.status
-    purchase.status = status
-    purchase.failure_message = failure_message
-    purchase.save(update_fields=["status", "failure_message", "updated_at"])
-    audit_record(
-        actor=actor,
-        action=f"credit.purchase_{status}",
-        company=purchase.company,
-        target=purchase,
-        changes={"status": {"before": before, "after": status}},
-    )
 
 
 def _credit_stripe(*, purchase: CreditPurchase, intent: clients.PaymentIntentInfo, actor: Actor) -> None:
@@ -605,63 +393,13 @@ def _credit_stripe(*, purchase: CreditPurchase, intent: clients.PaymentIntentInf
             f"Stripe reports {format_money(received, intent.currency)} paid for a purchase of "
             f"{format_money(purchase.amount, purchase.currency)}; our staff will look into it."
         )
-    _credit(
+    purchase_credit(
         actor=actor,
         purchase=purchase,
         received=received,
         cash=LedgerAccount.Kind.STRIPE_CASH,
         key=f"stripe:{intent.id}",
-        description=f"Credit bought by {_label(purchase.method).lower()}",
-    )
-
-
-def _credit(
-    *, actor: Actor, purchase: CreditPurchase, received: Decimal, cash: str, key: str, description: str
-) -> None:
-    """Post the money received (cash account → company balance) once, under `key`, and mark
-    the purchase credited."""
-    txn, _ = ledger_post(
-        actor=actor,
-        key=key,
-        kind=LedgerTransaction.Kind.PURCHASE,
-        company=purchase.company,
-        currency=purchase.currency,
-        description=description,
-        legs=[
-            Leg(platform_account(cash, purchase.currency), -received),
-            Leg(company_account(purchase.company), received),
-        ],
-    )
-    _record_credit(purchase=purchase, txn=txn, received=received, actor=actor)
-    charges_settle_after_credit(purchase.company)
-
-
-def _record_credit(*, purchase: CreditPurchase, txn: LedgerTransaction, received: Decimal, actor: Actor) -> None:
-    before = purchase.status
-    purchase.status = Status.SUCCEEDED
-    purchase.amount_received = received
-    purchase.succeeded_at = timezone.now()
-    purchase.credit_transaction = txn
-    purchase.failure_message = ""
-    purchase.save(
-        update_fields=[
-            "status",
-            "amount_received",
-            "succeeded_at",
-            "credit_transaction",
-            "failure_message",
-            "updated_at",
-        ]
-    )
-    audit_record(
-        actor=actor,
-        action="credit.purchased",
-        company=purchase.company,
-        target=purchase,
-        changes={
-            "status": {"before": before, "after": Status.SUCCEEDED},
-            "credited": {"before": None, "after": format_money(received, purchase.currency)},
-        },
+        description=f"Credit bought by {method_label(purchase.method).lower()}",
     )
 
 
@@ -695,7 +433,7 @@ def purchases_reconcile(*, now: datetime) -> dict[str, int]:
                     with transaction.atomic():
                         locked = CreditPurchase.objects.select_for_update().get(pk=purchase.pk)
                         if locked.status == Status.PENDING and not locked.stripe_payment_intent:
-                            _set_status(locked, Status.CANCELED, actor=SYSTEM)
+                            purchase_set_status(locked, Status.CANCELED, actor=SYSTEM)
                             counts["canceled"] += 1
                 continue
             synced, intent = purchase_sync(purchase=purchase)
@@ -711,205 +449,3 @@ def purchases_reconcile(*, now: datetime) -> dict[str, int]:
             counts["errors"] += 1
             logger.exception("Could not reconcile purchase %s", purchase.public_id)
     return counts
-
-
-# --- Bank wire ---------------------------------------------------------------------------------------
-
-
-def purchase_confirm_wire(*, actor: Actor, purchase: CreditPurchase, amount_received: Any) -> CreditPurchase:
-    """Staff saw the wire arrive: credit what arrived (which may differ from what was asked), once."""
-    received = clean_amount(amount_received, field="amount_received", quantum=CENTS).quantize(CENTS)
-    with transaction.atomic():
-        purchase = CreditPurchase.objects.select_for_update(of=("self",)).select_related("company").get(pk=purchase.pk)
-        if purchase.method != Method.BANK_WIRE:
-            raise ApplicationError("Only bank-wire purchases are confirmed by staff.", code="not_a_wire")
-        if purchase.status in CreditPurchase.CREDITED:
-            raise Conflict(
-                f"Wire {purchase.wire_reference} was already confirmed: "
-                f"{format_money(purchase.amount_received or Decimal(0), purchase.currency)} credited.",
-                code="already_confirmed",
-            )
-        company = purchase.company
-        _credit(
-            actor=actor,
-            purchase=purchase,
-            received=received,
-            cash=LedgerAccount.Kind.BANK_CASH,
-            key=f"wire:{purchase.public_id}",
-            description=f"Credit bought by bank wire {purchase.wire_reference}",
-        )
-        notice_create(
-            company=company,
-            kind="credit_wire_received",
-            level=Notice.Level.INFO,
-            message=f"We received your bank wire {purchase.wire_reference}: "
-            f"{format_money(received, purchase.currency)} was added to your balance.",
-        )
-    return purchase
-
-
-# --- Refunds ----------------------------------------------------------------------------------------
-
-
-def _refund_key(purchase: CreditPurchase, attempt: int) -> str:
-    return f"refund:{purchase.public_id}" if attempt == 1 else f"refund:{purchase.public_id}:{attempt}"
-
-
-def purchase_refund(*, actor: Actor, purchase: CreditPurchase, reason: str) -> CreditPurchase:
-    """Give a paid purchase's money back, taking its credit back from the company balance.
-
-    The credit is taken back first, in the ledger, so it cannot be spent while Stripe refunds
-    (and a company balance too low to give it back stops the refund before Stripe is asked).
-    Then Stripe refunds, outside any transaction; if it refuses, a correcting transaction puts
-    the credit back. A repeat (double click, retry) finds the refund done or in progress."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ApplicationError("Give the reason for the refund.", field="reason")
-    now = timezone.now()
-    with transaction.atomic():
-        purchase = CreditPurchase.objects.select_for_update(of=("self",)).select_related("company").get(pk=purchase.pk)
-        if purchase.status == Status.REFUNDED:
-            return purchase
-        if purchase.status == Status.REFUNDING:
-            if purchase.refund_started_at and purchase.refund_started_at > now - REFUND_STALE_AFTER:
-                raise Conflict("A refund of this purchase is already in progress.", code="refund_in_progress")
-            purchase.refund_started_at = now  # interrupted earlier: continue it below
-            purchase.save(update_fields=["refund_started_at", "updated_at"])
-        elif purchase.status != Status.SUCCEEDED:
-            raise ApplicationError("Only a paid purchase can be refunded.", code="not_refundable")
-        else:
-            credited = purchase.amount_received or purchase.amount
-            attempt = purchase.refund_attempts + 1
-            company = purchase.company
-            txn, _ = ledger_post(
-                actor=actor,
-                key=_refund_key(purchase, attempt),
-                kind=LedgerTransaction.Kind.REFUND,
-                company=company,
-                currency=purchase.currency,
-                description=f"Refund of {purchase}",
-                legs=[
-                    Leg(company_account(company), -credited),
-                    Leg(platform_account(LedgerAccount.Kind.REFUNDS, purchase.currency), credited),
-                ],
-            )
-            purchase.status = Status.REFUNDING
-            purchase.refund_attempts = attempt
-            purchase.refund_transaction = txn
-            purchase.refund_reason = reason
-            purchase.refund_started_at = now
-            purchase.failure_message = ""
-            purchase.save(
-                update_fields=[
-                    "status",
-                    "refund_attempts",
-                    "refund_transaction",
-                    "refund_reason",
-                    "refund_started_at",
-                    "failure_message",
-                    "updated_at",
-                ]
-            )
-            audit_record(
-                actor=actor,
-                action="credit.refund_started",
-                company=company,
-                target=purchase,
-                changes={
-                    "status": {"before": Status.SUCCEEDED, "after": Status.REFUNDING},
-                    "refunded": {"before": None, "after": format_money(credited, purchase.currency)},
-                    "reason": {"before": None, "after": reason},
-                },
-            )
-
-    stripe_refund = ""
-    if purchase.is_stripe and purchase.stripe_payment_intent:
-        stripe_refund = _refund_at_stripe(actor=actor, purchase=purchase)
-
-    with transaction.atomic():
-        purchase = CreditPurchase.objects.select_for_update(of=("self",)).select_related("company").get(pk=purchase.pk)
-        if purchase.status != Status.REFUNDING:
-            return purchase
-        purchase.status = Status.REFUNDED
-        purchase.refunded_at = timezone.now()
-        purchase.stripe_refund = stripe_refund
-        purchase.save(update_fields=["status", "refunded_at", "stripe_refund", "updated_at"])
-        credited = purchase.amount_received or purchase.amount
-        audit_record(
-            actor=actor,
-            action="credit.refunded",
-            company=purchase.company,
-            target=purchase,
-            changes={"status": {"before": Status.REFUNDING, "after": Status.REFUNDED}},
-        )
-        notice_create(
-            company=purchase.company,
-            kind="credit_refunded",
-            level=Notice.Level.INFO,
-            message=f"Your purchase of {format_money(credited, purchase.currency)} on "
-            f"{purchase.created_at:%d %b %Y} was refunded; the credit was taken back from your balance.",
-        )
-    return purchase
-
-
-def _refund_at_stripe(*, actor: Actor, purchase: CreditPurchase) -> str:
-    assert purchase.stripe_payment_intent
-    purchase_id = str(purchase.public_id)
-    try:
-        refund = clients.refund_create(
-            payment_intent=purchase.stripe_payment_intent,
-            purchase_id=purchase_id,
-            idempotency_key=_refund_key(purchase, purchase.refund_attempts),
-        )
-    except ApplicationError as error:
-        # A timeout may hide a refund that was made: look before undoing anything.
-        try:
-            found = clients.refund_find(payment_intent=purchase.stripe_payment_intent, purchase_id=purchase_id)
-        except ApplicationError:
-            # Cannot tell: the purchase stays "refund in progress" and may be retried later.
-            raise ApplicationError(
-                f"Stripe could not be reached ({error.message}). The credit is held; try the refund again later.",
-                code="refund_unknown",
-            ) from error
-        if found is None:
-            _refund_undo(actor=actor, purchase=purchase, message=error.message)
-            raise ApplicationError(
-                f"Stripe did not refund: {error.message} The credit was put back.", code="refund_failed"
-            ) from error
-        refund = found
-    return refund.id
-
-
-def _refund_undo(*, actor: Actor, purchase: CreditPurchase, message: str) -> None:
-    with transaction.atomic():
-        purchase = CreditPurchase.objects.select_for_update(of=("self",)).select_related("company").get(pk=purchase.pk)
-        if purchase.status != Status.REFUNDING:
-            return
-        credited = purchase.amount_received or purchase.amount
-        company = purchase.company
-        ledger_post(
-            actor=actor,
-            key=f"refund-undo:{purchase.public_id}:{purchase.refund_attempts}",
-            kind=LedgerTransaction.Kind.ADJUSTMENT,
-            company=company,
-            currency=purchase.currency,
-            description=f"Refund not made, credit restored: {purchase}",
-            legs=[
-                Leg(platform_account(LedgerAccount.Kind.REFUNDS, purchase.currency), -credited),
-                Leg(company_account(company), credited),
-            ],
-        )
-        purchase.status = Status.SUCCEEDED
-        purchase.refund_transaction = None
-        purchase.refund_started_at = None
-        purchase.failure_message = f"Refund failed: {message}"[:500]
-        purchase.save(
-            update_fields=["status", "refund_transaction", "refund_started_at", "failure_message", "updated_at"]
-        )
-        audit_record(
-            actor=actor,
-            action="credit.refund_failed",
-            company=company,
-            target=purchase,
-            changes={"status": {"before": Status.REFUNDING, "after": Status.SUCCEEDED}, "error": message},
-        )

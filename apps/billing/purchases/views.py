@@ -18,9 +18,7 @@ from django.views.decorators.http import require_POST
 from apps.billing.ledger.selectors import company_balance
 from apps.billing.models import CreditPurchase, SavedPaymentMethod
 from apps.billing.money import format_money
-from apps.billing.purchases import clients, webhooks
-from apps.billing.purchases import selectors as purchase_selectors
-from apps.billing.purchases import services as purchases
+from apps.billing.purchases import clients, payment_methods, selectors, services, webhooks
 from apps.billing.purchases.receipts import receipt_number, receipt_pdf
 from apps.billing.recharge.views import auto_recharge_context
 from apps.companies.models import Capability
@@ -75,11 +73,11 @@ class CreditView(_CreditPage):
             "policy": purchase_policy_for_company(company),
             "minimum": settings.MINIMUM_PURCHASE,
             "form": form,
-            "methods": purchase_selectors.payment_method_choices(company),
+            "methods": selectors.payment_method_choices(company),
             "chosen_method": form["method"].value() or "card",
-            "cards": list(purchase_selectors.saved_cards_for(company)),
-            "purchases": list(purchase_selectors.purchases_for(company)[:HISTORY_SHOWN]),
-            "stripe_ready": purchase_selectors.stripe_is_configured(),
+            "cards": list(selectors.saved_cards_for(company)),
+            "purchases": list(selectors.purchases_for(company)[:HISTORY_SHOWN]),
+            "stripe_ready": selectors.stripe_is_configured(),
             **auto_recharge_context(company),
         }
         return render(self.request, "billing/credit.html", context, status=status)
@@ -92,7 +90,7 @@ class CreditView(_CreditPage):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                result = purchases.purchase_create(
+                result = services.purchase_create(
                     actor=self.actor,
                     company=self.company,
                     amount=data["amount"],
@@ -118,7 +116,7 @@ class PurchaseDetailView(_CreditPage):
         intent = None
         check_error = ""
         try:
-            purchase, intent = purchases.purchase_sync(purchase=purchase)
+            purchase, intent = services.purchase_sync(purchase=purchase)
         except ApplicationError as error:
             check_error = error.message
         requires_action = (
@@ -130,7 +128,7 @@ class PurchaseDetailView(_CreditPage):
             **self._common(),
             "purchase": purchase,
             "balance": company_balance(self.company),
-            "wire_instructions": purchase_selectors.wire_instructions(purchase) if purchase.wire_reference else "",
+            "wire_instructions": selectors.wire_instructions(purchase) if purchase.wire_reference else "",
             "bank_details": settings.BANK_WIRE_INSTRUCTIONS,
             "requires_action": requires_action,
             "processing": purchase.status == CreditPurchase.Status.PENDING
@@ -157,11 +155,11 @@ class PurchasePayView(_CreditPage):
         context: dict[str, Any] = {**self._common(), "purchase": purchase}
         try:
             if purchase.method == CreditPurchase.Method.CARD:
-                setup = purchases.purchase_card_form(purchase=purchase)
-                context["cards"] = list(purchase_selectors.saved_cards_for(self.company))
+                setup = services.purchase_card_form(purchase=purchase)
+                context["cards"] = list(selectors.saved_cards_for(self.company))
                 context["stripe_config"] = _stripe_config(setupClientSecret=setup.client_secret)
             else:
-                purchase, intent = purchases.purchase_sync(purchase=purchase)
+                purchase, intent = services.purchase_sync(purchase=purchase)
                 if purchase.status != CreditPurchase.Status.PENDING or intent is None:
                     return redirect("credit-purchase", id=purchase.public_id)
                 return_url = request.build_absolute_uri(reverse("credit-purchase", args=[purchase.public_id]))
@@ -182,15 +180,13 @@ class PurchasePayView(_CreditPage):
                 raise ApplicationError("Choose a card.")
             if form.cleaned_data["saved_card"]:
                 saved_card = (
-                    purchase_selectors.saved_cards_for(self.company)
-                    .filter(public_id=form.cleaned_data["saved_card"])
-                    .first()
+                    selectors.saved_cards_for(self.company).filter(public_id=form.cleaned_data["saved_card"]).first()
                 )
                 if saved_card is None:
                     raise ApplicationError("Choose one of your company's saved cards.")
             elif not form.cleaned_data["setup_intent"]:
                 raise ApplicationError("Enter the card's details.")
-            result = purchases.purchase_pay(
+            result = services.purchase_pay(
                 actor=self.actor,
                 purchase=purchase,
                 setup_intent=form.cleaned_data["setup_intent"] or None,
@@ -227,7 +223,7 @@ class _CardPage(CompanyPageMixin, View):
 class CardDefaultView(_CardPage):
     def post(self, request: HttpRequest, id: Any) -> HttpResponse:
         card = self.get_object_or_404(id)
-        purchases.payment_method_set_default(actor=self.actor, method=card)
+        payment_methods.payment_method_set_default(actor=self.actor, method=card)
         messages.success(request, f"{card} is now the default card.")
         return redirect("credit")
 
@@ -236,7 +232,7 @@ class CardRemoveView(_CardPage):
     def post(self, request: HttpRequest, id: Any) -> HttpResponse:
         card = self.get_object_or_404(id)
         try:
-            purchases.payment_method_remove(actor=self.actor, method=card)
+            payment_methods.payment_method_remove(actor=self.actor, method=card)
         except ApplicationError as error:
             messages.error(request, f"{card}: {error.message}")
         else:

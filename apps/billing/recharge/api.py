@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from apps.billing.purchases import selectors as purchase_selectors
 from apps.billing.purchases.api import ERROR
-from apps.billing.recharge import company as recharge
+from apps.billing.recharge import company as company_recharge
 from apps.billing.recharge.selectors import auto_recharge_state
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
@@ -89,7 +89,7 @@ class AutoRechargeApi(CompanyScopedAPIView):
             card = purchase_selectors.saved_cards_for(self.company).filter(public_id=data["payment_method"]).first()
             if card is None:
                 raise ApplicationError("Choose one of your company's saved cards.", field="payment_method")
-        recharge.auto_recharge_update(
+        company_recharge.auto_recharge_update(
             actor=self.actor,
             company=self.company,
             enabled=data["enabled"],

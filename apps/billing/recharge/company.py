@@ -1,8 +1,8 @@
-"""Company and profile auto-recharge.
+"""Company auto-recharge.
 
 Company auto-recharge charges a saved card off-session for `amount` when the company balance is
 below `threshold`: asked for after a debit (company_recharge_requested, called after commit by
-allocations and charges) and by the periodic sweep (auto_recharge_sweep). Each recharge is a
+allocations and charges) and by the periodic sweep (apps.billing.recharge.sweep). Each recharge is a
 RechargeAttempt that moves claimed (in flight) → succeeded / failed, in three steps:
 
 1. claim, in one transaction holding the AutoRecharge row lock: enabled, balance below the
@@ -31,42 +31,38 @@ Guarantees, and what enforces each:
 - the monthly limit: succeeded and in-flight attempts of the calendar month (UTC) plus the
   amount may not exceed it, checked under the same lock; it resets on the 1st;
 - three card failures in a row switch it off, with the reason kept and shown.
-
-Profile auto-recharge allocates from the company balance (credit_allocate) in one transaction
-holding the ProfileAutoRecharge row lock, under a ledger key per crossing (the profile account's
-last entry id), with the same crossing and monthly rules; no network call, so no in-flight state.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import F, Max, OuterRef, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.billing.ledger.allocations import credit_allocate
-from apps.billing.ledger.services import InsufficientFunds, company_account, profile_account
-from apps.billing.models import (
-    AutoRecharge,
-    CreditPurchase,
-    LedgerAccount,
-    LedgerEntry,
-    ProfileAutoRecharge,
-    ProfileRechargeAttempt,
-    RechargeAttempt,
-    SavedPaymentMethod,
-)
-from apps.billing.money import CENTS, clean_amount, format_money
+from apps.billing.ledger.services import company_account
+from apps.billing.models import AutoRecharge, CreditPurchase, LedgerAccount, RechargeAttempt, SavedPaymentMethod
+from apps.billing.money import format_money
 from apps.billing.purchases import clients
+from apps.billing.purchases.records import purchase_amount
 from apps.billing.purchases.selectors import default_card_for
-from apps.billing.purchases.services import purchase_amount, purchase_charge_off_session, purchase_settle_off_session
+from apps.billing.purchases.services import purchase_charge_off_session
+from apps.billing.recharge.rules import (
+    SYSTEM,
+    ZERO,
+    crossed,
+    last_entry_id,
+    month_of,
+    settings_errors_raise,
+    settings_save,
+    settings_snapshot,
+    settings_values,
+)
 from apps.companies.models import Company, Notice
 from apps.companies.notices import notice_create
 from apps.core.actor import Actor
@@ -75,18 +71,9 @@ from apps.core.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
 
-SYSTEM = Actor.system()
-ZERO = Decimal("0")
 FAILURES_TO_SWITCH_OFF = 3
 # A declined card is not retried at once: the sweep would otherwise use up the three tries in minutes.
 RETRY_AFTER_FAILURE = timedelta(hours=1)
-PROFILE_RETRY_AFTER_FAILURE = timedelta(minutes=15)
-# An attempt with no purchase this old was interrupted before Stripe was called.
-STALE_AFTER = timedelta(minutes=10)
-# A pending purchase untouched this long is settled by the sweep: asked about at Stripe, and
-# canceled there if it was never confirmed. Well past the Stripe timeouts of the charge itself.
-SYNC_PENDING_AFTER = timedelta(minutes=2)
-SWEEP_BATCH = 200
 
 Status = RechargeAttempt.Status
 Trigger = RechargeAttempt.Trigger
@@ -96,93 +83,7 @@ class _AttemptClosed(Exception):
     """The attempt was finished (or linked) by another process before this one charged it."""
 
 
-def month_of(moment: datetime) -> date:
-    return moment.astimezone(UTC).date().replace(day=1)
-
-
-def _collect(errors: dict[str, list[str]], field: str, check: Any) -> Any:
-    try:
-        return check()
-    except ApplicationError as error:
-        errors.setdefault(field, []).extend(error.errors.get(field) or [error.message])
-        return None
-
-
-def _raise_if(errors: dict[str, list[str]]) -> None:
-    if errors:
-        first = next(iter(errors.values()))[0]
-        raise ApplicationError(first if len(errors) == 1 else "Some fields are not valid.", errors=errors)
-
-
-def _last_entry_id(account_id: int) -> int:
-    return LedgerEntry.objects.filter(account_id=account_id).aggregate(last=Max("id"))["last"] or 0
-
-
-def _crossed(*, account_id: int, threshold: Decimal, last_watermark: int | None) -> bool:
-    """Was the balance at or above the threshold after the last charge was claimed?"""
-    if last_watermark is None:
-        return True
-    return LedgerEntry.objects.filter(
-        account_id=account_id, id__gt=last_watermark, balance_after__gte=threshold
-    ).exists()
-
-
-# --- Company settings ---------------------------------------------------------------------------
-
-
-def _settings_values(
-    errors: dict[str, list[str]], *, amount: Any, threshold: Any, monthly_limit: Any
-) -> tuple[Any, Any, Any]:
-    """Amount (checked by the `amount` callable), threshold and monthly limit of auto-recharge
-    settings; what is wrong is collected in `errors`."""
-    amount_value = _collect(errors, "amount", amount)
-    threshold_value = _collect(
-        errors,
-        "threshold",
-        lambda: clean_amount(threshold, field="threshold", quantum=CENTS, allow_zero=True).quantize(CENTS),
-    )
-    limit_value = _collect(
-        errors,
-        "monthly_limit",
-        lambda: clean_amount(monthly_limit, field="monthly_limit", quantum=CENTS).quantize(CENTS),
-    )
-    if amount_value is not None and limit_value is not None and limit_value < amount_value:
-        errors.setdefault("monthly_limit", []).append("The monthly limit must be at least the recharge amount.")
-    return amount_value, threshold_value, limit_value
-
-
-def _save_settings(
-    *,
-    actor: Actor,
-    auto: AutoRecharge | ProfileAutoRecharge,
-    before: dict[str, Any] | None,
-    enabled: bool,
-    values: tuple[Any, Any, Any],
-    now: datetime,
-    action: str,
-    company: Company,
-    target: Any,
-) -> None:
-    """Save (and re-arm) auto-recharge settings, with their audit event. Turning it on again
-    clears the failures. Call inside a transaction, the row locked."""
-    if enabled and not auto.enabled:
-        auto.consecutive_failures = 0
-    auto.enabled = bool(enabled)
-    auto.amount, auto.threshold, auto.monthly_limit = values
-    auto.armed_at = now
-    try:
-        with transaction.atomic():
-            auto.save()
-    except IntegrityError:
-        raise ApplicationError("The settings were changed at the same moment. Please try again.") from None
-    after = _settings_snapshot(auto) or {}
-    audit_record(
-        actor=actor,
-        action=action,
-        company=company,
-        target=target,
-        changes={k: {"before": (before or {}).get(k), "after": v} for k, v in after.items()},
-    )
+# --- Settings ------------------------------------------------------------------------------------
 
 
 def auto_recharge_update(
@@ -199,7 +100,7 @@ def auto_recharge_update(
     below the threshold it may charge, whatever earlier attempts did. Turning it on again clears
     the failures that switched it off."""
     errors: dict[str, list[str]] = {}
-    values = _settings_values(
+    values = settings_values(
         errors,
         amount=lambda: purchase_amount(amount, company=company),
         threshold=threshold,
@@ -211,17 +112,17 @@ def auto_recharge_update(
         errors.setdefault("payment_method", []).append(
             "Save a card first: auto-recharge charges a saved card (tick “Save this card” when you pay)."
         )
-    _raise_if(errors)
+    settings_errors_raise(errors)
     now = timezone.now()
     with transaction.atomic():
         auto = AutoRecharge.objects.select_for_update().filter(company=company).first()
-        before = _settings_snapshot(auto)
+        before = settings_snapshot(auto)
         if auto is None:
             auto = AutoRecharge(company=company)
         if enabled and not auto.enabled:
             auto.disabled_reason = ""
         auto.payment_method = payment_method
-        _save_settings(
+        settings_save(
             actor=actor,
             auto=auto,
             before=before,
@@ -233,20 +134,6 @@ def auto_recharge_update(
             target=auto,
         )
     return auto
-
-
-def _settings_snapshot(auto: AutoRecharge | ProfileAutoRecharge | None) -> dict[str, Any] | None:
-    if auto is None:
-        return None
-    snapshot: dict[str, Any] = {
-        "enabled": auto.enabled,
-        "amount": str(auto.amount),
-        "threshold": str(auto.threshold),
-        "monthly_limit": str(auto.monthly_limit),
-    }
-    if isinstance(auto, AutoRecharge):
-        snapshot["payment_method"] = str(auto.payment_method) if auto.payment_method else "default card"
-    return snapshot
 
 
 def company_month_total(company: Company, *, month: date) -> Decimal:
@@ -323,7 +210,7 @@ def _claim(*, company_id: int, trigger: str, now: datetime) -> tuple[RechargeAtt
         if auto.armed_at is not None:
             charged = charged.filter(created_at__gte=auto.armed_at)
         last = charged.order_by("-created_at", "-id").values_list("ledger_watermark", flat=True).first()
-        if not _crossed(account_id=account.pk, threshold=auto.threshold, last_watermark=last):
+        if not crossed(account_id=account.pk, threshold=auto.threshold, last_watermark=last):
             return None
         attempt = RechargeAttempt.objects.create(
             company=company,
@@ -331,7 +218,7 @@ def _claim(*, company_id: int, trigger: str, now: datetime) -> tuple[RechargeAtt
             currency=company.currency,
             month=month,
             trigger=trigger,
-            ledger_watermark=_last_entry_id(account.pk),
+            ledger_watermark=last_entry_id(account.pk),
         )
         card = auto.payment_method or default_card_for(company)
     return attempt, card
@@ -471,7 +358,7 @@ def _finish(
     return attempt
 
 
-def _recover_unlinked(attempt_id: int) -> bool:
+def attempt_recover_unlinked(attempt_id: int) -> bool:
     """Fail an attempt whose worker died before linking a purchase (so before calling Stripe)."""
     attempt = _finish(
         attempt_id,
@@ -481,227 +368,3 @@ def _recover_unlinked(attempt_id: int) -> bool:
         only_unlinked=True,
     )
     return attempt.status != Status.IN_FLIGHT
-
-
-def auto_recharge_sweep(*, now: datetime) -> dict[str, int]:
-    """Periodic: finish in-flight attempts (their purchase settled, or they were interrupted),
-    then recharge every company and profile below its threshold that is due."""
-    counts = {"settled": 0, "recovered": 0, "companies": 0, "profiles": 0, "errors": 0}
-    in_flight = RechargeAttempt.objects.filter(status=Status.IN_FLIGHT).select_related("purchase")
-    for attempt in in_flight.order_by("created_at")[:SWEEP_BATCH]:
-        try:
-            purchase = attempt.purchase
-            if purchase is None:
-                if attempt.created_at < now - STALE_AFTER:
-                    counts["recovered"] += _recover_unlinked(attempt.pk)
-                continue
-            if purchase.status == CreditPurchase.Status.PENDING and purchase.updated_at < now - SYNC_PENDING_AFTER:
-                purchase_settle_off_session(purchase=purchase)  # network calls, outside any transaction
-            counts["settled"] += attempt_settle(attempt_id=attempt.pk).status != Status.IN_FLIGHT
-        except ApplicationError:
-            counts["errors"] += 1
-            logger.exception("Could not settle auto-recharge %s", attempt.public_id)
-
-    company_balance = LedgerAccount.objects.filter(
-        kind=LedgerAccount.Kind.COMPANY_BALANCE, company_id=OuterRef("company_id")
-    ).values("balance")[:1]
-    due = (
-        AutoRecharge.objects.filter(enabled=True)
-        .annotate(balance=Coalesce(Subquery(company_balance), Value(ZERO)))
-        .filter(balance__lt=F("threshold"))
-        .values_list("company_id", flat=True)
-        .order_by("company_id")[:SWEEP_BATCH]
-    )
-    for company_id in due:
-        try:
-            made = company_recharge_run(company_id=company_id, trigger=Trigger.SWEEP, now=now)
-            counts["companies"] += made is not None
-        except Exception:  # one company's problem must not stop the others
-            counts["errors"] += 1
-            logger.exception("Auto-recharge of company %s failed", company_id)
-
-    for profile_id in _profiles_due()[:SWEEP_BATCH]:
-        try:
-            allocated = profile_recharge_run(profile_id=profile_id, trigger=Trigger.SWEEP, now=now)
-            counts["profiles"] += allocated is not None
-        except Exception:
-            counts["errors"] += 1
-            logger.exception("Auto-recharge of SIP profile %s failed", profile_id)
-    return counts
-
-
-# --- Profile auto-recharge --------------------------------------------------------------------
-
-
-def _profiles_due(ids: Collection[int] | None = None) -> QuerySet[ProfileAutoRecharge, int]:
-    """Ids of the live profiles (of `ids`, or all) whose enabled auto-recharge is due: their
-    balance is below its threshold (a profile never given credit has none: zero)."""
-    balance = LedgerAccount.objects.filter(sip_profile_id=OuterRef("sip_profile_id")).values("balance")[:1]
-    due = ProfileAutoRecharge.objects.filter(enabled=True, sip_profile__deleted_at__isnull=True)
-    if ids is not None:
-        due = due.filter(sip_profile_id__any=ids)
-    return (
-        due.annotate(balance=Coalesce(Subquery(balance), Value(ZERO)))
-        .filter(balance__lt=F("threshold"))
-        .values_list("sip_profile_id", flat=True)
-        .order_by("sip_profile_id")
-    )
-
-
-def profile_auto_recharge_update(
-    *, actor: Actor, profile: Any, enabled: bool, amount: Any, threshold: Any, monthly_limit: Any
-) -> ProfileAutoRecharge:
-    """Save a SIP profile's auto-recharge settings (amounts allocated from the company balance)."""
-    if profile.deleted_at is not None:
-        raise ApplicationError("This SIP profile was deleted.", code="deleted")
-    errors: dict[str, list[str]] = {}
-    values = _settings_values(
-        errors,
-        amount=lambda: clean_amount(amount, quantum=CENTS).quantize(CENTS),
-        threshold=threshold,
-        monthly_limit=monthly_limit,
-    )
-    _raise_if(errors)
-    company = profile.company
-    with transaction.atomic():
-        auto = ProfileAutoRecharge.objects.select_for_update().filter(sip_profile=profile).first()
-        before = _settings_snapshot(auto)
-        if auto is None:
-            auto = ProfileAutoRecharge(sip_profile=profile, company=company)
-        _save_settings(
-            actor=actor,
-            auto=auto,
-            before=before,
-            enabled=enabled,
-            values=values,
-            now=timezone.now(),
-            action="profile_auto_recharge.updated",
-            company=company,
-            target=profile,
-        )
-    transaction.on_commit(lambda: profile_balance_debited(profile.pk))
-    return auto
-
-
-def profile_month_total(profile: Any, *, month: date) -> Decimal:
-    total = ProfileRechargeAttempt.objects.filter(
-        sip_profile=profile, month=month, status=ProfileRechargeAttempt.Status.SUCCEEDED
-    ).aggregate(total=Sum("amount"))["total"]
-    return total or ZERO
-
-
-def profile_balance_debited(profile_id: int) -> None:
-    """A take-back (or a settings change) took or may need credit on this profile: after
-    commit, top it up from the company balance if its auto-recharge is due."""
-    profiles_balance_debited([profile_id])
-
-
-def profiles_balance_debited(profile_ids: Collection[int]) -> None:
-    """Rating (or a take-back) took credit from these profiles: after commit, one query finds
-    the profiles whose enabled auto-recharge is due, and only those are topped up. Safe to call
-    often: cheap when nothing is due; a failed top-up is logged and never undoes the debit."""
-    ids = sorted(set(profile_ids))
-    if not ids:
-        return
-
-    def check() -> None:
-        for profile_id in _profiles_due(ids):
-            try:
-                profile_recharge_run(profile_id=profile_id, trigger=Trigger.THRESHOLD)
-            except Exception:
-                logger.exception("Auto-recharge of SIP profile %s failed after a debit", profile_id)
-
-    transaction.on_commit(check, robust=True)
-
-
-def profile_recharge_run(
-    *, profile_id: int, trigger: str, now: datetime | None = None
-) -> ProfileRechargeAttempt | None:
-    """Allocate the profile's auto-recharge amount if one is due; record a failure when the
-    company balance cannot cover it. Returns the attempt recorded, or None."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        auto = (
-            ProfileAutoRecharge.objects.select_for_update(of=("self",))
-            .select_related("sip_profile", "company")
-            .filter(sip_profile_id=profile_id)
-            .first()
-        )
-        if auto is None or not auto.enabled or auto.sip_profile.deleted_at is not None:
-            return None
-        profile, company = auto.sip_profile, auto.company
-        account = profile_account(profile)
-        # Both accounts of the allocation locked now, in the ledger's order (by id): the balance
-        # read is the balance at commit, and credit_allocate below finds its locks held.
-        locked = LedgerAccount.objects.select_for_update().filter(pk__in=[account.pk, company_account(company).pk])
-        balances = dict(locked.order_by("pk").values_list("pk", "balance"))
-        if balances[account.pk] >= auto.threshold:
-            return None
-        retry_at = (auto.last_failure_at or now) + PROFILE_RETRY_AFTER_FAILURE
-        if auto.consecutive_failures and now < retry_at:
-            return None
-        month = month_of(now)
-        if profile_month_total(profile, month=month) + auto.amount > auto.monthly_limit:
-            return None
-        charged = ProfileRechargeAttempt.objects.filter(
-            sip_profile=profile, status=ProfileRechargeAttempt.Status.SUCCEEDED
-        )
-        if auto.armed_at is not None:
-            charged = charged.filter(created_at__gte=auto.armed_at)
-        last = charged.order_by("-created_at", "-id").values_list("ledger_watermark", flat=True).first()
-        if not _crossed(account_id=account.pk, threshold=auto.threshold, last_watermark=last):
-            return None
-        watermark = _last_entry_id(account.pk)
-        fields = {
-            "sip_profile": profile,
-            "company": company,
-            "amount": auto.amount,
-            "month": month,
-            "trigger": trigger,
-            "ledger_watermark": watermark,
-        }
-        try:
-            # One key per crossing: even without the lock above, one crossing allocates once.
-            txn, created = credit_allocate(
-                actor=SYSTEM, profile=profile, amount=auto.amount, key=f"auto-recharge:{profile.public_id}:{watermark}"
-            )
-        except InsufficientFunds as error:
-            attempt = ProfileRechargeAttempt.objects.create(
-                **fields, status=ProfileRechargeAttempt.Status.FAILED, error=error.message[:500]
-            )
-            auto.consecutive_failures += 1
-            auto.last_failure_at = now
-            auto.last_failure_message = attempt.error
-            auto.save(update_fields=["consecutive_failures", "last_failure_at", "last_failure_message", "updated_at"])
-            audit_record(
-                actor=SYSTEM,
-                action="profile_auto_recharge.failed",
-                company=company,
-                target=profile,
-                changes={"error": {"before": None, "after": attempt.error}},
-            )
-            if auto.consecutive_failures == 1:  # tell once per run of failures, not every retry
-                notice_create(
-                    company=company,
-                    kind="profile_auto_recharge_failed",
-                    level=Notice.Level.ERROR,
-                    message=(
-                        f"Auto-recharge of SIP profile {profile.name} could not allocate "
-                        f"{format_money(auto.amount, company.currency)}: {error.message} Buy credit or turn on "
-                        "the company auto-recharge."
-                    ),
-                )
-            company_id = company.pk
-            transaction.on_commit(
-                lambda: company_recharge_requested(company_id=company_id, trigger=Trigger.THRESHOLD), robust=True
-            )
-            return attempt
-        if not created:
-            return None
-        attempt = ProfileRechargeAttempt.objects.create(
-            **fields, status=ProfileRechargeAttempt.Status.SUCCEEDED, ledger_transaction=txn
-        )
-        if auto.consecutive_failures:
-            auto.consecutive_failures = 0
-            auto.save(update_fields=["consecutive_failures", "updated_at"])
-    return attempt

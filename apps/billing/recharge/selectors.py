@@ -7,7 +7,9 @@ from typing import Any
 from django.utils import timezone
 
 from apps.billing.models import AutoRecharge, ProfileAutoRecharge, RechargeAttempt
-from apps.billing.recharge.company import company_month_total, month_of, profile_month_total
+from apps.billing.recharge.company import company_month_total
+from apps.billing.recharge.profile import profile_month_total
+from apps.billing.recharge.rules import month_of
 from apps.companies.models import Company
 
 

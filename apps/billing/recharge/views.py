@@ -11,7 +11,7 @@ from django.shortcuts import redirect
 from django.views import View
 
 from apps.billing.purchases import selectors as purchase_selectors
-from apps.billing.recharge import company as recharge
+from apps.billing.recharge import company as company_recharge
 from apps.billing.recharge.selectors import auto_recharge_state, profile_auto_recharge_state
 from apps.companies.models import Capability, Company
 from apps.companies.scoping import CompanyPageMixin
@@ -105,7 +105,7 @@ class AutoRechargeView(CompanyPageMixin, View):
             if data["payment_method"]:
                 card = purchase_selectors.saved_cards_for(self.company).filter(public_id=data["payment_method"]).first()
             try:
-                recharge.auto_recharge_update(
+                company_recharge.auto_recharge_update(
                     actor=self.actor,
                     company=self.company,
                     enabled=data["enabled"],
