@@ -28,15 +28,34 @@ def _refund_key(purchase: CreditPurchase, attempt: int) -> str:
 
 
 def purchase_refund(*, actor: Actor, purchase: CreditPurchase, reason: str) -> CreditPurchase:
-    """Give a paid purchase's money back, taking its credit back from the company balance.
+    """Give a paid purchase's money back, taking its credit back from the company balance, in
+    three steps:
 
-    The credit is taken back first, in the ledger, so it cannot be spent while Stripe refunds
-    (and a company balance too low to give it back stops the refund before Stripe is asked).
-    Then Stripe refunds, outside any transaction; if it refuses, a correcting transaction puts
-    the credit back. A repeat (double click, retry) finds the refund done or in progress."""
+    1. claim: the credit is taken back first, in the ledger, so it cannot be spent while Stripe
+       refunds (and a company balance too low to give it back stops the refund before Stripe is
+       asked); the purchase is "refund in progress";
+    2. Stripe refunds, outside any transaction; if it refuses, a correcting transaction puts the
+       credit back;
+    3. record: the purchase is refunded, with its audit event and the company's notice.
+
+    A repeat (double click, retry) finds the refund done or in progress; one interrupted (a
+    crash) is continued once it is stale."""
     reason = (reason or "").strip()
     if not reason:
         raise ApplicationError("Give the reason for the refund.", field="reason")
+    purchase = _refund_claim(actor=actor, purchase=purchase, reason=reason)
+    if purchase.status == Status.REFUNDED:
+        return purchase
+    stripe_refund = ""
+    if purchase.is_stripe and purchase.stripe_payment_intent:
+        stripe_refund = _refund_at_stripe(actor=actor, purchase=purchase)
+    return _refund_record(actor=actor, purchase=purchase, stripe_refund=stripe_refund)
+
+
+def _refund_claim(*, actor: Actor, purchase: CreditPurchase, reason: str) -> CreditPurchase:
+    """Step 1, in one transaction with the purchase locked: a paid purchase's credit is taken
+    back and the purchase marked refunding; an interrupted refund is taken over. Returns the
+    purchase, refunding (or refunded already: nothing more to do)."""
     now = timezone.now()
     with transaction.atomic():
         purchase = CreditPurchase.objects.select_for_update(of=("self",)).select_related("company").get(pk=purchase.pk)
@@ -45,59 +64,60 @@ def purchase_refund(*, actor: Actor, purchase: CreditPurchase, reason: str) -> C
         if purchase.status == Status.REFUNDING:
             if purchase.refund_started_at and purchase.refund_started_at > now - REFUND_STALE_AFTER:
                 raise Conflict("A refund of this purchase is already in progress.", code="refund_in_progress")
-            purchase.refund_started_at = now  # interrupted earlier: continue it below
+            purchase.refund_started_at = now  # interrupted earlier: continue it
             purchase.save(update_fields=["refund_started_at", "updated_at"])
-        elif purchase.status != Status.SUCCEEDED:
+            return purchase
+        if purchase.status != Status.SUCCEEDED:
             raise ApplicationError("Only a paid purchase can be refunded.", code="not_refundable")
-        else:
-            credited = purchase.amount_received or purchase.amount
-            attempt = purchase.refund_attempts + 1
-            company = purchase.company
-            txn, _ = ledger_post(
-                actor=actor,
-                key=_refund_key(purchase, attempt),
-                kind=LedgerTransaction.Kind.REFUND,
-                company=company,
-                currency=purchase.currency,
-                description=f"Refund of {purchase}",
-                legs=[
-                    Leg(company_account(company), -credited),
-                    Leg(platform_account(LedgerAccount.Kind.REFUNDS, purchase.currency), credited),
-                ],
-            )
-            purchase.status = Status.REFUNDING
-            purchase.refund_attempts = attempt
-            purchase.refund_transaction = txn
-            purchase.refund_reason = reason
-            purchase.refund_started_at = now
-            purchase.failure_message = ""
-            purchase.save(
-                update_fields=[
-                    "status",
-                    "refund_attempts",
-                    "refund_transaction",
-                    "refund_reason",
-                    "refund_started_at",
-                    "failure_message",
-                    "updated_at",
-                ]
-            )
-            audit_record(
-                actor=actor,
-                action="credit.refund_started",
-                company=company,
-                target=purchase,
-                changes={
-                    "status": {"before": Status.SUCCEEDED, "after": Status.REFUNDING},
-                    "refunded": {"before": None, "after": format_money(credited, purchase.currency)},
-                    "reason": {"before": None, "after": reason},
-                },
-            )
+        credited = purchase.amount_received or purchase.amount
+        attempt = purchase.refund_attempts + 1
+        company = purchase.company
+        txn, _ = ledger_post(
+            actor=actor,
+            key=_refund_key(purchase, attempt),
+            kind=LedgerTransaction.Kind.REFUND,
+            company=company,
+            currency=purchase.currency,
+            description=f"Refund of {purchase}",
+            legs=[
+                Leg(company_account(company), -credited),
+                Leg(platform_account(LedgerAccount.Kind.REFUNDS, purchase.currency), credited),
+            ],
+        )
+        purchase.status = Status.REFUNDING
+        purchase.refund_attempts = attempt
+        purchase.refund_transaction = txn
+        purchase.refund_reason = reason
+        purchase.refund_started_at = now
+        purchase.failure_message = ""
+        purchase.save(
+            update_fields=[
+                "status",
+                "refund_attempts",
+                "refund_transaction",
+                "refund_reason",
+                "refund_started_at",
+                "failure_message",
+                "updated_at",
+            ]
+        )
+        audit_record(
+            actor=actor,
+            action="credit.refund_started",
+            company=company,
+            target=purchase,
+            changes={
+                "status": {"before": Status.SUCCEEDED, "after": Status.REFUNDING},
+                "refunded": {"before": None, "after": format_money(credited, purchase.currency)},
+                "reason": {"before": None, "after": reason},
+            },
+        )
+    return purchase
 
-    stripe_refund = ""
-    if purchase.is_stripe and purchase.stripe_payment_intent:
-        stripe_refund = _refund_at_stripe(actor=actor, purchase=purchase)
 
+def _refund_record(*, actor: Actor, purchase: CreditPurchase, stripe_refund: str) -> CreditPurchase:
+    """Step 3, in one transaction with the purchase locked: the refund is done. A purchase no
+    longer refunding (recorded by a concurrent continuation) is returned as it is."""
     with transaction.atomic():
         purchase = CreditPurchase.objects.select_for_update(of=("self",)).select_related("company").get(pk=purchase.pk)
         if purchase.status != Status.REFUNDING:
@@ -125,6 +145,8 @@ def purchase_refund(*, actor: Actor, purchase: CreditPurchase, reason: str) -> C
 
 
 def _refund_at_stripe(*, actor: Actor, purchase: CreditPurchase) -> str:
+    """Step 2, outside any transaction: Stripe refunds the payment (once per attempt: the
+    idempotency key, and a refund found after a timeout). Returns the refund's id."""
     assert purchase.stripe_payment_intent
     purchase_id = str(purchase.public_id)
     try:
