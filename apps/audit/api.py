@@ -11,6 +11,7 @@ from apps.audit.filters import AuditEventFilter
 from apps.audit.models import AuditEvent
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
+from apps.core.api import ERROR
 
 
 class AuditEventOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -42,7 +43,7 @@ class _AuditBase(CompanyScopedAPIView):
 class AuditEventListApi(_AuditBase):
     filterset_class = AuditEventFilter
 
-    @extend_schema(responses=AuditEventOutputSerializer(many=True))
+    @extend_schema(responses={200: AuditEventOutputSerializer(many=True), 400: ERROR})
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(AuditEventOutputSerializer(page, many=True).data)

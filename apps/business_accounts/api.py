@@ -9,10 +9,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.business_accounts import selectors, services
+from apps.business_accounts.filters import BusinessAccountFilter
 from apps.business_accounts.models import BusinessAccount
 from apps.companies.models import Capability, Company, Membership
 from apps.companies.scoping import CompanyScopedAPIView
-from apps.core.api import created
+from apps.core.api import ERROR, created
 from apps.core.exceptions import ApplicationError
 
 
@@ -64,23 +65,7 @@ def _profile(company: Company, value: Any) -> Any:
 class BusinessAccountListApi(CompanyScopedAPIView):
     queryset = BusinessAccount.objects.all()
     write_capability = Capability.MANAGE_SERVICE
-
-    class FilterSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        search = serializers.CharField(required=False, help_text="Part of the name or display name.")
-        sip_profile = serializers.CharField(
-            required=False, help_text="A profile's id for the accounts routed to it, or `none` for unrouted ones."
-        )
-
-        class Meta:
-            ref_name = "BusinessAccountListFilter"
-
-        def validate_sip_profile(self, value: str) -> str:
-            if value != selectors.UNASSIGNED:
-                try:
-                    serializers.UUIDField().to_internal_value(value)
-                except serializers.ValidationError:
-                    raise serializers.ValidationError("Give a profile id or “none”.") from None
-            return value
+    filterset_class = BusinessAccountFilter
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         name = serializers.CharField(
@@ -93,12 +78,12 @@ class BusinessAccountListApi(CompanyScopedAPIView):
             required=False, allow_null=True, help_text="Route the new account to this profile at once."
         )
 
-    @extend_schema(parameters=[FilterSerializer], responses=BusinessAccountOutputSerializer(many=True))
+    def scope_queryset(self, queryset: Any) -> Any:
+        return selectors.with_relations(queryset)
+
+    @extend_schema(responses={200: BusinessAccountOutputSerializer(many=True), 400: ERROR})
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        accounts = selectors.business_account_list(company=self.company, **filters.validated_data)
-        page = self.paginate_queryset(accounts)
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(BusinessAccountOutputSerializer(page, many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: BusinessAccountOutputSerializer})

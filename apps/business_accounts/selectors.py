@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils.html import escape
 
 from apps.business_accounts.models import BusinessAccount
@@ -18,21 +17,12 @@ BUTTON_STYLE = (
     "display:inline-block;padding:10px 18px;background:#0a6cbd;color:#fff;"
     "border-radius:4px;font-family:sans-serif;font-weight:600;text-decoration:none"
 )
-UNASSIGNED = "none"
+UNASSIGNED = "none"  # the `sip_profile` filter's value for accounts routed nowhere
 
 
-def business_account_list(
-    *, company: Company, search: str | None = None, sip_profile: str | uuid.UUID | None = None
-) -> QuerySet[BusinessAccount]:
-    """The company's accounts; `sip_profile` is a profile's public id, or "none" for unrouted ones."""
-    accounts = BusinessAccount.objects.for_company(company).select_related("sip_profile", "member__user")
-    if search:
-        accounts = accounts.filter(Q(name__icontains=search) | Q(display_name__icontains=search))
-    if sip_profile == UNASSIGNED:
-        accounts = accounts.filter(sip_profile__isnull=True)
-    elif sip_profile:
-        accounts = accounts.filter(sip_profile__public_id=sip_profile)
-    return accounts.order_by("name")
+def with_relations(queryset: QuerySet[BusinessAccount]) -> QuerySet[BusinessAccount]:
+    """A list of accounts as the pages and the API show them (filters: apps.business_accounts.filters)."""
+    return queryset.select_related("sip_profile", "member__user").order_by("name")
 
 
 def sip_address(account: BusinessAccount) -> str:

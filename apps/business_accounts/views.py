@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views import View
 
 from apps.business_accounts import selectors, services
+from apps.business_accounts.filters import BusinessAccountFilter
 from apps.business_accounts.forms import BusinessAccountCreateForm, BusinessAccountEditForm
 from apps.business_accounts.models import BusinessAccount
 from apps.companies.models import Capability
@@ -21,24 +22,19 @@ from apps.core.forms import add_application_error
 PAGE_SIZE = 50
 
 
-def _profile_filter(value: str) -> str:
-    """The list's `sip_profile` filter: a profile id, "none", or "" (all) for anything else."""
-    if value == selectors.UNASSIGNED:
-        return value
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return ""
-
-
 class BusinessAccountListView(CompanyPageMixin, View):
     write_capability = Capability.MANAGE_SERVICE
     model = BusinessAccount
 
+    def scope_queryset(self, queryset: Any) -> Any:
+        return selectors.with_relations(queryset)
+
     def _render(self, form: BusinessAccountCreateForm, status: int = 200) -> HttpResponse:
-        search = self.request.GET.get("search", "").strip()
-        profile_filter = _profile_filter(self.request.GET.get("sip_profile", ""))
-        accounts = selectors.business_account_list(company=self.company, search=search, sip_profile=profile_filter)
+        # A filter value that is not valid filters nothing (the page's choices are the valid ones).
+        filters = BusinessAccountFilter(self.request.GET, queryset=self.get_queryset())
+        accounts = filters.qs
+        search = filters.form.cleaned_data.get("search", "")
+        profile_filter = filters.form.cleaned_data.get("sip_profile", "")
         page = Paginator(accounts, PAGE_SIZE).get_page(self.request.GET.get("page"))
         query = self.request.GET.copy()
         query.pop("page", None)

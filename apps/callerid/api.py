@@ -39,9 +39,12 @@ class CallerIdListApi(CompanyScopedAPIView):
         )
         proof = serializers.FileField(help_text="Proof of ownership (phone bill…): PDF, PNG or JPEG, up to 10 MB.")
 
+    def scope_queryset(self, queryset: Any) -> Any:
+        return selectors.landlines_live_first(queryset)
+
     @extend_schema(responses=LandlineOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(selectors.landline_list(company=self.company))
+        page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(LandlineOutputSerializer(page, many=True).data)
 
     @extend_schema(

@@ -57,12 +57,16 @@ def caller_id_options(*, company: Company) -> list[CallerIdOption]:
 
 def landline_list(*, company: Company) -> QuerySet[Landline]:
     """The company's registrations, live ones first, newest first."""
+    return landlines_live_first(Landline.objects.for_company(company))
+
+
+def landlines_live_first(queryset: QuerySet[Landline]) -> QuerySet[Landline]:
     live_first = Case(
         When(status__in=[Landline.Status.PENDING, Landline.Status.VERIFIED], then=Value(0)),
         default=Value(1),
         output_field=IntegerField(),
     )
-    return Landline.objects.for_company(company).order_by(live_first, "-created_at", "-id")
+    return queryset.order_by(live_first, "-created_at", "-id")
 
 
 def supported_country_list() -> list[tuple[str, str]]:

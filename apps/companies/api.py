@@ -9,9 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.companies import selectors, services
+from apps.companies.filters import MemberFilter
 from apps.companies.models import Capability, Invitation, Membership, Role
 from apps.companies.scoping import CompanyScopedAPIView
-from apps.core.api import created
+from apps.core.api import ERROR, created
 
 
 class PurchasePolicySerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -81,15 +82,14 @@ class MemberOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 class MemberListApi(CompanyScopedAPIView):
     queryset = Membership.objects.all()
-    filterset_fields = ["role"]
+    filterset_class = MemberFilter
 
     def scope_queryset(self, queryset: Any) -> Any:
         return queryset.select_related("user").order_by("created_at")
 
-    @extend_schema(responses=MemberOutputSerializer(many=True))
+    @extend_schema(responses={200: MemberOutputSerializer(many=True), 400: ERROR})
     def get(self, request: Request) -> Response:
-        queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset)
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(MemberOutputSerializer(page, many=True).data)
 
 

@@ -8,7 +8,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from drf_spectacular.utils import inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -36,6 +37,17 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
     if isinstance(detail, list):
         return {"non_field_errors": [str(m) for m in detail]}
     return {}
+
+
+# The one error body (exception_handler below), for the schema's error responses.
+ERROR = inline_serializer(
+    "ApiError",
+    {
+        "detail": serializers.CharField(),
+        "code": serializers.CharField(),
+        "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+    },
+)
 
 
 def error_body(detail: str, code: str, errors: dict[str, list[str]] | None = None) -> dict[str, Any]:

@@ -3,31 +3,21 @@ from __future__ import annotations
 from typing import Any
 
 from django_countries.serializer_fields import CountryField
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
-from apps.core.api import created
+from apps.core.api import ERROR, created
 from apps.numbers import selectors, services
+from apps.numbers.filters import AvailableNumberFilter, NumberSubscriptionFilter
 from apps.numbers.models import TERMS, NumberSubscription, OnlineNumber
 
 
 def _price(**kwargs: Any) -> serializers.DecimalField:
     return serializers.DecimalField(max_digits=10, decimal_places=4, **kwargs)
-
-
-# The one error body of the API (apps.core.api.exception_handler), for the schema.
-ERROR = inline_serializer(
-    "ApiError",
-    {
-        "detail": serializers.CharField(),
-        "code": serializers.CharField(),
-        "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
-    },
-)
 
 
 class NumberOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -54,22 +44,10 @@ class NumberOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
 class AvailableNumberListApi(CompanyScopedAPIView):
     """Numbers in stock a company may buy, priced in its currency."""
 
-    # Stock is not company-owned: the list comes from the selector, not get_queryset().
-    filter_backends: list[Any] = []
-
-    class FilterSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        country = serializers.CharField(required=False, allow_blank=True, help_text="ISO 3166 code, e.g. GB.")
-        area = serializers.CharField(required=False, allow_blank=True, help_text="Part of the area or city name.")
-        contains = serializers.CharField(
-            required=False,
-            allow_blank=True,
-            help_text="Digits anywhere in the E.164 number (spaces and dashes ignored); "
-            "with a leading + they must start it, e.g. +4420.",
-        )
-        type = serializers.ChoiceField(OnlineNumber.Type.choices, required=False, allow_blank=True)
-
-        class Meta:
-            ref_name = "AvailableNumberFilter"
+    # Stock is not company-owned: the list comes from the selector, never from get_queryset()
+    # (OnlineNumber has no for_company); `queryset` only names the model for the schema.
+    queryset = OnlineNumber.objects.none()
+    filterset_class = AvailableNumberFilter
 
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         id = serializers.UUIDField(source="public_id")
@@ -81,17 +59,9 @@ class AvailableNumberListApi(CompanyScopedAPIView):
         price_3_months = _price()
         price_12_months = _price()
 
-    @extend_schema(parameters=[FilterSerializer], responses={200: OutputSerializer(many=True), 400: ERROR})
+    @extend_schema(responses={200: OutputSerializer(many=True), 400: ERROR})
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        data = filters.validated_data
-        queryset = selectors.available_numbers(
-            country=data.get("country"),
-            area=data.get("area"),
-            contains=data.get("contains"),
-            number_type=data.get("type") or None,
-        )
+        queryset = self.filter_queryset(selectors.available_numbers())
         page = self.paginate_queryset(queryset)
         currency = self.company.currency
         rows = [
@@ -123,7 +93,7 @@ class _NumberBase(CompanyScopedAPIView):
 class NumberListApi(_NumberBase):
     """The company's Online Numbers (active first, then ended ones); buy one."""
 
-    filterset_fields = ["status", "auto_renew"]
+    filterset_class = NumberSubscriptionFilter
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         number = serializers.CharField(
@@ -135,7 +105,7 @@ class NumberListApi(_NumberBase):
             required=False, allow_null=True, default=None, help_text="A business account to route the calls to."
         )
 
-    @extend_schema(responses=NumberOutputSerializer(many=True))
+    @extend_schema(responses={200: NumberOutputSerializer(many=True), 400: ERROR})
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(NumberOutputSerializer(page, many=True).data)

@@ -21,7 +21,8 @@ _SEPARATORS = re.compile(r"[\s\-().]")
 MAX_DIGITS = 15  # the longest E.164 number
 
 
-def _country(value: str | None) -> str | None:
+def country_code(value: str | None) -> str | None:
+    """An ISO 3166 code typed in any case, or None for nothing typed."""
     code = (value or "").strip().upper()
     if not code:
         return None
@@ -30,7 +31,7 @@ def _country(value: str | None) -> str | None:
     return code
 
 
-def _digits(value: str | None) -> tuple[str, bool] | None:
+def digits_wanted(value: str | None) -> tuple[str, bool] | None:
     """The digits to look for, and whether they must start the number (typed with a leading +)."""
     text = _SEPARATORS.sub("", value or "")
     if not text:
@@ -44,6 +45,11 @@ def _digits(value: str | None) -> tuple[str, bool] | None:
     return digits, anchored
 
 
+def with_digits(queryset: QuerySet[OnlineNumber], wanted: tuple[str, bool]) -> QuerySet[OnlineNumber]:
+    digits, anchored = wanted
+    return queryset.filter(number__startswith=f"+{digits}") if anchored else queryset.filter(number__contains=digits)
+
+
 def available_numbers(
     *,
     country: str | None = None,
@@ -51,24 +57,21 @@ def available_numbers(
     contains: str | None = None,
     number_type: str | None = None,
 ) -> QuerySet[OnlineNumber]:
-    """Stock a company may buy now.
+    """Stock a company may buy now (the API's filters: apps.numbers.filters).
 
     `contains` matches digits anywhere in the E.164 number, ignoring spaces, dashes,
     dots and brackets; with a leading "+" it matches the start (country and area
     codes: "+4420" is London).
     """
     queryset = OnlineNumber.objects.filter(status=OnlineNumber.Status.AVAILABLE)
-    code = _country(country)
+    code = country_code(country)
     if code:
         queryset = queryset.filter(country=code)
     if area and area.strip():
         queryset = queryset.filter(area__icontains=area.strip())
-    wanted = _digits(contains)
+    wanted = digits_wanted(contains)
     if wanted is not None:
-        digits, anchored = wanted
-        queryset = (
-            queryset.filter(number__startswith=f"+{digits}") if anchored else queryset.filter(number__contains=digits)
-        )
+        queryset = with_digits(queryset, wanted)
     if number_type:
         if number_type not in OnlineNumber.Type.values:
             raise ApplicationError(

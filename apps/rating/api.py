@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.companies.scoping import CompanyScopedAPIView
-from apps.numbers.api import ERROR
+from apps.core.api import ERROR
 from apps.rating import selectors
 from apps.rating.call_policy import Refusal, call_policy
 from apps.rating.models import BlockedPrefix, DestinationClass

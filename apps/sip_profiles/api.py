@@ -3,17 +3,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
-from apps.core.api import created
+from apps.core.api import ERROR, created
 from apps.sip_profiles import services
+from apps.sip_profiles.filters import SipProfileFilter
 from apps.sip_profiles.models import MAX_CHANNELS, MIN_CHANNELS, AllowedAddress, SipProfile
 from apps.sip_profiles.selectors import with_details
 
@@ -87,6 +86,8 @@ class _Base(CompanyScopedAPIView):
 
 
 class SipProfileListApi(_Base):
+    filterset_class = SipProfileFilter
+
     class InputSerializer(_ProfileFields):
         auth_method = serializers.ChoiceField(SipProfile.AuthMethod.choices)
         us_minute_bundles = serializers.IntegerField(
@@ -97,26 +98,9 @@ class SipProfileListApi(_Base):
             "/api/v1/sip-profiles/{id}/bundles/.",
         )
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("search", OpenApiTypes.STR, description="Part of the name or SIP username."),
-            OpenApiParameter("auth_method", OpenApiTypes.STR, enum=SipProfile.AuthMethod.values),
-            OpenApiParameter("status", OpenApiTypes.STR, enum=SipProfile.Status.values),
-        ],
-        responses=SipProfileOutputSerializer(many=True),
-    )
+    @extend_schema(responses={200: SipProfileOutputSerializer(many=True), 400: ERROR})
     def get(self, request: Request) -> Response:
-        queryset = self.get_queryset()
-        search = request.query_params.get("search", "").strip()
-        if search:
-            queryset = queryset.filter(Q(name__icontains=search) | Q(sip_username__icontains=search))
-        for name, choices in (("auth_method", SipProfile.AuthMethod.values), ("status", SipProfile.Status.values)):
-            value = request.query_params.get(name)
-            if value:
-                if value not in choices:
-                    raise serializers.ValidationError({name: [f"Choose one of {', '.join(choices)}."]})
-                queryset = queryset.filter(**{name: value})
-        page = self.paginate_queryset(queryset)
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(SipProfileOutputSerializer(page, many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: SipProfileCreatedSerializer})

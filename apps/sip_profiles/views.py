@@ -4,7 +4,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views import View
@@ -15,6 +14,7 @@ from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
 from apps.sip_profiles import services
+from apps.sip_profiles.filters import SipProfilePageFilter
 from apps.sip_profiles.forms import SipProfileForm, address_error_messages, addresses_to_text
 from apps.sip_profiles.models import SipProfile
 from apps.sip_profiles.selectors import with_details
@@ -44,14 +44,8 @@ class _ProfilePage(CompanyPageMixin, View):
 
 class SipProfileListView(_ProfilePage):
     def get(self, request: HttpRequest) -> HttpResponse:
-        profiles = self.get_queryset().order_by("name")
-        search = request.GET.get("q", "").strip()
-        if search:
-            profiles = profiles.filter(Q(name__icontains=search) | Q(sip_username__icontains=search))
-        if request.GET.get("auth_method") in SipProfile.AuthMethod.values:
-            profiles = profiles.filter(auth_method=request.GET["auth_method"])
-        if request.GET.get("status") in SipProfile.Status.values:
-            profiles = profiles.filter(status=request.GET["status"])
+        # A filter value that is not valid filters nothing (the page's choices are the valid ones).
+        profiles = SipProfilePageFilter(request.GET, queryset=self.get_queryset().order_by("name")).qs
         context = {
             "profiles": profiles,
             "can_manage": self.tenancy.can(Capability.MANAGE_SERVICE),

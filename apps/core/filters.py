@@ -1,0 +1,46 @@
+"""Pieces the list filters share (django-filter FilterSets, declared on the views and read by
+DjangoFilterBackend, so a bad value is a 400 naming the field and the schema lists each one)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db import models
+
+from apps.core.exceptions import ApplicationError
+
+
+def choice_filter(choices: type[models.Choices], **kwargs: Any) -> django_filters.ChoiceFilter:
+    """One of a model's choices; anything else is refused with the choices named."""
+    return django_filters.ChoiceFilter(
+        choices=choices.choices,
+        error_messages={"invalid_choice": f"Choose one of {', '.join(str(v) for v in choices.values)}."},
+        **kwargs,
+    )
+
+
+class _CleanedCharField(forms.CharField):
+    """Text put through a domain cleaner; the cleaner's ApplicationError is this field's error."""
+
+    def __init__(self, *, clean_value: Callable[[str], Any], **kwargs: Any) -> None:
+        self.clean_value = clean_value
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> Any:
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return value
+        try:
+            return self.clean_value(value)
+        except ApplicationError as error:
+            raise forms.ValidationError(error.message, code=error.code) from None
+
+
+class CleanedCharFilter(django_filters.CharFilter):
+    """A text filter whose value a domain function cleans (`clean_value=`): its result is what
+    the filter (or its `method`) receives, its refusal a 400 naming the filter."""
+
+    field_class = _CleanedCharField
