@@ -18,6 +18,11 @@ class EdgeNode(models.Model):
     sip_host = models.CharField(max_length=253, help_text="Address Kamailio listens on for SIP (UDP and TCP).")
     sip_port = models.PositiveIntegerField(default=5060)
     tls_port = models.PositiveIntegerField(null=True, blank=True)
+    # Paths on the node's host; Kamailio reads them at start (with a TLS port, both are needed).
+    tls_certificate = models.CharField(
+        max_length=500, blank=True, help_text="PEM certificate (with its chain) Kamailio serves on the TLS port."
+    )
+    tls_private_key = models.CharField(max_length=500, blank=True, help_text="PEM private key of that certificate.")
     rpc_url = models.CharField(max_length=300, help_text="JSON-RPC over HTTP, e.g. http://127.0.0.1:5071/RPC")
     database_url = models.CharField(max_length=500, help_text="postgres://user:password@host:port/db")
     rtpengine = models.CharField(max_length=80, blank=True, help_text="rtpengine control socket host:port")

@@ -24,6 +24,10 @@ KAMAILIO_MODULES = ["standard", "auth_db", "permissions", "usrloc", "dispatcher"
 OUR_SCHEMA = Path(settings.BASE_DIR) / "deploy" / "kamailio" / "edge-schema.sql"
 
 
+class EdgeNodeConfigError(ValueError):
+    """A node row that Kamailio cannot be started from (what is missing is said)."""
+
+
 @dataclass
 class NodeResult:
     node: str
@@ -224,6 +228,18 @@ def kamailio_command(node: EdgeNode, *, runtime_dir: str, extra_defines: Sequenc
     ]
     if node.rtpengine:
         defines += ["WITH_RTPENGINE", f'EDGE_RTPENGINE="udp:{node.rtpengine}"']
+    if node.tls_port:
+        if not (node.tls_certificate and node.tls_private_key):
+            raise EdgeNodeConfigError(
+                f"edge node {node.name!r} has a TLS port but no TLS certificate and private key "
+                "(edge_node add ... --tls-certificate PATH --tls-private-key PATH)"
+            )
+        defines += [
+            "WITH_TLS",
+            f"EDGE_TLS_PORT={node.tls_port}",
+            f'EDGE_TLS_CERT="{node.tls_certificate}"',
+            f'EDGE_TLS_KEY="{node.tls_private_key}"',
+        ]
     defines += list(extra_defines)
     command = ["kamailio", "-f", settings.EDGE_KAMAILIO_CFG, "-DD", "-E", "-m", "512", "-M", "16", "-Y", runtime_dir]
     for define in defines:

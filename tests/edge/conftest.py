@@ -25,7 +25,7 @@ from apps.edge import clients, services
 from apps.edge.models import Carrier, EdgeNode
 
 SCENARIOS = Path(__file__).parent / "scenarios"
-HAVE_EDGE = all(shutil.which(p) for p in ("kamailio", "sipp"))
+HAVE_EDGE = all(shutil.which(p) for p in ("kamailio", "sipp", "rtpengine", "openssl"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -33,7 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    skip = pytest.mark.skip(reason="kamailio and sipp are not installed (make test installs them)")
+    skip = pytest.mark.skip(reason="kamailio, sipp and rtpengine are not installed (make test installs them)")
     for item in items:
         if "tests/edge/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.edge)
@@ -57,10 +57,26 @@ def free_port() -> int:
 
 
 @dataclass
+class TlsFiles:
+    ca: Path  # what a PBX trusts
+    certificate: Path
+    private_key: Path
+
+
+@dataclass
+class MediaRelay:
+    ng: str  # rtpengine's control socket, host:port
+    port_min: int
+    port_max: int
+
+
+@dataclass
 class Edge:
     node: EdgeNode  # unsaved: each test saves its own copy (test transactions roll back)
     carrier_port: int
     log: Path
+    tls: TlsFiles | None = None
+    media: MediaRelay | None = None
 
     @property
     def sip(self) -> str:
@@ -103,10 +119,17 @@ def node_database(label: str = "edge") -> Iterator[str]:
 
 @contextmanager
 def running_edge(
-    database_url: str, *, name: str = "test-edge", carrier_port: int | None = None, extra_defines: Sequence[str] = ()
+    database_url: str,
+    *,
+    name: str = "test-edge",
+    carrier_port: int | None = None,
+    extra_defines: Sequence[str] = (),
+    tls: TlsFiles | None = None,
+    media: MediaRelay | None = None,
 ) -> Iterator[Edge]:
     """Kamailio for a node on free loopback ports, its schema applied as `edge_db init --node`
-    applies it; stopped by pid at the end, also when tests fail."""
+    applies it; stopped by pid at the end, also when tests fail. With `tls` it also listens
+    on TLS with that certificate; with `media` it anchors media in that rtpengine."""
     sip_port, rpc_port = free_port(), free_port()
     node = EdgeNode(
         name=name,
@@ -116,6 +139,10 @@ def running_edge(
         rpc_url=f"http://127.0.0.1:{rpc_port}/RPC",
         database_url=database_url,
         public_host="sip1.test.invalid",
+        tls_port=free_port() if tls else None,
+        tls_certificate=str(tls.certificate) if tls else "",
+        tls_private_key=str(tls.private_key) if tls else "",
+        rtpengine=media.ng if media else "",
     )
     services.edge_db_init(node=node)  # what `edge_db init --node` runs
     workdir = Path(tempfile.mkdtemp(prefix="edge-test-"))
@@ -136,15 +163,61 @@ def running_edge(
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        yield Edge(node=node, carrier_port=carrier_port or free_port(), log=log)
+        yield Edge(node=node, carrier_port=carrier_port or free_port(), log=log, tls=tls, media=media)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def edge_tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A CA of the tests' own and the node's certificate for 127.0.0.1, signed by it (openssl)."""
+    d = tmp_path_factory.mktemp("edge-tls")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=30)  # noqa: S603, S607
+
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Test CA")
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:sip1.test.invalid\n")
+    openssl("req", *key, "-keyout", "edge.key", "-out", "edge.csr", "-subj", "/CN=sip1.test.invalid")
+    openssl(
+        "x509", "-req", "-in", "edge.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "edge.pem", "-days", "2", "-extfile", "ext.cnf",
+    )  # fmt: skip
+    return TlsFiles(ca=d / "ca.pem", certificate=d / "edge.pem", private_key=d / "edge.key")
+
+
+@pytest.fixture(scope="session")
+def edge_media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaRelay]:
+    """The node's rtpengine, as edge_run starts it (userspace), on a port range of this test
+    process; stopped by pid at the end."""
+    port_min = 20000 + (os.getpid() % 400) * 100
+    media = MediaRelay(ng=f"127.0.0.1:{free_port()}", port_min=port_min, port_max=port_min + 99)
+    command = services.rtpengine_command(EdgeNode(name="media", sip_host="127.0.0.1", rtpengine=media.ng))
+    assert command is not None
+    command = [a for a in command if not a.startswith(("--port-min", "--port-max"))]
+    # No delete delay (30 s by default): a test sees at once that a BYE ended the session.
+    command += [f"--port-min={media.port_min}", f"--port-max={media.port_max}", "--delete-delay=0"]
+    log = tmp_path_factory.mktemp("rtpengine") / "rtpengine.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+    try:
+        time.sleep(0.3)
+        if proc.poll() is not None:
+            raise RuntimeError(f"rtpengine exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
+        yield media
+    finally:
+        stop(proc)
 
 
 @pytest.fixture(scope="session")
@@ -154,8 +227,8 @@ def edge_database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def edge(edge_database_url: str) -> Iterator[Edge]:
-    with running_edge(edge_database_url) as running:
+def edge(edge_database_url: str, edge_tls: TlsFiles, edge_media: MediaRelay) -> Iterator[Edge]:
+    with running_edge(edge_database_url, tls=edge_tls, media=edge_media) as running:
         yield running
 
 
@@ -172,6 +245,10 @@ def edge_node(edge: Edge, db: Any, settings: Any) -> Iterator[EdgeNode]:
         rpc_url=edge.node.rpc_url,
         database_url=edge.node.database_url,
         public_host=edge.node.public_host,
+        tls_port=edge.node.tls_port,
+        tls_certificate=edge.node.tls_certificate,
+        tls_private_key=edge.node.tls_private_key,
+        rtpengine=edge.node.rtpengine,
     )
     Carrier.objects.create(name="test carrier", address="127.0.0.1", port=edge.carrier_port)
     results = services.edge_sync_global()

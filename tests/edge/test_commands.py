@@ -6,7 +6,8 @@ import io
 from typing import Any
 
 import psycopg
-from django.core.management import call_command
+import pytest
+from django.core.management import CommandError, call_command
 
 from apps.edge.models import Carrier, EdgeNode
 from tests.edge.conftest import Edge
@@ -102,6 +103,9 @@ def test_edge_run_print_shows_the_kamailio_line_with_the_node_as_defines(db: Any
         rpc_url="http://127.0.0.1:5071/RPC",
         database_url="postgresql://k:pw@10.0.0.5:5432/edge1",
         rtpengine="127.0.0.1:2223",
+        tls_port=5061,
+        tls_certificate="/etc/kamailio/tls/edge1.pem",
+        tls_private_key="/etc/kamailio/tls/edge1.key",
     )
 
     out = run("edge_run", "--node", "edge1", "--print")
@@ -116,5 +120,35 @@ def test_edge_run_print_shows_the_kamailio_line_with_the_node_as_defines(db: Any
         "EDGE_SIP_PORT=5060",
         "EDGE_RPC_PORT=5071",
         "WITH_RTPENGINE",
+        "WITH_TLS",
+        "EDGE_TLS_PORT=5061",
+        "'EDGE_TLS_CERT=\"/etc/kamailio/tls/edge1.pem\"'",
+        "'EDGE_TLS_KEY=\"/etc/kamailio/tls/edge1.key\"'",
     ):
         assert define in kamailio
+
+
+def test_edge_run_refuses_a_tls_port_without_a_certificate_and_says_what_is_missing(db: Any) -> None:
+    EdgeNode.objects.create(
+        name="edge2",
+        role="secondary",
+        sip_host="203.0.113.11",
+        sip_port=5060,
+        tls_port=5061,
+        rpc_url="http://127.0.0.1:5071/RPC",
+        database_url="postgres://k@10.0.0.5/edge2",
+    )
+
+    with pytest.raises(CommandError, match="--tls-certificate PATH --tls-private-key PATH"):
+        run("edge_run", "--node", "edge2", "--print")
+
+
+def test_edge_node_add_keeps_the_tls_certificate_and_key_paths(db: Any) -> None:
+    args = ["edge_node", "add", "edge1", "--role", "primary", "--sip-host", "203.0.113.10", "--sip-port", "5060"]
+    args += ["--rpc-url", "http://127.0.0.1:5071/RPC", "--database-url", "postgres://k@127.0.0.1/edge1"]
+    args += ["--tls-port", "5061", "--tls-certificate", "/etc/tls/e.pem", "--tls-private-key", "/etc/tls/e.key"]
+
+    run(*args)
+
+    node = EdgeNode.objects.get()
+    assert (node.tls_port, node.tls_certificate, node.tls_private_key) == (5061, "/etc/tls/e.pem", "/etc/tls/e.key")

@@ -19,6 +19,8 @@ class Command(BaseCommand):
         add.add_argument("--sip-host", required=True)
         add.add_argument("--sip-port", type=int, required=True)
         add.add_argument("--tls-port", type=int)
+        add.add_argument("--tls-certificate", default="", help="PEM certificate file on the node's host")
+        add.add_argument("--tls-private-key", default="", help="PEM private key file on the node's host")
         add.add_argument("--rpc-url", required=True)
         add.add_argument("--database-url", required=True)
         add.add_argument("--rtpengine", default="", help="HOST:PORT of its rtpengine control socket")
@@ -36,6 +38,8 @@ class Command(BaseCommand):
             sip_host=options["sip_host"],
             sip_port=options["sip_port"],
             tls_port=options["tls_port"],
+            tls_certificate=options["tls_certificate"],
+            tls_private_key=options["tls_private_key"],
             rpc_url=options["rpc_url"],
             database_url=options["database_url"],
             rtpengine=options["rtpengine"],

@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.edge.models import EdgeNode
-from apps.edge.services import kamailio_command, rtpengine_command
+from apps.edge.services import EdgeNodeConfigError, kamailio_command, rtpengine_command
 
 
 class Command(BaseCommand):
@@ -27,7 +27,11 @@ class Command(BaseCommand):
         if node is None:
             raise CommandError(f"no edge node {options['node']!r}")
         runtime_dir = tempfile.mkdtemp(prefix=f"kamailio-{node.name}-")
-        commands = [c for c in (rtpengine_command(node), kamailio_command(node, runtime_dir=runtime_dir)) if c]
+        try:
+            commands = [c for c in (rtpengine_command(node), kamailio_command(node, runtime_dir=runtime_dir)) if c]
+        except EdgeNodeConfigError as exc:
+            shutil.rmtree(runtime_dir, ignore_errors=True)
+            raise CommandError(str(exc)) from exc
         if options["print"]:
             shutil.rmtree(runtime_dir, ignore_errors=True)
             for command in commands:
