@@ -526,3 +526,22 @@ def rtpengine(ng: str, command: dict[str, object]) -> dict[str, object]:
     answer, _ = _bdecode(reply[len(cookie) + 1 :])
     assert isinstance(answer, dict)
     return {k: v.decode() if isinstance(v, bytes) else v for k, v in answer.items()}
+
+
+def register(peer: Peer, user: str, password: str, *, expires: int = 300) -> Message:
+    """REGISTER the peer's contact as `user`, answering the digest challenge; the final response."""
+    host, port = peer.edge
+    uri = f"sip:{host}:{port}"
+    call_id, tag = f"{secrets.token_hex(10)}@{peer.ip}", secrets.token_hex(6)
+    extra: list[tuple[str, str]] = []
+    for cseq in (1, 2):
+        headers = [("Via", peer.via()), ("Max-Forwards", "70"), ("From", f"<sip:{user}@{host}>;tag={tag}")]
+        headers += [("To", f"<sip:{user}@{host}>"), ("Call-ID", call_id), ("CSeq", f"{cseq} REGISTER")]
+        headers += [("Contact", peer.contact), ("Expires", str(expires)), *extra]
+        peer.send(build(f"REGISTER {uri} SIP/2.0", headers))
+        final = peer.expect_final(call_id, "REGISTER")
+        if final.status != 401 or extra:
+            return final
+        answer = digest(final.header("WWW-Authenticate"), method="REGISTER", uri=uri, user=user, password=password)
+        extra = [("Authorization", answer)]
+    return final

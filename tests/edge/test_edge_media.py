@@ -5,6 +5,7 @@ passed through both ways. Each test reads what arrives at the other side, not on
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from apps.edge.models import EdgeNode
 from apps.sip_profiles.models import SipProfile
 from tests.edge.conftest import Edge
-from tests.edge.sip import Dialog, Message, Peer, crypto_key, new_crypto, rtp_packet, rtpengine, sdp
+from tests.edge.sip import Dialog, Message, Peer, crypto_key, new_crypto, register, rtp_packet, rtpengine, sdp
 from tests.edge.test_edge_calls import US_NUMBER, synced
 from tests.factories import move_profile_balance
 from tests.sip_profiles.factories import digest_profile
@@ -247,3 +248,45 @@ def test_hold_resume_and_codec_change_re_invites_pass_both_ways_and_get_their_an
     pbx_dialog.answer_request("BYE")
     assert carrier_dialog.final_to("BYE").status == 200
     assert [m.first_line for m in pbx.nothing() if m.method == "INVITE"] == []
+
+
+@pytest.fixture
+def tls_pbx(edge: Edge) -> Iterator[Peer]:
+    """A PBX connected to the node's TLS port, trusting only the tests' CA."""
+    assert edge.tls
+    assert edge.node.tls_port
+    peer = Peer(ip=PBX_IP, edge=("127.0.0.1", edge.node.tls_port), transport="tls", ca=edge.tls.ca)
+    yield peer
+    peer.close()
+
+
+def test_a_pbx_registers_and_calls_over_tls_with_the_nodes_certificate_and_its_srtp_call_reaches_the_carrier(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tls_pbx: Peer, carrier: Peer
+) -> None:
+    profile, password = profile_with(company, owner, srtp=True, tls=True)
+    user = str(profile.sip_username)
+    # The handshake verified the node's certificate against the CA (and its name, 127.0.0.1).
+    assert isinstance(tls_pbx.sock, ssl.SSLSocket)
+    subject = dict(item[0] for item in tls_pbx.sock.getpeercert()["subject"])  # type: ignore[index]
+    assert subject["commonName"] == "sip1.test.invalid"
+
+    assert register(tls_pbx, user, password + "x").status == 403
+    assert register(tls_pbx, user, password).status == 200
+    assert ";transport=tls" in str(edge.rpc("ul.lookup", "location", user))
+
+    crypto = new_crypto(tag=3)[0]
+    offer = sdp(PBX_IP, 41000, proto="RTP/SAVP", crypto=[crypto])
+    dialog = Dialog.call(tls_pbx, US_NUMBER, offer, user=user, password=password)
+    invite = carrier.expect_request("INVITE")
+    assert invite.header("P-Asserted-Identity")  # the call went through the whole outbound route
+    assert (invite.sdp.audio().proto, invite.sdp.audio().attribute("crypto")) == ("RTP/AVP", [])
+    carrier_dialog = Dialog.answering(carrier, invite, sdp(CARRIER_IP, 42000))
+    answer = dialog.final()
+    carrier_dialog.acked()
+    assert answer.status == 200
+    assert answer.sdp.audio().proto == "RTP/SAVP"
+    assert answer.sdp.audio().attribute("crypto")[0].split()[0] == "3"
+
+    dialog.request("BYE")
+    carrier_dialog.answer_request("BYE")
+    assert dialog.final_to("BYE").status == 200
