@@ -15,6 +15,7 @@ from apps.companies.services import membership_remove
 from apps.core.actor import Actor
 from tests.conftest import client_as
 from tests.factories import api_key_for, member
+from tests.helpers.queries import SIGNED_IN, expect_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -176,3 +177,19 @@ def test_the_api_keys_page_shows_a_new_key_once(company, owner) -> None:
     assert f'value="{key.prefix}_' in html
     assert f"{key.prefix}_" in again.content.decode()
     assert "will not be shown again" not in again.content.decode()
+
+
+def test_the_api_key_list_takes_a_fixed_number_of_queries(company, owner) -> None:
+    api_key_for(company, Role.VIEWER, creator=owner)
+    client = client_as(owner)
+    client.get("/api/v1/api-keys/")  # warm the session
+    reasons = (*SIGNED_IN, "the count", "the page of keys")
+
+    with expect_queries(*reasons):
+        one = client.get("/api/v1/api-keys/").json()
+    for role in (Role.ADMIN, Role.BILLING, Role.VIEWER, Role.ADMIN, Role.BILLING):
+        api_key_for(company, role, creator=member(company, Role.ADMIN))
+    with expect_queries(*reasons):
+        many = client.get("/api/v1/api-keys/").json()
+
+    assert (one["count"], many["count"]) == (1, 6)

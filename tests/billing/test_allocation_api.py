@@ -15,6 +15,7 @@ from apps.companies.models import Role
 from apps.core.actor import Actor
 from tests.conftest import client_as
 from tests.factories import grant, member
+from tests.helpers.queries import SIGNED_IN, expect_queries
 from tests.sip_profiles.factories import digest_profile
 
 pytestmark = pytest.mark.django_db
@@ -173,3 +174,21 @@ def test_a_form_key_sent_again_with_another_amount_is_refused_with_a_message(com
 
     assert profile_balance(profile) == Decimal("20")
     assert "This Idempotency-Key was already used with other parameters." in changed.content.decode()
+
+
+def test_the_ledger_list_takes_a_fixed_number_of_queries(company, owner) -> None:
+    profile, _ = digest_profile(company, owner)
+    grant(company, "100")
+    client = client_as(owner)
+    client.get("/api/v1/ledger/")  # warm the session
+    reasons = (*SIGNED_IN, "the count", "the page of entries")
+
+    with expect_queries(*reasons):
+        one = client.get("/api/v1/ledger/").json()
+    for n in range(6):
+        grant(company, "10")
+        credit_allocate(actor=Actor(user=owner), profile=profile, amount="1", key=f"ledger-list-{n}")
+    with expect_queries(*reasons):
+        many = client.get("/api/v1/ledger/").json()
+
+    assert (one["count"], many["count"]) == (1, 13)

@@ -15,6 +15,7 @@ from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from tests.conftest import client_as
 from tests.factories import PASSWORD, UserFactory, member
+from tests.helpers.queries import SIGNED_IN, expect_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -143,3 +144,19 @@ def test_an_admin_cannot_invite_an_owner(company) -> None:
     assert response.status_code == 400
     assert "Only an owner" in response.json()["errors"]["role"][0]
     assert not Invitation.objects.exists()
+
+
+def test_the_invitation_list_takes_a_fixed_number_of_queries(company, owner) -> None:
+    invitation_create(actor=Actor(user=owner), company=company, email="first@example.com", role=Role.VIEWER)
+    client = client_as(owner)
+    client.get("/api/v1/invitations/")  # warm the session
+    reasons = (*SIGNED_IN, "the count", "the page of invitations")
+
+    with expect_queries(*reasons):
+        one = client.get("/api/v1/invitations/").json()
+    for n in range(6):
+        invitation_create(actor=Actor(user=owner), company=company, email=f"more{n}@example.com", role=Role.BILLING)
+    with expect_queries(*reasons):
+        many = client.get("/api/v1/invitations/").json()
+
+    assert (one["count"], many["count"]) == (1, 7)

@@ -4,8 +4,6 @@ another worker), and a run never overlaps another (a shared lock)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from celery import Task
 from django.conf import settings
@@ -14,6 +12,7 @@ from django.core.cache import cache
 from apps.core.locks import job_lock
 from skypemanager.celery import app
 from skypemanager.schedule import BEAT_SCHEDULE
+from tests.helpers.queries import expect_queries
 
 # The job_lock each periodic task takes. A task added to the schedule must be added here.
 LOCKS = {
@@ -77,16 +76,14 @@ def test_the_scheduled_task_is_registered_and_delivered_at_least_once(name: str)
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", SCHEDULED)
-def test_the_scheduled_task_does_nothing_while_another_run_holds_its_lock(
-    name: str, django_assert_num_queries: Any
-) -> None:
+def test_the_scheduled_task_does_nothing_while_another_run_holds_its_lock(name: str) -> None:
     task = registered(name)
     key = f"lock:{LOCKS[name]}"
 
     with job_lock(LOCKS[name]) as acquired:
         assert acquired
         holder = cache.get(key)
-        with django_assert_num_queries(0):  # not one read, let alone a write
+        with expect_queries():  # not one read, let alone a write
             result = task.apply().get()
         assert result is None
         assert cache.get(key) == holder  # and it left the other run's lock alone

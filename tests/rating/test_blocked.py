@@ -9,6 +9,7 @@ from apps.rating.models import BlockedPrefix
 from apps.rating.selectors import number_blocked
 from apps.rating.services import blocked_prefix_create, blocked_prefix_delete
 from tests.factories import UserFactory
+from tests.helpers.queries import expect_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -94,11 +95,5 @@ def test_staff_add_and_remove_blocked_prefixes_with_an_audit_trail() -> None:
 
 
 def test_the_blocked_check_is_one_query() -> None:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    with CaptureQueriesContext(connection) as queries:
+    with expect_queries("the staff rules that could match (E.164 prefixes and dialled prefixes), by index"):
         number_blocked("+442079460958", region="GB")
-
-    # 1: the staff rules that could match (E.164 prefixes and dialled prefixes), by index.
-    assert len(queries) == 1

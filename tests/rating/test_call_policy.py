@@ -17,6 +17,7 @@ from apps.sip_profiles.models import SipProfile
 from apps.sip_profiles.services import sip_profile_delete, sip_profile_update
 from tests.conftest import client_as
 from tests.factories import member, move_profile_balance
+from tests.helpers.queries import expect_queries
 from tests.sip_profiles.factories import digest_profile, ip_profile
 
 pytestmark = pytest.mark.django_db
@@ -177,7 +178,7 @@ def test_inbound_calls_never_depend_on_the_balance(profile, amount) -> None:
     assert call_policy(profile, now=JAN_15).inbound_calls_allowed
 
 
-def test_the_bulk_policies_take_two_queries_however_many_profiles(company, owner, django_assert_num_queries) -> None:
+def test_the_bulk_policies_take_two_queries_however_many_profiles(company, owner) -> None:
     profiles = [digest_profile(company, owner, name=f"PBX {n}")[0] for n in range(6)]
     give(profiles[0], "3.00")
     give(profiles[1], "1.00")
@@ -186,9 +187,9 @@ def test_the_bulk_policies_take_two_queries_however_many_profiles(company, owner
     bundle(profiles[3], used=7, suspended=True)
     SipProfile.objects.filter(pk=profiles[4].pk).update(status=SipProfile.Status.SUSPENDED)
 
-    with django_assert_num_queries(2):  # the profiles with their balances; the bundle periods in force
+    with expect_queries("the profiles with their balances", "the bundle periods in force"):
         few = call_policies([p.pk for p in profiles[:2]], now=JAN_15)
-    with django_assert_num_queries(2):
+    with expect_queries("the profiles with their balances", "the bundle periods in force"):
         policies = call_policies([p.pk for p in profiles] + [0], now=JAN_15)
 
     assert set(few) == {profiles[0].pk, profiles[1].pk}

@@ -5,14 +5,13 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from apps.rating.selectors import Blocked, RateMatch, deck_in_force, rate_for, rate_lookup
 from apps.rating.services import rate_deck_retire
 from tests.factories import UserFactory
+from tests.helpers.queries import expect_queries
 from tests.rating.factories import JAN_1, small_deck
 
 pytestmark = pytest.mark.django_db
@@ -57,13 +56,11 @@ def test_a_national_number_is_read_in_the_company_country() -> None:
 def test_the_lookup_is_one_query_whatever_the_deck_size() -> None:
     small_deck()
 
-    with CaptureQueriesContext(connection) as queries:
+    with expect_queries("the rate, with the deck in force as a subquery and the deck joined in"):
         rate = rate_for(digits="447400123456", currency="GBP")
 
     assert rate is not None
     assert rate.prefix == "4474"
-    # 1: the rate, with the deck in force as a subquery and the deck joined in.
-    assert len(queries) == 1, [q["sql"] for q in queries]
 
 
 def test_a_number_no_prefix_covers_and_a_currency_without_a_deck_are_errors() -> None:
