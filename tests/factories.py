@@ -1,3 +1,12 @@
+"""Shared test data. Two kinds of builder, kept apart on purpose:
+
+- factory_boy rows (UserFactory, CompanyFactory, MembershipFactory; `member`): plain rows with
+  no side effects to speak of, for the tests' scaffolding;
+- service-driven builders, which go through the app's own services or the ledger as the
+  product does, so the data has its audit rows, ledger legs and balances: `api_key_for`
+  (api_key_create), `grant` and `move_profile_balance` (ledger_post).
+"""
+
 from __future__ import annotations
 
 import itertools

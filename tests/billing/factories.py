@@ -1,4 +1,7 @@
-"""Billing rows for tests that need a company with purchase history and a saved card."""
+"""Billing rows for tests that need a company with purchase history and a saved card.
+
+`wire_purchase` and `saved_card` make rows directly (no Stripe server needed); `populate_billing`
+is service-driven: staff confirm the wire through purchase_confirm_wire, so it is in the ledger."""
 
 from __future__ import annotations
 

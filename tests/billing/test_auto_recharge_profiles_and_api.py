@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import close_old_connections
 from django.test import Client
 
 from apps.billing.ledger.allocations import credit_allocate, profile_balance
@@ -22,6 +20,7 @@ from apps.core.exceptions import ApplicationError
 from tests.billing.factories import saved_card
 from tests.conftest import client_as
 from tests.factories import grant, member
+from tests.helpers.races import run_concurrently
 from tests.sip_profiles.factories import digest_profile
 
 pytestmark = pytest.mark.django_db
@@ -115,25 +114,9 @@ def test_threads_topping_up_one_profile_allocate_once(company, owner) -> None:
         actor=Actor(user=owner), profile=profile, enabled=True, amount="20", threshold="5", monthly_limit="100"
     )
     rate_a_call(profile, "8")  # 2: below 5
-    barrier = threading.Barrier(10)
-    errors: list[BaseException] = []
 
-    def work() -> None:
-        try:
-            barrier.wait()
-            profile_recharge.profile_balance_debited(profile.pk)
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            close_old_connections()
+    run_concurrently(*[lambda: profile_recharge.profile_balance_debited(profile.pk)] * 10)
 
-    threads = [threading.Thread(target=work) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
     assert ProfileRechargeAttempt.objects.filter(status="succeeded").count() == 1
     assert profile_balance(profile) == Decimal("22")
     assert company_balance(company) == Decimal("70")

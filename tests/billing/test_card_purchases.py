@@ -4,13 +4,11 @@ often; declines, 3-D Secure, saved and unsaved cards, PayPal."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import close_old_connections
 from django.test import Client
 
 from apps.billing.ledger.selectors import company_balance
@@ -27,6 +25,7 @@ from apps.billing.purchases.services import (
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from tests.billing.stripe_fixtures import LocalStripe, sign
+from tests.helpers.races import run_concurrently
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("localstripe")]
 
@@ -121,34 +120,15 @@ def test_webhooks_and_retrievals_racing_credit_once(company, owner, localstripe)
     purchase = start(company, owner, "30")
     clients.payment_intent_confirm(purchase.stripe_payment_intent, payment_method="pm_card_visa")
     event = localstripe.event_for(purchase.stripe_payment_intent, "payment_intent.succeeded")
-    barrier = threading.Barrier(8)
-    errors: list[BaseException] = []
 
     def webhook() -> None:
-        try:
-            barrier.wait()
-            assert deliver(Client(), event).status_code == 200
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            close_old_connections()
+        assert deliver(Client(), event).status_code == 200
 
     def retrieval() -> None:
-        try:
-            barrier.wait()
-            purchase_sync(purchase=CreditPurchase.objects.get(pk=purchase.pk))
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            close_old_connections()
+        purchase_sync(purchase=CreditPurchase.objects.get(pk=purchase.pk))
 
-    threads = [threading.Thread(target=webhook if n % 2 else retrieval) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_concurrently(*[webhook if n % 2 else retrieval for n in range(8)])
 
-    assert not errors
     assert company_balance(company) == Decimal("30")
     assert credits_for(purchase) == 1
     assert StripeEvent.objects.count() == 1

@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import close_old_connections
 
 from apps.billing.charges.services import charges_settle
 from apps.billing.ledger.allocations import credit_allocate
@@ -23,6 +21,7 @@ from apps.sip_profiles.renewals import channels_renew
 from apps.sip_profiles.services import sip_profile_update
 from tests.conftest import client_as
 from tests.factories import CompanyFactory, grant, member
+from tests.helpers.races import run_concurrently
 from tests.sip_profiles.factories import digest_profile, held_number
 
 pytestmark = pytest.mark.django_db
@@ -187,25 +186,9 @@ def test_two_settlement_runs_at_once_pay_a_charge_once() -> None:
     with time_machine.travel(NOV_10, tick=False):
         digest_profile(company, owner)
     grant(company, "100", "stripe:pi_c7")
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
 
-    def run() -> None:
-        try:
-            barrier.wait()
-            charges_settle()
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            close_old_connections()
+    run_concurrently(charges_settle, charges_settle)
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
     assert LedgerTransaction.objects.filter(kind="charge").count() == 1
     assert company_balance(company) == Decimal("100") - 2 * PRICE
 

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
+from functools import partial
 
 import pytest
-from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Count, Sum
 
 from apps.billing.ledger.allocations import credit_allocate, credit_take_back, profile_balance
@@ -22,6 +22,7 @@ from apps.core.exceptions import ApplicationError
 from apps.sip_profiles.services import sip_profile_delete
 from tests.conftest import client_as
 from tests.factories import CompanyFactory, grant, member
+from tests.helpers.races import run_concurrently
 from tests.sip_profiles.factories import digest_profile
 
 pytestmark = pytest.mark.django_db
@@ -200,32 +201,17 @@ def test_fifty_threads_allocating_and_taking_back_end_with_exact_totals() -> Non
     owner = member(company)
     profiles = [digest_profile(company, owner, name=f"P{n}")[0] for n in range(3)]
     grant(company, "100", "stripe:pi_race")
-    barrier = threading.Barrier(50)
-    refused: list[str] = []
-    unexpected: list[BaseException] = []
 
     def work(n: int) -> None:
         profile = profiles[n % 3]
-        try:
-            barrier.wait()
-            if n % 5 == 4:
-                credit_take_back(actor=Actor(user=owner), profile=profile, amount="3", key=f"race-t{n}")
-            else:
-                credit_allocate(actor=Actor(user=owner), profile=profile, amount="7", key=f"race-a{n}")
-        except InsufficientFunds:
-            refused.append(str(n))
-        except BaseException as error:
-            unexpected.append(error)
-        finally:
-            close_old_connections()
+        if n % 5 == 4:
+            credit_take_back(actor=Actor(user=owner), profile=profile, amount="3", key=f"race-t{n}")
+        else:
+            credit_allocate(actor=Actor(user=owner), profile=profile, amount="7", key=f"race-a{n}")
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_concurrently(*[partial(work, n) for n in range(50)], catch=(InsufficientFunds,))
+    refused = [o for o in outcomes if isinstance(o, InsufficientFunds)]
 
-    assert unexpected == []
     company_balance = company_account(company).balance
     held = sum(profile_balance(p) for p in profiles)
     assert company_balance >= 0
@@ -251,53 +237,37 @@ def test_fifty_threads_allocating_taking_back_debiting_calls_and_recharging_prof
             actor=Actor(user=owner), profile=profile, enabled=True, amount="6", threshold="4", monthly_limit="60"
         )
     calls = platform_account(LedgerAccount.Kind.REVENUE_CALLS, company.currency)
-    barrier = threading.Barrier(50)
     debited: list[Decimal] = []
-    refused: list[int] = []
-    unexpected: list[BaseException] = []
 
     def work(n: int) -> None:
         profile = profiles[n % 3]
         actor = Actor(user=owner)
-        try:
-            barrier.wait()
-            match n % 5:
-                case 0:
-                    credit_allocate(actor=actor, profile=profile, amount="5", key=f"race2-a{n}")
-                case 1:
-                    # Its after-commit hook runs the profile's auto-recharge in this thread.
-                    credit_take_back(actor=actor, profile=profile, amount="2", key=f"race2-t{n}")
-                case 2 | 3:
-                    # A call rated after it happened may overdraw the profile; rating then asks for a top-up.
-                    account = LedgerAccount.objects.get(sip_profile=profile)
-                    ledger_post(
-                        actor=SYSTEM,
-                        key=f"cdr:race2-{n}",
-                        kind=LedgerTransaction.Kind.CALL,
-                        company=company,
-                        currency=company.currency,
-                        description="Call",
-                        legs=[Leg(account, Decimal("-3.5")), Leg(calls, Decimal("3.5"))],
-                        may_go_negative={account.pk},
-                    )
-                    debited.append(Decimal("3.5"))
-                    profile_recharge.profile_balance_debited(profile.pk)
-                case _:
-                    profile_recharge.profile_recharge_run(profile_id=profile.pk, trigger="threshold")
-        except InsufficientFunds:
-            refused.append(n)
-        except BaseException as error:
-            unexpected.append(error)
-        finally:
-            close_old_connections()
+        match n % 5:
+            case 0:
+                credit_allocate(actor=actor, profile=profile, amount="5", key=f"race2-a{n}")
+            case 1:
+                # Its after-commit hook runs the profile's auto-recharge in this thread.
+                credit_take_back(actor=actor, profile=profile, amount="2", key=f"race2-t{n}")
+            case 2 | 3:
+                # A call rated after it happened may overdraw the profile; rating then asks for a top-up.
+                account = LedgerAccount.objects.get(sip_profile=profile)
+                ledger_post(
+                    actor=SYSTEM,
+                    key=f"cdr:race2-{n}",
+                    kind=LedgerTransaction.Kind.CALL,
+                    company=company,
+                    currency=company.currency,
+                    description="Call",
+                    legs=[Leg(account, Decimal("-3.5")), Leg(calls, Decimal("3.5"))],
+                    may_go_negative={account.pk},
+                )
+                debited.append(Decimal("3.5"))
+                profile_recharge.profile_balance_debited(profile.pk)
+            case _:
+                profile_recharge.profile_recharge_run(profile_id=profile.pk, trigger="threshold")
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_concurrently(*[partial(work, n) for n in range(50)], catch=(InsufficientFunds,))
 
-    assert unexpected == []
     # on_commit(robust=True) hooks log their exceptions instead of raising them.
     assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
     company_balance = company_account(company).balance

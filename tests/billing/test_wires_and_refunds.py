@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.core import mail
-from django.db import close_old_connections
 from django.test import Client
 from django.utils import timezone
 
@@ -26,6 +24,7 @@ from apps.core.exceptions import ApplicationError, Conflict
 from tests.billing.factories import wire_purchase
 from tests.billing.stripe_fixtures import LocalStripe
 from tests.factories import UserFactory, member
+from tests.helpers.races import run_concurrently
 from tests.sip_profiles.factories import digest_profile
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("localstripe")]
@@ -85,24 +84,13 @@ def test_confirming_a_wire_credits_the_amount_that_arrived_once(
 @pytest.mark.django_db(transaction=True)
 def test_two_staff_confirming_the_same_wire_at_once_credit_it_once(company, owner, staff) -> None:
     purchase = wire_purchase(company, owner, "100.00")
-    outcomes: list[str] = []
-    barrier = threading.Barrier(6)
 
-    def confirm() -> None:
-        try:
-            barrier.wait()
-            purchase_confirm_wire(actor=Actor(user=staff), purchase=purchase, amount_received="100")
-            outcomes.append("credited")
-        except Conflict:
-            outcomes.append("conflict")
-        finally:
-            close_old_connections()
+    def confirm() -> str:
+        purchase_confirm_wire(actor=Actor(user=staff), purchase=purchase, amount_received="100")
+        return "credited"
 
-    threads = [threading.Thread(target=confirm) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently(*[confirm] * 6, catch=(Conflict,))
+    outcomes = ["conflict" if isinstance(r, Conflict) else r for r in results]
 
     assert sorted(outcomes) == ["conflict"] * 5 + ["credited"]
     assert company_balance(company) == Decimal("100")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.core import mail
-from django.db import close_old_connections
 
 from apps.bundles.models import BundlePeriod
 from apps.bundles.services import bundle_periods_notify, bundle_periods_used, bundles_buy
@@ -19,6 +17,7 @@ from apps.sip_profiles.services import sip_profile_update
 from tests.bundles.helpers import credit, new_profile
 from tests.cdrs.factories import cdr_csv, csv_row, load
 from tests.factories import CompanyFactory, UserFactory, member
+from tests.helpers.races import run_concurrently
 from tests.rating.factories import small_deck
 
 pytestmark = pytest.mark.django_db
@@ -126,25 +125,8 @@ def test_concurrent_callers_send_each_notice_exactly_once() -> None:
     company = CompanyFactory()
     owner = member(company)
     period = _period(company, owner, used=4200)
-    barrier = threading.Barrier(12)
-    errors: list[BaseException] = []
-    sent: list[int] = []
 
-    def run() -> None:
-        try:
-            barrier.wait()
-            sent.append(bundle_periods_notify([period.pk]))
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            close_old_connections()
+    sent = run_concurrently(*[lambda: bundle_periods_notify([period.pk])] * 12)
 
-    threads = [threading.Thread(target=run) for _ in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
     assert sum(sent) == 1
     assert _notices("bundle_minutes_80") == 1

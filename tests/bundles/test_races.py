@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from django.db import close_old_connections
 
 from apps.billing.models import Charge
 from apps.bundles.models import BundlePeriod
@@ -19,39 +17,17 @@ from apps.sip_profiles.models import SipProfile
 from apps.sip_profiles.services import sip_profile_update
 from tests.bundles.helpers import credit, new_profile
 from tests.factories import CompanyFactory, member
+from tests.helpers.races import run_concurrently
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _race(jobs: list[Callable[[], object]]) -> tuple[int, list[ApplicationError], list[BaseException]]:
     """Run the jobs at once, one thread each; returns (succeeded, refusals, other errors)."""
-    barrier = threading.Barrier(len(jobs))
-    lock = threading.Lock()
-    done: list[int] = []
-    refused: list[ApplicationError] = []
-    crashed: list[BaseException] = []
-
-    def run(job: Callable[[], object]) -> None:
-        try:
-            barrier.wait()
-            job()
-            with lock:
-                done.append(1)
-        except ApplicationError as error:
-            with lock:
-                refused.append(error)
-        except BaseException as error:
-            with lock:
-                crashed.append(error)
-        finally:
-            close_old_connections()
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return len(done), refused, crashed
+    outcomes = run_concurrently(*jobs, catch=(BaseException,))
+    refused = [o for o in outcomes if isinstance(o, ApplicationError)]
+    crashed = [o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, ApplicationError)]
+    return len(outcomes) - len(refused) - len(crashed), refused, crashed
 
 
 def test_fifty_racing_purchases_never_exceed_the_channels() -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 import pytest
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
@@ -23,6 +23,7 @@ from apps.core.exceptions import ApplicationError
 from apps.numbers.models import NumberSubscription, OnlineNumber
 from tests.business_accounts.factories import business_account, sip_profile
 from tests.factories import CompanyFactory, member
+from tests.helpers.races import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -106,26 +107,15 @@ def test_the_database_ties_sign_in_to_being_unrouted(company, owner) -> None:
 def test_two_requests_creating_the_same_name_at_once_make_one_account() -> None:
     first, second = CompanyFactory(), CompanyFactory()
     owners = {first.pk: member(first), second.pk: member(second)}
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
 
-    def create(company: Company) -> None:
-        try:
-            barrier.wait()
-            business_account_create(
-                actor=Actor(user=owners[company.pk]), company=company, name="race.desk", display_name="Race"
-            )
-            outcomes.append("ok")
-        except ApplicationError as error:
-            outcomes.append(error.code)
-        finally:
-            close_old_connections()
+    def create(company: Company) -> str:
+        business_account_create(
+            actor=Actor(user=owners[company.pk]), company=company, name="race.desk", display_name="Race"
+        )
+        return "ok"
 
-    threads = [threading.Thread(target=create, args=(c,)) for c in (first, second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently(partial(create, first), partial(create, second), catch=(ApplicationError,))
+    outcomes = [getattr(r, "code", r) for r in results]
 
     assert sorted(outcomes) == ["name_taken", "ok"]
     assert BusinessAccount.objects.filter(name="race.desk").count() == 1

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
+from functools import partial
 
 import pytest
-from django.db import close_old_connections
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
@@ -18,6 +17,7 @@ from apps.core.exceptions import ApplicationError
 from tests.business_accounts.factories import business_account, sip_profile
 from tests.conftest import client_as
 from tests.factories import member
+from tests.helpers.races import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -180,25 +180,16 @@ def test_the_same_account_assigned_to_two_profiles_at_once_goes_to_exactly_one()
     owner = member(company)
     account = business_account(company, owner)
     profiles = [sip_profile(company, "Left"), sip_profile(company, "Right")]
-    barrier = threading.Barrier(2)
-    responses: dict[str, tuple[int, dict]] = {}
+    clients = [client_as(owner) for _ in profiles]  # signed in before the race
 
-    def route(profile) -> None:
-        client = client_as(owner)
-        try:
-            barrier.wait()
-            response = client.patch(
-                f"/api/v1/business-accounts/{account.public_id}/", {"sip_profile": str(profile.public_id)}
-            )
-            responses[profile.name] = (response.status_code, response.json())
-        finally:
-            close_old_connections()
+    def route(client, profile) -> tuple[int, dict]:
+        response = client.patch(
+            f"/api/v1/business-accounts/{account.public_id}/", {"sip_profile": str(profile.public_id)}
+        )
+        return response.status_code, response.json()
 
-    threads = [threading.Thread(target=route, args=(p,)) for p in profiles]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently(*[partial(route, c, p) for c, p in zip(clients, profiles, strict=True)])
+    responses = {profile.name: result for profile, result in zip(profiles, results, strict=True)}
 
     statuses = sorted(status for status, _ in responses.values())
     assert statuses == [200, 400], responses
@@ -221,32 +212,20 @@ def test_routing_an_account_and_promoting_its_member_at_once_never_both_succeed(
     linked = Membership.objects.get(user=member(company, Role.VIEWER))
     account = business_account(company, owner, member=linked)
     profile = sip_profile(company)
-    barrier = threading.Barrier(2)
-    outcomes: dict[str, str] = {}
 
-    def run(name: str, action) -> None:
-        try:
-            barrier.wait()
-            action()
-            outcomes[name] = "ok"
-        except ApplicationError as error:
-            outcomes[name] = error.code
-        except BaseException as error:
-            outcomes[name] = repr(error)
-        finally:
-            close_old_connections()
-
-    threads = [
-        threading.Thread(target=run, args=("assign", lambda: assign(owner, account, profile))),
-        threading.Thread(
-            target=run,
-            args=("promote", lambda: membership_change_role(actor=Actor(user=owner), membership=linked, role="admin")),
-        ),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently(
+        lambda: assign(owner, account, profile),
+        lambda: membership_change_role(actor=Actor(user=owner), membership=linked, role="admin"),
+        catch=(BaseException,),
+    )
+    outcomes = {
+        name: result.code
+        if isinstance(result, ApplicationError)
+        else repr(result)
+        if isinstance(result, BaseException)
+        else "ok"
+        for name, result in zip(("assign", "promote"), results, strict=True)
+    }
 
     assert sorted(outcomes.values()) in (["admin_account", "ok"], ["ok", "routed_business_account"]), outcomes
     account.refresh_from_db()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
@@ -20,6 +19,7 @@ from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from tests.callerid.factories import LANDLINE, landline, pdf, verify
 from tests.factories import member
+from tests.helpers.races import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -148,26 +148,14 @@ def test_the_database_requires_an_expiry_when_verified_and_a_reason_when_rejecte
 def test_two_registrations_of_the_same_number_at_once_make_one() -> None:
     company = verify(Company.objects.create(name="Twice Ltd", country="GB", currency="GBP"))
     owner = member(company)
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
 
-    def run() -> None:
-        try:
-            barrier.wait()
-            register(company, owner, LANDLINE)
-            outcomes.append("ok")
-        except ApplicationError as error:
-            outcomes.append(error.code)
-        finally:
-            close_old_connections()
+    def run() -> str:
+        register(company, owner, LANDLINE)
+        return "ok"
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_concurrently(run, run, catch=(ApplicationError,))
 
-    assert sorted(outcomes) == ["already_registered", "ok"]
+    assert sorted(getattr(o, "code", o) for o in outcomes) == ["already_registered", "ok"]
     assert Landline.objects.filter(company=company).count() == 1
 
 

@@ -1,4 +1,5 @@
-"""CDR CSVs for the staff load, and a loader that runs it as the worker would."""
+"""CDR CSVs for the staff load, and a service-driven loader: cdr_import_create, then
+cdr_import_run as the worker runs it."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import close_old_connections
 
 from apps.audit.models import AuditEvent
 from apps.companies.models import Company, Membership, Role
@@ -12,6 +9,7 @@ from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from tests.conftest import client_as
 from tests.factories import member
+from tests.helpers.races import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -112,31 +110,17 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner() -> None:
     company = Company.objects.create(name="Race Ltd", country="GB", currency="GBP")
     first = member(company, Role.OWNER)
     second = member(company, Role.OWNER)
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
 
-    def demote(actor_user, target_user) -> None:
-        try:
-            barrier.wait()
-            membership_change_role(
-                actor=Actor(user=actor_user),
-                membership=Membership.objects.get(user=target_user, company=company),
-                role=Role.ADMIN,
-            )
-            outcomes.append("ok")
-        except ApplicationError as error:
-            outcomes.append(error.code)
-        finally:
-            close_old_connections()
+    def demote(actor_user, target_user) -> str:
+        membership_change_role(
+            actor=Actor(user=actor_user),
+            membership=Membership.objects.get(user=target_user, company=company),
+            role=Role.ADMIN,
+        )
+        return "ok"
 
-    threads = [
-        threading.Thread(target=demote, args=(first, second)),
-        threading.Thread(target=demote, args=(second, first)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently(lambda: demote(first, second), lambda: demote(second, first), catch=(ApplicationError,))
+    outcomes = [getattr(r, "code", r) for r in results]
 
     assert sorted(outcomes) == ["last_owner", "ok"] or sorted(outcomes) == ["ok", "permission_denied"]
     assert Membership.objects.filter(company=company, role=Role.OWNER).count() == 1

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import close_old_connections
 from django.test import Client
 
 from apps.audit.models import AuditEvent
@@ -16,6 +14,7 @@ from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from tests.conftest import client_as
 from tests.factories import UserFactory, member
+from tests.helpers.races import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -106,26 +105,14 @@ def test_a_second_request_while_one_is_pending_is_a_conflict(company, owner) -> 
 def test_two_simultaneous_submissions_make_one_request() -> None:
     company = Company.objects.create(name="Twice Ltd", country="GB", currency="GBP")
     owner = member(company)
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
 
-    def submit() -> None:
-        try:
-            barrier.wait()
-            verification_submit(actor=Actor(user=owner), company=company, documents=[pdf()], **DETAILS)
-            outcomes.append("ok")
-        except ApplicationError as error:
-            outcomes.append(error.code)
-        finally:
-            close_old_connections()
+    def submit() -> str:
+        verification_submit(actor=Actor(user=owner), company=company, documents=[pdf()], **DETAILS)
+        return "ok"
 
-    threads = [threading.Thread(target=submit) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_concurrently(submit, submit, catch=(ApplicationError,))
 
-    assert sorted(outcomes) == ["already_pending", "ok"]
+    assert sorted(getattr(o, "code", o) for o in outcomes) == ["already_pending", "ok"]
     assert VerificationRequest.objects.filter(company=company).count() == 1
 
 

@@ -1,4 +1,7 @@
-"""Stock and subscriptions for tests. Numbers are London 020 7 numbers, unique per test run."""
+"""Stock and subscriptions for tests. Numbers are London 020 7 numbers, unique per test run.
+
+Stock rows (OnlineNumberFactory) are plain factory_boy rows; subscriptions are service-driven:
+`populate_numbers` buys through number_buy, so the charge and the audit row exist as in the product."""
 
 from __future__ import annotations
 

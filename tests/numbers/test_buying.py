@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 
 import pytest
 import time_machine
-from django.db import close_old_connections
 
 from apps.audit.models import AuditEvent
 from apps.billing.models import Charge
@@ -18,6 +17,7 @@ from apps.numbers.models import NumberSubscription, OnlineNumber
 from apps.numbers.services import add_months, number_buy
 from tests.conftest import client_as
 from tests.factories import CompanyFactory, member
+from tests.helpers.races import run_concurrently
 from tests.numbers.factories import OnlineNumberFactory
 
 pytestmark = pytest.mark.django_db
@@ -196,24 +196,13 @@ def test_two_companies_buying_the_same_number_at_once_get_one_winner() -> None:
     second = Company.objects.create(name="Second Ltd", country="GB", currency="USD")
     buyers = [(first, member(first)), (second, member(second))]
     OnlineNumberFactory(number="+442079460958")
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
 
-    def attempt(company, user) -> None:
-        try:
-            barrier.wait()
-            number_buy(actor=Actor(user=user), company=company, number="+442079460958", months=3, auto_renew=True)
-            outcomes.append("ok")
-        except ApplicationError as error:
-            outcomes.append(f"{error.status_code} {error.code}")
-        finally:
-            close_old_connections()
+    def attempt(company, user) -> str:
+        number_buy(actor=Actor(user=user), company=company, number="+442079460958", months=3, auto_renew=True)
+        return "ok"
 
-    threads = [threading.Thread(target=attempt, args=buyer) for buyer in buyers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently(*[partial(attempt, *buyer) for buyer in buyers], catch=(ApplicationError,))
+    outcomes = [f"{r.status_code} {r.code}" if isinstance(r, ApplicationError) else r for r in results]
 
     assert sorted(outcomes) == ["409 not_available", "ok"]
     assert NumberSubscription.objects.filter(status="active").count() == 1

@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.core.cache import cache
-from django.db import close_old_connections
 
 from apps.audit.models import AuditEvent
 from apps.billing.models import Charge
@@ -19,6 +17,7 @@ from apps.numbers.tasks import process_number_periods
 from apps.sip_profiles.models import SipProfile
 from tests.conftest import client_as
 from tests.factories import CompanyFactory, member
+from tests.helpers.races import run_concurrently
 from tests.numbers.factories import OnlineNumberFactory
 
 pytestmark = pytest.mark.django_db
@@ -177,21 +176,11 @@ def test_the_task_has_a_soft_limit_below_its_hard_limit() -> None:
 def test_two_workers_processing_periods_at_once_renew_and_charge_once() -> None:
     company = Company.objects.create(name="Twice Ltd", country="GB", currency="GBP")
     subscription = bought(company, member(company))
-    barrier = threading.Barrier(2)
-    results: list[dict[str, int]] = []
 
-    def work() -> None:
-        try:
-            barrier.wait()
-            results.append(number_periods_process(now=datetime(2027, 5, 1, tzinfo=UTC)))
-        finally:
-            close_old_connections()
+    def work() -> dict[str, int]:
+        return number_periods_process(now=datetime(2027, 5, 1, tzinfo=UTC))
 
-    threads = [threading.Thread(target=work) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently(work, work)
 
     assert sorted(r["renewed"] for r in results) == [0, 1]
     assert sum(r["failed"] for r in results) == 0

@@ -1,4 +1,6 @@
-"""Small rate decks for tests, built straight in the database, and deck CSVs for imports."""
+"""Small rate decks for tests, built straight in the database (not through the import service:
+these are plain rows, so a test of rating does not depend on the deck import), deck CSVs for the
+import tests, and the reference rating the engine is checked against."""
 
 from __future__ import annotations
 

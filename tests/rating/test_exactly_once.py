@@ -37,6 +37,7 @@ from apps.rating.engine import rate_pending
 from apps.rating.tasks import rate_cdrs
 from skypemanager.celery import app as celery_app
 from tests.factories import CompanyFactory, member
+from tests.helpers.races import run_concurrently
 from tests.rating.factories import (
     TEST_NODE,
     Call,
@@ -230,33 +231,6 @@ def test_running_the_job_again_rates_nothing_and_changes_no_total() -> None:
 # --- (b) Two jobs at once ------------------------------------------------------------------------
 
 
-def _in_threads(*jobs: Callable[[], Any]) -> list[Any]:
-    """Run the jobs in threads started together (each with its own database connection);
-    returns their results, or raises the first error."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[Any] = [None] * len(jobs)
-    errors: list[BaseException] = []
-
-    def work(index: int, job: Callable[[], Any]) -> None:
-        try:
-            barrier.wait()
-            results[index] = job()
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a job did not finish within 60 s"
-    if errors:
-        raise errors[0]
-    return results
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_jobs_at_once_rate_every_cdr_exactly_once() -> None:
     # Enough bundle minutes that no call's outcome depends on which job rated it first (see
@@ -265,7 +239,7 @@ def test_two_jobs_at_once_rate_every_cdr_exactly_once() -> None:
     calls = world.calls(2000)
     queue_calls(calls)
 
-    runs = _in_threads(lambda: rate_pending(batch_size=25), lambda: rate_pending(batch_size=25))
+    runs = run_concurrently(lambda: rate_pending(batch_size=25), lambda: rate_pending(batch_size=25))
 
     assert sum(run.cdrs for run in runs) == len(calls)  # no CDR rated by both
     assert all(run.cdrs > 0 for run in runs), "the two jobs did not overlap: the test proved nothing"

@@ -1,3 +1,8 @@
+"""SIP profiles for tests. Service-driven: `digest_profile`, `ip_profile` and
+`populate_sip_profiles` go through sip_profile_create (so channels are charged and the
+profile is marked for provisioning, as in the product). `held_number` is the exception: its
+stock and subscription rows are made directly (the numbers app has its own tests)."""
+
 from __future__ import annotations
 
 from datetime import timedelta

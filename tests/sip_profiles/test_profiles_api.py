@@ -1,15 +1,14 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 
 import pytest
 import time_machine
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test import override_settings
-from django.test.utils import CaptureQueriesContext
 
 from apps.audit.models import AuditEvent
 from apps.billing.models import Charge
@@ -21,6 +20,8 @@ from apps.sip_profiles.models import AllowedAddress, ChannelChange, SipProfile
 from apps.sip_profiles.services import sip_profile_create, sip_profile_update
 from tests.conftest import client_as
 from tests.factories import CompanyFactory, member
+from tests.helpers.queries import SIGNED_IN, expect_queries
+from tests.helpers.races import run_concurrently
 from tests.sip_profiles.factories import digest_profile, held_number, ip_profile
 
 pytestmark = pytest.mark.django_db
@@ -203,31 +204,19 @@ def test_two_companies_claiming_the_same_address_at_once_get_one_success_and_one
     # Two companies, so no company lock orders the two requests: the database's
     # exclusion constraint decides, and the loser still gets a clear field error.
     claimants = [(company, member(company)) for company in (CompanyFactory(), CompanyFactory())]
-    barrier = threading.Barrier(2)
-    outcomes: list[object] = []
 
-    def claim(company: Company, owner: object) -> None:
-        try:
-            barrier.wait()
-            sip_profile_create(
-                actor=Actor(user=owner),
-                company=company,
-                name="PBX",
-                auth_method="ip",
-                channels=1,
-                allowed_ips=[{"address": "192.0.2.77"}],
-            )
-            outcomes.append("ok")
-        except ApplicationError as error:
-            outcomes.append(error)
-        finally:
-            close_old_connections()
+    def claim(company: Company, owner: object) -> str:
+        sip_profile_create(
+            actor=Actor(user=owner),
+            company=company,
+            name="PBX",
+            auth_method="ip",
+            channels=1,
+            allowed_ips=[{"address": "192.0.2.77"}],
+        )
+        return "ok"
 
-    threads = [threading.Thread(target=claim, args=claimant) for claimant in claimants]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_concurrently(*[partial(claim, *claimant) for claimant in claimants], catch=(ApplicationError,))
 
     assert outcomes.count("ok") == 1
     (error,) = [o for o in outcomes if isinstance(o, ApplicationError)]
@@ -404,12 +393,12 @@ def test_the_list_takes_a_fixed_number_of_queries(company, owner) -> None:
     client = client_as(owner)
     client.get(URL)
 
-    with CaptureQueriesContext(connection) as queries:
+    with expect_queries(
+        *SIGNED_IN, "the count", "the page, joined with caller IDs", "their addresses", "their business accounts"
+    ):
         response = client.get(URL, {"auth_method": "ip"})
 
     assert response.json()["count"] == 8
-    # session, user, tenancy, count, page (joined with caller IDs), addresses, business accounts
-    assert len(queries) == 7, [q["sql"] for q in queries]
 
 
 def test_list_filters_are_validated(company, owner) -> None:
