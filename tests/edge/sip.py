@@ -381,8 +381,9 @@ class Dialog:
             dialog._send_invite(body, [("Proxy-Authorization" if challenge.status == 407 else "Authorization", answer)])
         return dialog
 
-    def final(self, *, timeout: float = 5.0) -> Message:
-        """The INVITE's final response, ACKed; on a 2xx the dialog is set up from it."""
+    def final(self, *, timeout: float = 5.0, ack_body: str = "") -> Message:
+        """The INVITE's final response, ACKed (with `ack_body`: the answer to a delayed offer);
+        on a 2xx the dialog is set up from it."""
         final = self.peer.expect_final(self.call_id, "INVITE", timeout=timeout)
         if final.status >= 300:
             self.ack_failure(final)
@@ -390,7 +391,7 @@ class Dialog:
         self.remote = final.header("To")
         self.target = final.header("Contact").strip("<>").split(">")[0]
         self.routes = list(reversed(final.all("Record-Route")))
-        self.ack()
+        self.request("ACK", ack_body)
         return final
 
     def _send_invite(self, body: str, extra: list[tuple[str, str]]) -> None:

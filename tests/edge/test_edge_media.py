@@ -290,3 +290,24 @@ def test_a_pbx_registers_and_calls_over_tls_with_the_nodes_certificate_and_its_s
     dialog.request("BYE")
     carrier_dialog.answer_request("BYE")
     assert dialog.final_to("BYE").status == 200
+
+
+def test_a_delayed_offer_is_relayed_too_the_carriers_offer_in_the_200_and_the_pbxs_answer_in_the_ack(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, pbx: Peer, carrier: Peer
+) -> None:
+    profile, password = profile_with(company, owner, srtp=False)
+
+    dialog = Dialog.call(pbx, US_NUMBER, "", user=profile.sip_username, password=password)
+    invite = carrier.expect_request("INVITE")
+    assert invite.body == ""
+    carrier_dialog = Dialog.answering(carrier, invite, sdp(CARRIER_IP, 42000))
+    offered = dialog.final(ack_body=sdp(PBX_IP, 41000, codecs=((0, "PCMU/8000"),)))
+    ack = carrier_dialog.acked()
+
+    assert offered.status == 200
+    assert relayed(edge, offered.sdp.audio())
+    assert relayed(edge, ack.sdp.audio())
+    assert ack.sdp.audio().codecs == ["PCMU"]
+    dialog.request("BYE")
+    carrier_dialog.answer_request("BYE")
+    assert dialog.final_to("BYE").status == 200
