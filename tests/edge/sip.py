@@ -211,6 +211,8 @@ class Peer:
             context = ssl.create_default_context(cafile=str(ca) if ca else None)
             raw = socket.create_connection(edge, timeout=5, source_address=(ip, 0))
             self.sock = context.wrap_socket(raw, server_hostname=edge[0])
+        elif transport == "tcp":
+            self.sock = socket.create_connection(edge, timeout=5, source_address=(ip, 0))
         else:
             raise ValueError(transport)
         self.ip, self.port = self.sock.getsockname()[:2]
@@ -234,7 +236,7 @@ class Peer:
 
     @property
     def contact(self) -> str:
-        suffix = ";transport=tls" if self.transport == "tls" else ""
+        suffix = f";transport={self.transport}" if self.transport != "udp" else ""
         return f"<sip:peer@{self.ip}:{self.port}{suffix}>"
 
     def via(self) -> str:

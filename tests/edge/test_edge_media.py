@@ -311,3 +311,19 @@ def test_a_delayed_offer_is_relayed_too_the_carriers_offer_in_the_200_and_the_pb
     dialog.request("BYE")
     carrier_dialog.answer_request("BYE")
     assert dialog.final_to("BYE").status == 200
+
+
+def test_a_profile_that_requires_tls_is_refused_over_tcp_with_a_reason_and_reaches_no_carrier(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, carrier: Peer
+) -> None:
+    profile, password = profile_with(company, owner, srtp=True, tls=True)
+    tcp_pbx = Peer(ip=PBX_IP, edge=("127.0.0.1", edge.node.sip_port), transport="tcp")
+    try:
+        offer = sdp(PBX_IP, 41000, proto="RTP/SAVP", crypto=[new_crypto()[0]])
+        final = Dialog.call(tcp_pbx, US_NUMBER, offer, user=profile.sip_username, password=password).final()
+    finally:
+        tcp_pbx.close()
+
+    assert final.status == 403
+    assert 'text="TLS required"' in final.header("Reason")
+    assert carrier.nothing() == []
