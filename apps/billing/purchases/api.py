@@ -32,7 +32,8 @@ ERROR = inline_serializer(
 )
 
 
-def _money(**kwargs: Any) -> serializers.DecimalField:
+def money_field(**kwargs: Any) -> serializers.DecimalField:
+    """An amount of what is bought or set (whole cents) in an answer."""
     return serializers.DecimalField(max_digits=14, decimal_places=2, **kwargs)
 
 
@@ -43,11 +44,11 @@ class CardSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 class PurchaseOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField(source="public_id")
-    amount = _money(help_text="What was asked for.")
+    amount = money_field(help_text="What was asked for.")
     currency = serializers.CharField()
     method = serializers.ChoiceField(CreditPurchase.Method.choices)
     status = serializers.ChoiceField(CreditPurchase.Status.choices)
-    amount_received = _money(allow_null=True, help_text="What was credited: paid at Stripe, or arrived by wire.")
+    amount_received = money_field(allow_null=True, help_text="What was credited: paid at Stripe, or arrived by wire.")
     wire_reference = serializers.CharField(allow_null=True, help_text="Bank wire: write it on the transfer.")
     wire_instructions = serializers.SerializerMethodField(help_text="Bank wire: account details, amount, reference.")
     card = serializers.SerializerMethodField()

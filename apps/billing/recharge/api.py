@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.billing.purchases import selectors as purchase_selectors
-from apps.billing.purchases.api import ERROR
+from apps.billing.purchases.api import ERROR, money_field
 from apps.billing.recharge import company as company_recharge
 from apps.billing.recharge.selectors import auto_recharge_state
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.exceptions import ApplicationError
-
-
-def _money(**kwargs: Any) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=14, decimal_places=2, **kwargs)
 
 
 class _SettingsInput(serializers.Serializer):  # type: ignore[type-arg]
@@ -33,12 +27,12 @@ class _SettingsInput(serializers.Serializer):  # type: ignore[type-arg]
 
 class _StateOutput(serializers.Serializer):  # type: ignore[type-arg]
     enabled = serializers.BooleanField()
-    amount = _money(allow_null=True)
-    threshold = _money(allow_null=True)
-    monthly_limit = _money(allow_null=True)
+    amount = money_field(allow_null=True)
+    threshold = money_field(allow_null=True)
+    monthly_limit = money_field(allow_null=True)
     currency = serializers.CharField()
     month = serializers.DateField(help_text="The first day of the current month.")
-    month_total = _money(help_text="Recharged this month (including a recharge in progress).")
+    month_total = money_field(help_text="Recharged this month (including a recharge in progress).")
     consecutive_failures = serializers.IntegerField()
     last_failure_at = serializers.DateTimeField(allow_null=True)
     last_failure_message = serializers.CharField()
