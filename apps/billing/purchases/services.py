@@ -417,7 +417,8 @@ def purchase_sync(*, purchase: CreditPurchase) -> tuple[CreditPurchase, clients.
 def purchases_reconcile(*, now: datetime) -> dict[str, int]:
     """Periodic: settle card and PayPal purchases the browser never finished. Each unfinished
     purchase is retrieved (and credited if Stripe says it was paid); one left unpaid past the
-    expiry is canceled at Stripe, so it can no longer be paid."""
+    expiry is canceled at Stripe, so it can no longer be paid; one whose intent was never stored
+    (the request died in between) is canceled as soon as it is past the grace."""
     expiry = now - timedelta(hours=settings.CREDIT_PURCHASE_EXPIRY_HOURS)
     candidates = list(
         CreditPurchase.objects.filter(method__in=[Method.CARD, Method.PAYPAL], created_at__lt=now - RECONCILE_GRACE)
@@ -429,12 +430,16 @@ def purchases_reconcile(*, now: datetime) -> dict[str, int]:
         counts["checked"] += 1
         try:
             if not purchase.stripe_payment_intent:
-                if purchase.created_at < expiry:
-                    with transaction.atomic():
-                        locked = CreditPurchase.objects.select_for_update().get(pk=purchase.pk)
-                        if locked.status == Status.PENDING and not locked.stripe_payment_intent:
-                            purchase_set_status(locked, Status.CANCELED, actor=SYSTEM)
-                            counts["canceled"] += 1
+                # Interrupted between creating the row and storing its intent (the intent is
+                # created at once, so a purchase past the grace has none only then). Nobody was
+                # given a client secret, so nothing can be paid and a retry only reads it: it is
+                # canceled now, not left pending for a day. Should an intent of it still be paid
+                # (found by its metadata), the payment is credited all the same.
+                with transaction.atomic():
+                    locked = CreditPurchase.objects.select_for_update().get(pk=purchase.pk)
+                    if locked.status == Status.PENDING and not locked.stripe_payment_intent:
+                        purchase_set_status(locked, Status.CANCELED, actor=SYSTEM)
+                        counts["canceled"] += 1
                 continue
             synced, intent = purchase_sync(purchase=purchase)
             if synced.status == Status.PENDING and purchase.created_at < expiry and intent is not None:
