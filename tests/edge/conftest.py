@@ -232,6 +232,25 @@ def edge(edge_database_url: str, edge_tls: TlsFiles, edge_media: MediaRelay) -> 
         yield running
 
 
+# A second node whose timers are seconds, not minutes, for the tests of what happens when
+# they run out (ban, longest call, NAT keep-alives). It shares the first node's carrier.
+QUICK_DEFINES = [
+    "EDGE_BAN_SECONDS=3",
+    "EDGE_MAX_CALL_SECONDS=3",
+    "EDGE_NATPING_INTERVAL=1",
+    "EDGE_NAT_KEEPALIVE_TIMEOUT=3",
+]
+
+
+@pytest.fixture(scope="session")
+def quick_edge(edge: Edge) -> Iterator[Edge]:
+    with (
+        node_database("quick") as url,
+        running_edge(url, name="quick-edge", carrier_port=edge.carrier_port, extra_defines=QUICK_DEFINES) as running,
+    ):
+        yield running
+
+
 @pytest.fixture
 def edge_node(edge: Edge, db: Any, settings: Any) -> Iterator[EdgeNode]:
     """The edge as a row of this test, with its carrier (a SIPp UAS on carrier_port), the
@@ -255,6 +274,24 @@ def edge_node(edge: Edge, db: Any, settings: Any) -> Iterator[EdgeNode]:
     assert [r.error for r in results] == [""]
     yield node
     forget_profiles(edge)
+
+
+@pytest.fixture
+def quick_edge_node(quick_edge: Edge, edge_node: EdgeNode) -> Iterator[EdgeNode]:
+    """The quick node as a second row of this test (profiles sync to both), lists pushed."""
+    node = EdgeNode.objects.create(
+        name=quick_edge.node.name,
+        role=EdgeNode.Role.SECONDARY,
+        sip_host=quick_edge.node.sip_host,
+        sip_port=quick_edge.node.sip_port,
+        rpc_url=quick_edge.node.rpc_url,
+        database_url=quick_edge.node.database_url,
+        public_host="sip2.test.invalid",
+    )
+    results = services.edge_sync_global(node_names=[node.name])
+    assert [r.error for r in results] == [""]
+    yield node
+    forget_profiles(quick_edge)
 
 
 def forget_profiles(edge: Edge) -> None:

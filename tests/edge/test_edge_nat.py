@@ -4,6 +4,7 @@ and kept registered only briefly so its NAT binding stays open."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +84,37 @@ def test_the_carriers_hangup_reaches_a_pbx_behind_nat_at_the_address_it_called_f
     finally:
         uas.stop()
     assert edge.channels_in_use(profile.pk) == 0
+
+
+def test_a_pbx_behind_nat_is_pinged_with_options_where_it_registered_from(
+    quick_edge: Edge, quick_edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path
+) -> None:
+    """On the quick node: a NATed contact gets an OPTIONS keep-alive every second."""
+    profile, password = provisioned(company, owner)
+    user = str(profile.sip_username)
+    port = free_port()
+    file = scenario(tmp_path, "register_nat.xml")
+    file.write_text(file.read_text().replace("EXPIRES_RE", f"{NAT_EXPIRES}([^0-9]|$)"))
+    command = sipp_command(quick_edge, file, service=user, user=user, password=password, port=port)
+    try:
+        result = run_sipp(command, edge=quick_edge)
+        assert result.returncode == 0, explain(command, result, quick_edge)
+
+        # SIPp has gone; the PBX's socket is this one now.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as pbx:
+            pbx.bind(("127.0.0.1", port))
+            pbx.settimeout(5)
+            for _ in range(2):
+                ping, sender = pbx.recvfrom(65535)
+                assert ping.startswith(b"OPTIONS sip:" + user.encode() + b"@192.168.1.10:5060"), ping[:200]
+                pbx.sendto(ok(ping), sender)
+            assert len(contacts(quick_edge, user)) == 1
+    finally:
+        quick_edge.rpc("ul.rm", "location", user)
+
+
+def ok(request: bytes) -> bytes:
+    """A 200 OK to `request` (its Via, From, To, Call-ID and CSeq)."""
+    head = request.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
+    keep = [h for h in head if h.split(b":", 1)[0].strip().lower() in (b"via", b"from", b"to", b"call-id", b"cseq")]
+    return b"\r\n".join([b"SIP/2.0 200 OK", *keep, b"Content-Length: 0", b"", b""])
