@@ -469,125 +469,204 @@ def rate_batch(
         return _rate_batch(limit=limit, decks=decks, blocklist=blocklist, account_of=account_of)
 
 
+# --- The money of a batch: pure functions, no database -------------------------------------
+
+
+@dataclass(slots=True)
+class CompanyCalls:
+    """What one company's calls of a batch cost: one ledger transaction, one debit per profile."""
+
+    company_id: int
+    currency: str
+    first_call: int  # the id of its first charged CDR in the batch: the transaction's key
+    calls: int
+    by_profile: dict[int, Decimal]  # profile id → what its calls cost (positive)
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.by_profile.values(), ZERO)
+
+    @property
+    def key(self) -> str:
+        return f"calls:{self.company_id}:{self.first_call}"
+
+    @property
+    def description(self) -> str:
+        return f"Calls: {self.calls} call{'s' if self.calls != 1 else ''} rated"
+
+
+@dataclass(slots=True)
+class BatchMoney:
+    """The batch's charges by company (in the order of their first charged call) and the bundle
+    minutes it used, by bundle period."""
+
+    companies: list[CompanyCalls]
+    minutes: dict[int, int]
+
+    @property
+    def charged(self) -> int:
+        return sum(c.calls for c in self.companies)
+
+    @property
+    def profiles(self) -> set[int]:
+        return {p for c in self.companies for p in c.by_profile}
+
+    def totals(self) -> dict[str, Decimal]:
+        totals: dict[str, Decimal] = {}
+        for company in self.companies:
+            totals[company.currency] = totals.get(company.currency, ZERO) + company.total
+        return totals
+
+
+def batch_money(calls: Sequence[Call], decisions: Sequence[Decision]) -> BatchMoney:
+    """Sum the batch's decisions: what each company's profiles owe and the minutes used."""
+    companies: dict[int, CompanyCalls] = {}
+    minutes: dict[int, int] = defaultdict(int)
+    for call, decision in zip(calls, decisions, strict=True):
+        if decision.cost:
+            company = companies.get(call.company_id)
+            if company is None:
+                company = companies[call.company_id] = CompanyCalls(
+                    call.company_id, call.currency, call.id, 0, defaultdict(Decimal)
+                )
+            company.by_profile[call.profile_id] += decision.cost  # type: ignore[index]
+            company.calls += 1
+        if decision.bundle_minutes:
+            minutes[decision.period_id] += decision.bundle_minutes
+    return BatchMoney(list(companies.values()), dict(minutes))
+
+
+def batch_postings(money: BatchMoney, *, account_of: dict[int, int], revenue_of: dict[str, int]) -> list[Posting]:
+    """One ledger posting per company: a debit per profile (`account_of`: profile id → its balance
+    account id), in profile order, and the total credited to the calls revenue of its currency."""
+    return [
+        Posting(
+            key=company.key,
+            company_id=company.company_id,
+            currency=company.currency,
+            description=company.description,
+            legs=[
+                *((account_of[p], -amount) for p, amount in sorted(company.by_profile.items())),
+                (revenue_of[company.currency], company.total),
+            ],
+        )
+        for company in money.companies
+    ]
+
+
+def rating_rows(
+    calls: Sequence[Call], decisions: Sequence[Decision], *, txn_of: dict[int, int], stamp: str
+) -> list[tuple[object, ...]]:
+    """The CdrRating rows of the batch; a charged call names its company's ledger transaction."""
+    return [
+        (
+            call.id,
+            decision.status,
+            decision.cost,
+            call.currency,
+            decision.prefix,
+            decision.bundle_seconds,
+            decision.bundle_minutes,
+            decision.note,
+            stamp,
+            txn_of[call.company_id] if decision.cost else None,
+        )
+        for call, decision in zip(calls, decisions, strict=True)
+    ]
+
+
+# --- One batch ---------------------------------------------------------------------------
+
+
+def _price_all(
+    calls: Sequence[Call], periods: dict[int, list[Period]], *, decks: Decks, blocklist: Blocklist
+) -> list[Decision]:
+    decisions = []
+    for call in calls:
+        mine = periods.get(call.profile_id) if call.profile_id is not None else None
+        decisions.append(price_call(call, decks=decks, blocklist=blocklist, period=_period_of(mine, call.started_at)))
+    return decisions
+
+
+def _post(money: BatchMoney, account_of: dict[int, int] | None) -> dict[int, int]:
+    """Post the batch's ledger transactions; {company id: its transaction id}. `account_of`
+    (profile id → balance account id) is filled with the profiles it did not know."""
+    charged = money.profiles
+    known = account_of if account_of is not None else {}
+    missing = charged - known.keys()
+    if missing:
+        known.update(profile_accounts(missing))
+    accounts = {p: known[p] for p in charged}
+    revenue = {
+        currency: platform_account(LedgerAccount.Kind.REVENUE_CALLS, currency).pk
+        for currency in {c.currency for c in money.companies}
+    }
+    posted = ledger_post_many(
+        actor=Actor.system(),
+        kind=LedgerTransaction.Kind.CALL,
+        postings=batch_postings(money, account_of=accounts, revenue_of=revenue),
+        may_go_negative=set(accounts.values()),
+    )
+    return {c.company_id: posted[c.key] for c in money.companies}
+
+
 def _rate_batch(
     *, limit: int, decks: Decks | None, blocklist: Blocklist | None, account_of: dict[int, int] | None
 ) -> BatchResult | None:
     decks = decks or Decks()
     blocklist = blocklist or Blocklist.load()
     result = BatchResult()
-    mark = time.perf_counter()
+    clock = _Steps(result.timings)
     with transaction.atomic():
         calls = _claim(limit)
         if not calls:
             return None
         now = timezone.now()
         periods = _bundle_periods(calls)
-        result.timings["claim"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        decisions = []
-        for call in calls:
-            mine = periods.get(call.profile_id) if call.profile_id is not None else None
-            decisions.append(
-                price_call(call, decks=decks, blocklist=blocklist, period=_period_of(mine, call.started_at))
-            )
-        result.timings["price"] = time.perf_counter() - mark
-
-        # Money: one ledger transaction per company, one debit per profile.
-        mark = time.perf_counter()
-        by_company: dict[int, dict[int, Decimal]] = {}
-        first_call: dict[int, int] = {}
-        currency_of: dict[int, str] = {}
-        count_of: dict[int, int] = defaultdict(int)
-        used: dict[int, int] = defaultdict(int)
-        for call, decision in zip(calls, decisions, strict=True):
-            if decision.cost:
-                profiles = by_company.get(call.company_id)
-                if profiles is None:
-                    profiles = by_company[call.company_id] = defaultdict(Decimal)
-                    first_call[call.company_id] = call.id
-                    currency_of[call.company_id] = call.currency
-                profiles[call.profile_id] += decision.cost  # type: ignore[index]
-                count_of[call.company_id] += 1
-            if decision.bundle_minutes:
-                used[decision.period_id] += decision.bundle_minutes
-        charged_profiles = {p for profiles in by_company.values() for p in profiles}
-        known = account_of if account_of is not None else {}
-        missing = charged_profiles - known.keys()
-        if missing:
-            known.update(profile_accounts(missing))
-        accounts = {p: known[p] for p in charged_profiles}
-        revenue = {
-            currency: platform_account(LedgerAccount.Kind.REVENUE_CALLS, currency).pk
-            for currency in set(currency_of.values())
-        }
-        postings, key_of = [], {}
-        for company_id, profiles in by_company.items():
-            total = sum(profiles.values(), ZERO)
-            currency = currency_of[company_id]
-            calls_count = count_of[company_id]
-            key_of[company_id] = f"calls:{company_id}:{first_call[company_id]}"
-            postings.append(
-                Posting(
-                    key=key_of[company_id],
-                    company_id=company_id,
-                    currency=currency,
-                    description=f"Calls: {calls_count} call{'s' if calls_count != 1 else ''} rated",
-                    legs=[
-                        *((accounts[p], -amount) for p, amount in sorted(profiles.items())),
-                        (revenue[currency], total),
-                    ],
-                )
-            )
-            result.total[currency] = result.total.get(currency, ZERO) + total
-        posted = ledger_post_many(
-            actor=Actor.system(),
-            kind=LedgerTransaction.Kind.CALL,
-            postings=postings,
-            may_go_negative=set(accounts.values()),
-        )
-        txn_of = {company_id: posted[key] for company_id, key in key_of.items()}
-        result.timings["ledger"] = time.perf_counter() - mark
-
-        mark = time.perf_counter()
-        stamp = now.isoformat()
-        rows = [
-            (
-                call.id,
-                decision.status,
-                decision.cost,
-                call.currency,
-                decision.prefix,
-                decision.bundle_seconds,
-                decision.bundle_minutes,
-                decision.note,
-                stamp,
-                txn_of[call.company_id] if decision.cost else None,
-            )
-            for call, decision in zip(calls, decisions, strict=True)
-        ]
-        result.charged = sum(count_of.values())
-        result.errors = sum(1 for decision in decisions if decision.status == Status.ERROR)
-        result.timings["rows"] = time.perf_counter() - mark
-        mark = time.perf_counter()
+        clock.step("claim")
+        decisions = _price_all(calls, periods, decks=decks, blocklist=blocklist)
+        clock.step("price")
+        money = batch_money(calls, decisions)
+        txn_of = _post(money, account_of)
+        clock.step("ledger")
+        rows = rating_rows(calls, decisions, txn_of=txn_of, stamp=now.isoformat())
+        clock.step("rows")
         _write_ratings(rows)
-        result.timings["copy"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        _add_minutes(used, now)
-        result.timings["minutes"] = time.perf_counter() - mark
-        result.cdrs = len(calls)
-        result.bundle_minutes = sum(used.values())
-        result.profiles = sorted(charged_profiles)
-        result.periods = sorted(used)
+        clock.step("copy")
+        _add_minutes(money.minutes, now)
+        clock.step("minutes")
 
+        result.cdrs = len(calls)
+        result.charged = money.charged
+        result.errors = sum(1 for decision in decisions if decision.status == Status.ERROR)
+        result.total = money.totals()
+        result.bundle_minutes = sum(money.minutes.values())
+        result.profiles = sorted(money.profiles)
+        result.periods = sorted(money.minutes)
         from apps.billing.recharge.profile import profiles_balance_debited
         from apps.bundles.services import bundle_periods_used
 
+        # After commit: top-ups for profiles below their threshold, notices for the periods.
         profiles_balance_debited(result.profiles)
         bundle_periods_used(result.periods)
-        mark = time.perf_counter()
-    result.timings["commit"] = time.perf_counter() - mark
+        clock.step()
+    clock.step("commit")
     logger.debug("rating batch of %s: %s", result.cdrs, {k: round(v, 3) for k, v in result.timings.items()})
     return result
+
+
+class _Steps:
+    """Seconds spent in each named step, into `timings`."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+        self.mark = time.perf_counter()
+
+    def step(self, name: str | None = None) -> None:
+        now = time.perf_counter()
+        if name is not None:
+            self.timings[name] = now - self.mark
+        self.mark = now
 
 
 @dataclass
