@@ -1,0 +1,58 @@
+"""An IP profile is identified by where its calls come from: a host or a network, and the
+port it sends from. Anything else is challenged (407) and reaches no carrier."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+from apps.core.actor import Actor
+from apps.edge.models import EdgeNode
+from apps.sip_profiles.services import sip_profile_create
+from tests.edge.conftest import CarrierUas, Edge, explain, free_port, received, run_sipp, scenario, sipp_command
+from tests.edge.test_edge_calls import US_NUMBER, synced
+from tests.factories import move_profile_balance
+
+
+def from_address(command: list[str], source: str) -> list[str]:
+    command[command.index("-i") + 1] = source
+    return command
+
+
+def test_a_network_profile_calls_from_any_address_in_it_and_only_from_its_port(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path
+) -> None:
+    pbx_port = free_port()
+    profile, _ = sip_profile_create(
+        actor=Actor(user=owner),
+        company=company,
+        name="Office network",
+        auth_method="ip",
+        channels=1,
+        allowed_ips=[{"address": "127.0.5.0/24", "port": pbx_port, "transport": "udp"}],
+        tls_required=False,
+        srtp_required=False,
+    )
+    move_profile_balance(profile, "10")
+    synced(profile)
+
+    uas = CarrierUas(edge, tmp_path)
+    command = from_address(
+        sipp_command(edge, scenario(tmp_path, "invite_uac.xml"), service=US_NUMBER, port=pbx_port), "127.0.5.9"
+    )
+    result = run_sipp(command, edge=edge)
+    assert result.returncode == 0, explain(command, result, edge)
+    assert uas.wait() == 0
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as carrier:
+        carrier.bind(("127.0.0.1", edge.carrier_port))
+        carrier.setblocking(False)
+        for source, port in (("127.0.5.9", free_port()), ("127.0.6.9", pbx_port)):
+            command = from_address(
+                sipp_command(edge, scenario(tmp_path, "plain_uac.xml", expect=407), service=US_NUMBER, port=port),
+                source,
+            )
+            result = run_sipp(command, edge=edge)
+            assert result.returncode == 0, f"{source}:{port} " + explain(command, result, edge)
+        assert received(carrier) == []
