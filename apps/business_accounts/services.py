@@ -21,6 +21,7 @@ from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from apps.numbers.models import NumberSubscription
 from apps.sip_profiles.models import SipProfile
+from apps.sip_profiles.services import sip_profile_mark_for_provisioning
 
 # Roles whose members sign in to the portal to run it: their accounts are never routed.
 PORTAL_ADMIN_ROLES = (Role.OWNER, Role.ADMIN)
@@ -177,6 +178,8 @@ def business_account_assign(*, actor: Actor, account: BusinessAccount, profile: 
             member = Membership.objects.select_for_update(of=("self",)).select_related("user").get(pk=account.member_id)
             if member.role in PORTAL_ADMIN_ROLES:
                 raise _locked_out(account, member, field="sip_profile")  # rolls the claim back
+        # The edge routes the account's name and numbers to this profile.
+        sip_profile_mark_for_provisioning(profile)
         audit_record(
             actor=actor,
             action="business_account.assigned",
@@ -190,8 +193,17 @@ def business_account_assign(*, actor: Actor, account: BusinessAccount, profile: 
     return account
 
 
+def _lock_routed_profile(account: BusinessAccount) -> None:
+    """Lock the profile the account is routed to before the account row, in the order
+    business_account_assign and numbers' routing changes take them (no deadlock)."""
+    profile_id = BusinessAccount.objects.filter(pk=account.pk).values_list("sip_profile_id", flat=True).first()
+    if profile_id is not None:
+        SipProfile.objects.select_for_update().filter(pk=profile_id).values_list("pk", flat=True).first()
+
+
 def _unassign(*, actor: Actor, account: BusinessAccount) -> BusinessAccount:
     with transaction.atomic():
+        _lock_routed_profile(account)
         account = (
             BusinessAccount.objects.select_for_update(of=("self",))
             .select_related("sip_profile", "company")
@@ -200,6 +212,9 @@ def _unassign(*, actor: Actor, account: BusinessAccount) -> BusinessAccount:
         if account.sip_profile_id is None:
             return account
         before = account.sip_profile.name if account.sip_profile else None
+        if account.sip_profile is not None:
+            # Its name and numbers leave the profile's inbound routes.
+            sip_profile_mark_for_provisioning(account.sip_profile)
         account.sip_profile = None
         account.signin_enabled = True
         account.save(update_fields=["sip_profile", "signin_enabled", "updated_at"])
@@ -218,7 +233,12 @@ def _unassign(*, actor: Actor, account: BusinessAccount) -> BusinessAccount:
 
 def business_account_delete(*, actor: Actor, account: BusinessAccount) -> None:
     with transaction.atomic():
-        account = BusinessAccount.objects.select_for_update(of=("self",)).select_related("company").get(pk=account.pk)
+        _lock_routed_profile(account)
+        account = (
+            BusinessAccount.objects.select_for_update(of=("self",))
+            .select_related("company", "sip_profile")
+            .get(pk=account.pk)
+        )
         numbers = [
             str(n)
             for n in NumberSubscription.objects.filter(
@@ -236,6 +256,9 @@ def business_account_delete(*, actor: Actor, account: BusinessAccount) -> None:
         NumberSubscription.objects.filter(business_account=account).exclude(
             status=NumberSubscription.Status.ACTIVE
         ).update(business_account=None)
+        if account.sip_profile is not None:
+            # Its name leaves the profile's inbound routes.
+            sip_profile_mark_for_provisioning(account.sip_profile)
         audit_record(
             actor=actor,
             action="business_account.deleted",

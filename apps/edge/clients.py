@@ -20,11 +20,14 @@ from typing import Any
 import psycopg
 from django.conf import settings
 
-from apps.edge.selectors import Address, EdgeState
+from apps.edge.selectors import CARRIER_GROUP, INT, Address, EdgeState
 
 # Advisory lock namespaces (pg_advisory_xact_lock(ns, key)).
 LOCK_PROFILE = 7301
 LOCK_GLOBAL = 7302
+# One inbound route key (hashtext(key)): a number moving from profile A to B is written by
+# A's sync and B's sync, which hold different profile locks.
+LOCK_ROUTE = 7303
 
 
 class EdgeNodeError(Exception):
@@ -41,9 +44,19 @@ class ProfileChanges:
     addresses: bool = False
     set_attrs: dict[str, tuple[int, str]] = field(default_factory=dict)
     deleted_attrs: list[str] = field(default_factory=list)
+    # Inbound route keys this write took (set_routes) or gave up (deleted_routes).
+    set_routes: list[str] = field(default_factory=list)
+    deleted_routes: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.subscriber or self.addresses or self.set_attrs or self.deleted_attrs)
+        return bool(
+            self.subscriber
+            or self.addresses
+            or self.set_attrs
+            or self.deleted_attrs
+            or self.set_routes
+            or self.deleted_routes
+        )
 
     def describe(self) -> list[str]:
         lines = []
@@ -53,6 +66,8 @@ class ProfileChanges:
             lines.append("addresses replaced")
         lines += [f"{key}={value}" for key, (_, value) in sorted(self.set_attrs.items())]
         lines += [f"{key} deleted" for key in sorted(self.deleted_attrs)]
+        lines += [f"route {key}" for key in self.set_routes]
+        lines += [f"route {key} deleted" for key in self.deleted_routes]
         return lines
 
 
@@ -78,6 +93,7 @@ def node_profile_write(database_url: str, state: EdgeState) -> ProfileChanges:
             _write_subscriber(cur, state, changes)
             _write_addresses(cur, state, changes)
             _write_attrs(cur, state, changes)
+            _write_routes(cur, state, changes)
     except psycopg.Error as exc:
         raise EdgeNodeError(f"node database write failed: {exc}") from exc
     return changes
@@ -136,6 +152,82 @@ def _write_attrs(cur: psycopg.Cursor[Any], state: EdgeState, changes: ProfileCha
     if gone:
         cur.execute("DELETE FROM sm_profile_attrs WHERE key_name = ANY(%s)", (gone,))
         changes.deleted_attrs = gone
+
+
+def _lock_routes(cur: psycopg.Cursor[Any], keys: list[str]) -> None:
+    # Sorted, so two writers taking overlapping keys cannot deadlock.
+    for key in sorted(keys):
+        cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_ROUTE, key))
+
+
+def _write_routes(cur: psycopg.Cursor[Any], state: EdgeState, changes: ProfileChanges) -> None:
+    """A route key has one row, owned by one profile: this profile takes the keys it should
+    have (from whichever profile held them) and gives up only keys it still owns, so a number
+    that moved to another profile is never routed to two, whichever sync runs first."""
+    pid = state.profile_id
+    cur.execute(
+        "SELECT key_name, profile_id, key_value FROM sm_routes WHERE profile_id = %s OR key_name = ANY(%s)",
+        (pid, sorted(state.routes)),
+    )
+    have = {key: (owner, value) for key, owner, value in cur.fetchall()}
+    take = sorted(key for key in state.routes if have.get(key) != (pid, str(pid)))
+    give_up = sorted(key for key, (owner, _) in have.items() if owner == pid and key not in state.routes)
+    if not take and not give_up:
+        return
+    _lock_routes(cur, take + give_up)
+    for key in take:
+        cur.execute(
+            "INSERT INTO sm_routes (profile_id, key_name, value_type, key_value) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (key_name) DO UPDATE SET profile_id = EXCLUDED.profile_id, "
+            "value_type = EXCLUDED.value_type, key_value = EXCLUDED.key_value",
+            (pid, key, INT, str(pid)),
+        )
+    changes.set_routes = take
+    if give_up:
+        # "AND profile_id": a key another profile took meanwhile stays that profile's.
+        cur.execute(
+            "DELETE FROM sm_routes WHERE key_name = ANY(%s) AND profile_id = %s RETURNING key_name", (give_up, pid)
+        )
+        changes.deleted_routes = sorted(key for (key,) in cur.fetchall())
+
+
+def node_routes_apply(database_url: str, rpc_url: str, keys: list[str]) -> None:
+    """Tell the node's "route" htable what its database now says of these keys, holding the
+    keys' locks: of two syncs that changed one key (a number moving from A to B), the one
+    that tells last tells what was committed last, so memory never keeps a key the database
+    gave to another profile, nor loses one it has."""
+    if not keys:
+        return
+    try:
+        with _connect(database_url) as conn, conn.transaction(), conn.cursor() as cur:
+            _lock_routes(cur, keys)
+            cur.execute("SELECT key_name, key_value FROM sm_routes WHERE key_name = ANY(%s)", (sorted(keys),))
+            now = dict(cur.fetchall())
+            for key in sorted(keys):
+                if key in now:
+                    rpc(rpc_url, "htable.seti", "route", key, int(now[key]))
+                else:
+                    rpc_htable_delete(rpc_url, "route", key)
+    except psycopg.Error as exc:
+        raise EdgeNodeError(f"node database read failed: {exc}") from exc
+
+
+def node_carrier_sources_write(database_url: str, sources: frozenset[Address]) -> bool:
+    """The carriers' inbound sources := address group CARRIER_GROUP; True when it changed."""
+    try:
+        with _connect(database_url) as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, 3)", (LOCK_GLOBAL,))
+            cur.execute("SELECT ip_addr, mask, port FROM address WHERE grp = %s", (CARRIER_GROUP,))
+            if {Address(ip=ip, mask=mask, port=port) for ip, mask, port in cur.fetchall()} == set(sources):
+                return False
+            cur.execute("DELETE FROM address WHERE grp = %s", (CARRIER_GROUP,))
+            cur.executemany(
+                "INSERT INTO address (grp, ip_addr, mask, port, tag) VALUES (%s, %s, %s, %s, 'carrier')",
+                [(CARRIER_GROUP, a.ip, a.mask, a.port) for a in sorted(sources, key=lambda a: (a.ip, a.mask))],
+            )
+    except psycopg.Error as exc:
+        raise EdgeNodeError(f"node database write failed: {exc}") from exc
+    return True
 
 
 def node_blocked_write(database_url: str, entries: dict[str, str]) -> bool:
@@ -211,6 +303,8 @@ def rpc(rpc_url: str, method: str, *params: Any) -> Any:
             answer = json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         # jsonrpcs answers an RPC error with its HTTP status and the message as the reason.
+        if "ongoing reload" in str(exc.reason).lower():
+            raise RpcReloadBusy(f"JSON-RPC {method}: {exc.code} {exc.reason}") from exc
         raise EdgeNodeError(f"JSON-RPC {method}: {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise EdgeNodeError(f"JSON-RPC {method} failed: {exc}") from exc

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import ipaddress
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -73,6 +76,16 @@ class Carrier(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.transport}:{self.address}:{self.port})"
+
+    def clean(self) -> None:
+        # The admin's form: every inbound source must be an address or a network.
+        for entry in self.inbound_from or []:
+            try:
+                ipaddress.ip_network(str(entry).strip(), strict=False)
+            except ValueError:
+                raise ValidationError(
+                    {"inbound_from": f"{entry!r} is not an IP address or network (e.g. 198.51.100.0/28)."}
+                ) from None
 
     @property
     def sip_uri(self) -> str:

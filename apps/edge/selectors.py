@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 import phonenumbers
 from django.conf import settings
 
+from apps.business_accounts.models import BusinessAccount
 from apps.edge.models import Carrier, EdgeNode
+from apps.numbers.models import NumberSubscription
 from apps.rating.call_policy import call_policy
 from apps.rating.models import BlockedPrefix
 from apps.sip_profiles.models import SipProfile
@@ -16,6 +18,10 @@ from apps.sip_profiles.services import caller_id_e164
 
 # htable value types (Kamailio's htable table): 0 string, 1 integer.
 STR, INT = 0, 1
+# The permissions address group of the carriers' inbound sources (profiles use their id as
+# the group, so profile ids must stay below it); the same number is the cfg's
+# EDGE_CARRIER_GROUP.
+CARRIER_GROUP = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -42,10 +48,13 @@ class EdgeState:
     addresses: frozenset[Address] = frozenset()
     # htable "prof": key "<profile id>:<attribute>" → (value type, value as text).
     attrs: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # htable "route": "n:+<E.164>" and "a:<business account name>" → this profile.
+    routes: frozenset[str] = frozenset()
 
 
 def profile_edge_state(*, profile_id: int) -> EdgeState:
-    """Queries: the profile with its caller ID rows (1), its addresses (1), its call policy (2)."""
+    """Queries: the profile with its caller ID rows (1), its addresses (1), its call policy (2),
+    its inbound routes (2)."""
     profile = (
         SipProfile.objects.select_related("caller_id_number__number", "caller_id_landline")
         .filter(pk=profile_id, deleted_at__isnull=True)
@@ -79,8 +88,49 @@ def profile_edge_state(*, profile_id: int) -> EdgeState:
     caller_id = caller_id_e164(profile)
     if caller_id:
         values["cid"] = (STR, caller_id)
+    values.update(_inbound_destination(profile, subscriber, addresses))
     attrs = {f"{profile_id}:{name}": value for name, value in values.items()}
-    return EdgeState(profile_id=profile_id, subscriber=subscriber, addresses=addresses, attrs=attrs)
+    return EdgeState(
+        profile_id=profile_id,
+        subscriber=subscriber,
+        addresses=addresses,
+        attrs=attrs,
+        routes=inbound_routes(profile_id=profile_id),
+    )
+
+
+def _inbound_destination(
+    profile: SipProfile, subscriber: Subscriber | None, addresses: frozenset[Address]
+) -> dict[str, tuple[int, str]]:
+    """Where the edge sends the profile's inbound calls: a registering PBX at the contact it
+    registered for its username ("user"), an IP profile at its first host address, with that
+    address's port and transport ("dst", host:port;transport=...). A network cannot be a
+    destination (which of its hosts?): an IP profile with networks only has no "dst", and
+    the edge answers its inbound calls 480."""
+    if subscriber is not None:
+        return {"user": (STR, subscriber.username)}
+    if profile.auth_method != SipProfile.AuthMethod.IP:
+        return {}
+    for network, port, transport in profile.allowed_addresses.order_by("id").values_list(
+        "network", "port", "transport"
+    ):
+        net = ipaddress.ip_network(network, strict=False)
+        if net.num_addresses != 1:
+            continue
+        host = f"[{net.network_address}]" if net.version == 6 else str(net.network_address)
+        return {"dst": (STR, f"{host}:{port};transport={transport}")}
+    return {}
+
+
+def inbound_routes(*, profile_id: int) -> frozenset[str]:
+    """The route keys of one live profile: the Online Numbers of its business accounts whose
+    subscription is active (a suspended, expired or released number is routed nowhere) and the
+    names of those accounts. Queries: 2."""
+    names = BusinessAccount.objects.filter(sip_profile_id=profile_id).values_list("name", flat=True)
+    numbers = NumberSubscription.objects.filter(
+        business_account__sip_profile_id=profile_id, status=NumberSubscription.Status.ACTIVE
+    ).values_list("number__number", flat=True)
+    return frozenset({f"a:{name.lower()}" for name in names} | {f"n:{number}" for number in numbers})
 
 
 def _address(network: str, port: int) -> Address:
@@ -103,6 +153,15 @@ def blocked_edge_entries() -> dict[str, str]:
             if code:
                 entries[f"+{code}{prefix}"] = reason
     return entries
+
+
+def carrier_sources() -> frozenset[Address]:
+    """The addresses and networks the enabled carriers send inbound calls from (any port)."""
+    sources = set()
+    for inbound_from in Carrier.objects.filter(enabled=True).values_list("inbound_from", flat=True):
+        for entry in inbound_from or []:
+            sources.add(_address(str(entry), 0))
+    return frozenset(sources)
 
 
 def carrier_destinations() -> list[tuple[str, int]]:

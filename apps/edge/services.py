@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.exceptions import ApplicationError
 from apps.edge import clients, selectors
 from apps.edge.models import Carrier, EdgeNode, EdgeProvisioning
 from apps.sip_profiles.models import SipProfile
@@ -45,8 +47,24 @@ def edge_node_upsert(*, name: str, **fields: Any) -> tuple[EdgeNode, bool]:
 
 
 def carrier_upsert(*, name: str, **fields: Any) -> tuple[Carrier, bool]:
+    if "inbound_from" in fields:
+        fields["inbound_from"] = clean_inbound_from(fields["inbound_from"])
     carrier, created = Carrier.objects.update_or_create(name=name, defaults=fields)
     return carrier, created
+
+
+def clean_inbound_from(entries: Any) -> list[str]:
+    """A carrier's inbound sources as canonical networks ("198.51.100.0/28", "192.0.2.7/32");
+    a bad entry is refused, naming it."""
+    cleaned = []
+    for entry in entries or []:
+        try:
+            cleaned.append(str(ipaddress.ip_network(str(entry).strip(), strict=False)))
+        except ValueError:
+            raise ApplicationError(
+                f"{entry!r} is not an IP address or network (e.g. 198.51.100.0/28).", field="inbound_from"
+            ) from None
+    return sorted(set(cleaned))
 
 
 def edge_db_init(*, node: EdgeNode) -> list[str]:
@@ -84,6 +102,7 @@ def _tell_node(node: EdgeNode, changes: clients.ProfileChanges) -> None:
         clients.rpc_htable_delete(node.rpc_url, "prof", key)
     if changes.addresses:
         clients.rpc_address_reload(node.rpc_url)
+    clients.node_routes_apply(node.database_url, node.rpc_url, changes.set_routes + changes.deleted_routes)
 
 
 def edge_sync_profile(*, profile_id: int, node_names: list[str] | None = None) -> list[NodeResult]:
@@ -138,10 +157,12 @@ def _record_summary(profile_id: int) -> None:
 
 
 def edge_sync_global(*, node_names: list[str] | None = None) -> list[NodeResult]:
-    """The lists every profile shares: blocked numbers (htable reload) and carriers
-    (dispatcher reload). Both are small and change rarely."""
+    """The lists every profile shares: blocked numbers (htable reload), carriers
+    (dispatcher reload) and the carriers' inbound sources (address reload). All are small
+    and change rarely."""
     blocked = selectors.blocked_edge_entries()
     destinations = selectors.carrier_destinations()
+    sources = selectors.carrier_sources()
     results = []
     for node in selectors.edge_nodes(names=node_names):
         result = NodeResult(node=node.name)
@@ -152,6 +173,9 @@ def edge_sync_global(*, node_names: list[str] | None = None) -> list[NodeResult]
             if clients.node_carriers_write(node.database_url, destinations):
                 clients.rpc(node.rpc_url, "dispatcher.reload")
                 result.changes.append(f"carriers: {len(destinations)}")
+            if clients.node_carrier_sources_write(node.database_url, sources):
+                clients.rpc_address_reload(node.rpc_url)
+                result.changes.append(f"carrier sources: {len(sources)}")
         except clients.EdgeNodeError as exc:
             result.error = str(exc)
         results.append(result)

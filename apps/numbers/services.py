@@ -100,6 +100,29 @@ def _account_label(account: BusinessAccount | None) -> str | None:
     return account.name if account is not None else None
 
 
+def _routes_changed(*accounts: BusinessAccount | None) -> None:
+    """The edge routes a number to the SIP profile its business account is routed to: mark
+    each such profile (sip_profile_mark_for_provisioning), inside the change's transaction.
+
+    Profile rows are locked before account rows, as business_accounts locks them, and the
+    accounts stay locked (FOR NO KEY UPDATE) to the end: an account being re-routed at the same
+    time either waits for this change and then marks its new profile itself, or committed
+    before the second read here, which marks that profile too."""
+    from apps.sip_profiles.models import SipProfile
+    from apps.sip_profiles.services import sip_profile_mark_for_provisioning
+
+    ids = sorted({account.pk for account in accounts if account is not None})
+    if not ids:
+        return
+    routed = BusinessAccount.objects.filter(pk__in=ids, sip_profile__isnull=False)
+    marked: set[int] = set()
+    for query in (routed, routed.select_for_update(no_key=True)):
+        profile_ids = set(query.values_list("sip_profile_id", flat=True)) - marked
+        for profile in SipProfile.objects.select_for_update().filter(pk__in=profile_ids).order_by("pk"):
+            sip_profile_mark_for_provisioning(profile)
+        marked |= profile_ids
+
+
 def _check_account(company: Company, account: BusinessAccount | None) -> None:
     if account is not None and account.company_id != company.pk:
         raise ApplicationError("Choose a business account of your company.", field="business_account")
@@ -184,6 +207,7 @@ def number_buy(
                 ),
             },
         )
+        _routes_changed(business_account)
         _charge(actor=actor, subscription=subscription, renewal=False)
     return subscription
 
@@ -214,6 +238,7 @@ def number_assign(
             return subscription
         subscription.business_account = business_account
         subscription.save(update_fields=["business_account", "updated_at"])
+        _routes_changed(before, business_account)
         audit_record(
             actor=actor,
             action="number.assigned" if business_account is not None else "number.unassigned",
@@ -270,6 +295,7 @@ def _end(*, actor: Actor, subscription: NumberSubscription, now: datetime, actio
     subscription.ended_at = now
     subscription.business_account = None
     subscription.save(update_fields=["status", "ended_at", "business_account", "updated_at"])
+    _routes_changed(account)
     stock.status = OnlineNumber.Status.QUARANTINE
     stock.quarantine_until = now + timedelta(days=QUARANTINE_DAYS)
     stock.save(update_fields=["status", "quarantine_until", "updated_at"])
@@ -660,6 +686,7 @@ def number_subscription_suspend_unpaid(*, actor: Actor, subscription: NumberSubs
     stock = OnlineNumber.objects.select_for_update().get(pk=subscription.number_id)
     subscription.status = NumberSubscription.Status.SUSPENDED
     subscription.save(update_fields=["status", "updated_at"])
+    _routes_changed(subscription.business_account)
     stock.status = OnlineNumber.Status.QUARANTINE
     stock.quarantine_until = now + timedelta(days=QUARANTINE_DAYS)
     stock.save(update_fields=["status", "quarantine_until", "updated_at"])
@@ -690,6 +717,7 @@ def number_subscription_resume_paid(*, actor: Actor, subscription: NumberSubscri
     stock = OnlineNumber.objects.select_for_update().get(pk=subscription.number_id)
     subscription.status = NumberSubscription.Status.ACTIVE
     subscription.save(update_fields=["status", "updated_at"])
+    _routes_changed(subscription.business_account)
     stock.status = OnlineNumber.Status.ACTIVE
     stock.quarantine_until = None
     stock.save(update_fields=["status", "quarantine_until", "updated_at"])

@@ -32,5 +32,20 @@ CREATE TABLE IF NOT EXISTS sm_blocked (
     expires INTEGER DEFAULT 0 NOT NULL
 );
 
+-- htable "route": inbound routes, "n:+<E.164>" (an Online Number) and "a:<name>" (a business
+-- account name, lowercase) → the id of the profile that receives its calls. One row per key:
+-- a number that moves to another profile changes owner, it is never routed to two.
+CREATE TABLE IF NOT EXISTS sm_routes (
+    id SERIAL PRIMARY KEY NOT NULL,
+    profile_id INTEGER NOT NULL,
+    key_name VARCHAR(64) NOT NULL UNIQUE,
+    key_type INTEGER DEFAULT 0 NOT NULL,
+    value_type INTEGER DEFAULT 1 NOT NULL,
+    key_value VARCHAR(128) DEFAULT '' NOT NULL,
+    expires INTEGER DEFAULT 0 NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sm_routes_profile_idx ON sm_routes (profile_id);
+
 INSERT INTO version (table_name, table_version) VALUES ('sm_profile_attrs', '2') ON CONFLICT DO NOTHING;
 INSERT INTO version (table_name, table_version) VALUES ('sm_blocked', '2') ON CONFLICT DO NOTHING;
+INSERT INTO version (table_name, table_version) VALUES ('sm_routes', '2') ON CONFLICT DO NOTHING;

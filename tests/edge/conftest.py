@@ -23,8 +23,10 @@ from django.conf import settings
 
 from apps.edge import clients, services
 from apps.edge.models import Carrier, EdgeNode
+from apps.edge.selectors import CARRIER_GROUP
 
 SCENARIOS = Path(__file__).parent / "scenarios"
+CARRIER_SOURCE = "127.0.0.9"
 HAVE_EDGE = all(shutil.which(p) for p in ("kamailio", "sipp", "rtpengine", "openssl"))
 
 
@@ -269,7 +271,10 @@ def edge_node(edge: Edge, db: Any, settings: Any) -> Iterator[EdgeNode]:
         tls_private_key=edge.node.tls_private_key,
         rtpengine=edge.node.rtpengine,
     )
-    Carrier.objects.create(name="test carrier", address="127.0.0.1", port=edge.carrier_port)
+    # Its inbound calls come from 127.0.0.9 (tests/edge/test_inbound.py plays it with SIPp).
+    Carrier.objects.create(
+        name="test carrier", address="127.0.0.1", port=edge.carrier_port, inbound_from=[CARRIER_SOURCE]
+    )
     results = services.edge_sync_global()
     assert [r.error for r in results] == [""]
     yield node
@@ -299,11 +304,14 @@ def forget_profiles(edge: Edge) -> None:
     outlives its rolled-back test and could claim a later test's source port: each test
     leaves the node with no profile."""
     with psycopg.connect(edge.node.database_url, autocommit=True) as conn:
-        addresses = conn.execute("SELECT count(*) FROM address").fetchone()
-        conn.execute("TRUNCATE subscriber, address, sm_profile_attrs, location")
+        # The carriers' sources (every test's carrier has the same) stay: no reload per test.
+        addresses = conn.execute("SELECT count(*) FROM address WHERE grp <> %s", (CARRIER_GROUP,)).fetchone()
+        conn.execute("TRUNCATE subscriber, sm_profile_attrs, sm_routes, location")
+        conn.execute("DELETE FROM address WHERE grp <> %s", (CARRIER_GROUP,))
     if addresses and addresses[0]:
         clients.rpc_address_reload(edge.node.rpc_url)
     edge.rpc("htable.reload", "prof")
+    edge.rpc("htable.reload", "route")
 
 
 # --- SIPp -------------------------------------------------------------------------------

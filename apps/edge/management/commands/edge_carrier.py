@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.core.exceptions import ApplicationError
 from apps.edge.models import Carrier
 from apps.edge.services import carrier_upsert
 
@@ -27,12 +28,15 @@ class Command(BaseCommand):
             for c in Carrier.objects.all():
                 self.stdout.write(f"{c.name}\t{c.sip_uri}\tpriority {c.priority}\tfrom {','.join(c.inbound_from)}")
             return
-        carrier, created = carrier_upsert(
-            name=options["name"],
-            address=options["address"],
-            port=options["port"],
-            transport=options["transport"],
-            priority=options["priority"],
-            inbound_from=options["inbound_from"],
-        )
+        try:
+            carrier, created = carrier_upsert(
+                name=options["name"],
+                address=options["address"],
+                port=options["port"],
+                transport=options["transport"],
+                priority=options["priority"],
+                inbound_from=options["inbound_from"],
+            )
+        except ApplicationError as exc:
+            raise CommandError(f"--inbound-from: {exc.message}") from exc
         self.stdout.write(f"{'added' if created else 'updated'} carrier {carrier.name} ({carrier.sip_uri})")
