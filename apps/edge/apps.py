@@ -9,7 +9,11 @@ class EdgeConfig(AppConfig):
     def ready(self) -> None:
         # The edge (a higher layer) hears of profile changes through sip_profiles' registry;
         # sip_profiles never imports the edge.
+        from apps.edge.provisioning import provisioning_by_profile
         from apps.edge.services import profile_changed
+        from apps.sip_profiles.hooks import provisioning_provider_register
         from apps.sip_profiles.services import sip_profile_provisioning_listener_register
 
         sip_profile_provisioning_listener_register(profile_changed)
+        # The profile page and the API show each node's state without importing the edge.
+        provisioning_provider_register(provisioning_by_profile)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,6 +13,7 @@ from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR, created
 from apps.sip_profiles import services
 from apps.sip_profiles.filters import SipProfileFilter
+from apps.sip_profiles.hooks import provisioning_of
 from apps.sip_profiles.models import MAX_CHANNELS, MIN_CHANNELS, AllowedAddress, SipProfile
 from apps.sip_profiles.selectors import with_details
 
@@ -23,7 +24,29 @@ class AllowedAddressSerializer(serializers.Serializer):  # type: ignore[type-arg
     transport = serializers.ChoiceField(AllowedAddress.Transport.choices, required=False, default="udp")
 
 
+class NodeProvisioningSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    node = serializers.CharField(help_text="The edge node's name.")
+    role = serializers.ChoiceField([("primary", "Primary"), ("secondary", "Secondary")])
+    public_host = serializers.CharField(help_text="The node's host name for your PBX (may be empty).")
+    state = serializers.ChoiceField(SipProfile.Provisioning.choices)
+    synced_at = serializers.DateTimeField(allow_null=True, help_text="When the node last took the profile.")
+    error = serializers.CharField(help_text="Why the last attempt failed; empty unless failed.")
+    attempts = serializers.IntegerField(help_text="Failed attempts since the last success (retried with backoff).")
+
+
+class _ProfileList(serializers.ListSerializer):  # type: ignore[type-arg]
+    """Reads the edge state of every listed profile in one go, not one query per profile."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        items = list(data.all() if hasattr(data, "all") else data)
+        self.child._provisioning = provisioning_of([p.pk for p in items])  # type: ignore[union-attr]
+        return super().to_representation(items)
+
+
 class SipProfileOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    class Meta:
+        list_serializer_class = _ProfileList
+
     id = serializers.UUIDField(source="public_id")
     name = serializers.CharField()
     description = serializers.CharField()
@@ -40,8 +63,14 @@ class SipProfileOutputSerializer(serializers.Serializer):  # type: ignore[type-a
     tls_required = serializers.BooleanField()
     srtp_required = serializers.BooleanField()
     status = serializers.ChoiceField(SipProfile.Status.choices)
-    provisioning_state = serializers.ChoiceField(SipProfile.Provisioning.choices)
-    provisioning_error = serializers.CharField()
+    provisioning = serializers.SerializerMethodField(
+        help_text="Where the profile stands on each SIP edge node (primary first): pending, synced, or failed "
+        "with the error and the attempts so far."
+    )
+    provisioning_state = serializers.ChoiceField(
+        SipProfile.Provisioning.choices,
+        help_text="A summary of `provisioning`: failed if any node failed, synced once every node is, else pending.",
+    )
     business_accounts = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -50,6 +79,13 @@ class SipProfileOutputSerializer(serializers.Serializer):  # type: ignore[type-a
         return [
             {"address": a.network, "port": a.port, "transport": a.transport} for a in profile.allowed_addresses.all()
         ]
+
+    @extend_schema_field(NodeProvisioningSerializer(many=True))
+    def get_provisioning(self, profile: SipProfile) -> list[dict[str, Any]]:
+        batch = getattr(self, "_provisioning", None)
+        if batch is None or profile.pk not in batch:
+            batch = provisioning_of([profile.pk])
+        return [NodeProvisioningSerializer(node).data for node in batch[profile.pk]]
 
     def get_caller_id(self, profile: SipProfile) -> str | None:
         return services.caller_id_e164(profile)

@@ -4,10 +4,14 @@ AppConfig.ready()): an explicit, typed call, not a Django signal, and no import 
 - profile created reactions: called in the transaction that creates a profile, after its audit
   row and its channel charge (bundles: the US minute bundles asked for at creation are bought;
   an error rolls the whole creation back).
+- provisioning per node (the edge): where each profile stands on each edge node, for the
+  profile page and the API, read for many profiles at once (one query for a whole list).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -32,3 +36,37 @@ def profile_created_register(reaction: ProfileCreatedReaction) -> None:
 def profile_created_run(*, actor: Actor, profile: SipProfile, us_minute_bundles: int, now: datetime) -> None:
     for reaction in _profile_created:
         reaction(actor=actor, profile=profile, us_minute_bundles=us_minute_bundles, now=now)
+
+
+# --- Provisioning per edge node ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeProvisioning:
+    """Where one profile stands on one edge node."""
+
+    node: str
+    role: str  # primary | secondary
+    public_host: str
+    state: str  # pending | synced | failed
+    synced_at: datetime | None
+    error: str  # why the last attempt failed ("" unless failed)
+    attempts: int  # failed attempts since the last success
+
+
+class ProvisioningProvider(Protocol):
+    def __call__(self, profile_ids: Collection[int]) -> Mapping[int, list[NodeProvisioning]]: ...
+
+
+_provisioning_provider: list[ProvisioningProvider] = []
+
+
+def provisioning_provider_register(provider: ProvisioningProvider) -> None:
+    """The edge tells how to read its per-node state (one provider; registering again replaces it)."""
+    _provisioning_provider[:] = [provider]
+
+
+def provisioning_of(profile_ids: Collection[int]) -> dict[int, list[NodeProvisioning]]:
+    """{profile id: its state on each edge node}; empty lists when no edge is installed."""
+    found = _provisioning_provider[0](profile_ids) if _provisioning_provider and profile_ids else {}
+    return {pk: list(found.get(pk, [])) for pk in profile_ids}

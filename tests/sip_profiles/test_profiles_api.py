@@ -394,7 +394,12 @@ def test_the_list_takes_a_fixed_number_of_queries(company, owner) -> None:
     client.get(URL)
 
     with expect_queries(
-        *SIGNED_IN, "the count", "the page, joined with caller IDs", "their addresses", "their business accounts"
+        *SIGNED_IN,
+        "the count",
+        "the page, joined with caller IDs",
+        "their addresses",
+        "their business accounts",
+        "their provisioning on each edge node, for all of them at once (tests/edge/test_provisioning_api.py)",
     ):
         response = client.get(URL, {"auth_method": "ip"})
 
