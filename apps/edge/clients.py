@@ -13,6 +13,7 @@ import re
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,8 +84,14 @@ def _connect(database_url: str) -> psycopg.Connection[Any]:
         raise EdgeNodeError(f"node database unreachable: {exc}") from exc
 
 
-def node_profile_write(database_url: str, state: EdgeState) -> ProfileChanges:
-    """Make the node's rows for one profile what `state` says, in one transaction."""
+def node_profile_write(
+    database_url: str, state: EdgeState, *, before_commit: Callable[[ProfileChanges], None] | None = None
+) -> ProfileChanges:
+    """Make the node's rows for one profile what `state` says, in one transaction.
+
+    `before_commit` is called with the changes inside that transaction (the caller tells
+    Kamailio's memory there): if telling fails, the rows roll back, so the retry finds the
+    same difference and tells again, instead of finding the rows in place and telling nothing."""
     changes = ProfileChanges()
     pid = state.profile_id
     try:
@@ -94,6 +101,8 @@ def node_profile_write(database_url: str, state: EdgeState) -> ProfileChanges:
             _write_addresses(cur, state, changes)
             _write_attrs(cur, state, changes)
             _write_routes(cur, state, changes)
+            if before_commit is not None and changes:
+                before_commit(changes)
     except psycopg.Error as exc:
         raise EdgeNodeError(f"node database write failed: {exc}") from exc
     return changes

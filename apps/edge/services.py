@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
@@ -82,6 +84,9 @@ def edge_db_init(*, node: EdgeNode) -> list[str]:
 def profile_changed(profile_id: int) -> None:
     """sip_profiles' provisioning listener: on commit, queue the sync (best effort: a lost
     one is left pending and the reconciliation picks it up)."""
+    from apps.edge.provisioning import provisioning_mark_pending
+
+    provisioning_mark_pending(profile_id)
     if not settings.EDGE_SYNC_ENABLED:
         return
     from apps.core.enqueue import enqueue
@@ -91,8 +96,10 @@ def profile_changed(profile_id: int) -> None:
 
 
 def _tell_node(node: EdgeNode, changes: clients.ProfileChanges) -> None:
-    """Per-key htable updates; the address table has no per-key form: a (retried) reload.
-    The subscriber table needs nothing: auth_db reads it on every request."""
+    """Per-key htable updates, inside the node's write transaction (see node_profile_write).
+    The address table has no per-key form: its reload is asked for after the commit (debounced
+    per node, apps.edge.reloads). The subscriber table needs nothing: auth_db reads it on every
+    request."""
     for key, (vtype, value) in changes.set_attrs.items():
         if vtype == selectors.INT:
             clients.rpc(node.rpc_url, "htable.seti", "prof", key, int(value))
@@ -100,33 +107,70 @@ def _tell_node(node: EdgeNode, changes: clients.ProfileChanges) -> None:
             clients.rpc(node.rpc_url, "htable.sets", "prof", key, value)
     for key in changes.deleted_attrs:
         clients.rpc_htable_delete(node.rpc_url, "prof", key)
-    if changes.addresses:
-        clients.rpc_address_reload(node.rpc_url)
-    clients.node_routes_apply(node.database_url, node.rpc_url, changes.set_routes + changes.deleted_routes)
 
 
 def edge_sync_profile(*, profile_id: int, node_names: list[str] | None = None) -> list[NodeResult]:
     """Push one profile's desired state to each node (one transaction per node), tell the
     node, and record per node where the profile stands. Network work happens outside any
-    portal transaction. Its cost depends on this profile only."""
-    state = selectors.profile_edge_state(profile_id=profile_id)
-    exists = SipProfile.objects.filter(pk=profile_id).exists()
-    results = []
-    for node in selectors.edge_nodes(names=node_names):
-        result = NodeResult(node=node.name)
-        try:
-            changes = clients.node_profile_write(node.database_url, state)
-            _tell_node(node, changes)
-            result.changes = changes.describe()
-        except clients.EdgeNodeError as exc:
-            result.error = str(exc)
-            logger.warning("edge sync of profile %s on %s failed: %s", profile_id, node.name, exc)
+    portal transaction. Its cost depends on this profile only.
+
+    Two syncs of one profile never interleave: the whole sync (reading the desired state
+    included) holds the profile's lock, so a sync that read the state before a change cannot
+    write it after the sync that read the change (which would leave the node behind)."""
+    from apps.edge.reloads import address_reload_pending, address_reload_request
+
+    with profile_sync_lock(profile_id):
+        state = selectors.profile_edge_state(profile_id=profile_id)
+        exists = SipProfile.objects.filter(pk=profile_id).exists()
+        results = []
+        for node in selectors.edge_nodes(names=node_names):
+            result = NodeResult(node=node.name)
+            try:
+                changes = clients.node_profile_write(
+                    node.database_url, state, before_commit=functools.partial(_tell_node, node)
+                )
+                # After the commit: it reads the committed routes under the keys' locks.
+                clients.node_routes_apply(node.database_url, node.rpc_url, changes.set_routes + changes.deleted_routes)
+                # Also when an earlier reload of this node failed (the rows are in place, so
+                # this sync found no difference, but the node may not have loaded them).
+                if changes.addresses or address_reload_pending(node):
+                    address_reload_request(node)
+                result.changes = changes.describe()
+            except clients.EdgeNodeError as exc:
+                result.error = str(exc)
+                logger.warning("edge sync of profile %s on %s failed: %s", profile_id, node.name, exc)
+            if exists:
+                _record(profile_id=profile_id, node=node, error=result.error)
+            results.append(result)
         if exists:
-            _record(profile_id=profile_id, node=node, error=result.error)
-        results.append(result)
-    if exists:
-        _record_summary(profile_id)
+            _record_summary(profile_id)
     return results
+
+
+# pg_advisory_lock(key) namespace of a profile's sync, in the portal's database.
+PROFILE_SYNC_LOCK = 7303 << 32
+
+
+@contextmanager
+def profile_sync_lock(profile_id: int) -> Iterator[None]:
+    """A session-level advisory lock on the portal's database, held for the whole sync (no
+    transaction is held open across the network calls). A worker that dies loses its
+    connection, and with it the lock, so nothing waits for a dead sync. Other databases
+    (SQLite on a laptop, where tasks run in-process one at a time) need none."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    key = PROFILE_SYNC_LOCK + profile_id
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+        except DatabaseError:
+            logger.warning("could not release the sync lock of profile %s (connection lost: it is gone)", profile_id)
 
 
 def _record(*, profile_id: int, node: EdgeNode, error: str) -> None:
@@ -206,6 +250,8 @@ def edge_reconcile(*, batch_size: int = 200) -> ReconcileResult:
     """
     from django.core.cache import cache
 
+    from apps.edge.reloads import address_reload_if_pending
+
     result = ReconcileResult()
     behind = list(
         SipProfile.objects.filter(
@@ -224,6 +270,11 @@ def edge_reconcile(*, batch_size: int = 200) -> ReconcileResult:
     elif ids:
         cache.set(RECONCILE_CURSOR, ids[-1], None)
     edge_sync_global()
+    for node in selectors.edge_nodes():
+        try:
+            address_reload_if_pending(node)
+        except clients.EdgeNodeError as exc:
+            logger.warning("address reload of %s failed: %s", node.name, exc)
     for pid in dict.fromkeys(behind + ids):
         results = edge_sync_profile(profile_id=pid)
         result.checked += 1

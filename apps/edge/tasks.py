@@ -22,6 +22,22 @@ def edge_sync_profile_task(self: Any, profile_id: int, node_names: list[str] | N
     return {r.node: r.error or r.changes for r in results}
 
 
+@shared_task(bind=True, acks_late=True, max_retries=10, soft_time_limit=20, time_limit=30)
+def edge_address_reload_task(self: Any, node_id: int) -> None:
+    """The trailing, debounced permissions.addressReload of a node (apps.edge.reloads)."""
+    from apps.edge.clients import EdgeNodeError
+    from apps.edge.models import EdgeNode
+    from apps.edge.reloads import address_reload_trailing
+
+    node = EdgeNode.objects.filter(pk=node_id, enabled=True).first()
+    if node is None:
+        return
+    try:
+        address_reload_trailing(node)
+    except EdgeNodeError as exc:
+        raise self.retry(countdown=min(2**self.request.retries, MAX_BACKOFF)) from exc
+
+
 @shared_task(acks_late=True, soft_time_limit=240, time_limit=300)
 def edge_reconcile_task() -> dict[str, Any] | None:
     """Periodic: repair drift between the portal and the nodes, one bounded batch per run."""
