@@ -45,6 +45,7 @@ from apps.core.actor import Actor
 from apps.core.enqueue import enqueue_on_commit
 from apps.core.exceptions import ApplicationError, Conflict
 from apps.sip_profiles.models import MAX_CHANNELS, SipProfile
+from apps.sip_profiles.services import sip_profile_mark_for_provisioning, sip_profiles_mark_for_provisioning
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,8 @@ def _renewal(*, actor: Actor, profile: SipProfile, now: datetime) -> BundlePerio
             "charge": {"before": None, "after": str(charge.public_id)},
         },
     )
+    # A new period's minutes: US calls may go through on them again (the edge's `bundle`).
+    sip_profile_mark_for_provisioning(profile)
     return period
 
 
@@ -234,6 +237,7 @@ def bundles_buy(
                 pk=period.pk,
                 **{f"{field}__isnull": False},
             ).update(**{field: None})
+        sip_profile_mark_for_provisioning(profile)  # more minutes: the edge's `bundle` may turn on
         audit_record(
             actor=actor,
             action="bundles.bought",
@@ -331,6 +335,7 @@ def bundle_period_suspend(*, actor: Actor, period: BundlePeriod) -> None:
         return
     period.suspended = True
     period.save(update_fields=["suspended", "updated_at"])
+    sip_profiles_mark_for_provisioning(profile_ids=[period.sip_profile_id])  # its minutes no longer count
     audit_record(
         actor=actor,
         action="bundles.suspended_unpaid",
@@ -350,6 +355,7 @@ def bundle_period_resume(*, actor: Actor, period: BundlePeriod, paid: Charge) ->
         return
     period.suspended = False
     period.save(update_fields=["suspended", "updated_at"])
+    sip_profiles_mark_for_provisioning(profile_ids=[period.sip_profile_id])  # its minutes count again
     audit_record(
         actor=actor,
         action="bundles.resumed",

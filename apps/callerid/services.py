@@ -69,6 +69,9 @@ def caller_id_remove_everywhere(
 ) -> int:
     """Stop presenting a caller ID that is no longer valid: remove it from every profile,
     record it, and tell the company's admins (dashboard notice and e-mail)."""
+    # sip_profiles.services imports this module: imported here, when called.
+    from apps.sip_profiles.services import sip_profile_mark_for_provisioning
+
     if subscription is None and landline is None:
         return 0
     with transaction.atomic():
@@ -84,6 +87,7 @@ def caller_id_remove_everywhere(
             profile.caller_id_number = None
             profile.caller_id_landline = None
             profile.save(update_fields=["caller_id_number", "caller_id_landline", "updated_at"])
+            sip_profile_mark_for_provisioning(profile)  # the edge stops presenting it
             audit_record(
                 actor=actor,
                 action="sip_profile.caller_id_removed",

@@ -47,6 +47,7 @@ from apps.bundles.models import BundlePeriod
 from apps.cdrs.models import Cdr, CdrRating, PendingCdr
 from apps.core.actor import Actor
 from apps.rating.models import NEVER_PRICED, BlockedPrefix, DestinationClass, Rate, RateDeck
+from apps.sip_profiles.services import sip_profiles_mark_for_provisioning
 
 logger = logging.getLogger(__name__)
 
@@ -634,6 +635,12 @@ def _rate_batch(
         _write_ratings(rows)
         clock.step("copy")
         _add_minutes(money.minutes, now)
+        # A period this batch used up: US calls no longer pass on bundle minutes (the edge's
+        # `bundle`); only those profiles are marked, not every profile the batch rated.
+        emptied = {
+            pid for pid, items in periods.items() for p in items if p.id in money.minutes and p.minutes_left <= 0
+        }
+        sip_profiles_mark_for_provisioning(profile_ids=emptied)
         clock.step("minutes")
 
         result.cdrs = len(calls)

@@ -12,3 +12,9 @@ class SipProfilesConfig(AppConfig):
         from apps.sip_profiles.charges import LABEL, SipProfileCharges
 
         charge_item_register(LABEL, SipProfileCharges())
+
+        from apps.billing.ledger.services import profile_balance_sign_listener_register
+        from apps.sip_profiles.services import sip_profiles_balance_sign_changed
+
+        # A balance crossing zero changes the call policy the edge enforces (paid calls).
+        profile_balance_sign_listener_register(sip_profiles_balance_sign_changed)

@@ -576,10 +576,25 @@ def sip_profile_mark_for_provisioning(profile: SipProfile) -> None:
     edge enforces calls it, inside the change's transaction. The row is pending at once; the
     registered listeners hear of it (by profile id) once the transaction commits."""
     profile.provisioning_state = SipProfile.Provisioning.PENDING
-    SipProfile.objects.filter(pk=profile.pk).update(provisioning_state=SipProfile.Provisioning.PENDING)
-    profile_id = profile.pk
-    for listener in _provisioning_listeners:
-        transaction.on_commit(functools.partial(listener, profile_id), robust=True)
+    sip_profiles_mark_for_provisioning(profile_ids=[profile.pk])
+
+
+def sip_profiles_mark_for_provisioning(*, profile_ids: Iterable[int]) -> None:
+    """sip_profile_mark_for_provisioning for profiles known by id (a ledger posting, a rating
+    batch, a bundle change): one UPDATE, then each listener hears of each profile on commit."""
+    ids = sorted(set(profile_ids))
+    if not ids:
+        return
+    SipProfile.objects.filter(pk__in=ids).update(provisioning_state=SipProfile.Provisioning.PENDING)
+    for profile_id in ids:
+        for listener in _provisioning_listeners:
+            transaction.on_commit(functools.partial(listener, profile_id), robust=True)
+
+
+def sip_profiles_balance_sign_changed(profile_ids: list[int]) -> None:
+    """The ledger's listener (registered in SipProfilesConfig.ready()): a profile balance went
+    from above zero to zero or below, or back, so paid calls are now refused or allowed."""
+    sip_profiles_mark_for_provisioning(profile_ids=profile_ids)
 
 
 # --- Billing: unpaid and paid again ---------------------------------------------------------

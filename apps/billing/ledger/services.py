@@ -14,7 +14,7 @@ Guarantees, and what enforces each:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -89,6 +89,29 @@ def _refuse_overdraft(
         )
 
 
+# --- A profile balance crossing zero ------------------------------------------------------
+# Whether a profile may make paid calls (apps.rating.call_policy) turns on its balance being
+# above zero, and the SIP edge must hear of it. Billing knows no product: the product above
+# registers a listener, called inside the posting's transaction with the profile ids whose
+# balance went from above zero to zero or below, or back (never for a move that keeps the sign,
+# so rating a batch of calls marks only the profiles it empties).
+
+_sign_listeners: list[Callable[[list[int]], None]] = []
+
+
+def profile_balance_sign_listener_register(listener: Callable[[list[int]], None]) -> None:
+    if listener not in _sign_listeners:
+        _sign_listeners.append(listener)
+
+
+def _tell_sign_changes(moves: Iterable[tuple[int | None, Decimal, Decimal]]) -> None:
+    """moves: (sip profile id or None, balance before, balance after) of each account posted to."""
+    flipped = sorted({pid for pid, before, after in moves if pid is not None and (before > 0) != (after > 0)})
+    if flipped:
+        for listener in _sign_listeners:
+            listener(flipped)
+
+
 def ledger_post(
     *,
     actor: Actor,
@@ -149,6 +172,10 @@ def ledger_post(
             LedgerEntry.objects.bulk_create(entries)
             for pk, delta in change.items():
                 LedgerAccount.objects.filter(pk=pk).update(balance=F("balance") + delta)
+            _tell_sign_changes(
+                (locked[pk].sip_profile_id, locked[pk].balance, locked[pk].balance + delta)
+                for pk, delta in change.items()
+            )
     except IntegrityError:
         # The same key, posted by a concurrent retry that committed first.
         existing = LedgerTransaction.objects.filter(idempotency_key=key).first()
@@ -209,13 +236,13 @@ def ledger_post_many(
         legs_of.append(legs)
         for account_id, amount in legs:
             change[account_id] = change.get(account_id, Decimal("0")) + amount
-    # (kind, currency, balance) of each account, locked in id order.
+    # (kind, currency, balance, sip profile id) of each account, locked in id order.
     accounts = {
-        pk: (kind, currency, balance)
-        for pk, kind, currency, balance in LedgerAccount.objects.select_for_update()
+        pk: (kind, currency, balance, profile_id)
+        for pk, kind, currency, balance, profile_id in LedgerAccount.objects.select_for_update()
         .filter(pk__any=sorted(change))
         .order_by("pk")
-        .values_list("pk", "kind", "currency", "balance")
+        .values_list("pk", "kind", "currency", "balance", "sip_profile_id")
     }
     if len(accounts) != len(change):
         raise ValueError(f"Unknown ledger accounts: {sorted(set(change) - set(accounts))}")
@@ -223,7 +250,7 @@ def ledger_post_many(
         if any(accounts[account_id][1] != posting.currency for account_id, _ in posting.legs):
             raise ValueError(f"Every entry of {posting.key} must be in {posting.currency}.")
     for pk, delta in change.items():
-        account_kind, currency, balance = accounts[pk]
+        account_kind, currency, balance, _ = accounts[pk]
         _refuse_overdraft(
             pk=pk, kind=account_kind, currency=currency, balance=balance, delta=delta, may_go_negative=may_go_negative
         )
@@ -268,6 +295,7 @@ def ledger_post_many(
         )
         for pk, delta in change.items():
             LedgerAccount.objects.filter(pk=pk).update(balance=F("balance") + delta, updated_at=now)
+    _tell_sign_changes((accounts[pk][3], accounts[pk][2], accounts[pk][2] + delta) for pk, delta in change.items())
     return {posting.key: txn.pk for posting, txn in zip(postings, txns, strict=True)}
 
 
