@@ -20,7 +20,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.billing.charges.services import charge_record
+from apps.billing.charges.services import charge_record, charges_cancel_for_item
 from apps.business_accounts.models import BusinessAccount
 from apps.callerid.services import caller_id_remove_everywhere
 from apps.companies.models import Company, Notice
@@ -372,8 +372,6 @@ def _process_one(*, pk: int, now: datetime) -> str | None:
 def _end_suspended(*, stock_ids: list[int], now: datetime) -> None:
     """A number suspended for an unpaid renewal whose quarantine ran out ends for good; its
     open charges are cancelled, never collected."""
-    from apps.billing.charges.services import charges_cancel_for_item
-
     actor = Actor.system()
     for subscription in NumberSubscription.objects.select_for_update(of=("self",)).filter(
         number_id__in=stock_ids, status=NumberSubscription.Status.SUSPENDED

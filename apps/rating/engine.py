@@ -43,7 +43,9 @@ from django.utils.dateparse import parse_datetime
 
 from apps.billing.ledger.services import Posting, ledger_post_many, platform_account, profile_accounts
 from apps.billing.models import LedgerAccount, LedgerTransaction
+from apps.billing.recharge.profile import profiles_balance_debited
 from apps.bundles.models import BundlePeriod
+from apps.bundles.services import bundle_periods_used
 from apps.cdrs.models import Cdr, CdrRating, PendingCdr
 from apps.core.actor import Actor
 from apps.rating.models import NEVER_PRICED, BlockedPrefix, DestinationClass, Rate, RateDeck
@@ -650,8 +652,6 @@ def _rate_batch(
         result.bundle_minutes = sum(money.minutes.values())
         result.profiles = sorted(money.profiles)
         result.periods = sorted(money.minutes)
-        from apps.billing.recharge.profile import profiles_balance_debited
-        from apps.bundles.services import bundle_periods_used
 
         # After commit: top-ups for profiles below their threshold, notices for the periods.
         profiles_balance_debited(result.profiles)

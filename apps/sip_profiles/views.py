@@ -8,6 +8,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views import View
 
+from apps.billing.ledger.allocations import profile_balance
+from apps.billing.ledger.selectors import allocation_history, company_balance
+from apps.billing.ledger.views import new_allocation_form
+from apps.billing.recharge.views import profile_auto_recharge_context
 from apps.callerid.selectors import caller_id_options
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyPageMixin
@@ -92,11 +96,6 @@ class SipProfileCreateView(_ProfilePage):
 
 
 def detail_context(page: _ProfilePage, profile: SipProfile) -> dict[str, Any]:
-    from apps.billing.ledger.allocations import profile_balance
-    from apps.billing.ledger.selectors import allocation_history, company_balance
-    from apps.billing.ledger.views import new_allocation_form
-    from apps.billing.recharge.views import profile_auto_recharge_context
-
     return {
         "caller_id": services.caller_id_e164(profile),
         "can_manage": page.tenancy.can(Capability.MANAGE_SERVICE),

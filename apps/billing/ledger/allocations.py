@@ -13,6 +13,7 @@ from apps.audit.services import audit_record
 from apps.billing.ledger.services import Leg, company_account, ledger_post, profile_account
 from apps.billing.models import LedgerAccount, LedgerTransaction
 from apps.billing.money import clean_amount
+from apps.billing.recharge.company import company_recharge_requested
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError, Conflict
 
@@ -58,8 +59,7 @@ def _after_move(*, company_id: int, profile_id: int, to_profile: bool) -> None:
     """Auto-recharge hooks, run after commit: an allocation debited the company balance, a
     take-back the profile balance. Here rather than in ledger_post, so that a refund (which
     also debits the company balance) never charges the card it is refunding."""
-    # Lazy: profile auto-recharge builds on this module.
-    from apps.billing.recharge.company import company_recharge_requested
+    # Lazy: profile auto-recharge builds on this module (import cycle).
     from apps.billing.recharge.profile import profile_balance_debited
 
     if to_profile:

@@ -164,6 +164,7 @@ def company_recharge_requested(*, company_id: int, trigger: str) -> None:
     )
     if balance >= threshold:
         return
+    # Lazy: apps.billing.tasks imports this module (import cycle).
     from apps.billing.tasks import company_auto_recharge
 
     # Lost while the broker is down: the periodic sweep finds the balance below its threshold.
@@ -351,6 +352,7 @@ def _finish(
             )
         auto.save()
         notice_create(company=company, kind="auto_recharge_failed", level=Notice.Level.ERROR, message=text)
+        # Lazy: apps.billing.tasks imports this module (import cycle).
         from apps.billing.tasks import send_auto_recharge_failure_email
 
         # The notice above is the record; the e-mail is best effort while the broker is down.

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.billing.ledger.allocations import credit_allocate
 from apps.billing.ledger.services import Leg, company_account, ledger_post, platform_account
 from apps.billing.models import LedgerAccount, LedgerTransaction
 from apps.bundles.services import bundles_buy
@@ -139,8 +140,6 @@ class Command(BaseCommand):
     def _demo_calls(self, user: User) -> None:
         """A SIP profile with credit and a US minute bundle, and a few of its calls loaded and
         rated as the edge's would be (tasks run in-process on a laptop)."""
-        from apps.billing.ledger.allocations import credit_allocate
-
         company = user.memberships.get().company
         actor = Actor(user=user)
         with transaction.atomic():
