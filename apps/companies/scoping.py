@@ -67,6 +67,7 @@ class CompanyScopedAPIView(generics.GenericAPIView):  # type: ignore[type-arg]
         self.perform_authentication(request)
         if request.user and request.user.is_authenticated:
             self.tenancy = resolve_tenancy(request)
+            request.tenancy = self.tenancy  # type: ignore[attr-defined]  # as the page mixin does, for FilterSets
         super().initial(request, *args, **kwargs)
 
     def capability_for(self, method: str | None) -> Capability:

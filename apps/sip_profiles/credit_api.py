@@ -14,13 +14,12 @@ from apps.billing import idempotency
 from apps.billing.ledger import selectors
 from apps.billing.ledger.allocations import credit_move, profile_balance
 from apps.billing.ledger.api import EntrySerializer
-from apps.billing.purchases.api import ERROR
 from apps.billing.recharge import profile as profile_recharge
 from apps.billing.recharge.api import _SettingsInput, _StateOutput
 from apps.billing.recharge.selectors import profile_auto_recharge_state
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
-from apps.core.api import created
+from apps.core.api import ERROR, created
 from apps.sip_profiles.models import SipProfile
 
 

@@ -8,13 +8,25 @@ import pytest
 from django.test import Client
 from drf_spectacular.generators import EndpointEnumerator
 
+from apps.billing.models import LedgerTransaction
 from apps.sip_profiles.models import SipProfile
 from tests.conftest import client_as
+from tests.factories import grant
 from tests.sip_profiles.factories import digest_profile, ip_profile
 
 pytestmark = pytest.mark.django_db
 
 BAD_FILTERS = [
+    ("/api/v1/ledger/", {"month": "November"}, "month", "Give the month as YYYY-MM, e.g. 2026-11."),
+    ("/api/v1/ledger/", {"profile": "main"}, "profile", "No such SIP profile."),
+    ("/api/v1/ledger/", {"profile": "6f1c2a52-8d0e-4a8e-9a51-2f0f4b1c9d11"}, "profile", "No such SIP profile."),
+    ("/api/v1/ledger/", {"kind": "gift"}, "kind", f"Choose one of {', '.join(LedgerTransaction.Kind.values)}."),
+    (
+        "/api/v1/credit/purchases/",
+        {"method": "cash"},
+        "method",
+        "Select a valid choice. cash is not one of the available choices.",
+    ),
     # (list, query, field, message): the messages the lists gave before they shared FilterSets
     ("/api/v1/sip-profiles/", {"status": "sleeping"}, "status", "Choose one of active, suspended."),
     ("/api/v1/sip-profiles/", {"auth_method": "sms"}, "auth_method", "Choose one of registration, ip."),
@@ -122,6 +134,8 @@ def test_every_filtered_list_is_found() -> None:
         "/api/v1/numbers/",
         "/api/v1/members/",
         "/api/v1/audit-events/",
+        "/api/v1/ledger/",
+        "/api/v1/credit/purchases/",
     } <= paths
 
 
@@ -140,3 +154,24 @@ def test_the_schema_lists_every_filter_of_every_list(db) -> None:
     profile_filters = {p["name"]: p["schema"] for p in schema["paths"]["/api/v1/sip-profiles/"]["get"]["parameters"]}
     assert set(profile_filters["status"]["enum"]) == {"active", "suspended"}
     assert set(profile_filters["auth_method"]["enum"]) == {"registration", "ip"}
+
+
+def test_the_statement_names_another_companys_profile_as_unknown(company, owner, other_company) -> None:
+    theirs, _ = digest_profile(other_company, owner, name="Theirs")
+
+    response = client_as(owner).get("/api/v1/ledger/", {"profile": str(theirs.public_id)})
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"profile": ["No such SIP profile."]}
+
+
+def test_the_statement_page_says_a_bad_filter_and_shows_the_whole_statement(company, owner) -> None:
+    grant(company, "100", "stripe:pi_page")
+
+    page = client_as(owner).get("/credit/statement/", {"month": "soon", "format": "csv"})
+
+    assert page.status_code == 200
+    assert page["Content-Type"].startswith("text/html")
+    html = page.content.decode()
+    assert "Give the month as YYYY-MM, e.g. 2026-11." in html
+    assert "Credit purchase" in html

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.billing.ledger import selectors
-from apps.billing.models import LedgerAccount, LedgerTransaction
+from apps.billing.ledger.filters import StatementFilter
+from apps.billing.models import LedgerAccount, LedgerEntry
 from apps.companies.scoping import CompanyScopedAPIView
+from apps.core.api import ERROR
 
 
 class EntrySerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -62,19 +61,12 @@ class CreditApi(CompanyScopedAPIView):
 class StatementApi(CompanyScopedAPIView):
     """Statement entries: date, description, amount and the balance after each."""
 
-    # The filters are read by selectors.statement_entries(), which validates them.
-    filter_backends: list[Any] = []
+    # Ledger entries are reached through their account's company: the list comes from the
+    # selector, never from get_queryset(); `queryset` only names the model for the schema.
+    queryset = LedgerEntry.objects.none()
+    filterset_class = StatementFilter
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM"),
-            OpenApiParameter("profile", OpenApiTypes.UUID, description="A SIP profile's balance instead."),
-            OpenApiParameter("kind", OpenApiTypes.STR, enum=LedgerTransaction.Kind.values),
-        ],
-        responses=EntrySerializer(many=True),
-        operation_id="ledger_list",
-    )
+    @extend_schema(responses={200: EntrySerializer(many=True), 400: ERROR}, operation_id="ledger_list")
     def get(self, request: Request) -> Response:
-        entries = selectors.statement_entries(self.company, request.query_params)
-        page = self.paginate_queryset(entries)
+        page = self.paginate_queryset(self.filter_queryset(selectors.statement_entries(company=self.company)))
         return self.get_paginated_response(EntrySerializer(page, many=True).data)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.billing.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from apps.companies.models import Company
-from apps.core.exceptions import ApplicationError
 
 
 def company_balance(company: Company) -> Decimal:
@@ -60,26 +57,7 @@ def statement(*, company: Company, profile: Any = None) -> QuerySet[LedgerEntry]
     return entries.select_related("transaction").order_by("-id")
 
 
-def statement_entries(company: Company, params: Any) -> QuerySet[LedgerEntry]:
-    """The statement a request asks for (`month` YYYY-MM, `profile` a SIP profile's id for its
-    balance instead, `kind`); a bad filter is a field error."""
-    entries = statement(company=company)
-    if params.get("profile"):
-        # The profile model through the account's foreign key: billing imports no product.
-        profiles = LedgerAccount._meta.get_field("sip_profile").related_model._default_manager  # type: ignore[union-attr]
-        try:
-            profile = profiles.get(company=company, public_id=uuid.UUID(params["profile"]))
-        except (ValueError, ObjectDoesNotExist):
-            raise ApplicationError("No such SIP profile.", field="profile") from None
-        entries = statement(company=company, profile=profile)
-    if params.get("month"):
-        try:
-            start, end = month_bounds(params["month"])
-        except ValueError:
-            raise ApplicationError("Give the month as YYYY-MM, e.g. 2026-11.", field="month") from None
-        entries = entries.filter(created_at__gte=start, created_at__lt=end)
-    if params.get("kind"):
-        if params["kind"] not in LedgerTransaction.Kind.values:
-            raise ApplicationError(f"Choose one of {', '.join(LedgerTransaction.Kind.values)}.", field="kind")
-        entries = entries.filter(transaction__kind=params["kind"])
-    return entries
+def statement_entries(*, company: Company) -> QuerySet[LedgerEntry]:
+    """Entries of every account of the company, newest first: the statement's list before its
+    filters (apps.billing.ledger.filters) choose the balance, month and kind."""
+    return LedgerEntry.objects.filter(account__company=company).select_related("transaction").order_by("-id")

@@ -13,9 +13,9 @@ from django.shortcuts import render
 from django.views import View
 
 from apps.billing.ledger import selectors
+from apps.billing.ledger.filters import StatementFilter
 from apps.billing.models import LedgerAccount, LedgerTransaction
 from apps.companies.scoping import CompanyPageMixin
-from apps.core.exceptions import ApplicationError
 
 
 class AllocationForm(forms.Form):
@@ -34,10 +34,14 @@ class StatementView(CompanyPageMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         error = None
-        try:
-            entries = selectors.statement_entries(self.company, request.GET)
-        except ApplicationError as problem:
-            error, entries = problem.message, selectors.statement_entries(self.company, {})
+        entries = selectors.statement_entries(company=self.company)
+        filters = StatementFilter(request.GET, queryset=entries, request=request)
+        if filters.is_valid():
+            entries = filters.qs
+        else:
+            # The first bad filter is said, and the whole statement shown.
+            error = next(iter(filters.errors.values()))[0]
+            entries = StatementFilter({}, queryset=entries, request=request).qs
         if request.GET.get("format") == "csv" and error is None:
             return self._csv(entries)
         page = Paginator(entries, 50).get_page(request.GET.get("page"))

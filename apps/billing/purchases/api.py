@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -16,20 +16,12 @@ from rest_framework.response import Response
 from apps.billing import idempotency
 from apps.billing.models import CreditPurchase, IdempotentRequest, SavedPaymentMethod
 from apps.billing.purchases import payment_methods, selectors, services
+from apps.billing.purchases.filters import PurchaseFilter
 from apps.billing.purchases.receipts import receipt_number, receipt_pdf
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
+from apps.core.api import ERROR
 from apps.core.exceptions import ApplicationError
-
-# The one error body of the API (apps.core.api.exception_handler), for the schema.
-ERROR = inline_serializer(
-    "PurchaseApiError",
-    {
-        "detail": serializers.CharField(),
-        "code": serializers.CharField(),
-        "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
-    },
-)
 
 
 def money_field(**kwargs: Any) -> serializers.DecimalField:
@@ -78,7 +70,7 @@ class PurchaseListApi(CompanyScopedAPIView):
 
     queryset = CreditPurchase.objects.all()
     write_capability = Capability.MANAGE_BILLING
-    filterset_fields = ["status", "method"]
+    filterset_class = PurchaseFilter
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         amount = serializers.CharField(
@@ -103,7 +95,9 @@ class PurchaseListApi(CompanyScopedAPIView):
     def scope_queryset(self, queryset: Any) -> Any:
         return queryset.order_by("-created_at", "-id")
 
-    @extend_schema(responses=PurchaseOutputSerializer(many=True), operation_id="credit_purchases_list")
+    @extend_schema(
+        responses={200: PurchaseOutputSerializer(many=True), 400: ERROR}, operation_id="credit_purchases_list"
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(PurchaseOutputSerializer(page, many=True).data)

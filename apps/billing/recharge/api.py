@@ -8,11 +8,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.billing.purchases import selectors as purchase_selectors
-from apps.billing.purchases.api import ERROR, money_field
+from apps.billing.purchases.api import money_field
 from apps.billing.recharge import company as company_recharge
 from apps.billing.recharge.selectors import auto_recharge_state
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
+from apps.core.api import ERROR
 from apps.core.exceptions import ApplicationError
 
 
