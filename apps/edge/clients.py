@@ -129,15 +129,15 @@ def _write_subscriber(cur: psycopg.Cursor[Any], state: EdgeState, changes: Profi
 
 
 def _write_addresses(cur: psycopg.Cursor[Any], state: EdgeState, changes: ProfileChanges) -> None:
-    cur.execute("SELECT ip_addr, mask, port FROM address WHERE grp = %s", (state.profile_id,))
-    have = {Address(ip=ip, mask=mask, port=port) for ip, mask, port in cur.fetchall()}
+    cur.execute("SELECT ip_addr, mask, port, tag FROM address WHERE grp = %s", (state.profile_id,))
+    have = {Address(ip=ip, mask=mask, port=port, transport=tag) for ip, mask, port, tag in cur.fetchall()}
     if have == set(state.addresses):
         return
     cur.execute("DELETE FROM address WHERE grp = %s", (state.profile_id,))
-    for a in sorted(state.addresses, key=lambda a: (a.ip, a.mask, a.port)):
+    for a in sorted(state.addresses, key=lambda a: (a.ip, a.mask, a.port, a.transport)):
         cur.execute(
             "INSERT INTO address (grp, ip_addr, mask, port, tag) VALUES (%s, %s, %s, %s, %s)",
-            (state.profile_id, a.ip, a.mask, a.port, str(state.profile_id)),
+            (state.profile_id, a.ip, a.mask, a.port, a.transport),
         )
     changes.addresses = True
 

@@ -34,9 +34,14 @@ class Subscriber:
 
 @dataclass(frozen=True)
 class Address:
+    """A row of the node's permissions `address` table. A TCP or TLS client connects from any
+    port, so only UDP sources are held to theirs (port 0 matches any); the transport is the
+    row's tag, which the edge compares with the request's."""
+
     ip: str
     mask: int
     port: int
+    transport: str = "udp"
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,8 @@ def profile_edge_state(*, profile_id: int) -> EdgeState:
     addresses: frozenset[Address] = frozenset()
     if profile.auth_method == SipProfile.AuthMethod.IP:
         addresses = frozenset(
-            _address(network, port) for network, port in profile.allowed_addresses.values_list("network", "port")
+            _address(network, port if transport == "udp" else 0, transport)
+            for network, port, transport in profile.allowed_addresses.values_list("network", "port", "transport")
         )
     policy = call_policy(profile)
     values: dict[str, tuple[int, str]] = {
@@ -133,9 +139,9 @@ def inbound_routes(*, profile_id: int) -> frozenset[str]:
     return frozenset({f"a:{name.lower()}" for name in names} | {f"n:{number}" for number in numbers})
 
 
-def _address(network: str, port: int) -> Address:
+def _address(network: str, port: int, transport: str = "udp") -> Address:
     net = ipaddress.ip_network(network, strict=False)
-    return Address(ip=str(net.network_address), mask=net.prefixlen, port=port)
+    return Address(ip=str(net.network_address), mask=net.prefixlen, port=port, transport=transport)
 
 
 def blocked_edge_entries() -> dict[str, str]:
