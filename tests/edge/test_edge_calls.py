@@ -32,6 +32,7 @@ from tests.edge.conftest import (
     scenario,
     sipp_command,
 )
+from tests.edge.sip import Dialog, Peer, sdp
 from tests.factories import move_profile_balance
 from tests.sip_profiles.factories import digest_profile, held_number
 
@@ -138,7 +139,7 @@ def test_a_number_that_is_not_e164_is_refused_with_484(
     assert received(carrier_listener) == []
 
 
-@pytest.mark.parametrize("number", ["911", "+1911", "+19115550100", "112", "+19005550100", "0"])
+@pytest.mark.parametrize("number", ["911", "+1911", "+19115550100", "112", "411", "+1411", "611", "+19005550100", "0"])
 def test_emergency_service_and_premium_numbers_are_refused_with_403_and_never_reach_the_carrier(
     edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path, carrier_listener: Any, number: str
 ) -> None:
@@ -147,6 +148,21 @@ def test_emergency_service_and_premium_numbers_are_refused_with_403_and_never_re
     refused(edge, tmp_path, code=403, number=number, profile=profile, password=password)
 
     assert received(carrier_listener) == []
+
+
+def test_a_refused_number_is_told_why_in_the_reason_header(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any
+) -> None:
+    profile, password = provisioned(company, owner)
+    pbx = Peer(ip="127.0.0.13", edge=("127.0.0.1", edge.node.sip_port))
+    try:
+        dialog = Dialog.call(pbx, "411", sdp("127.0.0.13", 43000), user=profile.sip_username, password=password)
+        final = dialog.final()
+    finally:
+        pbx.close()
+
+    assert final.status == 403
+    assert 'text="Directory assistance (411)"' in final.header("Reason")
 
 
 def test_a_profile_without_balance_may_not_make_a_paid_call(
