@@ -8,7 +8,8 @@ class EdgeConfig(AppConfig):
 
     def ready(self) -> None:
         # The edge (a higher layer) hears of profile changes through sip_profiles' registry;
-        # sip_profiles never imports the edge.
+        # sip_profiles never imports the edge. AppConfig.ready: apps.py is imported before the
+        # models are loaded.
         from apps.edge.provisioning import provisioning_by_profile
         from apps.edge.services import profile_changed
         from apps.sip_profiles.hooks import provisioning_provider_register

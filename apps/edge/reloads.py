@@ -118,6 +118,7 @@ def _defer(node: EdgeNode, wait_ms: int) -> None:
     _, _, trailing = _keys(node)
     if not r.set(trailing, 1, nx=True, px=TRAILING_TTL_MS):
         return  # one is scheduled: it clears `trailing`, then reloads if `dirty`
+    # apps.edge.tasks imports this module (import cycle).
     from apps.edge.tasks import edge_address_reload_task
 
     if edge_address_reload_task.app.conf.task_always_eager:

@@ -13,12 +13,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from apps.core.enqueue import enqueue
 from apps.core.exceptions import ApplicationError
 from apps.edge import clients, selectors
 from apps.edge.models import Carrier, EdgeNode, EdgeProvisioning
+from apps.edge.provisioning import provisioning_mark_pending
+from apps.edge.reloads import address_reload_if_pending, address_reload_pending, address_reload_request
 from apps.sip_profiles.models import SipProfile
 
 logger = logging.getLogger(__name__)
@@ -84,12 +88,10 @@ def edge_db_init(*, node: EdgeNode) -> list[str]:
 def profile_changed(profile_id: int) -> None:
     """sip_profiles' provisioning listener: on commit, queue the sync (best effort: a lost
     one is left pending and the reconciliation picks it up)."""
-    from apps.edge.provisioning import provisioning_mark_pending
-
     provisioning_mark_pending(profile_id)
     if not settings.EDGE_SYNC_ENABLED:
         return
-    from apps.core.enqueue import enqueue
+    # apps.edge.tasks imports this module (import cycle).
     from apps.edge.tasks import edge_sync_profile_task
 
     enqueue(edge_sync_profile_task, profile_id)
@@ -117,8 +119,6 @@ def edge_sync_profile(*, profile_id: int, node_names: list[str] | None = None) -
     Two syncs of one profile never interleave: the whole sync (reading the desired state
     included) holds the profile's lock, so a sync that read the state before a change cannot
     write it after the sync that read the change (which would leave the node behind)."""
-    from apps.edge.reloads import address_reload_pending, address_reload_request
-
     with profile_sync_lock(profile_id):
         state = selectors.profile_edge_state(profile_id=profile_id)
         exists = SipProfile.objects.filter(pk=profile_id).exists()
@@ -248,10 +248,6 @@ def edge_reconcile(*, batch_size: int = 200) -> ReconcileResult:
     every profile is checked once per cycle. A row changed or deleted by hand on a node comes
     back because the sync compares the node's rows, not a record of what it wrote.
     """
-    from django.core.cache import cache
-
-    from apps.edge.reloads import address_reload_if_pending
-
     result = ReconcileResult()
     behind = list(
         SipProfile.objects.filter(

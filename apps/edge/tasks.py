@@ -7,6 +7,9 @@ from django.conf import settings
 
 from apps.core.locks import job_lock
 from apps.edge import services
+from apps.edge.clients import EdgeNodeError
+from apps.edge.models import EdgeNode
+from apps.edge.reloads import address_reload_trailing
 
 MAX_BACKOFF = 300
 
@@ -25,10 +28,6 @@ def edge_sync_profile_task(self: Any, profile_id: int, node_names: list[str] | N
 @shared_task(bind=True, acks_late=True, max_retries=10, soft_time_limit=20, time_limit=30)
 def edge_address_reload_task(self: Any, node_id: int) -> None:
     """The trailing, debounced permissions.addressReload of a node (apps.edge.reloads)."""
-    from apps.edge.clients import EdgeNodeError
-    from apps.edge.models import EdgeNode
-    from apps.edge.reloads import address_reload_trailing
-
     node = EdgeNode.objects.filter(pk=node_id, enabled=True).first()
     if node is None:
         return

@@ -35,6 +35,8 @@ from apps.core.phone import e164, parse_number
 from apps.numbers import imports
 from apps.numbers.models import QUARANTINE_DAYS, TERMS, NumberSubscription, OnlineNumber
 from apps.numbers.selectors import charge_item
+from apps.sip_profiles.models import SipProfile
+from apps.sip_profiles.services import sip_profile_mark_for_provisioning
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +110,6 @@ def _routes_changed(*accounts: BusinessAccount | None) -> None:
     accounts stay locked (FOR NO KEY UPDATE) to the end: an account being re-routed at the same
     time either waits for this change and then marks its new profile itself, or committed
     before the second read here, which marks that profile too."""
-    from apps.sip_profiles.models import SipProfile
-    from apps.sip_profiles.services import sip_profile_mark_for_provisioning
-
     ids = sorted({account.pk for account in accounts if account is not None})
     if not ids:
         return
