@@ -270,6 +270,7 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "apps.companies.models.Role",
         "ApiKeyRoleEnum": ["admin", "billing", "viewer"],
         "SipProfileStatusEnum": "apps.sip_profiles.models.SipProfile.Status",
+        "ProvisioningStateEnum": "apps.sip_profiles.models.SipProfile.Provisioning",
         "CreditPurchaseStatusEnum": "apps.billing.models.CreditPurchase.Status",
         "CreditPurchaseMethodEnum": "apps.billing.models.CreditPurchase.Method",
     },
