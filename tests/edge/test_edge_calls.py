@@ -20,7 +20,7 @@ from apps.edge.models import EdgeNode, EdgeProvisioning
 from apps.edge.services import RECONCILE_CURSOR
 from apps.edge.tasks import edge_reconcile_task, edge_sync_profile_task
 from apps.sip_profiles.models import SipProfile
-from apps.sip_profiles.services import sip_profile_create, sip_profile_update
+from apps.sip_profiles.services import sip_profile_update
 from tests.edge.conftest import (
     SCENARIOS,
     CarrierUas,
@@ -34,7 +34,7 @@ from tests.edge.conftest import (
 )
 from tests.edge.sip import Dialog, Peer, sdp
 from tests.factories import move_profile_balance
-from tests.sip_profiles.factories import digest_profile, held_number
+from tests.sip_profiles.factories import digest_profile, held_number, ip_profile
 
 US_NUMBER = "+12025550123"
 
@@ -263,15 +263,8 @@ def test_an_ip_profile_calls_from_its_address_and_anyone_else_is_challenged_and_
     edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path
 ) -> None:
     pbx_port = free_port()
-    profile, _ = sip_profile_create(
-        actor=Actor(user=owner),
-        company=company,
-        name="Branch PBX",
-        auth_method="ip",
-        channels=1,
-        allowed_ips=[{"address": "127.0.0.1", "port": pbx_port, "transport": "udp"}],
-        tls_required=False,
-        srtp_required=False,
+    profile = ip_profile(
+        company, owner, "127.0.0.1", "Branch PBX", port=pbx_port, tls_required=False, srtp_required=False
     )
     move_profile_balance(profile, "10")
     synced(profile)

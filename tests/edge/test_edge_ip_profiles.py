@@ -8,13 +8,12 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from apps.core.actor import Actor
 from apps.edge.models import EdgeNode
-from apps.sip_profiles.services import sip_profile_create
 from tests.edge.conftest import CarrierUas, Edge, explain, free_port, received, run_sipp, scenario, sipp_command
 from tests.edge.sip import Dialog, Peer, sdp
 from tests.edge.test_edge_calls import US_NUMBER, synced
 from tests.factories import move_profile_balance
+from tests.sip_profiles.factories import ip_profile
 
 
 def from_address(command: list[str], source: str) -> list[str]:
@@ -26,15 +25,8 @@ def test_a_network_profile_calls_from_any_address_in_it_and_only_from_its_port(
     edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path
 ) -> None:
     pbx_port = free_port()
-    profile, _ = sip_profile_create(
-        actor=Actor(user=owner),
-        company=company,
-        name="Office network",
-        auth_method="ip",
-        channels=1,
-        allowed_ips=[{"address": "127.0.5.0/24", "port": pbx_port, "transport": "udp"}],
-        tls_required=False,
-        srtp_required=False,
+    profile = ip_profile(
+        company, owner, "127.0.5.0/24", "Office network", port=pbx_port, tls_required=False, srtp_required=False
     )
     move_profile_balance(profile, "10")
     synced(profile)
@@ -66,13 +58,14 @@ def test_a_tcp_profile_calls_over_tcp_from_any_port_and_over_udp_it_is_challenge
     """A TCP client connects from a port of the system's choosing: only the address and the
     transport identify it."""
     source = "127.0.7.3"
-    profile, _ = sip_profile_create(
-        actor=Actor(user=owner),
-        company=company,
-        name="Office over TCP",
-        auth_method="ip",
+    profile = ip_profile(
+        company,
+        owner,
+        source,
+        "Office over TCP",
+        port=5060,
+        transport="tcp",
         channels=2,
-        allowed_ips=[{"address": source, "port": 5060, "transport": "tcp"}],
         tls_required=False,
         srtp_required=False,
     )

@@ -25,7 +25,7 @@ from apps.edge.tasks import edge_reconcile_task
 from apps.numbers.models import NumberSubscription
 from apps.numbers.services import number_assign
 from apps.sip_profiles.models import SipProfile
-from apps.sip_profiles.services import sip_profile_create, sip_profile_update
+from apps.sip_profiles.services import sip_profile_update
 from tests.edge.conftest import (
     CARRIER_SOURCE,
     CarrierUas,
@@ -38,7 +38,7 @@ from tests.edge.conftest import (
     sipp_command,
 )
 from tests.edge.test_edge_calls import US_NUMBER, call, provisioned, refused
-from tests.sip_profiles.factories import held_number
+from tests.sip_profiles.factories import held_number, ip_profile
 
 DID = "+442079460100"
 CALLER = "+14155550142"
@@ -191,16 +191,7 @@ def test_an_ip_profile_receives_its_numbers_calls_at_its_address(
     edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
     port = free_port()
-    profile, _ = sip_profile_create(
-        actor=Actor(user=owner),
-        company=company,
-        name="Branch PBX",
-        auth_method="ip",
-        channels=1,
-        allowed_ips=[{"address": "127.0.0.1", "port": port, "transport": "udp"}],
-        tls_required=False,
-        srtp_required=False,
-    )
+    profile = ip_profile(company, owner, "127.0.0.1", "Branch PBX", port=port, tls_required=False, srtp_required=False)
     routed(company, owner, profile, name="branch-office", number=DID, capture=django_capture_on_commit_callbacks)
 
     pbx = Pbx(tmp_path, port)
@@ -213,15 +204,8 @@ def test_an_ip_profile_receives_its_numbers_calls_at_its_address(
 def test_an_ip_profile_with_only_a_network_has_no_address_to_receive_at(
     edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
-    profile, _ = sip_profile_create(
-        actor=Actor(user=owner),
-        company=company,
-        name="Site LAN",
-        auth_method="ip",
-        channels=1,
-        allowed_ips=[{"address": "198.51.100.0/28", "port": 5060, "transport": "udp"}],
-        tls_required=False,
-        srtp_required=False,
+    profile = ip_profile(
+        company, owner, "198.51.100.0/28", "Site LAN", port=5060, tls_required=False, srtp_required=False
     )
     routed(company, owner, profile, name="site-lan", number=DID, capture=django_capture_on_commit_callbacks)
 

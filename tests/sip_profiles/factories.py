@@ -45,14 +45,25 @@ def digest_profile(company: Company, owner: Any, name: str = "Main PBX", **field
     return profile, password
 
 
-def ip_profile(company: Company, owner: Any, address: str = "192.0.2.10", name: str = "Branch PBX") -> SipProfile:
+def ip_profile(
+    company: Company,
+    owner: Any,
+    address: str = "192.0.2.10",
+    name: str = "Branch PBX",
+    *,
+    port: int = 5060,
+    transport: str = "udp",
+    channels: int = 1,
+    **fields: Any,
+) -> SipProfile:
     profile, _ = sip_profile_create(
         actor=Actor(user=owner),
         company=company,
         name=name,
         auth_method="ip",
-        channels=1,
-        allowed_ips=[{"address": address, "port": 5060, "transport": "udp"}],
+        channels=channels,
+        allowed_ips=[{"address": address, "port": port, "transport": transport}],
+        **fields,
     )
     return profile
 
