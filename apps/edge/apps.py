@@ -11,10 +11,13 @@ class EdgeConfig(AppConfig):
         # sip_profiles never imports the edge. AppConfig.ready: apps.py is imported before the
         # models are loaded.
         from apps.edge.provisioning import provisioning_by_profile
-        from apps.edge.services import profile_changed
+        from apps.edge.services import blocked_prefixes_changed, profile_changed
+        from apps.rating.services import blocked_prefixes_listener_register
         from apps.sip_profiles.hooks import provisioning_provider_register
         from apps.sip_profiles.services import sip_profile_provisioning_listener_register
 
         sip_profile_provisioning_listener_register(profile_changed)
         # The profile page and the API show each node's state without importing the edge.
         provisioning_provider_register(provisioning_by_profile)
+        # A blocked-prefix change (rating, below the edge) is pushed to the nodes on commit.
+        blocked_prefixes_listener_register(blocked_prefixes_changed)

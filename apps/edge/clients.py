@@ -239,19 +239,44 @@ def node_carrier_sources_write(database_url: str, sources: frozenset[Address]) -
     return True
 
 
-def node_blocked_write(database_url: str, entries: dict[str, str]) -> bool:
-    """Replace the blocked list when it differs; True when it changed."""
+@dataclass
+class BlockedChanges:
+    """What a write changed in the node's blocked list: keys set (to their reason) and deleted."""
+
+    set_keys: dict[str, str] = field(default_factory=dict)
+    deleted_keys: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.set_keys or self.deleted_keys)
+
+
+def node_blocked_write(
+    database_url: str, entries: dict[str, str], *, before_commit: Callable[[BlockedChanges], None] | None = None
+) -> BlockedChanges:
+    """Make the node's blocked list `entries`, per key (only the keys that differ are written),
+    in one transaction; `before_commit` is called with the changes inside it, as for a
+    profile (node_profile_write), so a node that could not be told keeps the old rows and the
+    retry finds the same difference."""
+    changes = BlockedChanges()
     try:
         with _connect(database_url) as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s, 1)", (LOCK_GLOBAL,))
             cur.execute("SELECT key_name, key_value FROM sm_blocked")
-            if dict(cur.fetchall()) == entries:
-                return False
-            cur.execute("DELETE FROM sm_blocked")
-            cur.executemany("INSERT INTO sm_blocked (key_name, key_value) VALUES (%s, %s)", sorted(entries.items()))
+            have = dict(cur.fetchall())
+            changes.set_keys = {key: reason for key, reason in sorted(entries.items()) if have.get(key) != reason}
+            changes.deleted_keys = sorted(set(have) - set(entries))
+            if changes.deleted_keys:
+                cur.execute("DELETE FROM sm_blocked WHERE key_name = ANY(%s)", (changes.deleted_keys,))
+            cur.executemany(
+                "INSERT INTO sm_blocked (key_name, key_value) VALUES (%s, %s) "
+                "ON CONFLICT (key_name) DO UPDATE SET key_value = EXCLUDED.key_value",
+                list(changes.set_keys.items()),
+            )
+            if before_commit is not None and changes:
+                before_commit(changes)
     except psycopg.Error as exc:
         raise EdgeNodeError(f"node database write failed: {exc}") from exc
-    return True
+    return changes
 
 
 def node_carriers_write(database_url: str, destinations: list[tuple[str, int]]) -> bool:

@@ -201,19 +201,17 @@ def _record_summary(profile_id: int) -> None:
 
 
 def edge_sync_global(*, node_names: list[str] | None = None) -> list[NodeResult]:
-    """The lists every profile shares: blocked numbers (htable reload), carriers
+    """The lists every profile shares: blocked numbers (per key, edge_sync_blocked), carriers
     (dispatcher reload) and the carriers' inbound sources (address reload). All are small
     and change rarely."""
-    blocked = selectors.blocked_edge_entries()
+    blocked = _blocked_read()
     destinations = selectors.carrier_destinations()
     sources = selectors.carrier_sources()
     results = []
     for node in selectors.edge_nodes(names=node_names):
         result = NodeResult(node=node.name)
         try:
-            if clients.node_blocked_write(node.database_url, blocked):
-                clients.rpc(node.rpc_url, "htable.reload", "blocked")
-                result.changes.append(f"blocked list: {len(blocked)} entries")
+            result.changes += _blocked_push(node, blocked)
             if clients.node_carriers_write(node.database_url, destinations):
                 clients.rpc(node.rpc_url, "dispatcher.reload")
                 result.changes.append(f"carriers: {len(destinations)}")
@@ -222,6 +220,79 @@ def edge_sync_global(*, node_names: list[str] | None = None) -> list[NodeResult]
                 result.changes.append(f"carrier sources: {len(sources)}")
         except clients.EdgeNodeError as exc:
             result.error = str(exc)
+        results.append(result)
+    return results
+
+
+# --- The blocked list ----------------------------------------------------------------
+
+# Set while a push of the blocked list is queued and has not started reading the list: a
+# change committed meanwhile rides on it. The TTL frees the key of a push that was lost.
+BLOCKED_PUSH_QUEUED = "edge:blocked-push:queued"
+BLOCKED_PUSH_QUEUED_TTL = 60
+# Above this many changed keys on a node, one htable.reload (after the commit) costs less
+# than a JSON-RPC call per key (a staff bulk change).
+BLOCKED_PER_KEY_MAX = 200
+
+
+def blocked_prefixes_changed() -> None:
+    """rating's blocked-list listener, called after a change commits: push the list to every
+    node now. Debounced: one push is queued at a time, and it reads the list when it starts, so
+    a thousand changes committed while it waits cost one push, not a thousand."""
+    if not settings.EDGE_SYNC_ENABLED:
+        return
+    if not cache.add(BLOCKED_PUSH_QUEUED, 1, BLOCKED_PUSH_QUEUED_TTL):
+        return  # a queued push has not read the list yet: it will read this change
+    # apps.edge.tasks imports this module (import cycle).
+    from apps.edge.tasks import edge_sync_blocked_task
+
+    if not enqueue(edge_sync_blocked_task):
+        cache.delete(BLOCKED_PUSH_QUEUED)  # not queued (broker down): the reconciliation pushes it
+
+
+def _blocked_read() -> dict[str, str]:
+    # Cleared before the list is read: a change committed from here on queues a push of its
+    # own; one committed before is in what is read now.
+    cache.delete(BLOCKED_PUSH_QUEUED)
+    return selectors.blocked_edge_entries()
+
+
+def _blocked_tell(node: EdgeNode, changes: clients.BlockedChanges) -> None:
+    """Per-key htable updates inside the node's write transaction (as _tell_node); a bulk
+    change is reloaded after the commit instead (_blocked_push)."""
+    if len(changes.set_keys) + len(changes.deleted_keys) > BLOCKED_PER_KEY_MAX:
+        return
+    for key, reason in changes.set_keys.items():
+        clients.rpc(node.rpc_url, "htable.sets", "blocked", key, reason)
+    for key in changes.deleted_keys:
+        clients.rpc_htable_delete(node.rpc_url, "blocked", key)
+
+
+def _blocked_push(node: EdgeNode, entries: dict[str, str], *, reload: bool = False) -> list[str]:
+    changes = clients.node_blocked_write(
+        node.database_url, entries, before_commit=functools.partial(_blocked_tell, node)
+    )
+    count = len(changes.set_keys) + len(changes.deleted_keys)
+    # `reload`: a retry after a failed reload, whose rows are already in place (no difference left).
+    if reload or count > BLOCKED_PER_KEY_MAX:
+        clients.rpc(node.rpc_url, "htable.reload", "blocked")
+    if not changes:
+        return []
+    return [f"blocked list: {len(changes.set_keys)} set, {len(changes.deleted_keys)} deleted ({len(entries)} entries)"]
+
+
+def edge_sync_blocked(*, node_names: list[str] | None = None, reload: bool = False) -> list[NodeResult]:
+    """Push the blocked list (apps.rating BlockedPrefix, as selectors.blocked_edge_entries
+    spells it) to each node: its rows and its htable, per key."""
+    entries = _blocked_read()
+    results = []
+    for node in selectors.edge_nodes(names=node_names):
+        result = NodeResult(node=node.name)
+        try:
+            result.changes = _blocked_push(node, entries, reload=reload)
+        except clients.EdgeNodeError as exc:
+            result.error = str(exc)
+            logger.warning("blocked list push to %s failed: %s", node.name, exc)
         results.append(result)
     return results
 

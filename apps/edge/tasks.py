@@ -25,6 +25,18 @@ def edge_sync_profile_task(self: Any, profile_id: int, node_names: list[str] | N
     return {r.node: r.error or r.changes for r in results}
 
 
+@shared_task(bind=True, acks_late=True, max_retries=10, soft_time_limit=50, time_limit=60)
+def edge_sync_blocked_task(self: Any, node_names: list[str] | None = None, reload: bool = False) -> dict[str, Any]:
+    """Push the blocked list to the nodes (queued by a blocked-prefix change, debounced in
+    services.blocked_prefixes_changed); failed nodes are retried alone, with a reload, since
+    their rows may be in place already."""
+    results = services.edge_sync_blocked(node_names=node_names, reload=reload)
+    failed = [r.node for r in results if r.error]
+    if failed and not self.request.is_eager:
+        raise self.retry(args=(failed, True), countdown=min(2**self.request.retries, MAX_BACKOFF))
+    return {r.node: r.error or r.changes for r in results}
+
+
 @shared_task(bind=True, acks_late=True, max_retries=10, soft_time_limit=20, time_limit=30)
 def edge_address_reload_task(self: Any, node_id: int) -> None:
     """The trailing, debounced permissions.addressReload of a node (apps.edge.reloads)."""

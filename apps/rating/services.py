@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -263,6 +264,22 @@ def rate_deck_retire(*, actor: Actor, deck: RateDeck) -> RateDeck:
 
 BLOCKED_FIELDS = ("country", "prefix", "exact", "kind", "reason")
 
+# The edge (a higher app) pushes the blocked list to its nodes: it registers here, from its
+# AppConfig.ready(), and hears of every committed change (rating never imports the edge).
+_blocked_listeners: list[Callable[[], None]] = []
+
+
+def blocked_prefixes_listener_register(listener: Callable[[], None]) -> None:
+    if listener not in _blocked_listeners:
+        _blocked_listeners.append(listener)
+
+
+def _blocked_prefixes_changed() -> None:
+    """Inside the change's transaction: each listener is called once it commits (robust: a
+    push that cannot be queued is the reconciliation's; the change itself stands)."""
+    for listener in _blocked_listeners:
+        transaction.on_commit(listener, robust=True)
+
 
 def _clean_blocked(*, country: str, prefix: str, kind: str, reason: str) -> tuple[str, str]:
     errors: dict[str, list[str]] = {}
@@ -298,6 +315,7 @@ def blocked_prefix_create(
                 target=blocked,
                 changes={name: {"before": None, "after": getattr(blocked, name)} for name in BLOCKED_FIELDS},
             )
+            _blocked_prefixes_changed()
     except IntegrityError:
         raise ApplicationError(f"{prefix} is already blocked for {country}.", field="prefix") from None
     return blocked
@@ -320,6 +338,7 @@ def blocked_prefix_update(
             }
             if changes:
                 audit_record(actor=actor, action="blocked_prefix.updated", company=None, target=row, changes=changes)
+                _blocked_prefixes_changed()
     except IntegrityError:
         raise ApplicationError(f"{prefix} is already blocked for {country}.", field="prefix") from None
     return row
@@ -335,3 +354,4 @@ def blocked_prefix_delete(*, actor: Actor, blocked: BlockedPrefix) -> None:
             changes={name: {"before": getattr(blocked, name), "after": None} for name in BLOCKED_FIELDS},
         )
         BlockedPrefix.objects.filter(pk=blocked.pk).delete()
+        _blocked_prefixes_changed()

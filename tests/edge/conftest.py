@@ -24,6 +24,7 @@ from django.conf import settings
 from apps.edge import clients, services
 from apps.edge.models import Carrier, EdgeNode
 from apps.edge.selectors import CARRIER_GROUP
+from tests.edge.sip import Peer
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 CARRIER_SOURCE = "127.0.0.9"
@@ -432,6 +433,14 @@ class CarrierUas:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+@pytest.fixture
+def carrier(edge: Edge) -> Iterator[Peer]:
+    """The carrier as a SIP peer (tests/edge/sip.py) on the port the edge sends its calls to."""
+    peer = Peer.bound(ip="127.0.0.1", port=edge.carrier_port, edge=("127.0.0.1", edge.node.sip_port))
+    yield peer
+    peer.close()
 
 
 @pytest.fixture

@@ -42,13 +42,6 @@ def pbx(edge: Edge) -> Iterator[Peer]:
     peer.close()
 
 
-@pytest.fixture
-def carrier(edge: Edge) -> Iterator[Peer]:
-    peer = Peer.bound(ip="127.0.0.1", port=edge.carrier_port, edge=("127.0.0.1", edge.node.sip_port))
-    yield peer
-    peer.close()
-
-
 def relayed(edge: Edge, media: Any) -> bool:
     """The stream points at rtpengine: its interface and a port of its range."""
     assert edge.media

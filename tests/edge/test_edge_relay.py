@@ -4,7 +4,6 @@ the edge does not carry is refused and reaches no carrier, whoever sends it."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,13 +12,6 @@ from tests.edge.conftest import Edge
 from tests.edge.sip import Peer, build
 
 STRANGER_IP = "127.0.0.12"
-
-
-@pytest.fixture
-def carrier(edge: Edge) -> Iterator[Peer]:
-    peer = Peer.bound(ip="127.0.0.1", port=edge.carrier_port, edge=("127.0.0.1", edge.node.sip_port))
-    yield peer
-    peer.close()
 
 
 @pytest.mark.parametrize("method", ["INVITE", "BYE", "MESSAGE"])
