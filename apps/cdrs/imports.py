@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from apps.cdrs.models import Cdr
-from apps.core import csvfiles
 from apps.core.csvfiles import Row
 from apps.core.exceptions import ApplicationError
 from apps.core.phone import e164, parse_number
@@ -228,19 +227,3 @@ def profile_keys(texts: Iterable[str]) -> tuple[set[uuid.UUID], set[str]]:
         except ValueError:
             usernames.add(text)
     return public_ids, usernames
-
-
-# --- CSV ------------------------------------------------------------------------
-
-
-def decode(content: bytes | str) -> str:
-    return csvfiles.decode(content, max_bytes=MAX_FILE_BYTES)
-
-
-def read_rows(text: str) -> list[Row]:
-    return csvfiles.read_rows(text, columns=COLUMNS, max_rows=MAX_ROWS)
-
-
-def check_file(text: str) -> int:
-    """A quick look at upload time: the header and the number of rows."""
-    return len(read_rows(text))

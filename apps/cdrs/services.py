@@ -9,16 +9,14 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.cdrs import imports
 from apps.cdrs.models import Cdr, CdrRating, PendingCdr
 from apps.core.actor import Actor
+from apps.core.csvfiles import Row
 from apps.core.enqueue import enqueue_on_commit
-from apps.core.exceptions import ApplicationError
-from apps.core.import_jobs import import_job_claim
-from apps.core.import_jobs import import_job_progress as _progress
+from apps.core.import_jobs import CsvImport, RowError, csv_import_queue, csv_import_run
 from apps.core.models import ImportJob
 from apps.sip_profiles.models import SipProfile
 
@@ -56,46 +54,10 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 def cdr_import_create(*, actor: Actor, filename: str, content: bytes | str) -> ImportJob:
     """Keep the uploaded file and queue its load. The header is checked now, so a wrong
     file is refused on the upload form."""
-    text = imports.decode(content)
-    imports.check_file(text)
-    filename = (filename or "cdrs.csv")[:200]
-    with transaction.atomic():
-        job = ImportJob.objects.create(kind=IMPORT_KIND, filename=filename, content=text, created_by=actor.user)
-        audit_record(
-            actor=actor,
-            action="cdr_import.queued",
-            company=None,
-            target=job,
-            changes={"filename": {"before": None, "after": filename}},
-        )
-        # Lazy: apps.cdrs.tasks imports this module (import cycle).
-        from apps.cdrs.tasks import run_cdr_import
+    # Lazy: apps.cdrs.tasks imports this module (import cycle).
+    from apps.cdrs.tasks import run_cdr_import
 
-        job_id = job.pk
-        enqueue_on_commit(run_cdr_import, job_id)
-    return job
-
-
-def _finish(*, actor: Actor, job: ImportJob, status: str, errors: list[dict[str, Any]], imported: int) -> None:
-    job.status = status
-    job.errors = sorted(errors, key=lambda e: e["line"])
-    job.imported_rows = imported
-    job.processed_rows = job.total_rows
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "errors", "imported_rows", "processed_rows", "finished_at"])
-    succeeded = status == ImportJob.Status.SUCCEEDED
-    changes: dict[str, Any] = {"loaded": {"before": None, "after": imported}}
-    if succeeded:
-        changes["skipped"] = {"before": None, "after": job.total_rows - imported}
-    else:
-        changes["bad_rows"] = {"before": None, "after": len(errors)}
-    audit_record(
-        actor=actor,
-        action="cdr_import.succeeded" if succeeded else "cdr_import.failed",
-        company=None,
-        target=job,
-        changes=changes,
-    )
+    return csv_import_queue(CdrImport, actor=actor, filename=filename, content=content, task=run_cdr_import)
 
 
 def _profiles(rows: list[imports.CdrValues]) -> dict[str, tuple[int, int]]:
@@ -172,91 +134,84 @@ def _insert(rows: list[tuple[Any, ...]]) -> int:
     return len(rows) - existing
 
 
-def cdr_import_run(*, job_id: int) -> ImportJob | None:
-    """Check every row (progress is saved every few thousand rows), then load all of them in
-    one transaction, or none if any row is bad: every bad row is reported with its line. Rows
-    already loaded (same node and edge id) are skipped, so loading a file twice is harmless.
-    Safe to run twice: a finished job is left alone."""
-    claimed = import_job_claim(job_id=job_id, kind=IMPORT_KIND)
-    if claimed is None:
-        return None
-    job, actor = claimed
-    try:
-        rows = imports.read_rows(job.content)
-    except ApplicationError as error:
-        with transaction.atomic():
-            failure = [{"line": 1, "error": error.message}]
-            _finish(actor=actor, job=job, status=ImportJob.Status.FAILED, errors=failure, imported=0)
-        return job
-    job.total_rows = len(rows)
-    _progress(job_id, total_rows=job.total_rows)
+class CdrImport(CsvImport[imports.CdrValues]):
+    """The staff CSV load of CDRs, in the shared import pipeline. All or nothing: rows
+    already loaded (same node and edge id) are skipped, so loading a file twice is harmless."""
 
-    errors: list[dict[str, Any]] = []
-    valid: list[tuple[int, imports.CdrValues]] = []
-    first_line: dict[tuple[str, int], int] = {}
-    for index, row in enumerate(rows, start=1):
-        try:
-            values = imports.clean_row(row)
-        except ApplicationError as error:
-            errors.append({"line": row.line, "error": error.message})
-        else:
-            seen = first_line.setdefault((values.node, values.edge_id), row.line)
-            if seen != row.line:
+    kind = IMPORT_KIND
+    columns = imports.COLUMNS
+    max_bytes = imports.MAX_FILE_BYTES
+    max_rows = imports.MAX_ROWS
+    default_filename = "cdrs.csv"
+    audit_action = "cdr_import"
+    progress_every = IMPORT_PROGRESS_EVERY
+
+    load: list[tuple[Any, ...]]
+
+    def clean_row(self, row: Row) -> imports.CdrValues:
+        return imports.clean_row(row)
+
+    def key(self, values: imports.CdrValues) -> tuple[str, int]:
+        return values.node, values.edge_id
+
+    def duplicate(self, values: imports.CdrValues, first_line: int) -> str:
+        return f"{values.node} edge_id {values.edge_id} is also on line {first_line}."
+
+    def check(self, valid: list[tuple[int, imports.CdrValues]]) -> list[RowError]:
+        """Each row's profile must exist; the rows to load, with its ids."""
+        profiles = _profiles([values for _, values in valid])
+        errors: list[RowError] = []
+        self.load = []
+        for line, v in valid:
+            found = profiles.get(v.profile)
+            if found is None:
                 errors.append(
-                    {"line": row.line, "error": f"{values.node} edge_id {values.edge_id} is also on line {seen}."}
+                    {"line": line, "error": f"profile: no SIP profile has the public id or username “{v.profile}”."}
                 )
-            else:
-                valid.append((row.line, values))
-        if index % IMPORT_PROGRESS_EVERY == 0:
-            _progress(job_id, processed_rows=index)
-
-    profiles = _profiles([values for _, values in valid])
-    load: list[tuple[Any, ...]] = []
-    for line, v in valid:
-        found = profiles.get(v.profile)
-        if found is None:
-            errors.append(
-                {"line": line, "error": f"profile: no SIP profile has the public id or username “{v.profile}”."}
+                continue
+            self.load.append(
+                (
+                    v.node,
+                    v.edge_id,
+                    v.call_id,
+                    found[0],
+                    found[1],
+                    v.direction,
+                    v.caller,
+                    v.callee,
+                    v.started_at,
+                    v.answered_at,
+                    v.ended_at,
+                    v.duration_seconds,
+                    v.billable_seconds,
+                    v.sip_code,
+                    v.disposition,
+                    v.auth_method,
+                    v.source_address,
+                )
             )
-            continue
-        load.append(
-            (
-                v.node,
-                v.edge_id,
-                v.call_id,
-                found[0],
-                found[1],
-                v.direction,
-                v.caller,
-                v.callee,
-                v.started_at,
-                v.answered_at,
-                v.ended_at,
-                v.duration_seconds,
-                v.billable_seconds,
-                v.sip_code,
-                v.disposition,
-                v.auth_method,
-                v.source_address,
-            )
-        )
-    _progress(job_id, processed_rows=job.total_rows)
+        return errors
 
-    with transaction.atomic():
-        # A second delivery of the task waits here and then finds the job finished.
-        job = ImportJob.objects.select_for_update().get(pk=job_id)
-        if job.status != ImportJob.Status.RUNNING:
-            return job
-        if errors:
-            _finish(actor=actor, job=job, status=ImportJob.Status.FAILED, errors=errors, imported=0)
-            return job
-        inserted = _insert(load)
-        _finish(actor=actor, job=job, status=ImportJob.Status.SUCCEEDED, errors=[], imported=inserted)
+    def insert(self, valid: list[tuple[int, imports.CdrValues]]) -> int:
+        inserted = _insert(self.load)
+        logger.info("cdr import %s: %s loaded, %s skipped", self.job.pk, inserted, len(self.load) - inserted)
         if inserted:
             # Rate what was loaded now rather than at the next minute.
             _cdrs_queued()
-    logger.info("cdr import %s: %s loaded, %s skipped", job.pk, inserted, job.total_rows - inserted)
-    return job
+        return inserted
+
+    def audit_changes(self, *, succeeded: bool, imported: int) -> dict[str, Any]:
+        changes: dict[str, Any] = {"loaded": {"before": None, "after": imported}}
+        if succeeded:
+            changes["skipped"] = {"before": None, "after": self.job.total_rows - imported}
+        return changes
+
+
+def cdr_import_run(*, job_id: int) -> ImportJob | None:
+    """Check and load one staff CDR file (CdrImport). Safe to run twice: a finished job is
+    left alone."""
+    run = csv_import_run(CdrImport, job_id=job_id)
+    return run.job if run is not None else None
 
 
 def cdrs_requeue_failed(*, actor: Actor, cdr_ids: list[int] | None = None) -> int:

@@ -21,7 +21,6 @@ from phonenumbers import (
     PhoneNumberType,
 )
 
-from apps.core import csvfiles
 from apps.core.csvfiles import Row
 from apps.core.exceptions import ApplicationError
 from apps.core.phone import TYPE_NAMES, e164, parse_number
@@ -200,22 +199,6 @@ def clean_stock_values(
         first = next(iter(errors.values()))[0]
         raise ApplicationError(first, errors=errors)
     return StockValues(number=parsed, e164=formatted, country=code, area=area_text, number_type=kind, prices=cleaned)
-
-
-# --- CSV ------------------------------------------------------------------------
-
-
-def decode(content: bytes | str) -> str:
-    return csvfiles.decode(content, max_bytes=MAX_FILE_BYTES)
-
-
-def read_rows(text: str) -> list[Row]:
-    return csvfiles.read_rows(text, columns=COLUMNS, max_rows=MAX_ROWS)
-
-
-def check_file(text: str) -> int:
-    """A quick look at upload time: the header and the number of rows."""
-    return len(read_rows(text))
 
 
 def clean_row(row: Row) -> StockValues:

@@ -26,10 +26,9 @@ from apps.callerid.services import caller_id_remove_everywhere
 from apps.companies.models import Company, Notice
 from apps.companies.notices import notice_create
 from apps.core.actor import Actor
-from apps.core.enqueue import enqueue_on_commit
+from apps.core.csvfiles import Row
 from apps.core.exceptions import ApplicationError, Conflict
-from apps.core.import_jobs import import_job_claim
-from apps.core.import_jobs import import_job_progress as _progress
+from apps.core.import_jobs import CsvImport, RowError, csv_import_queue, csv_import_run
 from apps.core.models import ImportJob
 from apps.core.phone import e164, parse_number
 from apps.numbers import imports
@@ -544,25 +543,10 @@ def number_stock_end_quarantine(*, actor: Actor, stock: OnlineNumber) -> OnlineN
 def number_import_create(*, actor: Actor, filename: str, content: bytes | str) -> ImportJob:
     """Keep the uploaded file and queue its import. The header is checked now, so a wrong
     file is refused on the upload form; the rows are checked by the task."""
-    text = imports.decode(content)
-    imports.check_file(text)
-    with transaction.atomic():
-        job = ImportJob.objects.create(
-            kind=IMPORT_KIND, filename=(filename or "numbers.csv")[:200], content=text, created_by=actor.user
-        )
-        audit_record(
-            actor=actor,
-            action="number_import.queued",
-            company=None,
-            target=job,
-            changes={"filename": {"before": None, "after": job.filename}},
-        )
-        # Lazy: apps.numbers.tasks imports this module (import cycle).
-        from apps.numbers.tasks import run_number_import
+    # Lazy: apps.numbers.tasks imports this module (import cycle).
+    from apps.numbers.tasks import run_number_import
 
-        job_id = job.pk
-        enqueue_on_commit(run_number_import, job_id)
-    return job
+    return csv_import_queue(NumberImport, actor=actor, filename=filename, content=content, task=run_number_import)
 
 
 def _already_in_stock(valid: list[tuple[int, imports.StockValues]]) -> list[dict[str, Any]]:
@@ -584,91 +568,51 @@ def _already_in_stock(valid: list[tuple[int, imports.StockValues]]) -> list[dict
     return errors
 
 
-def _finish(*, actor: Actor, job: ImportJob, status: str, errors: list[dict[str, Any]], imported: int) -> None:
-    job.status = status
-    job.errors = sorted(errors, key=lambda e: e["line"])
-    job.imported_rows = imported
-    job.processed_rows = job.total_rows
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "errors", "imported_rows", "processed_rows", "finished_at"])
-    audit_record(
-        actor=actor,
-        action="number_import.succeeded" if status == ImportJob.Status.SUCCEEDED else "number_import.failed",
-        company=None,
-        target=job,
-        changes={
-            "imported_rows": {"before": None, "after": imported},
-            **({"bad_rows": {"before": None, "after": len(errors)}} if errors else {}),
-        },
-    )
+class NumberImport(CsvImport[imports.StockValues]):
+    """The staff CSV import of Online Number stock, in the shared import pipeline. All or
+    nothing: a number already in stock, or twice in the file, is a bad row."""
+
+    kind = IMPORT_KIND
+    columns = imports.COLUMNS
+    max_bytes = imports.MAX_FILE_BYTES
+    max_rows = imports.MAX_ROWS
+    default_filename = "numbers.csv"
+    audit_action = "number_import"
+    progress_every = IMPORT_PROGRESS_EVERY
+
+    def clean_row(self, row: Row) -> imports.StockValues:
+        return imports.clean_row(row)
+
+    def key(self, values: imports.StockValues) -> str:
+        return values.e164
+
+    def duplicate(self, values: imports.StockValues, first_line: int) -> str:
+        return f"number: {values.e164} is also on line {first_line}."
+
+    def check(self, valid: list[tuple[int, imports.StockValues]]) -> list[RowError]:
+        return _already_in_stock(valid)
+
+    def insert(self, valid: list[tuple[int, imports.StockValues]]) -> int:
+        # The parsed number, not its text: the field would parse the text again.
+        OnlineNumber.objects.bulk_create(
+            [OnlineNumber(**{**values.model_fields(), "number": values.number}) for _, values in valid],
+            batch_size=IMPORT_INSERT_BATCH,
+        )
+        return len(valid)
+
+    def conflict(self, valid: list[tuple[int, imports.StockValues]]) -> list[RowError]:
+        # Someone added one of these numbers while the file was being checked.
+        return _already_in_stock(valid) or [{"line": 1, "error": "The stock changed during the import; upload again."}]
+
+    def audit_changes(self, *, succeeded: bool, imported: int) -> dict[str, Any]:
+        return {"imported_rows": {"before": None, "after": imported}}
 
 
 def number_import_run(*, job_id: int) -> ImportJob | None:
-    """Check every row (progress is saved every few hundred rows), then insert all of
-    them in one transaction, or none if any row is bad: every bad row is reported with
-    its line number. Safe to run twice: a finished job is left alone."""
-    claimed = import_job_claim(job_id=job_id, kind=IMPORT_KIND)
-    if claimed is None:
-        return None
-    job, actor = claimed
-    try:
-        rows = imports.read_rows(job.content)
-    except ApplicationError as error:
-        with transaction.atomic():
-            _finish(
-                actor=actor,
-                job=job,
-                status=ImportJob.Status.FAILED,
-                errors=[{"line": 1, "error": error.message}],
-                imported=0,
-            )
-        return job
-    job.total_rows = len(rows)
-    _progress(job_id, total_rows=job.total_rows)
-
-    errors: list[dict[str, Any]] = []
-    valid: list[tuple[int, imports.StockValues]] = []
-    first_line: dict[str, int] = {}
-    for index, row in enumerate(rows, start=1):
-        try:
-            values = imports.clean_row(row)
-        except ApplicationError as error:
-            errors.append({"line": row.line, "error": error.message})
-        else:
-            seen = first_line.setdefault(values.e164, row.line)
-            if seen != row.line:
-                errors.append({"line": row.line, "error": f"number: {values.e164} is also on line {seen}."})
-            else:
-                valid.append((row.line, values))
-        if index % IMPORT_PROGRESS_EVERY == 0:
-            _progress(job_id, processed_rows=index)
-    errors += _already_in_stock(valid)
-    _progress(job_id, processed_rows=job.total_rows)
-
-    with transaction.atomic():
-        # A second delivery of the task waits here and then finds the job finished.
-        job = ImportJob.objects.select_for_update().get(pk=job_id)
-        if job.status != ImportJob.Status.RUNNING:
-            return job
-        if errors:
-            _finish(actor=actor, job=job, status=ImportJob.Status.FAILED, errors=errors, imported=0)
-            return job
-        try:
-            with transaction.atomic():
-                # The parsed number, not its text: the field would parse the text again.
-                OnlineNumber.objects.bulk_create(
-                    [OnlineNumber(**{**values.model_fields(), "number": values.number}) for _, values in valid],
-                    batch_size=IMPORT_INSERT_BATCH,
-                )
-        except IntegrityError:
-            # Someone added one of these numbers while the file was being checked.
-            errors = _already_in_stock(valid) or [
-                {"line": 1, "error": "The stock changed during the import; upload again."}
-            ]
-            _finish(actor=actor, job=job, status=ImportJob.Status.FAILED, errors=errors, imported=0)
-            return job
-        _finish(actor=actor, job=job, status=ImportJob.Status.SUCCEEDED, errors=[], imported=len(valid))
-    return job
+    """Check and import one staff CSV of stock (NumberImport). Safe to run twice: a finished
+    job is left alone."""
+    run = csv_import_run(NumberImport, job_id=job_id)
+    return run.job if run is not None else None
 
 
 # --- Billing: unpaid and paid again ---------------------------------------------------------

@@ -11,7 +11,6 @@ from functools import cache
 import phonenumbers
 from django_countries import countries
 
-from apps.core import csvfiles
 from apps.core.csvfiles import Row
 from apps.core.exceptions import ApplicationError
 from apps.rating.models import DestinationClass
@@ -161,19 +160,3 @@ def clean_row(row: Row) -> RateValues:
         next_increment=increments["next_increment"],
         effective_from=effective,
     )
-
-
-# --- CSV ------------------------------------------------------------------------
-
-
-def decode(content: bytes | str) -> str:
-    return csvfiles.decode(content, max_bytes=MAX_FILE_BYTES)
-
-
-def read_rows(text: str) -> list[Row]:
-    return csvfiles.read_rows(text, columns=COLUMNS, max_rows=MAX_ROWS)
-
-
-def check_file(text: str) -> int:
-    """A quick look at upload time: the header and the number of rows."""
-    return len(read_rows(text))

@@ -6,18 +6,17 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.companies.models import Currency
 from apps.core.actor import Actor
-from apps.core.enqueue import enqueue_on_commit
+from apps.core.csvfiles import Row
 from apps.core.exceptions import ApplicationError
-from apps.core.import_jobs import import_job_claim
-from apps.core.import_jobs import import_job_progress as _progress
+from apps.core.import_jobs import CsvImport, ImportRejected, RowError, csv_import_queue, csv_import_run
 from apps.core.models import ImportJob
 from apps.rating import imports
 from apps.rating.models import BlockedPrefix, Rate, RateDeck
@@ -53,53 +52,21 @@ def rate_deck_import_create(
     header is checked now, so a wrong file is refused on the upload form."""
     if currency not in Currency.values:
         raise ApplicationError(f"“{currency}” is not a currency we bill in.", field="currency")
-    text = imports.decode(content)
-    imports.check_file(text)
-    filename = (filename or "rates.csv")[:200]
-    with transaction.atomic():
-        job = ImportJob.objects.create(kind=IMPORT_KIND, filename=filename, content=text, created_by=actor.user)
-        deck = RateDeck.objects.create(
-            currency=currency, name=(name or filename)[:200], import_job=job, created_by=actor.user
-        )
-        audit_record(
-            actor=actor,
-            action="rate_deck_import.queued",
-            company=None,
-            target=deck,
-            changes={"currency": {"before": None, "after": currency}, "filename": {"before": None, "after": filename}},
-        )
-        # Lazy: apps.rating.tasks imports this module (import cycle).
-        from apps.rating.tasks import run_rate_deck_import
+    # Lazy: apps.rating.tasks imports this module (import cycle).
+    from apps.rating.tasks import run_rate_deck_import
 
-        job_id = job.pk
-        enqueue_on_commit(run_rate_deck_import, job_id)
-    return deck
-
-
-def _finish(
-    *, actor: Actor, job: ImportJob, deck: RateDeck, status: str, errors: list[dict[str, Any]], imported: int
-) -> None:
-    job.status = status
-    job.errors = sorted(errors, key=lambda e: e["line"])
-    job.imported_rows = imported
-    job.processed_rows = job.total_rows
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "errors", "imported_rows", "processed_rows", "finished_at"])
-    succeeded = status == ImportJob.Status.SUCCEEDED
-    deck.status = RateDeck.Status.ACTIVE if succeeded else RateDeck.Status.FAILED
-    deck.rate_count = imported
-    deck.save(update_fields=["status", "rate_count", "effective_from"])
-    audit_record(
+    job = csv_import_queue(
+        RateDeckImport,
         actor=actor,
-        action="rate_deck_import.succeeded" if succeeded else "rate_deck_import.failed",
-        company=None,
-        target=deck,
-        changes={
-            "rate_count": {"before": None, "after": imported},
-            **({"effective_from": {"before": None, "after": deck.effective_from}} if succeeded else {}),
-            **({"bad_rows": {"before": None, "after": len(errors)}} if errors else {}),
-        },
+        filename=filename,
+        content=content,
+        task=run_rate_deck_import,
+        currency=currency,
+        name=name,
     )
+    # Set when the deck was created with the job (a one-to-one caches both ways).
+    deck: RateDeck = job.rate_deck
+    return deck
 
 
 def _insert_rates(deck: RateDeck, valid: list[imports.RateValues]) -> None:
@@ -141,104 +108,108 @@ def _insert_rates(deck: RateDeck, valid: list[imports.RateValues]) -> None:
     )
 
 
-def rate_deck_import_run(*, job_id: int) -> RateDeck | None:
-    """Check every row (progress is saved every few thousand rows), then insert all of them
-    in one transaction and activate the deck, or insert none if any row is bad: every bad
-    row is reported with its line number. Safe to run twice: a finished job is left alone."""
-    claimed = import_job_claim(job_id=job_id, kind=IMPORT_KIND)
-    if claimed is None:
-        return None
-    job, actor = claimed
-    deck = RateDeck.objects.get(import_job=job)
-    try:
-        rows = imports.read_rows(job.content)
-    except ApplicationError as error:
-        with transaction.atomic():
-            _finish(
-                actor=actor,
-                job=job,
-                deck=deck,
-                status=ImportJob.Status.FAILED,
-                errors=[{"line": 1, "error": error.message}],
-                imported=0,
-            )
-        return deck
-    job.total_rows = len(rows)
-    _progress(job_id, total_rows=job.total_rows)
+class RateDeckImport(CsvImport[imports.RateValues]):
+    """The staff CSV import of one rate deck, in the shared import pipeline. One file is one
+    draft deck of one currency and one effective time; it becomes active when every row is
+    good, or fails with nothing inserted."""
 
-    errors: list[dict[str, Any]] = []
-    valid: list[imports.RateValues] = []
-    first_line: dict[str, int] = {}
+    kind = IMPORT_KIND
+    columns = imports.COLUMNS
+    max_bytes = imports.MAX_FILE_BYTES
+    max_rows = imports.MAX_ROWS
+    default_filename = "rates.csv"
+    audit_action = "rate_deck_import"
+    progress_every = IMPORT_PROGRESS_EVERY
+
+    effective_from: datetime | None = None
     effective_line = 0
-    effective_from = None
-    for index, row in enumerate(rows, start=1):
-        try:
-            values = imports.clean_row(row)
-        except ApplicationError as error:
-            errors.append({"line": row.line, "error": error.message})
-        else:
-            seen = first_line.setdefault(values.prefix, row.line)
-            if effective_from is None:
-                effective_from, effective_line = values.effective_from, row.line
-            if seen != row.line:
-                errors.append({"line": row.line, "error": f"prefix: +{values.prefix} is also on line {seen}."})
-            elif values.effective_from != effective_from:
-                errors.append(
-                    {
-                        "line": row.line,
-                        "error": f"effective_date: one file is one deck; line {effective_line} says "
-                        f"{effective_from.isoformat()}, this line {values.effective_from.isoformat()}.",
-                    }
-                )
-            else:
-                valid.append(values)
-        if index % IMPORT_PROGRESS_EVERY == 0:
-            _progress(job_id, processed_rows=index)
-    _progress(job_id, processed_rows=job.total_rows)
 
-    with transaction.atomic():
-        # A second delivery of the task waits here and then finds the job finished.
-        job = ImportJob.objects.select_for_update().get(pk=job_id)
-        deck = RateDeck.objects.select_for_update().get(pk=deck.pk)
-        if job.status != ImportJob.Status.RUNNING:
-            return deck
-        if errors:
-            _finish(actor=actor, job=job, deck=deck, status=ImportJob.Status.FAILED, errors=errors, imported=0)
-            return deck
-        assert effective_from is not None  # rows were read, and none was bad
-        deck.effective_from = effective_from
-        clash = RateDeck.objects.filter(
-            currency=deck.currency, status=RateDeck.Status.ACTIVE, effective_from=effective_from
+    @classmethod
+    def queued(cls, job: ImportJob, **options: Any) -> tuple[RateDeck, dict[str, Any]]:
+        currency, name = options["currency"], options["name"]
+        deck = RateDeck.objects.create(
+            currency=currency, name=(name or job.filename)[:200], import_job=job, created_by=job.created_by
+        )
+        return deck, {"currency": {"before": None, "after": currency}}
+
+    def __init__(self, job: ImportJob) -> None:
+        super().__init__(job)
+        self.deck = RateDeck.objects.get(import_job=job)
+
+    def clean_row(self, row: Row) -> imports.RateValues:
+        return imports.clean_row(row)
+
+    def key(self, values: imports.RateValues) -> str:
+        return values.prefix
+
+    def duplicate(self, values: imports.RateValues, first_line: int) -> str:
+        return f"prefix: +{values.prefix} is also on line {first_line}."
+
+    def check_row(self, values: imports.RateValues, line: int) -> str | None:
+        if self.effective_from is None:
+            self.effective_from, self.effective_line = values.effective_from, line
+        if values.effective_from != self.effective_from:
+            return (
+                f"effective_date: one file is one deck; line {self.effective_line} says "
+                f"{self.effective_from.isoformat()}, this line {values.effective_from.isoformat()}."
+            )
+        return None
+
+    def lock(self) -> None:
+        self.deck = RateDeck.objects.select_for_update().get(pk=self.deck.pk)
+
+    def _clash(self) -> RateDeck | None:
+        return RateDeck.objects.filter(
+            currency=self.deck.currency, status=RateDeck.Status.ACTIVE, effective_from=self.effective_from
         ).first()
-        if clash is None:
-            try:
-                with transaction.atomic():
-                    _insert_rates(deck, valid)
-                    succeeded = ImportJob.Status.SUCCEEDED
-                    _finish(actor=actor, job=job, deck=deck, status=succeeded, errors=[], imported=len(valid))
-                return deck
-            except IntegrityError:
-                # Another deck of the same time was activated while this file was checked.
-                logger.info("rate deck %s lost the race for %s", deck.pk, effective_from)
-                clash = RateDeck.objects.filter(
-                    currency=deck.currency, status=RateDeck.Status.ACTIVE, effective_from=effective_from
-                ).first()
-        deck.effective_from = None
+
+    def _refusal(self, clash: RateDeck | None) -> list[RowError]:
+        assert self.effective_from is not None
         message = (
-            f"effective_date: the {deck.currency} deck “{clash.name}” already takes effect at "
-            f"{effective_from.isoformat()}; retire it first or choose another date."
+            f"effective_date: the {self.deck.currency} deck “{clash.name}” already takes effect at "
+            f"{self.effective_from.isoformat()}; retire it first or choose another date."
             if clash is not None
             else "The decks changed during the import; upload again."
         )
-        _finish(
-            actor=actor,
-            job=job,
-            deck=deck,
-            status=ImportJob.Status.FAILED,
-            errors=[{"line": effective_line, "error": message}],
-            imported=0,
-        )
-    return deck
+        return [{"line": self.effective_line, "error": message}]
+
+    def insert(self, valid: list[tuple[int, imports.RateValues]]) -> int:
+        assert self.effective_from is not None  # rows were read, and none was bad
+        clash = self._clash()
+        if clash is not None:
+            raise ImportRejected(self._refusal(clash))
+        self.deck.effective_from = self.effective_from
+        _insert_rates(self.deck, [values for _, values in valid])
+        return len(valid)
+
+    def conflict(self, valid: list[tuple[int, imports.RateValues]]) -> list[RowError]:
+        # Another deck of the same time was activated while this file was checked.
+        logger.info("rate deck %s lost the race for %s", self.deck.pk, self.effective_from)
+        return self._refusal(self._clash())
+
+    def finished(self, *, succeeded: bool, imported: int) -> None:
+        deck = self.deck
+        deck.status = RateDeck.Status.ACTIVE if succeeded else RateDeck.Status.FAILED
+        deck.rate_count = imported
+        if not succeeded:
+            deck.effective_from = None
+        deck.save(update_fields=["status", "rate_count", "effective_from"])
+
+    def audit_target(self) -> RateDeck:
+        return self.deck
+
+    def audit_changes(self, *, succeeded: bool, imported: int) -> dict[str, Any]:
+        changes: dict[str, Any] = {"rate_count": {"before": None, "after": imported}}
+        if succeeded:
+            changes["effective_from"] = {"before": None, "after": self.deck.effective_from}
+        return changes
+
+
+def rate_deck_import_run(*, job_id: int) -> RateDeck | None:
+    """Check and import one staff rate deck CSV (RateDeckImport). Safe to run twice: a
+    finished job is left alone."""
+    run = csv_import_run(RateDeckImport, job_id=job_id)
+    return run.deck if run is not None else None
 
 
 def rate_deck_retire(*, actor: Actor, deck: RateDeck) -> RateDeck:

@@ -203,17 +203,17 @@ def test_twenty_thousand_rows_import_in_one_job(staff) -> None:
 
 
 def test_progress_is_saved_while_rows_are_checked(staff, monkeypatch) -> None:
-    from apps.numbers import services
+    from apps.core import import_jobs
 
     seen: list[tuple[int, int]] = []
-    original = services._progress
+    original = import_jobs.import_job_progress
 
     def spy(job_id: int, **fields) -> None:
         original(job_id, **fields)
         job = ImportJob.objects.get(pk=job_id)
         seen.append((job.processed_rows, job.total_rows))
 
-    monkeypatch.setattr(services, "_progress", spy)
+    monkeypatch.setattr(import_jobs, "import_job_progress", spy)
     run(big_file(1_200), staff)
 
     assert seen == [(0, 1_200), (500, 1_200), (1_000, 1_200), (1_200, 1_200)]
