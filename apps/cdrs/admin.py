@@ -3,19 +3,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.http import HttpRequest
 
 from apps.cdrs import imports, services
 from apps.cdrs.forms import CdrImportForm
 from apps.cdrs.models import Cdr
 from apps.core.actor import Actor
 from apps.core.admin_imports import CsvImportAdminMixin
-from apps.core.exceptions import ApplicationError
-from apps.core.forms import add_application_error
 from apps.core.models import ImportJob
-
-RECENT_IMPORTS = 10
 
 
 def _skipped(job: ImportJob) -> int:
@@ -33,6 +28,9 @@ class CdrAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     import_template_filename = "cdrs.csv"
     import_url_name = "cdrs-import"
     import_templates = "admin/cdrs"
+    import_form = CdrImportForm
+    import_upload_title = "Load CDRs from CSV"
+    import_verb = "load"
     import_status_title = "CDR load of {filename}"
 
     def import_jobs(self) -> Any:
@@ -96,29 +94,8 @@ class CdrAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     def import_context(self, job: ImportJob) -> dict[str, Any]:
         return {"skipped": _skipped(job)}
 
-    def import_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_import_permission(request):
-            raise Http404
-        form = CdrImportForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["file"]
-            try:
-                job = services.cdr_import_create(
-                    actor=Actor.from_request(request), filename=upload.name or "cdrs.csv", content=upload.read()
-                )
-            except ApplicationError as error:
-                add_application_error(form, error)
-            else:
-                return HttpResponseRedirect(reverse("admin:cdrs-import-status", args=[job.public_id]))
-        return self._page(
-            request,
-            "admin/cdrs/import_upload.html",
-            "Load CDRs from CSV",
-            form=form,
-            columns=imports.COLUMNS,
-            dispositions=Cdr.Disposition.values,
-            recent=ImportJob.objects.filter(kind=services.IMPORT_KIND)
-            .select_related("created_by")
-            .defer("content", "errors")
-            .order_by("-created_at")[:RECENT_IMPORTS],
-        )
+    def import_create(self, *, actor: Actor, form: Any, filename: str, content: bytes) -> ImportJob:
+        return services.cdr_import_create(actor=actor, filename=filename, content=content)
+
+    def import_upload_context(self) -> dict[str, Any]:
+        return {"columns": imports.COLUMNS, "dispositions": Cdr.Disposition.values}

@@ -1,7 +1,8 @@
-"""The parts of a staff CSV import's admin pages that are the same for every import: their
-URLs, finding the job, rendering an admin page, the status page and the progress it polls,
-the errors CSV and the template CSV. Each import keeps its own upload view and templates
-(`<import_templates>/import_status.html` and `_import_progress.html`, which extends
+"""The admin pages of every staff CSV import: their URLs, the upload (one view, one
+template, admin/import_upload.html), the status page and the progress it polls, the errors
+CSV and the template CSV. Each import supplies its form, the service that queues the job,
+and the templates that say what differs: `<import_templates>/_import_help.html` (what the
+file holds), `import_status.html` and `_import_progress.html` (which extends
 admin/_import_progress.html)."""
 
 from __future__ import annotations
@@ -9,18 +10,26 @@ from __future__ import annotations
 import csv
 from typing import Any, ClassVar
 
+from django import forms
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import URLPattern, path, reverse
 
+from apps.core.actor import Actor
+from apps.core.exceptions import ApplicationError
+from apps.core.forms import add_application_error
 from apps.core.models import ImportJob
+
+RECENT_IMPORTS = 10
 
 
 class CsvImportAdminMixin:
     """Mixed into a ModelAdmin that adds import views. Subclasses set the job kind, the URL
-    names, the templates' folder and the template file, and write import_view (the upload);
-    they override import_jobs() to load more with the job and import_context() to show more."""
+    names, the templates' folder, the template file, the upload form and title, and write
+    import_create (queue the job with the service); they override import_jobs() to load more
+    with the job, import_context() to show more on its status page, import_upload_context()
+    and import_recent_values() to show more on the upload page."""
 
     import_kind: ClassVar[str]
     import_template_csv: ClassVar[str]
@@ -29,9 +38,59 @@ class CsvImportAdminMixin:
     import_url_name: ClassVar[str]
     import_templates: ClassVar[str]  # "admin/numbers"
     import_status_title: ClassVar[str] = "Import of {filename}"
+    import_form: ClassVar[type[forms.Form]]  # with a `file` field
+    import_upload_title: ClassVar[str]
+    import_verb: ClassVar[str] = "import"  # "load": Load CSV, Upload and load, Recent loads
+    # More columns of the upload page's recent jobs, after the file (values from import_recent_values).
+    import_recent_headings: ClassVar[tuple[str, ...]] = ()
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return bool(self.has_add_permission(request))  # type: ignore[attr-defined]
+
+    def import_create(self, *, actor: Actor, form: Any, filename: str, content: bytes) -> ImportJob:
+        """Queue the import of the uploaded file with the app's service; its job."""
+        raise NotImplementedError
+
+    def import_upload_context(self) -> dict[str, Any]:
+        return {}
+
+    def import_recent_values(self, job: ImportJob) -> list[Any]:
+        return []
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
-        raise NotImplementedError
+        if not self.has_import_permission(request):
+            raise Http404
+        form = self.import_form(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                job = self.import_create(
+                    actor=Actor.from_request(request), form=form, filename=upload.name or "", content=upload.read()
+                )
+            except ApplicationError as error:
+                add_application_error(form, error)
+            else:
+                return HttpResponseRedirect(reverse(f"admin:{self.import_url_name}-status", args=[job.public_id]))
+        recent = (
+            self.import_jobs()
+            .filter(kind=self.import_kind)
+            .defer("content", "errors")
+            .order_by("-created_at")[:RECENT_IMPORTS]
+        )
+        opts = self.model._meta  # type: ignore[attr-defined]
+        return self._page(
+            request,
+            "admin/import_upload.html",
+            self.import_upload_title,
+            form=form,
+            help_template=f"{self.import_templates}/_import_help.html",
+            import_verb=self.import_verb,
+            changelist_url=f"admin:{opts.app_label}_{opts.model_name}_changelist",
+            status_url=f"admin:{self.import_url_name}-status",
+            recent_headings=self.import_recent_headings,
+            recent=[(job, self.import_recent_values(job)) for job in recent],
+            **self.import_upload_context(),
+        )
 
     def import_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view  # type: ignore[attr-defined]

@@ -4,21 +4,17 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.http import HttpRequest
 from django_countries.filters import CountryFilter
 
 from apps.core.actor import Actor
 from apps.core.admin_imports import CsvImportAdminMixin
 from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.exceptions import ApplicationError
-from apps.core.forms import add_application_error
 from apps.core.models import ImportJob
 from apps.numbers import imports, services
 from apps.numbers.forms import NumberImportForm, OnlineNumberAdminForm
 from apps.numbers.models import NumberSubscription, OnlineNumber
-
-RECENT_IMPORTS = 10
 
 
 @admin.register(OnlineNumber)
@@ -31,6 +27,8 @@ class OnlineNumberAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[
     import_template_filename = "online-numbers.csv"
     import_url_name = "numbers-import"
     import_templates = "admin/numbers"
+    import_form = NumberImportForm
+    import_upload_title = "Import Online Numbers from CSV"
 
     form = OnlineNumberAdminForm
     change_list_template = "admin/numbers/onlinenumber/change_list.html"
@@ -115,32 +113,11 @@ class OnlineNumberAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[
     def get_urls(self) -> list[Any]:
         return [*self.import_urls(), *super().get_urls()]
 
-    def import_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_add_permission(request):
-            raise Http404
-        form = NumberImportForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["file"]
-            try:
-                job = services.number_import_create(
-                    actor=Actor.from_request(request), filename=upload.name or "numbers.csv", content=upload.read()
-                )
-            except ApplicationError as error:
-                add_application_error(form, error)
-            else:
-                return HttpResponseRedirect(reverse("admin:numbers-import-status", args=[job.public_id]))
-        return self._page(
-            request,
-            "admin/numbers/import_upload.html",
-            "Import Online Numbers from CSV",
-            form=form,
-            columns=imports.COLUMNS,
-            types=OnlineNumber.Type.values,
-            recent=ImportJob.objects.filter(kind=services.IMPORT_KIND)
-            .select_related("created_by")
-            .defer("content", "errors")
-            .order_by("-created_at")[:RECENT_IMPORTS],
-        )
+    def import_create(self, *, actor: Actor, form: Any, filename: str, content: bytes) -> ImportJob:
+        return services.number_import_create(actor=actor, filename=filename, content=content)
+
+    def import_upload_context(self) -> dict[str, Any]:
+        return {"columns": imports.COLUMNS, "types": OnlineNumber.Type.values}
 
 
 @admin.register(NumberSubscription)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -11,13 +11,10 @@ from apps.core.actor import Actor
 from apps.core.admin_imports import CsvImportAdminMixin
 from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.exceptions import ApplicationError
-from apps.core.forms import add_application_error
 from apps.core.models import ImportJob
 from apps.rating import imports, services
 from apps.rating.forms import BlockedPrefixAdminForm, RateDeckImportForm
 from apps.rating.models import BlockedPrefix, DestinationClass, Rate, RateDeck
-
-RECENT_IMPORTS = 10
 
 
 @admin.register(RateDeck)
@@ -30,6 +27,9 @@ class RateDeckAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type
     import_template_filename = "rate-deck.csv"
     import_url_name = "rating-import"
     import_templates = "admin/rating"
+    import_form = RateDeckImportForm
+    import_upload_title = "Import a rate deck from CSV"
+    import_recent_headings = ("Currency",)
 
     def import_jobs(self) -> Any:
         return ImportJob.objects.select_related("rate_deck", "created_by")
@@ -85,37 +85,22 @@ class RateDeckAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type
     def get_urls(self) -> list[Any]:
         return [*self.import_urls(), *super().get_urls()]
 
-    def import_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_import_permission(request):
-            raise Http404
-        form = RateDeckImportForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["file"]
-            try:
-                deck = services.rate_deck_import_create(
-                    actor=Actor.from_request(request),
-                    currency=form.cleaned_data["currency"],
-                    name=form.cleaned_data["name"],
-                    filename=upload.name or "rates.csv",
-                    content=upload.read(),
-                )
-            except ApplicationError as error:
-                add_application_error(form, error)
-            else:
-                assert deck.import_job is not None
-                return HttpResponseRedirect(reverse("admin:rating-import-status", args=[deck.import_job.public_id]))
-        return self._page(
-            request,
-            "admin/rating/import_upload.html",
-            "Import a rate deck from CSV",
-            form=form,
-            columns=imports.COLUMNS,
-            classes=DestinationClass.values,
-            recent=ImportJob.objects.filter(kind=services.IMPORT_KIND)
-            .select_related("created_by", "rate_deck")
-            .defer("content", "errors")
-            .order_by("-created_at")[:RECENT_IMPORTS],
+    def import_create(self, *, actor: Actor, form: Any, filename: str, content: bytes) -> ImportJob:
+        deck = services.rate_deck_import_create(
+            actor=actor,
+            currency=form.cleaned_data["currency"],
+            name=form.cleaned_data["name"],
+            filename=filename,
+            content=content,
         )
+        assert deck.import_job is not None
+        return deck.import_job
+
+    def import_upload_context(self) -> dict[str, Any]:
+        return {"columns": imports.COLUMNS, "classes": DestinationClass.values}
+
+    def import_recent_values(self, job: ImportJob) -> list[Any]:
+        return [job.rate_deck.currency]
 
 
 @admin.register(Rate)
