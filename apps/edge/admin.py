@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 
 from apps.edge.models import Carrier, EdgeNode, EdgeProvisioning
+from apps.edge.services import carriers_changed
 
 
 @admin.register(EdgeNode)
@@ -17,6 +20,19 @@ class CarrierAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("name", "address", "port", "transport", "priority", "enabled")
     list_filter = ("transport", "enabled")
     search_fields = ("name", "address")
+
+    # A change made here reaches the nodes at once, as one made with `edge_carrier add` does.
+    def save_model(self, request: Any, obj: Carrier, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        carriers_changed()
+
+    def delete_model(self, request: Any, obj: Carrier) -> None:
+        super().delete_model(request, obj)
+        carriers_changed()
+
+    def delete_queryset(self, request: Any, queryset: Any) -> None:
+        super().delete_queryset(request, queryset)
+        carriers_changed()
 
 
 @admin.register(EdgeProvisioning)

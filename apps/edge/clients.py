@@ -364,9 +364,34 @@ def rpc_address_reload(rpc_url: str, *, attempts: int = 4, wait: float = 1.1) ->
     """permissions.addressReload refuses a reload within reload_delta (1 s in our config) of
     the last one. A refused reload may predate our write, so it is tried again after the
     interval rather than taken as done."""
+    rpc_reload(rpc_url, "permissions.addressReload", attempts=attempts, wait=wait)
+
+
+def rpc_dispatcher_targets(rpc_url: str) -> list[tuple[str, int]]:
+    """What the running node holds in dispatcher set 1 (memory, not its database): (URI,
+    priority) of each destination; none when it holds no set at all."""
+    try:
+        listing = rpc(rpc_url, "dispatcher.list")
+    except EdgeNodeError as exc:
+        if "no destination sets" in str(exc).lower():
+            return []
+        raise
+    targets = []
+    for record in (listing or {}).get("RECORDS", []):
+        if int(record["SET"]["ID"]) != 1:
+            continue
+        for target in record["SET"].get("TARGETS", []):
+            dest = target["DEST"]
+            targets.append((str(dest["URI"]), int(dest["PRIORITY"])))
+    return sorted(targets)
+
+
+def rpc_reload(rpc_url: str, method: str, *, attempts: int = 4, wait: float = 1.1) -> None:
+    """A reload RPC that Kamailio refuses within its module's reload_delta (1 s in our config:
+    permissions.addressReload, dispatcher.reload), tried again after the interval."""
     for attempt in range(attempts):
         try:
-            rpc(rpc_url, "permissions.addressReload")
+            rpc(rpc_url, method)
             return
         except RpcReloadBusy:
             if attempt == attempts - 1:

@@ -17,7 +17,7 @@ from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from apps.core.enqueue import enqueue
+from apps.core.enqueue import enqueue, enqueue_on_commit
 from apps.core.exceptions import ApplicationError
 from apps.edge import clients, selectors
 from apps.edge.models import Carrier, EdgeNode, EdgeProvisioning
@@ -55,8 +55,22 @@ def edge_node_upsert(*, name: str, **fields: Any) -> tuple[EdgeNode, bool]:
 def carrier_upsert(*, name: str, **fields: Any) -> tuple[Carrier, bool]:
     if "inbound_from" in fields:
         fields["inbound_from"] = clean_inbound_from(fields["inbound_from"])
-    carrier, created = Carrier.objects.update_or_create(name=name, defaults=fields)
+    with transaction.atomic():
+        carrier, created = Carrier.objects.update_or_create(name=name, defaults=fields)
+        carriers_changed()
     return carrier, created
+
+
+def carriers_changed() -> None:
+    """A carrier was added, changed or removed: on commit, every node gets the carriers
+    (dispatcher set 1, reloaded) and their inbound sources at once, not at the next
+    reconciliation. Best effort: a lost task leaves it to the reconciliation (every 5 min)."""
+    if not settings.EDGE_SYNC_ENABLED:
+        return
+    # apps.edge.tasks imports this module (import cycle).
+    from apps.edge.tasks import edge_sync_global_task
+
+    enqueue_on_commit(edge_sync_global_task)
 
 
 def clean_inbound_from(entries: Any) -> list[str]:
@@ -212,11 +226,17 @@ def edge_sync_global(*, node_names: list[str] | None = None) -> list[NodeResult]
         result = NodeResult(node=node.name)
         try:
             result.changes += _blocked_push(node, blocked)
-            if clients.node_carriers_write(node.database_url, destinations):
-                clients.rpc(node.rpc_url, "dispatcher.reload")
+            # Compared with what the node holds in memory too: a reload that failed after the
+            # rows were committed (refused within reload_delta, node briefly unreachable) is
+            # done by the next run, which finds the rows in place.
+            written = clients.node_carriers_write(node.database_url, destinations)
+            if written or clients.rpc_dispatcher_targets(node.rpc_url) != sorted(destinations):
+                clients.rpc_reload(node.rpc_url, "dispatcher.reload")
                 result.changes.append(f"carriers: {len(destinations)}")
+            # The address table's reload is the debounced one profiles use (a failed one stays
+            # pending and is retried; see apps.edge.reloads).
             if clients.node_carrier_sources_write(node.database_url, sources):
-                clients.rpc_address_reload(node.rpc_url)
+                address_reload_request(node)
                 result.changes.append(f"carrier sources: {len(sources)}")
         except clients.EdgeNodeError as exc:
             result.error = str(exc)

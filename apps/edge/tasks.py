@@ -37,6 +37,17 @@ def edge_sync_blocked_task(self: Any, node_names: list[str] | None = None, reloa
     return {r.node: r.error or r.changes for r in results}
 
 
+@shared_task(bind=True, acks_late=True, max_retries=10, soft_time_limit=50, time_limit=60)
+def edge_sync_global_task(self: Any, node_names: list[str] | None = None) -> dict[str, Any]:
+    """Push the lists every profile shares (carriers, their sources, blocked numbers); nodes
+    that failed are retried alone, with exponential backoff."""
+    results = services.edge_sync_global(node_names=node_names)
+    failed = [r.node for r in results if r.error]
+    if failed and not self.request.is_eager:
+        raise self.retry(args=(failed,), countdown=min(2**self.request.retries, MAX_BACKOFF))
+    return {r.node: r.error or r.changes for r in results}
+
+
 @shared_task(bind=True, acks_late=True, max_retries=10, soft_time_limit=20, time_limit=30)
 def edge_address_reload_task(self: Any, node_id: int) -> None:
     """The trailing, debounced permissions.addressReload of a node (apps.edge.reloads)."""
