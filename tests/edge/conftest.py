@@ -73,6 +73,41 @@ class MediaRelay:
     port_max: int
 
 
+class Kamailio:
+    """One node's Kamailio process, started and stopped by its pid; started again on the same
+    ports and database, it is the node coming back after a failure."""
+
+    def __init__(self, command: list[str], *, rpc_url: str, workdir: Path, log: Path) -> None:
+        self.command, self.rpc_url, self.workdir, self.log = command, rpc_url, workdir, log
+        self.proc: subprocess.Popen[Any] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> None:
+        """Start it and wait until it answers JSON-RPC (it has loaded its tables by then)."""
+        with self.log.open("ab") as out:
+            proc = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir)  # noqa: S603
+        self.proc = proc
+        deadline = time.monotonic() + 15
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"kamailio exited ({proc.returncode}):\n{self.log.read_text()[-4000:]}")
+            try:
+                clients.rpc(self.rpc_url, "core.uptime")
+                return
+            except clients.EdgeNodeError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+
+
 @dataclass
 class Edge:
     node: EdgeNode  # unsaved: each test saves its own copy (test transactions roll back)
@@ -80,10 +115,23 @@ class Edge:
     log: Path
     tls: TlsFiles | None = None
     media: MediaRelay | None = None
+    kamailio: Kamailio | None = None
 
     @property
     def sip(self) -> str:
         return f"127.0.0.1:{self.node.sip_port}"
+
+    def stop(self) -> None:
+        """The node fails: its Kamailio is stopped by pid (its database stays, as a node's
+        host that is down keeps its disk)."""
+        assert self.kamailio is not None
+        self.kamailio.stop()
+
+    def start(self) -> None:
+        """The node returns, on the same ports, reading the same database."""
+        assert self.kamailio is not None
+        if not self.kamailio.running:
+            self.kamailio.start()
 
     def rpc(self, method: str, *params: Any) -> Any:
         return clients.rpc(self.node.rpc_url, method, *params)
@@ -125,6 +173,8 @@ def running_edge(
     database_url: str,
     *,
     name: str = "test-edge",
+    role: str = EdgeNode.Role.PRIMARY,
+    public_host: str = "sip1.test.invalid",
     carrier_port: int | None = None,
     extra_defines: Sequence[str] = (),
     tls: TlsFiles | None = None,
@@ -136,12 +186,12 @@ def running_edge(
     sip_port, rpc_port = free_port(), free_port()
     node = EdgeNode(
         name=name,
-        role=EdgeNode.Role.PRIMARY,
+        role=role,
         sip_host="127.0.0.1",
         sip_port=sip_port,
         rpc_url=f"http://127.0.0.1:{rpc_port}/RPC",
         database_url=database_url,
-        public_host="sip1.test.invalid",
+        public_host=public_host,
         tls_port=free_port() if tls else None,
         tls_certificate=str(tls.certificate) if tls else "",
         tls_private_key=str(tls.private_key) if tls else "",
@@ -152,23 +202,14 @@ def running_edge(
     log = workdir / "kamailio.log"
     command = services.kamailio_command(node, runtime_dir=str(workdir), extra_defines=[*TEST_DEFINES, *extra_defines])
     command[command.index("-m") + 1] = "128"  # tests need far less shared memory
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)  # noqa: S603
+    kamailio = Kamailio(command, rpc_url=node.rpc_url, workdir=workdir, log=log)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"kamailio exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
-            try:
-                clients.rpc(node.rpc_url, "core.uptime")
-                break
-            except clients.EdgeNodeError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        yield Edge(node=node, carrier_port=carrier_port or free_port(), log=log, tls=tls, media=media)
+        kamailio.start()
+        yield Edge(
+            node=node, carrier_port=carrier_port or free_port(), log=log, tls=tls, media=media, kamailio=kamailio
+        )
     finally:
-        stop(proc)
+        kamailio.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -259,19 +300,7 @@ def edge_node(edge: Edge, db: Any, settings: Any) -> Iterator[EdgeNode]:
     """The edge as a row of this test, with its carrier (a SIPp UAS on carrier_port), the
     shared lists pushed, and sync on."""
     settings.EDGE_SYNC_ENABLED = True
-    node = EdgeNode.objects.create(
-        name=edge.node.name,
-        role=edge.node.role,
-        sip_host=edge.node.sip_host,
-        sip_port=edge.node.sip_port,
-        rpc_url=edge.node.rpc_url,
-        database_url=edge.node.database_url,
-        public_host=edge.node.public_host,
-        tls_port=edge.node.tls_port,
-        tls_certificate=edge.node.tls_certificate,
-        tls_private_key=edge.node.tls_private_key,
-        rtpengine=edge.node.rtpengine,
-    )
+    node = node_row(edge)
     # Its inbound calls come from 127.0.0.9 (tests/edge/test_inbound.py plays it with SIPp).
     Carrier.objects.create(
         name="test carrier", address="127.0.0.1", port=edge.carrier_port, inbound_from=[CARRIER_SOURCE]
@@ -298,6 +327,101 @@ def quick_edge_node(quick_edge: Edge, edge_node: EdgeNode) -> Iterator[EdgeNode]
     assert [r.error for r in results] == [""]
     yield node
     forget_profiles(quick_edge)
+
+
+def node_row(edge: Edge) -> EdgeNode:
+    """The running node as a row of this test (its copy rolls back with the test)."""
+    return EdgeNode.objects.create(
+        name=edge.node.name,
+        role=edge.node.role,
+        sip_host=edge.node.sip_host,
+        sip_port=edge.node.sip_port,
+        rpc_url=edge.node.rpc_url,
+        database_url=edge.node.database_url,
+        public_host=edge.node.public_host,
+        tls_port=edge.node.tls_port,
+        tls_certificate=edge.node.tls_certificate,
+        tls_private_key=edge.node.tls_private_key,
+        rtpengine=edge.node.rtpengine,
+    )
+
+
+# --- Two nodes: primary and secondary ---------------------------------------------------
+
+
+@dataclass
+class EdgePair:
+    """Two nodes that share nothing but the portal (and the carrier): each its own Kamailio,
+    its own node database, its own ports."""
+
+    primary: Edge
+    secondary: Edge
+
+    @property
+    def both(self) -> tuple[Edge, Edge]:
+        return self.primary, self.secondary
+
+
+@contextmanager
+def running_edge_pair(
+    *,
+    carrier_port: int | None = None,
+    extra_defines: Sequence[str] = (),
+    tls: TlsFiles | None = None,
+    media: MediaRelay | None = None,
+) -> Iterator[EdgePair]:
+    """A primary and a secondary node (public hosts sip1/sip2.test.invalid), both calling
+    out to one carrier port; each stopped by pid at the end, also when tests fail."""
+    carrier_port = carrier_port or free_port()
+    common: dict[str, Any] = {"carrier_port": carrier_port, "extra_defines": extra_defines, "tls": tls, "media": media}
+    with (
+        node_database("primary") as primary_url,
+        node_database("secondary") as secondary_url,
+        running_edge(primary_url, name="edge-primary", **common) as primary,
+        running_edge(
+            secondary_url,
+            name="edge-secondary",
+            role=EdgeNode.Role.SECONDARY,
+            public_host="sip2.test.invalid",
+            **common,
+        ) as secondary,
+    ):
+        yield EdgePair(primary=primary, secondary=secondary)
+
+
+@pytest.fixture(scope="session")
+def edge_pair(edge_tls: TlsFiles, edge_media: MediaRelay) -> Iterator[EdgePair]:
+    """Two nodes for this test process, with TLS and the session's rtpengine like `edge`."""
+    with running_edge_pair(tls=edge_tls, media=edge_media) as pair:
+        yield pair
+
+
+@dataclass
+class EdgePairNodes:
+    primary: EdgeNode
+    secondary: EdgeNode
+    carrier: Carrier
+
+
+@pytest.fixture
+def edge_pair_nodes(edge_pair: EdgePair, db: Any, settings: Any) -> Iterator[EdgePairNodes]:
+    """Both nodes as rows of this test, with the carrier (a SIPp UAS on the pair's
+    carrier_port) pushed to both, and sync on: a profile synced by the real task reaches both.
+    A node a test stopped is started again at the end, and both are left with no profile (the
+    carriers a test changed are put back by the next test's push)."""
+    settings.EDGE_SYNC_ENABLED = True
+    for edge in edge_pair.both:
+        edge.start()  # a test before this one may have failed with its node stopped
+    primary, secondary = node_row(edge_pair.primary), node_row(edge_pair.secondary)
+    carrier = Carrier.objects.create(
+        name="test carrier", address="127.0.0.1", port=edge_pair.primary.carrier_port, inbound_from=[CARRIER_SOURCE]
+    )
+    results = services.edge_sync_global()
+    assert [(r.node, r.error) for r in results] == [(primary.name, ""), (secondary.name, "")]
+    yield EdgePairNodes(primary=primary, secondary=secondary, carrier=carrier)
+    for edge in edge_pair.both:
+        edge.start()
+        forget_profiles(edge)
 
 
 def forget_profiles(edge: Edge) -> None:
@@ -396,6 +520,7 @@ class CarrierUas:
         timeout: int = 15,
         name: str = "carrier_uas.xml",
         replace: dict[str, str] | None = None,
+        port: int | None = None,
     ) -> None:
         self.edge = edge
         self.file = scenario(tmp_path, name)
@@ -408,7 +533,7 @@ class CarrierUas:
             "-i",
             "127.0.0.1",
             "-p",
-            str(edge.carrier_port),
+            str(port or edge.carrier_port),
             "-m",
             str(calls),
             "-timeout",

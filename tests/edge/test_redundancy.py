@@ -1,0 +1,156 @@
+"""Two nodes, primary and secondary, provisioned by the real task (issue 11, item 2): a PBX
+registers to and calls through either; outbound calls try the carriers in the priority order
+`edge_carrier add --priority` set and fail over on 5xx or on no answer at all."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from django.core.management import call_command
+
+from apps.edge.clients import rpc_dispatcher_targets
+from apps.edge.models import EdgeProvisioning
+from apps.sip_profiles.models import SipProfile
+from tests.edge.conftest import (
+    CarrierUas,
+    Edge,
+    EdgePair,
+    EdgePairNodes,
+    explain,
+    free_port,
+    received,
+    run_sipp,
+    scenario,
+    sipp_command,
+)
+from tests.edge.test_edge_calls import US_NUMBER, call, provisioned
+
+
+def register(edge: Edge, tmp_path: Path, profile: SipProfile, password: str, *, expect: int = 200) -> None:
+    user = str(profile.sip_username)
+    command = sipp_command(
+        edge, scenario(tmp_path, "register.xml", expect=expect), service=user, user=user, password=password
+    )
+    result = run_sipp(command, edge=edge)
+    assert result.returncode == 0, explain(command, result, edge)
+
+
+def call_answered(edge: Edge, tmp_path: Path, profile: SipProfile, password: str, *, carrier_port: int) -> None:
+    """A call from the PBX through `edge` is answered by the carrier on `carrier_port`."""
+    uas = CarrierUas(edge, tmp_path, port=carrier_port)
+    try:
+        command = call(edge, tmp_path, number=US_NUMBER, profile=profile, password=password)
+        result = run_sipp(command, edge=edge)
+        assert result.returncode == 0, explain(command, result, edge)
+        assert uas.wait() == 0
+    finally:
+        uas.stop()
+
+
+def carrier_add(name: str, port: int, priority: int, django_capture_on_commit_callbacks: Any) -> None:
+    """What ops run; the change reaches the nodes on commit (no edge_sync)."""
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command(
+            "edge_carrier", "add", name, "--address", "127.0.0.1", "--port", str(port), "--priority", str(priority)
+        )
+
+
+def dispatcher_priorities(edge: Edge) -> dict[str, int]:
+    """What the running node holds in dispatcher set 1: {destination URI: priority}."""
+    return dict(rpc_dispatcher_targets(edge.node.rpc_url))
+
+
+def test_a_profile_synced_by_the_task_reaches_both_nodes_and_its_pbx_registers_and_calls_through_either(
+    edge_pair: EdgePair, edge_pair_nodes: EdgePairNodes, company: Any, owner: Any, tmp_path: Path
+) -> None:
+    profile, password = provisioned(company, owner)
+
+    rows = EdgeProvisioning.objects.filter(profile=profile).order_by("node__role")
+    assert [(r.node.name, r.state) for r in rows] == [
+        (edge_pair_nodes.primary.name, "synced"),
+        (edge_pair_nodes.secondary.name, "synced"),
+    ]
+    for edge in edge_pair.both:
+        register(edge, tmp_path, profile, password)
+        assert "Contact" in str(edge.rpc("ul.lookup", "location", profile.sip_username))
+        call_answered(edge, tmp_path, profile, password, carrier_port=edge.carrier_port)
+        assert edge.channels_in_use(profile.pk) == 0
+
+
+def test_a_carrier_that_answers_503_is_passed_over_for_the_next_by_priority(
+    edge_pair: EdgePair,
+    edge_pair_nodes: EdgePairNodes,
+    company: Any,
+    owner: Any,
+    tmp_path: Path,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    profile, password = provisioned(company, owner)
+    out_of_order = free_port()
+    carrier_add("out of order", out_of_order, 20, django_capture_on_commit_callbacks)
+    carrier_add(edge_pair_nodes.carrier.name, edge_pair.primary.carrier_port, 10, django_capture_on_commit_callbacks)
+    for edge in edge_pair.both:
+        assert dispatcher_priorities(edge) == {
+            f"sip:127.0.0.1:{out_of_order};transport=udp": 20,
+            f"sip:127.0.0.1:{edge.carrier_port};transport=udp": 10,
+        }
+
+    for edge in edge_pair.both:
+        refusing = CarrierUas(
+            edge, tmp_path, port=out_of_order, name="carrier_uas_refuses.xml", replace={"CODE": "503"}
+        )
+        try:
+            call_answered(edge, tmp_path, profile, password, carrier_port=edge.carrier_port)
+            assert refusing.wait() == 0, "the first carrier by priority was tried and answered 503"
+        finally:
+            refusing.stop()
+
+
+def test_a_carrier_that_does_not_answer_at_all_is_given_up_after_the_timeout_for_the_next(
+    edge_pair: EdgePair,
+    edge_pair_nodes: EdgePairNodes,
+    company: Any,
+    owner: Any,
+    tmp_path: Path,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    profile, password = provisioned(company, owner)
+    edge = edge_pair.primary
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.setblocking(False)
+        carrier_add("silent", silent.getsockname()[1], 20, django_capture_on_commit_callbacks)
+
+        started = time.monotonic()
+        call_answered(edge, tmp_path, profile, password, carrier_port=edge.carrier_port)
+        took = time.monotonic() - started
+
+        invites = [p for p in received(silent) if p.startswith(b"INVITE ")]
+    assert invites, "the silent carrier (first by priority) was tried"
+    # Given up after EDGE_CARRIER_TIMEOUT_MS (3 s), not tm's 30 s default.
+    assert 2.5 < took < 15, took
+
+
+def test_the_priority_order_is_what_edge_carrier_add_set_and_a_change_reaches_both_nodes(
+    edge_pair: EdgePair,
+    edge_pair_nodes: EdgePairNodes,
+    company: Any,
+    owner: Any,
+    tmp_path: Path,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    profile, password = provisioned(company, owner)
+    ours, other = edge_pair.primary.carrier_port, free_port()
+    # "other" ranked above the fixture's carrier (priority 0), then below it.
+    for priority, answers, idle in ((10, other, ours), (-10, ours, other)):
+        carrier_add("other", other, priority, django_capture_on_commit_callbacks)
+        for edge in edge_pair.both:
+            assert dispatcher_priorities(edge)[f"sip:127.0.0.1:{other};transport=udp"] == priority
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+                listener.bind(("127.0.0.1", idle))
+                listener.setblocking(False)
+                call_answered(edge, tmp_path, profile, password, carrier_port=answers)
+                assert received(listener) == [], f"priority {priority}: the carrier ranked second got nothing"
