@@ -14,8 +14,12 @@ from skypemanager.settings import CACHES, DATABASES, REST_FRAMEWORK
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # locmem for the test process; a Celery worker started by a test writes files instead.
 EMAIL_BACKEND = os.environ.get("TEST_EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
-# Tasks run in-process unless a test starts a real worker and switches this off.
-CELERY_TASK_ALWAYS_EAGER = True
+# Tasks run in-process unless a test starts a real worker and switches this off. The worker
+# a test starts (TEST_CELERY_WORKER=1) queues its retries and follow-ups through the broker, as
+# in production (eager, a retry would run at once, inline, ignoring its countdown).
+CELERY_TASK_ALWAYS_EAGER = os.environ.get("TEST_CELERY_WORKER") != "1"
+# A worker a test starts (tests/helpers/workers.py) queues to the test's own queue.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("TEST_CELERY_QUEUE", "celery")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

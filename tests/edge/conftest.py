@@ -25,6 +25,7 @@ from apps.edge import clients, services
 from apps.edge.models import Carrier, EdgeNode
 from apps.edge.selectors import CARRIER_GROUP
 from tests.edge.sip import Peer
+from tests.helpers.workers import Worker, celery_worker
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 CARRIER_SOURCE = "127.0.0.9"
@@ -422,6 +423,27 @@ def edge_pair_nodes(edge_pair: EdgePair, db: Any, settings: Any) -> Iterator[Edg
     for edge in edge_pair.both:
         edge.start()
         forget_profiles(edge)
+
+
+@pytest.fixture
+def edge_worker(tmp_path: Path, settings: Any) -> Iterator[Worker]:
+    """A real Celery worker (tests/helpers/workers.py) with sync on, whose retries and
+    follow-ups go through the broker as in production (TEST_CELERY_WORKER: not in-process),
+    so a failed node is retried with the task's backoff. The test needs
+    @pytest.mark.django_db(transaction=True): the worker sees only what is committed."""
+    settings.EDGE_SYNC_ENABLED = True
+    env = {"TEST_CELERY_WORKER": "1", "EDGE_SYNC_ENABLED": "true", "SIP_DOMAIN": settings.SIP_DOMAIN}
+    with celery_worker(tmp_path / "worker.log", env=env) as worker:
+        yield worker
+
+
+def wait_until(condition: Any, what: str, *, timeout: float = 30, explain: Any = None) -> None:
+    """Poll `condition` until it is true, or fail saying what did not happen (and `explain()`)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}\n{explain() if explain else ''}")
+        time.sleep(0.1)
 
 
 def forget_profiles(edge: Edge) -> None:

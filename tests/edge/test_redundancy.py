@@ -1,6 +1,7 @@
 """Two nodes, primary and secondary, provisioned by the real task (issue 11, item 2): a PBX
 registers to and calls through either; outbound calls try the carriers in the priority order
-`edge_carrier add --priority` set and fail over on 5xx or on no answer at all."""
+`edge_carrier add --priority` set and fail over on 5xx or on no answer at all; with the
+primary stopped, the secondary carries on, and the primary catches up when it returns."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.core.management import call_command
 
-from apps.edge.clients import rpc_dispatcher_targets
+from apps.core.actor import Actor
+from apps.edge.clients import EdgeNodeError, rpc_dispatcher_targets
 from apps.edge.models import EdgeProvisioning
 from apps.sip_profiles.models import SipProfile
+from apps.sip_profiles.services import sip_profile_update
+from tests.conftest import client_as
 from tests.edge.conftest import (
     CarrierUas,
     Edge,
@@ -25,8 +30,12 @@ from tests.edge.conftest import (
     run_sipp,
     scenario,
     sipp_command,
+    wait_until,
 )
-from tests.edge.test_edge_calls import US_NUMBER, call, provisioned
+from tests.edge.test_edge_calls import US_NUMBER, call, provisioned, refused
+from tests.factories import move_profile_balance
+from tests.helpers.workers import Worker
+from tests.sip_profiles.factories import digest_profile
 
 
 def register(edge: Edge, tmp_path: Path, profile: SipProfile, password: str, *, expect: int = 200) -> None:
@@ -154,3 +163,84 @@ def test_the_priority_order_is_what_edge_carrier_add_set_and_a_change_reaches_bo
                 listener.setblocking(False)
                 call_answered(edge, tmp_path, profile, password, carrier_port=answers)
                 assert received(listener) == [], f"priority {priority}: the carrier ranked second got nothing"
+
+
+def htable_value(edge: Edge, key: str) -> Any:
+    try:
+        return edge.rpc("htable.get", "prof", key)["item"]["value"]
+    except EdgeNodeError:
+        return None  # not there (yet), or the node is down
+
+
+def node_states(profile: SipProfile) -> dict[str, tuple[str, int]]:
+    return {r.node.name: (r.state, r.attempts) for r in EdgeProvisioning.objects.filter(profile=profile)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_primary_down_the_pbx_registers_and_calls_through_the_secondary_and_the_primary_catches_up(
+    edge_pair: EdgePair,
+    edge_pair_nodes: EdgePairNodes,
+    edge_worker: Worker,
+    company: Any,
+    owner: Any,
+    tmp_path: Path,
+) -> None:
+    primary, secondary = edge_pair.both
+    names = (edge_pair_nodes.primary.name, edge_pair_nodes.secondary.name)
+    # Created and credited through the services: the real worker syncs both nodes on commit.
+    profile, password = digest_profile(company, owner, tls_required=False, srtp_required=False)
+    move_profile_balance(profile, "10")
+    wait_until(
+        lambda: (
+            all(htable_value(edge, f"{profile.pk}:out") == 1 for edge in edge_pair.both)
+            and node_states(profile) == {names[0]: ("synced", 0), names[1]: ("synced", 0)}
+        ),
+        "the worker provisions both nodes",
+        explain=edge_worker.output,
+    )
+    register(primary, tmp_path, profile, password)
+    call_answered(primary, tmp_path, profile, password, carrier_port=primary.carrier_port)
+
+    primary.stop()  # its Kamailio, by pid
+    try:
+        # The PBX (its SRV lookup falling back to the secondary) registers and calls there.
+        register(secondary, tmp_path, profile, password)
+        call_answered(secondary, tmp_path, profile, password, carrier_port=secondary.carrier_port)
+
+        # A change made now is enforced by the secondary and marked failed for the primary.
+        sip_profile_update(actor=Actor(user=owner), profile=profile, status="suspended")
+        wait_until(
+            lambda: (
+                htable_value(secondary, f"{profile.pk}:active") == 0
+                and node_states(profile)[names[0]][0] == "failed"
+                and node_states(profile)[names[1]] == ("synced", 0)
+            ),
+            "the secondary takes the change, the primary's attempt fails",
+            explain=lambda: f"{node_states(profile)}\n{edge_worker.output()}",
+        )
+        refused(secondary, tmp_path, code=403, number=US_NUMBER, profile=profile, password=password)
+        shown = {
+            p["node"]: p
+            for p in client_as(owner).get(f"/api/v1/sip-profiles/{profile.public_id}/").json()["provisioning"]
+        }
+        assert shown[names[0]]["state"] == "failed"
+        assert "JSON-RPC" in shown[names[0]]["error"], shown
+        assert shown[names[0]]["attempts"] >= 1
+        assert shown[names[1]]["state"] == "synced"
+    finally:
+        primary.start()  # the node returns: same ports, same database
+    returned = time.monotonic()
+
+    # Started again, it loaded its database as the outage left it (the failed write rolled
+    # back); the task's retry (backoff 1, 2, 4, 8 s...) brings it up to date, with no edge_sync.
+    wait_until(
+        lambda: node_states(profile)[names[0]] == ("synced", 0),
+        "the returned primary is synced by the task's retry",
+        timeout=60,
+        explain=lambda: f"{node_states(profile)}\n{edge_worker.output()}",
+    )
+    print(f"the returned primary was synced {time.monotonic() - returned:.1f} s after its start")  # noqa: T201
+    assert htable_value(primary, f"{profile.pk}:active") == 0
+    refused(primary, tmp_path, code=403, number=US_NUMBER, profile=profile, password=password)
+    # Its registrations outlived the restart (usrloc writes them through to the node database).
+    assert "Contact" in str(primary.rpc("ul.lookup", "location", profile.sip_username))

@@ -61,7 +61,14 @@ def celery_worker(log: Path, *, env: dict[str, str] | None = None, ready_timeout
                 "--hostname", f"{queue}@%h",
             ],
             cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": database_url(), "PYTHONUNBUFFERED": "1", **(env or {})},
+            # TEST_CELERY_QUEUE: what the worker itself queues goes to its own queue too.
+            env={
+                **os.environ,
+                "DATABASE_URL": database_url(),
+                "PYTHONUNBUFFERED": "1",
+                "TEST_CELERY_QUEUE": queue,
+                **(env or {}),
+            },
             stdout=output,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
