@@ -28,8 +28,10 @@ T38 = "m=image 40000 udptl t38\r\na=T38FaxVersion:0\r\na=T38FaxRateManagement:tr
 VIDEO = "m=video 40002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
 
 
-def profile_with(company: Any, owner: Any, *, srtp: bool, tls: bool = False) -> tuple[SipProfile, str]:
-    profile, password = digest_profile(company, owner, tls_required=tls, srtp_required=srtp)
+def profile_with(
+    company: Any, owner: Any, *, srtp: bool, tls: bool = False, name: str = "Main PBX"
+) -> tuple[SipProfile, str]:
+    profile, password = digest_profile(company, owner, name=name, tls_required=tls, srtp_required=srtp)
     move_profile_balance(profile, "10")
     synced(profile)
     return profile, password

@@ -15,20 +15,11 @@ from apps.edge.models import EdgeNode
 from apps.sip_profiles.models import SipProfile
 from tests.edge.conftest import Edge
 from tests.edge.sip import Dialog, Peer, new_crypto, register, sdp
-from tests.edge.test_edge_calls import US_NUMBER, synced
-from tests.edge.test_edge_media import T38, VIDEO, relayed
+from tests.edge.test_edge_calls import US_NUMBER
+from tests.edge.test_edge_media import T38, VIDEO, profile_with, relayed
 from tests.edge.test_inbound import routed
-from tests.factories import move_profile_balance
-from tests.sip_profiles.factories import digest_profile
 
 CALLER_IP, CALLEE_IP, CARRIER_IP = "127.0.0.24", "127.0.0.25", "127.0.0.26"
-
-
-def profile_with(company: Any, owner: Any, *, srtp: bool, name: str) -> tuple[SipProfile, str]:
-    profile, password = digest_profile(company, owner, name=name, tls_required=False, srtp_required=srtp)
-    move_profile_balance(profile, "10")
-    synced(profile)
-    return profile, password
 
 
 @pytest.fixture
