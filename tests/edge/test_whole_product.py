@@ -17,7 +17,6 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,11 +37,11 @@ from tests.edge.conftest import (
     CARRIER_SOURCE,
     CarrierUas,
     Edge,
+    EdgePair,
     explain,
     free_port,
-    node_database,
     run_sipp,
-    running_edge,
+    running_edge_pair,
     scenario,
     sipp_command,
 )
@@ -149,13 +148,11 @@ def sign_up(base: str) -> Api:
 def staff_set_up(primary: Edge, secondary: Edge) -> None:
     """What platform staff do before a customer can call: the two nodes and the carrier (the
     ops commands), the GBP rate deck (imported by the worker) and an Online Number in stock."""
-    nodes = ((primary, "primary", "sip1.e2e.invalid"), (secondary, "secondary", "sip2.e2e.invalid"))
-    for edge, role, public_host in nodes:
-        node = edge.node
+    for node in (primary.node, secondary.node):
         call_command(
-            "edge_node", "add", node.name, "--role", role, "--sip-host", node.sip_host,
+            "edge_node", "add", node.name, "--role", node.role, "--sip-host", node.sip_host,
             "--sip-port", str(node.sip_port), "--rpc-url", node.rpc_url,
-            "--database-url", node.database_url, "--public-host", public_host,
+            "--database-url", node.database_url, "--public-host", node.public_host,
         )  # fmt: skip
     call_command(
         "edge_carrier", "add", "upstream", "--address", "127.0.0.1", "--port", str(primary.carrier_port),
@@ -227,29 +224,22 @@ def answered_call(edge: Edge, tmp_path: Path, number: str, user: str, password: 
 
 
 @pytest.fixture
-def two_nodes(tmp_path: Path) -> Iterator[tuple[Edge, Edge, ExitStack]]:
-    """A primary and a secondary node, each a Kamailio with its own node database, sharing one
-    carrier port. The third item stops the primary when closed."""
-    carrier_port = free_port()
-    with ExitStack() as stack:
-        primary_db = stack.enter_context(node_database("e2e1"))
-        secondary_db = stack.enter_context(node_database("e2e2"))
-        primary_running = stack.enter_context(ExitStack())
-        primary = primary_running.enter_context(running_edge(primary_db, name="e2e-primary", carrier_port=carrier_port))
-        secondary = stack.enter_context(running_edge(secondary_db, name="e2e-secondary", carrier_port=carrier_port))
-        yield primary, secondary, primary_running
+def two_nodes() -> Iterator[EdgePair]:
+    """A primary and a secondary node of this test alone (no profile of another test on them)."""
+    with running_edge_pair() as pair:
+        yield pair
 
 
 def test_a_company_signs_up_buys_credit_and_its_pbx_calls_out_receives_calls_and_survives_the_primary_node(
     live_server: Any,
     stripe_webhooks: LocalStripe,
-    two_nodes: tuple[Edge, Edge, ExitStack],
+    two_nodes: EdgePair,
     mailoutbox: Any,
     settings: Any,
     tmp_path: Path,
 ) -> None:
     settings.EDGE_SYNC_ENABLED = True
-    primary, secondary, primary_running = two_nodes
+    primary, secondary = two_nodes.both
     with celery_worker(tmp_path / "worker.log", env={"EDGE_SYNC_ENABLED": "true"}) as worker:
         staff_set_up(primary, secondary)
 
@@ -288,7 +278,7 @@ def test_a_company_signs_up_buys_credit_and_its_pbx_calls_out_receives_calls_and
 
         # --- The worker provisions both nodes ------------------------------------------
         nodes = until("both nodes took the profile", lambda: both_nodes_synced(api, pid))
-        assert [n["public_host"] for n in nodes] == ["sip1.e2e.invalid", "sip2.e2e.invalid"]
+        assert [n["public_host"] for n in nodes] == [primary.node.public_host, secondary.node.public_host]
         assert "edge_sync_profile_task" in worker.output(), "the sync ran somewhere else than the worker"
         policy = api.get(f"sip-profiles/{pid}/call-policy/")
         assert policy["paid_calls_allowed"] is True, policy
@@ -329,7 +319,7 @@ def test_a_company_signs_up_buys_credit_and_its_pbx_calls_out_receives_calls_and
         assert [i["ruri"] for i in invites] == [f"sip:{DID}@127.0.0.1:{pbx_port}"]
 
         # --- The primary node stops: the PBX registers and calls through the secondary --
-        primary_running.close()
+        primary.stop()
         register(secondary, tmp_path, user, password, free_port())
         answered_call(secondary, tmp_path, US_NUMBER, user, password)
 
