@@ -382,6 +382,7 @@ def kamailio_command(node: EdgeNode, *, runtime_dir: str, extra_defines: Sequenc
     defines = [
         f'EDGE_NODE="{node.name}"',
         f'EDGE_DB_URL="{clients.kamailio_db_url(node.database_url)}"',
+        f'EDGE_CDR_DB="cdr=>{clients.kamailio_db_url(node.database_url)}"',
         f"EDGE_SIP_IP={node.sip_host}",
         f"EDGE_SIP_PORT={node.sip_port}",
         f"EDGE_RPC_IP={rpc.hostname or '127.0.0.1'}",

@@ -49,3 +49,30 @@ CREATE INDEX IF NOT EXISTS sm_routes_profile_idx ON sm_routes (profile_id);
 INSERT INTO version (table_name, table_version) VALUES ('sm_profile_attrs', '2') ON CONFLICT DO NOTHING;
 INSERT INTO version (table_name, table_version) VALUES ('sm_blocked', '2') ON CONFLICT DO NOTHING;
 INSERT INTO version (table_name, table_version) VALUES ('sm_routes', '2') ON CONFLICT DO NOTHING;
+
+-- Every call the edge handled, answered or not, refused ones too (kamailio.cfg's "CDRs"
+-- block writes them with sqlops' sql_query_async, one INSERT per call). The portal reads it by
+-- id watermark (apps.edge.cdr_import) and never changes it. `created_at` is the insert's own
+-- clock (clock_timestamp()): an id the portal finds missing while later ids are older than a
+-- few seconds belongs to an insert that rolled back, not to one still to commit.
+CREATE TABLE IF NOT EXISTS sm_cdrs (
+    id BIGSERIAL PRIMARY KEY NOT NULL,
+    call_id VARCHAR(255) NOT NULL DEFAULT '',
+    -- Whose call it is: the caller's profile (outbound, on-net), the called one's (inbound).
+    profile_id INTEGER,
+    -- On-net calls (to a business account name): the profile called.
+    dest_profile_id INTEGER,
+    direction VARCHAR(8) NOT NULL,          -- outbound, inbound, on_net
+    auth_method VARCHAR(8) NOT NULL DEFAULT '', -- digest, ip, carrier
+    source_ip VARCHAR(64) NOT NULL DEFAULT '',
+    caller VARCHAR(64) NOT NULL DEFAULT '',
+    callee VARCHAR(64) NOT NULL DEFAULT '',
+    started_at TIMESTAMPTZ NOT NULL,
+    answered_at TIMESTAMPTZ,
+    ended_at TIMESTAMPTZ NOT NULL,
+    sip_code INTEGER NOT NULL,
+    -- Why the edge refused the call ('' when it did not): channel_limit, no_credit, ...
+    refusal VARCHAR(24) NOT NULL DEFAULT '',
+    created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+);
+INSERT INTO version (table_name, table_version) VALUES ('sm_cdrs', '1') ON CONFLICT DO NOTHING;
