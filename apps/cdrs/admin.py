@@ -7,7 +7,7 @@ from django.http import HttpRequest
 
 from apps.cdrs import imports, services
 from apps.cdrs.forms import CdrImportForm
-from apps.cdrs.models import Cdr
+from apps.cdrs.models import Cdr, RejectedCdr
 from apps.core.actor import Actor
 from apps.core.admin_imports import CsvImportAdminMixin
 from apps.core.models import ImportJob
@@ -48,11 +48,12 @@ class CdrAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         "callee",
         "billable_seconds",
         "disposition",
+        "refusal_reason",
         "rating__status",
         "rating__cost",
         "rating__currency",
     )
-    list_filter = ("direction", "disposition", "rating__status", "node", "auth_method")
+    list_filter = ("direction", "disposition", "refusal_reason", "rating__status", "node", "auth_method")
     search_fields = ("=call_id", "=caller", "=callee", "=edge_id")
     list_select_related = ("company", "sip_profile", "rating")
     raw_id_fields = ("company", "sip_profile")
@@ -99,3 +100,25 @@ class CdrAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
 
     def import_upload_context(self) -> dict[str, Any]:
         return {"columns": imports.COLUMNS, "dispositions": Cdr.Disposition.values}
+
+
+@admin.register(RejectedCdr)
+class RejectedCdrAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Records of the edge the import could not take as CDRs, with why: kept for staff to
+    look into (a profile deleted by hand on a node, a malformed number); read only."""
+
+    list_display = ("created_at", "node", "edge_id", "reason")
+    list_filter = ("node",)
+    search_fields = ("=edge_id", "reason")
+    readonly_fields = ("node", "edge_id", "reason", "record", "created_at")
+    date_hierarchy = "created_at"
+    list_per_page = 100
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

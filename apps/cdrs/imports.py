@@ -4,9 +4,10 @@ load with them."""
 from __future__ import annotations
 
 import ipaddress
+import math
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -227,3 +228,134 @@ def profile_keys(texts: Iterable[str]) -> tuple[set[uuid.UUID], set[str]]:
         except ValueError:
             usernames.add(text)
     return public_ids, usernames
+
+
+# --- Records of a node's CDR table (sm_cdrs) --------------------------------------------
+
+# What kamailio.cfg writes as the call's authentication, as the CDR's auth method ("carrier":
+# an inbound call, whose profile's own method is used).
+EDGE_AUTH_METHODS = {"digest": Cdr.AuthMethod.REGISTRATION, "ip": Cdr.AuthMethod.IP}
+REFUSAL_REASONS = frozenset(Cdr.RefusalReason.values)
+MAX_CALLEE = 40
+BUSY_CODES = frozenset({486, 600})
+NO_ANSWER_CODES = frozenset({408, 480})
+CANCELLED_CODE = 487
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeRecord:
+    """One row of a node's sm_cdrs, as read (deploy/kamailio/edge-schema.sql)."""
+
+    edge_id: int
+    call_id: str
+    profile_id: int | None
+    dest_profile_id: int | None
+    direction: str
+    auth_method: str
+    source_ip: str
+    caller: str
+    callee: str
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime
+    sip_code: int
+    refusal: str
+
+    def as_json(self) -> dict[str, object]:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: v.isoformat() if isinstance(v, datetime) else v for name, v in values.items()}
+
+
+def _whole_seconds(seconds: float) -> int:
+    # A started second is billed (0.2 s is 1 s); a few microseconds of float noise are not.
+    return max(0, math.ceil(round(seconds, 3)))
+
+
+def _edge_caller(text: str) -> str:
+    """The caller's E.164 number, or "" when the edge had none it could read (anonymous,
+    withheld, a name): the call still happened and is kept."""
+    text = (text or "").strip()
+    if text.isdigit() and 8 <= len(text) <= 15:
+        text = "+" + text  # a carrier's bare international digits
+    elif text.startswith("00") and text[2:].isdigit():
+        text = "+" + text[2:]
+    try:
+        return _e164(text)
+    except ApplicationError:
+        return ""
+
+
+def disposition_of(record: EdgeRecord) -> str:
+    if record.refusal:
+        return Cdr.Disposition.REFUSED
+    if record.answered_at is not None:
+        return Cdr.Disposition.ANSWERED
+    if record.sip_code in BUSY_CODES:
+        return Cdr.Disposition.BUSY
+    if record.sip_code == CANCELLED_CODE:
+        return Cdr.Disposition.CANCELLED
+    if record.sip_code in NO_ANSWER_CODES:
+        return Cdr.Disposition.NO_ANSWER
+    return Cdr.Disposition.FAILED
+
+
+def clean_edge_record(record: EdgeRecord, *, profile_auth_method: str) -> dict[str, object]:
+    """A node's record as the columns of a Cdr (less node, profile and company). Raises
+    ApplicationError naming every problem: the record is then kept as a RejectedCdr."""
+    problems: list[str] = []
+    if record.direction not in DIRECTIONS:
+        problems.append(f"direction: “{record.direction}” is not one of {', '.join(Cdr.Direction.values)}")
+    if record.auth_method == "carrier":
+        auth_method = profile_auth_method
+    else:
+        auth_method = EDGE_AUTH_METHODS.get(record.auth_method, "")
+        if not auth_method:
+            problems.append(f"auth_method: “{record.auth_method}” is not digest, ip or carrier")
+    if record.refusal and record.refusal not in REFUSAL_REASONS:
+        problems.append(f"refusal: “{record.refusal}” is not one of {', '.join(sorted(REFUSAL_REASONS))}")
+    callee = (record.callee or "").strip()
+    if record.refusal or record.direction == Cdr.Direction.ON_NET:
+        # What was dialled (a refused call), a business account's name (on-net).
+        if len(callee) > MAX_CALLEE or not callee.isprintable():
+            problems.append(f"callee: “{callee[:60]}” is not 0 to {MAX_CALLEE} printable characters")
+    else:
+        try:
+            callee = _e164(callee)
+        except ApplicationError as error:
+            problems.append(f"callee: {error.message}")
+    call_id = record.call_id
+    if not call_id or len(call_id) > MAX_CALL_ID or not call_id.isprintable():
+        problems.append(f"call_id: is not 1 to {MAX_CALL_ID} printable characters")
+    source = ""
+    try:
+        source = _address(record.source_ip)
+    except ApplicationError as error:
+        problems.append(error.message)
+    if not 100 <= record.sip_code <= 699:
+        problems.append(f"sip_code: {record.sip_code} is not a SIP response code (100 to 699)")
+    started, answered, ended = record.started_at, record.answered_at, record.ended_at
+    if ended < started:
+        problems.append("ended_at is before started_at")
+    if answered is not None and not started <= answered <= ended:
+        problems.append("answered_at is not between started_at and ended_at")
+    if problems:
+        raise ApplicationError("; ".join(problems) + ".")
+    duration = _whole_seconds((ended - started).total_seconds())
+    billable = min(duration, _whole_seconds((ended - answered).total_seconds())) if answered else 0
+    return {
+        "edge_id": record.edge_id,
+        "call_id": call_id,
+        "direction": record.direction,
+        "caller": _edge_caller(record.caller),
+        "callee": callee,
+        "started_at": started,
+        "answered_at": answered,
+        "ended_at": ended,
+        "duration_seconds": duration,
+        "billable_seconds": billable,
+        "sip_code": record.sip_code,
+        "disposition": disposition_of(record),
+        "refusal_reason": record.refusal,
+        "auth_method": auth_method,
+        "source_address": source,
+    }

@@ -1,5 +1,5 @@
-"""Call detail records: one row per call leg, imported from the SIP edge (or a staff CSV until
-the edge import exists).
+"""Call detail records: one row per call leg, imported from the SIP edge (apps.edge.cdr_import,
+within seconds of the hangup) or from a staff CSV (back-fills).
 
 A CDR never changes after import: PostgreSQL refuses any UPDATE or DELETE (migrations 0002,
 0003). What rating decides is written once, beside it, in CdrRating; a CDR waits for rating
@@ -20,6 +20,8 @@ class Cdr(PublicModel):
     class Direction(models.TextChoices):
         OUTBOUND = "outbound", "Outbound"
         INBOUND = "inbound", "Inbound"
+        # A call to a business account by name, carried on the platform (never a carrier).
+        ON_NET = "on_net", "On-net"
 
     class Disposition(models.TextChoices):
         ANSWERED = "answered", "Answered"
@@ -27,6 +29,22 @@ class Cdr(PublicModel):
         NO_ANSWER = "no_answer", "No answer"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
+        # The edge refused the call itself (refusal_reason says why); it costs nothing.
+        REFUSED = "refused", "Refused by the edge"
+
+    class RefusalReason(models.TextChoices):
+        """Why the edge refused a call: the codes kamailio.cfg writes (route CDR_REFUSED)."""
+
+        CHANNEL_LIMIT = "channel_limit", "All channels in use"
+        NO_CREDIT = "no_credit", "No balance or bundle minutes"
+        BLOCKED_NUMBER = "blocked_number", "Blocked number"
+        NOT_E164 = "not_e164", "Not an E.164 number"
+        SUSPENDED = "suspended", "Profile suspended"
+        TLS_REQUIRED = "tls_required", "TLS required"
+        MEDIA_REFUSED = "media_refused", "Media refused (fax, video or codecs)"
+        MEDIA_RELAY = "media_relay", "Media relay unavailable"
+        UNAVAILABLE = "unavailable", "PBX not registered or unreachable"
+        NO_CARRIER = "no_carrier", "No carrier available"
 
     class AuthMethod(models.TextChoices):
         REGISTRATION = "registration", "SIP registration (digest)"
@@ -44,7 +62,8 @@ class Cdr(PublicModel):
     company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="cdrs", db_index=False)
     direction = models.CharField(max_length=8, choices=Direction.choices)
     caller = models.CharField(max_length=16)  # E.164, checked at import
-    callee = models.CharField(max_length=16)
+    # E.164, or a business account's name (on-net), or what was dialled (a refused call).
+    callee = models.CharField(max_length=40)
     started_at = models.DateTimeField()
     answered_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField()
@@ -52,6 +71,7 @@ class Cdr(PublicModel):
     billable_seconds = models.PositiveIntegerField()
     sip_code = models.PositiveSmallIntegerField("SIP final code")
     disposition = models.CharField(max_length=10, choices=Disposition.choices)
+    refusal_reason = models.CharField(max_length=16, choices=RefusalReason.choices, blank=True, default="")
     auth_method = models.CharField(max_length=12, choices=AuthMethod.choices)
     source_address = models.GenericIPAddressField()
 
@@ -71,14 +91,45 @@ class Cdr(PublicModel):
                 name="cdr_answered_during_call",
             ),
             models.CheckConstraint(condition=Q(sip_code__gte=100, sip_code__lte=699), name="cdr_sip_code_range"),
-            models.CheckConstraint(condition=Q(direction__in=["outbound", "inbound"]), name="cdr_direction_known"),
             models.CheckConstraint(
-                condition=Q(disposition__in=["answered", "busy", "no_answer", "failed", "cancelled"]),
+                condition=Q(direction__in=["outbound", "inbound", "on_net"]), name="cdr_direction_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(disposition__in=["answered", "busy", "no_answer", "failed", "cancelled", "refused"]),
                 name="cdr_disposition_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(refusal_reason="")
+                | (
+                    Q(disposition="refused")
+                    & Q(
+                        refusal_reason__in=[
+                            "channel_limit",
+                            "no_credit",
+                            "blocked_number",
+                            "not_e164",
+                            "suspended",
+                            "tls_required",
+                            "media_refused",
+                            "media_relay",
+                            "unavailable",
+                            "no_carrier",
+                        ]
+                    )
+                ),
+                name="cdr_refusal_reason_known",
             ),
             models.CheckConstraint(condition=Q(auth_method__in=["registration", "ip"]), name="cdr_auth_method_known"),
         ]
-        indexes = [models.Index(fields=["company", "started_at"], name="cdr_company_start_idx")]
+        indexes = [
+            models.Index(fields=["company", "started_at"], name="cdr_company_start_idx"),
+            # Reports count refused calls by reason (the channel limit's above all).
+            models.Index(
+                fields=["company", "refusal_reason", "started_at"],
+                name="cdr_company_refusal_idx",
+                condition=Q(disposition="refused"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"CDR {self.node}:{self.edge_id}"
@@ -165,3 +216,26 @@ class CdrRating(models.Model):
     @property
     def ledger_key(self) -> str:
         return self.cdr.ledger_key
+
+
+class RejectedCdr(models.Model):
+    """A record of a node's CDR table the portal could not accept as a Cdr (unknown profile,
+    malformed number, impossible times): kept as it came, with why, for staff; never
+    dropped. (node, edge_id) is the record's identity, as for a Cdr, so an import run twice
+    keeps it once."""
+
+    node = models.CharField(max_length=40)
+    edge_id = models.BigIntegerField()
+    reason = models.CharField(max_length=300)
+    record = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "rejected edge CDR"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["node", "edge_id"], name="rejected_cdr_node_edge_id_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"edge CDR {self.node}:{self.edge_id} rejected: {self.reason}"

@@ -1,10 +1,13 @@
-"""Writes of the cdrs app: the staff CSV load of CDRs (until the SIP edge's import exists).
-Rating fields are written by the rating engine only."""
+"""Writes of the cdrs app: the records of the SIP edge's nodes (apps.edge.cdr_import brings
+them) and the staff CSV load of CDRs (back-fills). Rating fields are written by the rating
+engine only."""
 
 from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
@@ -12,10 +15,11 @@ from django.db.models import Q
 
 from apps.audit.services import audit_record
 from apps.cdrs import imports
-from apps.cdrs.models import Cdr, CdrRating, PendingCdr
+from apps.cdrs.models import Cdr, CdrRating, PendingCdr, RejectedCdr
 from apps.core.actor import Actor
 from apps.core.csvfiles import Row
 from apps.core.enqueue import enqueue_on_commit
+from apps.core.exceptions import ApplicationError
 from apps.core.import_jobs import CsvImport, RowError, csv_import_queue, csv_import_run
 from apps.core.models import ImportJob
 from apps.sip_profiles.models import SipProfile
@@ -45,6 +49,7 @@ LOAD_COLUMNS = (
     "disposition",
     "auth_method",
     "source_address",
+    "refusal_reason",
 )
 
 # COPY's text format gives these characters a meaning; a node or Call-ID may hold them.
@@ -188,6 +193,7 @@ class CdrImport(CsvImport[imports.CdrValues]):
                     v.disposition,
                     v.auth_method,
                     v.source_address,
+                    "",  # a back-filled call was not refused by the edge
                 )
             )
         return errors
@@ -212,6 +218,64 @@ def cdr_import_run(*, job_id: int) -> ImportJob | None:
     left alone."""
     run = csv_import_run(CdrImport, job_id=job_id)
     return run.job if run is not None else None
+
+
+@dataclass(frozen=True)
+class EdgeRecordsImported:
+    cdrs: int  # new CDRs (queued to be rated)
+    rejected: int  # new records kept as RejectedCdr
+    skipped: int  # already imported (or already rejected) before
+
+
+def cdrs_import_edge_records(*, node: str, records: Sequence[imports.EdgeRecord]) -> EdgeRecordsImported:
+    """Import one batch of a node's call records: each becomes a CDR queued to be rated, or,
+    when the portal cannot accept it (unknown profile, malformed number, ...), a RejectedCdr
+    with why. A record already imported (the same node and edge id) is skipped, so a batch
+    read twice changes nothing. Runs in the caller's transaction (the edge's import commits
+    the rows and its watermark together); queues no rating (the caller rates at once)."""
+    if not records:
+        return EdgeRecordsImported(cdrs=0, rejected=0, skipped=0)
+    profile_ids = {r.profile_id for r in records if r.profile_id is not None}
+    profiles = {
+        pk: (company_id, auth_method)
+        for pk, company_id, auth_method in SipProfile.objects.filter(pk__in=profile_ids).values_list(
+            "pk", "company_id", "auth_method"
+        )
+    }
+    load: list[tuple[Any, ...]] = []
+    rejected: list[RejectedCdr] = []
+    for record in records:
+        found = profiles.get(record.profile_id) if record.profile_id is not None else None
+        if found is None:
+            reason = f"profile: no SIP profile has the id {record.profile_id}" if record.profile_id else "no profile"
+            rejected.append(RejectedCdr(node=node, edge_id=record.edge_id, reason=reason, record=record.as_json()))
+            continue
+        try:
+            values = imports.clean_edge_record(record, profile_auth_method=found[1])
+        except ApplicationError as error:
+            rejected.append(
+                RejectedCdr(node=node, edge_id=record.edge_id, reason=error.message[:300], record=record.as_json())
+            )
+            continue
+        values.update(node=node, sip_profile_id=record.profile_id, company_id=found[0])
+        load.append(tuple(values[column] for column in LOAD_COLUMNS))
+    with transaction.atomic():
+        inserted = _insert(load) if load else 0
+        kept = 0
+        if rejected:
+            seen = set(
+                RejectedCdr.objects.filter(node=node, edge_id__in=[r.edge_id for r in rejected]).values_list(
+                    "edge_id", flat=True
+                )
+            )
+            new = [r for r in rejected if r.edge_id not in seen]
+            # ignore_conflicts: two imports of one node never overlap (a lock), but if they did
+            # the second would skip the first's rows rather than fail.
+            RejectedCdr.objects.bulk_create(new, ignore_conflicts=True)
+            kept = len(new)
+    if kept:
+        logger.warning("edge %s: %s CDR records rejected (see the admin's rejected edge CDRs)", node, kept)
+    return EdgeRecordsImported(cdrs=inserted, rejected=kept, skipped=len(records) - inserted - kept)
 
 
 def cdrs_requeue_failed(*, actor: Actor, cdr_ids: list[int] | None = None) -> int:
