@@ -12,6 +12,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 
 from apps.audit.services import audit_record
+from apps.bundles.services import bundles_renew
 from apps.companies.models import Currency
 from apps.core.actor import Actor
 from apps.core.csvfiles import Row
@@ -19,6 +20,7 @@ from apps.core.exceptions import ApplicationError
 from apps.core.import_jobs import CsvImport, ImportRejected, RowError, csv_import_queue, csv_import_run
 from apps.core.models import ImportJob
 from apps.rating import imports
+from apps.rating.engine import RunResult, rate_pending
 from apps.rating.models import BlockedPrefix, Rate, RateDeck
 
 logger = logging.getLogger(__name__)
@@ -326,3 +328,20 @@ def blocked_prefix_delete(*, actor: Actor, blocked: BlockedPrefix) -> None:
         )
         BlockedPrefix.objects.filter(pk=blocked.pk).delete()
         _blocked_prefixes_changed()
+
+
+# --- Rating now ----------------------------------------------------------------------
+
+
+def cdrs_rate_queued(*, max_seconds: float) -> RunResult:
+    """Rate the CDRs queued now, batch by batch, for at most about `max_seconds` (the
+    scheduled job, and the edge's import right after each batch it imports). Any number of
+    callers at once is safe: batches take the engine's lock one at a time, and a CDR is
+    rated once."""
+    # A bundle period must exist before the calls made in it are rated, or they would be
+    # charged at the standard rate: start the periods due (one cheap query when none is).
+    try:
+        bundles_renew(limit=1000)
+    except Exception:
+        logger.exception("US minute bundle renewal before rating failed")
+    return rate_pending(max_seconds=max_seconds)

@@ -7,13 +7,11 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.bundles.services import bundles_renew
 from apps.companies.emails import EMAIL_TASK, email_members
 from apps.companies.models import Notice, Role
 from apps.core.enqueue import enqueue
 from apps.core.locks import job_lock
 from apps.rating import low_balance, services
-from apps.rating.engine import rate_pending
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +37,7 @@ def rate_cdrs() -> dict[str, object] | None:
     with job_lock("rate-cdrs", timeout=RATE_RUN_SECONDS + 180) as acquired:
         if not acquired:
             return None
-        # A bundle period must exist before the calls made in it are rated, or they would be
-        # charged at the standard rate: start the periods due (one cheap query when none is).
-        try:
-            bundles_renew(limit=1000)
-        except Exception:
-            logger.exception("US minute bundle renewal before rating failed")
-        run = rate_pending(max_seconds=RATE_RUN_SECONDS)
+        run = services.cdrs_rate_queued(max_seconds=RATE_RUN_SECONDS)
     if run.more:
         enqueue(rate_cdrs)
     if run.charged:
