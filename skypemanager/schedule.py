@@ -54,6 +54,13 @@ BEAT_SCHEDULE = {
         "task": "apps.edge.tasks.edge_reconcile_task",
         "schedule": crontab(minute="*/5"),
     },
+    # SIP edge: import each node's new CDRs and rate them (hangup to debited balance within
+    # seconds); per-node tasks under per-node locks, dropped when a later tick has queued another.
+    "edge-import-cdrs": {
+        "task": "apps.edge.tasks.edge_cdrs_import_all",
+        "schedule": 1.0,
+        "options": {"expires": 5},
+    },
     # Landline caller IDs expire 12 months after they were proved.
     "callerid-expire-landlines": {
         "task": "apps.callerid.tasks.expire_landlines",

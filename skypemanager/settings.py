@@ -378,6 +378,11 @@ EDGE_NODE_TIMEOUT = env_int("EDGE_NODE_TIMEOUT", 3, minimum=1)
 EDGE_KAMAILIO_CFG = env_str("EDGE_KAMAILIO_CFG", str(BASE_DIR / "deploy" / "kamailio" / "kamailio.cfg"))
 # Kamailio's per-module SQL files (Debian: kamailio-postgres-modules).
 EDGE_KAMAILIO_SQL_DIR = env_str("EDGE_KAMAILIO_SQL_DIR", "/usr/share/kamailio/postgres")
+# CDR import from the nodes (apps.edge.cdr_import): records read per batch (one transaction
+# each), and how old a record must be before a missing id before it is taken as an insert
+# that rolled back rather than one still to commit (ids are not commit order).
+EDGE_CDR_BATCH_SIZE = env_int("EDGE_CDR_BATCH_SIZE", 5000, minimum=1)
+EDGE_CDR_SETTLE_SECONDS = env_int("EDGE_CDR_SETTLE_SECONDS", 10, minimum=1)
 MINIMUM_PURCHASE = env_decimal("MINIMUM_PURCHASE", Decimal("10"))
 # CDRs rated per database transaction. Larger batches rate faster (the ledger work of a batch
 # grows with the profiles it touches, not its calls); smaller ones hold the profiles' balance

@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 from django.conf import settings
 
+from apps.cdrs.imports import EdgeRecord
 from apps.edge.selectors import CARRIER_GROUP, INT, Address, EdgeState
 
 # Advisory lock namespaces (pg_advisory_xact_lock(ns, key)).
@@ -294,6 +295,31 @@ def node_carriers_write(database_url: str, destinations: list[tuple[str, int]]) 
     except psycopg.Error as exc:
         raise EdgeNodeError(f"node database write failed: {exc}") from exc
     return True
+
+
+@dataclass(frozen=True)
+class NodeCdr:
+    record: EdgeRecord
+    # Written more than the settle interval ago (by the node database's clock): an id
+    # missing before it belongs to an insert that rolled back, not one yet to commit.
+    settled: bool
+
+
+def node_cdrs_read(database_url: str, *, after: int, limit: int, settle_seconds: float) -> list[NodeCdr]:
+    """The node's call records with an id above `after`, in id order, at most `limit`."""
+    try:
+        with _connect(database_url) as conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT id, call_id, profile_id, dest_profile_id, direction, auth_method, source_ip, caller, callee,"
+                " started_at, answered_at, ended_at, sip_code, refusal,"
+                " created_at < clock_timestamp() - make_interval(secs => %s)"
+                " FROM sm_cdrs WHERE id > %s ORDER BY id LIMIT %s",
+                (settle_seconds, after, limit),
+            )
+            rows = cur.fetchall()
+    except psycopg.Error as exc:
+        raise EdgeNodeError(f"node CDRs not read: {exc}") from exc
+    return [NodeCdr(record=EdgeRecord(*row[:14]), settled=bool(row[14])) for row in rows]
 
 
 def _applied_tables(cur: psycopg.Cursor[Any]) -> set[str]:

@@ -116,3 +116,16 @@ class EdgeProvisioning(models.Model):
 
     def __str__(self) -> str:
         return f"{self.profile_id} on {self.node_id}: {self.state}"
+
+
+class EdgeCdrWatermark(models.Model):
+    """How far the portal has imported a node's CDR table (sm_cdrs): every record with an id
+    up to `last_id` is in (as a Cdr or a RejectedCdr). Advanced in the transaction that
+    writes the records, so a run that dies moves neither (apps.edge.cdr_import)."""
+
+    node = models.OneToOneField(EdgeNode, on_delete=models.CASCADE, related_name="cdr_watermark")
+    last_id = models.BigIntegerField(default=0)
+    imported_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.node_id}: CDRs imported up to {self.last_id}"

@@ -1,15 +1,21 @@
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
 from django.conf import settings
 
+from apps.core.enqueue import enqueue
 from apps.core.locks import job_lock
-from apps.edge import services
+from apps.edge import cdr_import, services
 from apps.edge.clients import EdgeNodeError
 from apps.edge.models import EdgeNode
 from apps.edge.reloads import address_reload_trailing
+from apps.rating import services as rating_services
+from apps.rating.tasks import low_balance_notices, rate_cdrs
+
+logger = logging.getLogger(__name__)
 
 MAX_BACKOFF = 300
 
@@ -70,3 +76,55 @@ def edge_reconcile_task() -> dict[str, Any] | None:
             return {"skipped": "EDGE_SYNC_ENABLED is off"}
         result = services.edge_reconcile()
         return {"checked": result.checked, "repaired": result.repaired, "failed": result.failed}
+
+
+# CDR import: celery beat runs edge_cdrs_import_all every second (skypemanager/schedule.py); it
+# queues one edge_cdrs_import_task per enabled node, which runs under that node's lock (runs of
+# one node never overlap; a node that is down costs its own task its timeout, not the others).
+# A task that waited in the queue longer than CDR_IMPORT_EXPIRES is dropped: a later tick has
+# queued a fresher one. Rating follows in the same task, after the commit.
+CDR_IMPORT_EXPIRES = 10
+CDR_IMPORT_RATE_SECONDS = 20
+
+
+@shared_task(acks_late=True, soft_time_limit=20, time_limit=30)
+def edge_cdrs_import_all() -> int:
+    """Every second: queue the CDR import of each enabled node. Returns how many."""
+    node_ids = list(EdgeNode.objects.filter(enabled=True).values_list("pk", flat=True))
+    for node_id in node_ids:
+        edge_cdrs_import_task.apply_async((node_id,), expires=CDR_IMPORT_EXPIRES)
+    return len(node_ids)
+
+
+@shared_task(acks_late=True, soft_time_limit=100, time_limit=120)
+def edge_cdrs_import_task(node_id: int) -> dict[str, Any] | None:
+    """Import one node's new CDRs, then rate them at once (rating's own service; the minute
+    job rates whatever this leaves). None when another run of the node holds its lock."""
+    with job_lock(f"edge-cdr-import:{node_id}", timeout=150) as acquired:
+        if not acquired:
+            return None
+        node = EdgeNode.objects.filter(pk=node_id, enabled=True).first()
+        if node is None:
+            return None
+        try:
+            run = cdr_import.edge_cdrs_import(node=node)
+        except EdgeNodeError as exc:
+            # Tried again at the next tick; nothing was lost (the node keeps its records).
+            logger.warning("edge %s: CDR import failed: %s", node.name, exc)
+            return {"node": node.name, "error": str(exc)}
+    result: dict[str, Any] = {
+        "node": run.node,
+        "read": run.read,
+        "cdrs": run.cdrs,
+        "rejected": run.rejected,
+        "watermark": run.watermark,
+        "waiting_at": run.waiting_at,
+    }
+    if run.cdrs:
+        rated = rating_services.cdrs_rate_queued(max_seconds=CDR_IMPORT_RATE_SECONDS)
+        result["rated"] = rated.cdrs
+        if rated.more:
+            enqueue(rate_cdrs)
+        if rated.charged:
+            enqueue(low_balance_notices)
+    return result
