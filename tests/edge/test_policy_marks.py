@@ -49,8 +49,12 @@ def bundle_profile(company: Any, owner: Any) -> tuple[SipProfile, str]:
 
 
 def carried(edge: Edge, tmp_path: Path, profile: SipProfile, password: str) -> None:
+    carried_through(edge, tmp_path, call(edge, tmp_path, number=US_NUMBER, profile=profile, password=password))
+
+
+def carried_through(edge: Edge, tmp_path: Path, command: list[str]) -> None:
+    """The SIPp call `command` reaches the carrier (a SIPp UAS), is answered and hung up."""
     uas = CarrierUas(edge, tmp_path)
-    command = call(edge, tmp_path, number=US_NUMBER, profile=profile, password=password)
     try:
         result = run_sipp(command, edge=edge)
         assert result.returncode == 0, explain(command, result, edge)

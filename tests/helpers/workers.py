@@ -48,17 +48,20 @@ def database_url() -> str:
 
 
 @contextmanager
-def celery_worker(log: Path, *, env: dict[str, str] | None = None, ready_timeout: float = 60) -> Iterator[Worker]:
-    """Start the worker (solo pool: tasks run in that very process) and wait until it is ready."""
+def celery_worker(
+    log: Path, *, env: dict[str, str] | None = None, ready_timeout: float = 60, queue: str | None = None
+) -> Iterator[Worker]:
+    """Start the worker (solo pool: tasks run in that very process) and wait until it is ready.
+    Workers started with one `queue` share it (a test of several workers at once)."""
     assert settings.CELERY_BROKER_URL.startswith("redis://"), "make test provides REDIS_URL"
     assert connection.vendor == "postgresql", "make test provides DATABASE_URL"
-    queue = f"test-{uuid.uuid4().hex[:12]}"
+    queue = queue or f"test-{uuid.uuid4().hex[:12]}"
     with log.open("wb") as output:
         process = subprocess.Popen(  # noqa: S603 - our own worker
             [
                 sys.executable, "-m", "celery", "-A", "skypemanager", "worker", "-Q", queue, "--pool=solo",
                 "--without-mingle", "--without-gossip", "--without-heartbeat", "--loglevel=INFO",
-                "--hostname", f"{queue}@%h",
+                "--hostname", f"{queue}-{uuid.uuid4().hex[:6]}@%h",
             ],
             cwd=ROOT,
             # TEST_CELERY_QUEUE: what the worker itself queues goes to its own queue too.
