@@ -180,3 +180,92 @@ def edge_nodes(*, names: list[str] | None = None) -> list[EdgeNode]:
     if names:
         nodes = EdgeNode.objects.filter(name__in=names)
     return list(nodes)
+
+
+# --- What customers point their PBX at ("Connect your PBX") ---------------------------
+
+# DNS SRV priority per role: lower is tried first, so PBXs use the primary while it answers
+# and fall back to the secondary; nodes of one role share their priority and the load.
+SRV_PRIORITY: dict[str, int] = {EdgeNode.Role.PRIMARY: 10, EdgeNode.Role.SECONDARY: 20}
+SRV_WEIGHT = 10
+SRV_TTL = 3600
+DEFAULT_SIP_PORT, DEFAULT_TLS_PORT = 5060, 5061
+
+
+@dataclass(frozen=True)
+class EdgeServer:
+    host: str  # the public host name customers see
+    role: str
+    sip_port: int
+    tls_port: int | None
+
+    @property
+    def priority(self) -> int:
+        return SRV_PRIORITY.get(self.role, max(SRV_PRIORITY.values()))
+
+
+@dataclass(frozen=True)
+class SrvRecord:
+    name: str  # "_sip._udp.sip.example.com."
+    priority: int
+    weight: int
+    port: int
+    target: str  # "sip1.example.com."
+    ttl: int = SRV_TTL
+
+    def zone_line(self, name_width: int = 0) -> str:
+        return f"{self.name:<{name_width}} {self.ttl} IN SRV {self.priority} {self.weight} {self.port} {self.target}"
+
+
+def edge_servers() -> list[EdgeServer]:
+    """The enabled nodes as customers reach them, primary first (their public host name, or
+    their SIP address when they have none). Before any node is configured (a laptop, a new
+    installation), the EDGE_PUBLIC_HOSTS setting's names on the standard ports: the first is
+    the primary."""
+    servers = [
+        EdgeServer(
+            host=node.public_host or node.sip_host, role=node.role, sip_port=node.sip_port, tls_port=node.tls_port
+        )
+        for node in EdgeNode.objects.filter(enabled=True).order_by("role", "name")
+    ]
+    if servers:
+        return servers
+    return [
+        EdgeServer(
+            host=host,
+            role=EdgeNode.Role.PRIMARY if i == 0 else EdgeNode.Role.SECONDARY,
+            sip_port=DEFAULT_SIP_PORT,
+            tls_port=DEFAULT_TLS_PORT,
+        )
+        for i, host in enumerate(settings.EDGE_PUBLIC_HOSTS)
+    ]
+
+
+def srv_records(*, domain: str, servers: list[EdgeServer]) -> list[SrvRecord]:
+    """The DNS SRV records of the SIP domain: `_sip._udp` and `_sip._tcp` to each server's SIP
+    port, `_sips._tcp` to its TLS port (a server without TLS has none); primary first."""
+    records = []
+    for service, port_of in (
+        ("_sip._udp", lambda s: s.sip_port),
+        ("_sip._tcp", lambda s: s.sip_port),
+        ("_sips._tcp", lambda s: s.tls_port),
+    ):
+        for server in sorted(servers, key=lambda s: s.priority):
+            port = port_of(server)
+            if port:
+                records.append(
+                    SrvRecord(
+                        name=f"{service}.{domain.rstrip('.')}.",
+                        priority=server.priority,
+                        weight=SRV_WEIGHT,
+                        port=port,
+                        target=f"{server.host.rstrip('.')}.",
+                    )
+                )
+    return records
+
+
+def srv_zone(records: list[SrvRecord]) -> str:
+    """The records as zone-file lines, names aligned, ready to paste into the zone."""
+    width = max((len(r.name) for r in records), default=0)
+    return "\n".join(r.zone_line(width) for r in records)

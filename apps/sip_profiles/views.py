@@ -198,12 +198,10 @@ class ConnectPbxView(_ProfilePage):
 
     def get(self, request: HttpRequest, id: Any) -> HttpResponse:
         profile = self.get_object_or_404(id)
-        domain = settings.SIP_DOMAIN
+        # The edge servers and DNS SRV records are the edge's cards (apps.edge.templatetags).
         context = {
             "profile": profile,
-            "sip_domain": domain,
-            "hosts": settings.EDGE_PUBLIC_HOSTS,
-            "srv_records": [f"_sip._udp.{domain}", f"_sip._tcp.{domain}", f"_sips._tcp.{domain}"],
+            "sip_domain": settings.SIP_DOMAIN,
             "rtp_last_port": 8000 + 2 * profile.channels,
             "caller_id": services.caller_id_e164(profile),
         }

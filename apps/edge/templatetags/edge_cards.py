@@ -1,13 +1,16 @@
-"""The SIP profile page's "SIP edge" card, rendered by the edge: the profile page loads these
-tags, so sip_profiles imports nothing of the edge."""
+"""The SIP profile pages' edge cards, rendered by the edge: the profile page's "SIP edge" card
+and the "Connect your PBX" page's servers and DNS SRV records. The pages load these tags, so
+sip_profiles imports nothing of the edge."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django import template
+from django.conf import settings
 
 from apps.edge.provisioning import provisioning_by_profile
+from apps.edge.selectors import edge_servers, srv_records, srv_zone
 from apps.sip_profiles.models import SipProfile
 
 register = template.Library()
@@ -17,3 +20,23 @@ register = template.Library()
 def edge_provisioning_card(profile: SipProfile) -> dict[str, Any]:
     """Where the profile stands on each enabled node (one query)."""
     return {"profile": profile, "nodes": provisioning_by_profile([profile.pk]).get(profile.pk, [])}
+
+
+@register.inclusion_tag("edge/_connect_cards.html")
+def edge_connect_cards(profile: SipProfile, rtp_last_port: int) -> dict[str, Any]:
+    """The "Connect your PBX" page's edge cards: where the PBX sends its requests (the SIP
+    domain by DNS SRV, each node's host and ports) and the SRV records as a zone-file snippet
+    for the admin to copy (one query)."""
+    servers = edge_servers()
+    records = srv_records(domain=settings.SIP_DOMAIN, servers=servers)
+    ports = sorted({(s.sip_port, s.tls_port) for s in servers}, key=lambda p: (p[0], p[1] or 0))
+    return {
+        "profile": profile,
+        "sip_domain": settings.SIP_DOMAIN,
+        "servers": servers,
+        "primary": servers[0] if servers else None,
+        "backups": servers[1:],
+        "ports": ports,
+        "zone": srv_zone(records),
+        "rtp_last_port": rtp_last_port,
+    }

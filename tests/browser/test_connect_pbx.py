@@ -1,0 +1,80 @@
+"""In Chromium (issue 11, item 2): the owner opens "Connect your PBX" from the profile page
+and copies the DNS SRV records of the SIP domain, both edge nodes with their priorities and
+ports; the page reads at 1280 and at 375 pixels wide (the records scroll in their box, the
+page does not)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from apps.companies.models import Role
+from apps.edge.models import EdgeNode
+from tests.factories import PASSWORD, CompanyFactory, member
+from tests.sip_profiles.factories import digest_profile
+
+EMAIL = "owner@connect.example"
+TIMEOUT_MS = 10_000
+ZONE = [
+    "_sip._udp.sip.example.com.  3600 IN SRV 10 10 5060 sip1.example.com.",
+    "_sip._udp.sip.example.com.  3600 IN SRV 20 10 5060 sip2.example.com.",
+    "_sip._tcp.sip.example.com.  3600 IN SRV 10 10 5060 sip1.example.com.",
+    "_sip._tcp.sip.example.com.  3600 IN SRV 20 10 5060 sip2.example.com.",
+    "_sips._tcp.sip.example.com. 3600 IN SRV 10 10 5061 sip1.example.com.",
+    "_sips._tcp.sip.example.com. 3600 IN SRV 20 10 5061 sip2.example.com.",
+]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_owner_copies_the_srv_records_of_both_nodes_from_connect_your_pbx(
+    live_server: Any, page: Page, settings: Any
+) -> None:
+    settings.SIP_DOMAIN = "sip.example.com"
+    base = live_server.url
+    page.set_default_timeout(TIMEOUT_MS)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    for name, role, host, public in (
+        ("edge1", "primary", "203.0.113.10", "sip1.example.com"),
+        ("edge2", "secondary", "198.51.100.10", "sip2.example.com"),
+    ):
+        EdgeNode.objects.create(
+            name=name, role=role, sip_host=host, sip_port=5060, tls_port=5061, rpc_url="http://10.0.0.1:5071/RPC",
+            database_url=f"postgres://k@10.0.0.1/{name}", public_host=public,
+        )  # fmt: skip
+    company = CompanyFactory(name="Connect Calls Ltd", country="GB", currency="GBP")
+    owner = member(company, Role.OWNER, email=EMAIL)
+    profile, _ = digest_profile(company, owner, name="Head office PBX", tls_required=True, srtp_required=True)
+
+    page.goto(f"{base}/accounts/login/")
+    page.locator("#id_login").fill(EMAIL)
+    page.locator("#id_password").fill(PASSWORD)
+    page.locator("#id_password").press("Enter")
+    expect(page).to_have_url(f"{base}/")
+    page.goto(f"{base}/sip-profiles/{profile.public_id}/")
+    page.get_by_role("link", name="Connect your PBX").click()
+    expect(page.locator("main h1")).to_have_text("Connect your PBX to “Head office PBX”")
+
+    servers = page.locator("#connect-servers")
+    expect(servers).to_contain_text("sip.example.com")
+    expect(servers).to_contain_text("sip1.example.com (primary; UDP/TCP 5060, TLS 5061)")
+    expect(servers).to_contain_text("sip2.example.com (secondary; UDP/TCP 5060, TLS 5061)")
+    expect(servers).to_contain_text("outbound proxy sip1.example.com:5061, backup proxy sip2.example.com:5061")
+    expect(page.locator("main")).to_contain_text(str(profile.sip_username))
+    expect(page.locator("main")).to_contain_text("TLS required")
+    expect(page.locator("main")).to_contain_text("SRTP (SDES")
+
+    srv = page.locator("#dns-srv")
+    srv.get_by_role("button", name="Copy").click()
+    expect(srv.get_by_role("button", name="Copied")).to_be_visible()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert [line for line in copied.splitlines() if not line.startswith(";")] == ZONE
+
+    for width, height in ((1280, 900), (375, 812)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=f"/tmp/connect-pbx-{width}.png", full_page=True)
+        # Nothing pushes the page wider than the window: the zone scrolls inside its box.
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        expect(page.locator("#srv-zone")).to_be_visible()
