@@ -30,6 +30,12 @@ limit. Then:
 5. Hangup to debited balance: needs the CDR import from the edge (issue 11 item 1).
 6. The calls-per-second steps again on the bare config: the ratio is the cost of our rules.
 
+Each step also prints the CPU time per call of Kamailio (all its processes) and of the node
+database's backends it is connected to (auth_db's query per INVITE), read from /proc: on a
+shared machine the rates fall with the load, the work per call does not. `--ablate` runs the
+edge once more per part of its request route taken out (the channel count, the number checks,
+the media rules, pike) at the highest clean rate, so the cost of each part is a figure.
+
 The last line sums it up:
 `RESULT edge: cps=N failed=N setup_p95_ms=N max_concurrent=N cap=300 refused=N provision_p95_s=X
 debit_p95_s=X bare_cps=N` (`failed`: the failed calls at the rate reported). It exits non-zero
@@ -42,6 +48,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import http.client
 import os
 import re
 import shutil
@@ -76,6 +83,7 @@ QUICK_RATES = "100,300,600"
 # Pike bans a source above EDGE_PIKE_DENSITY requests per 2 s; here every PBX is SIPp on
 # 127.0.0.1, so that limit is lifted (pike still counts every request: its cost stays in).
 PIKE_DENSITY = 1_000_000
+NODE_DATABASE = "edge"
 
 
 def log(message: str) -> None:
@@ -103,6 +111,28 @@ def percentile(values: list[float], p: float) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
+
+
+def cpu_seconds(pgid: int, database: str) -> tuple[float, float]:
+    """User + system CPU used so far by the live processes of a process group (a Kamailio and
+    its children: this script starts each in a group of its own) and by the PostgreSQL backends
+    connected to `database` (Kamailio's own connections, for auth_db's query per INVITE), from
+    /proc. Work done per call: a busy machine slows it down but does not inflate it."""
+    proxy = backends = 0
+    backend = f"postgres: postgres {database} ".encode()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            text = (proc / "stat").read_text()
+            fields = text[text.rindex(")") + 2 :].split()  # from field 3 (state) on
+            ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+            if int(fields[2]) == pgid:
+                proxy += ticks
+            elif (proc / "cmdline").read_bytes().startswith(backend):
+                backends += ticks
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+    tick = os.sysconf("SC_CLK_TCK")
+    return proxy / tick, backends / tick
 
 
 # --- Processes -------------------------------------------------------------------------
@@ -237,7 +267,8 @@ def wait_rpc(procs: Processes, proc: subprocess.Popen[bytes], name: str, rpc_url
         try:
             clients.rpc(rpc_url, "core.uptime")
             return
-        except clients.EdgeNodeError:
+        # While it starts, a connection may also get a garbled answer (http.client's errors).
+        except (clients.EdgeNodeError, http.client.HTTPException):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
@@ -558,6 +589,8 @@ class Step:
     achieved: float
     setup_p95_ms: float
     carrier_answered: int
+    cpu_ms_per_call: float  # the proxy's CPU (all its processes) over the calls of the step
+    db_cpu_ms_per_call: float  # the node database's (the proxy's connections)
 
     def clean(self) -> bool:
         return self.failed == 0 and self.ok == self.calls
@@ -569,6 +602,8 @@ def cps_steps(
     *,
     label: str,
     target: str,
+    server: subprocess.Popen[bytes],
+    database: str,
     carrier_port: int,
     inject: Path,
     rates: list[int],
@@ -587,6 +622,7 @@ def cps_steps(
             break
         tag = f"{label}-{rate}"
         uas, uas_stats = sipp_uas(procs, work, carrier_port, calls, budget + 5, tag)
+        cpu_before = cpu_seconds(server.pid, database)
         try:
             run = sipp_uac(
                 procs, work, target=target, scenario=scenario, rate=rate, calls=calls, hold_ms=hold_ms,
@@ -596,6 +632,9 @@ def cps_steps(
                 uas.wait(timeout=5)
         finally:
             procs.stop(uas)
+        cpu, db_cpu = (
+            after - before for after, before in zip(cpu_seconds(server.pid, database), cpu_before, strict=True)
+        )
         uas_rows = _stat_rows(uas_stats)
         ok, failed = _int(run.stats, "SuccessfulCall(C)"), _int(run.stats, "FailedCall(C)")
         # Calls set up per second, from the first set-up to the last: what the edge kept up with
@@ -613,16 +652,77 @@ def cps_steps(
             achieved=achieved,
             setup_p95_ms=percentile(setups, 95),
             carrier_answered=_int(uas_rows[-1], "SuccessfulCall(C)") if uas_rows else 0,
+            cpu_ms_per_call=1000 * cpu / max(ok + failed, 1),
+            db_cpu_ms_per_call=1000 * db_cpu / max(ok + failed, 1),
         )
         steps.append(step)
         log(
             f"  {label}: {rate:>5} calls/s asked, {achieved:7.1f} set up/s: {ok:,}/{calls:,} ok, "
             f"{step.failed} failed, set-up p50 {percentile(setups, 50):.1f} ms p95 {step.setup_p95_ms:.1f} ms"
-            f" (carrier answered {step.carrier_answered:,})"
+            f" (carrier answered {step.carrier_answered:,}); CPU per call: Kamailio {step.cpu_ms_per_call:.2f} ms,"
+            f" its database {step.db_cpu_ms_per_call:.2f} ms"
         )
         if not step.clean():
             break
     return steps
+
+
+# Parts of the edge's request route taken out one at a time (--ablate): what each costs per call.
+ABLATIONS: list[tuple[str, re.Pattern[str], str]] = [
+    (
+        # The dialog itself stays: the in-dialog rule refuses a BYE of no known dialog.
+        "the channel count (lock, profile size, set_dlg_profile)",
+        re.compile(
+            r"(route\[CHANNELS\] \{.*?dlg_manage\(\);\n)\tlock\(.*?set_dlg_profile\([^\n]*\n\tunlock\([^\n]*\n", re.S
+        ),
+        r"\1",
+    ),
+    ("the number checks (E.164, blocked list)", re.compile(r"\troute\(NUMBER\);\n(\troute\(MONEY\);)"), r"\1"),
+    (
+        "the media rules (SDP checks, codec filter)",
+        re.compile(r"(route\[CARRIER\] \{.*?)\troute\(MEDIA\);\n", re.S),
+        r"\1",
+    ),
+    # Never true ($var(cg) is the carriers' group): the rest of the condition stays as it is.
+    ("pike's flood check", re.compile(r"!pike_check_req\(\)"), r"$var(cg) == 0"),
+]
+
+
+def ablate(
+    procs: Processes, work: Path, node: Any, *, rate: int, reference: Step | None, **steps: Any
+) -> list[tuple[str, Step]]:
+    """The edge's config with one part taken out, each at one rate: Kamailio's CPU per call
+    against the whole config's at that rate (the edge must be stopped: same ports)."""
+    from apps.edge import services
+
+    cfg = (ROOT / "deploy" / "kamailio" / "kamailio.cfg").read_text()
+    results = []
+    for n, (name, pattern, replacement) in enumerate(ABLATIONS):
+        text, found = pattern.subn(replacement, cfg, count=1)
+        if found != 1:
+            log(f"  without {name}: skipped (the config no longer has it where expected)")
+            continue
+        path = work / f"kamailio-without-{n}.cfg"
+        path.write_text(text)
+        rundir = work / f"without-{n}-run"
+        rundir.mkdir(exist_ok=True)
+        argv = services.kamailio_command(
+            node, runtime_dir=str(rundir), extra_defines=[f"EDGE_PIKE_DENSITY={PIKE_DENSITY}"]
+        )
+        argv[argv.index("-f") + 1] = str(path)
+        server = procs.start(f"kamailio-without-{n}", argv)
+        try:
+            wait_rpc(procs, server, f"kamailio-without-{n}", node.rpc_url)
+            done = cps_steps(procs, work, label=f"without {n + 1}", server=server, rates=[rate], **steps)
+        finally:
+            procs.stop(server)
+        if not done:
+            break  # out of time
+        step = done[0]
+        results.append((name, step))
+        delta = f" ({step.cpu_ms_per_call - reference.cpu_ms_per_call:+.2f} ms)" if reference else ""
+        log(f"  without {name}: Kamailio CPU {step.cpu_ms_per_call:.2f} ms/call{delta}, {step.ok}/{step.calls} ok")
+    return results
 
 
 def best(steps: list[Step]) -> Step | None:
@@ -745,13 +845,14 @@ class Options:
     samples: int
     time_limit: int
     workers: int
+    ablate: bool
 
 
 def run(opts: Options, base_url: str, procs: Processes) -> int:
     t0 = time.monotonic()
     deadline = t0 + opts.time_limit
     work = procs.work
-    node_url = _create_database(base_url.rsplit("/", 1)[0] + "/postgres", "edge")
+    node_url = _create_database(base_url.rsplit("/", 1)[0] + "/postgres", NODE_DATABASE)
     redis_url = start_redis(procs)
     env = app_env(base_url, redis_url)
     django_setup(env)
@@ -775,7 +876,7 @@ def run(opts: Options, base_url: str, procs: Processes) -> int:
     data = build_profiles(opts.profiles)
     log(f"{opts.profiles:,} profiles with credit written in bulk in {time.perf_counter() - started:.1f} s")
 
-    start_edge(procs, node)
+    edge = start_edge(procs, node)
     errors = [r.error for r in services.edge_sync_global() if r.error]
     if errors:
         raise RuntimeError(f"the shared lists were not pushed: {errors}")
@@ -804,10 +905,13 @@ def run(opts: Options, base_url: str, procs: Processes) -> int:
     log(f"CDR writes in deploy/kamailio/kamailio.cfg: {'on' if cdrs else 'not there yet (issue 11 item 1)'}")
 
     log("calls per second through the edge (digest auth, channel check, dialogs, CDRs as configured):")
+    step_args: dict[str, Any] = {
+        "carrier_port": carrier_port, "inject": inject, "seconds_per_step": opts.seconds_per_step,
+        "hold_ms": opts.hold_ms, "database": NODE_DATABASE,
+    }  # fmt: skip
     edge_steps = cps_steps(
-        procs, work, label="edge", target=f"127.0.0.1:{node.sip_port}", carrier_port=carrier_port, inject=inject,
-        rates=opts.rates, seconds_per_step=opts.seconds_per_step, hold_ms=opts.hold_ms,
-        deadline=deadline - 90,
+        procs, work, label="edge", target=f"127.0.0.1:{node.sip_port}", server=edge, rates=opts.rates,
+        deadline=deadline - 90, **step_args,
     )  # fmt: skip
     max_concurrent, refused = burst(procs, work, data, node, carrier_port, opts.burst_hold_ms)
     latencies = provisioning_latency(data, node, opts.samples)
@@ -818,18 +922,25 @@ def run(opts: Options, base_url: str, procs: Processes) -> int:
     )
     log("hangup to debited balance: not measured: CDR import not landed")
 
-    for name, proc in list(procs.running):
-        if name == "kamailio-edge":
-            procs.stop(proc)
+    procs.stop(edge)
+    top = best(edge_steps)
+    if opts.ablate:
+        rate = top.rate if top else opts.rates[0]
+        log(f"the edge with one part of its request route taken out, {rate} calls/s each:")
+        reference = next((s for s in edge_steps if s.rate == rate), None)
+        ablate(
+            procs, work, node, rate=rate, reference=reference, target=f"127.0.0.1:{node.sip_port}",
+            deadline=deadline - 60, **step_args,
+        )  # fmt: skip
     bare_port = free_port()
-    start_bare(procs, node, bare_port, carrier_port)
+    bare = start_bare(procs, node, bare_port, carrier_port)
     log("calls per second through the bare digest-auth config (benchmarks/kamailio-bare.cfg):")
     bare_steps = cps_steps(
-        procs, work, label="bare", target=f"127.0.0.1:{bare_port}", carrier_port=carrier_port, inject=inject,
-        rates=opts.rates, seconds_per_step=opts.seconds_per_step, hold_ms=opts.hold_ms, deadline=deadline - 10,
+        procs, work, label="bare", target=f"127.0.0.1:{bare_port}", server=bare, rates=opts.rates,
+        deadline=deadline - 10, **step_args,
     )  # fmt: skip
 
-    top, bare_top = best(edge_steps), best(bare_steps)
+    bare_top = best(bare_steps)
     cps = round(top.achieved) if top else 0
     bare_cps = round(bare_top.achieved) if bare_top else 0
     # The failed calls at the rate reported (0 unless no step was clean: then the first step's).
@@ -838,6 +949,14 @@ def run(opts: Options, base_url: str, procs: Processes) -> int:
     log(f"load average now {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
     if bare_cps:
         log(f"edge / bare: {cps / bare_cps:.2f} (the edge's rules cost {100 * (1 - cps / bare_cps):.0f}% of the rate)")
+    both = [(e, b) for e in edge_steps for b in bare_steps if e.rate == b.rate and e.clean() and b.clean()]
+    if both:
+        e, b = both[-1]
+        log(
+            f"CPU per call at {e.rate}/s: Kamailio edge {e.cpu_ms_per_call:.2f} ms, bare {b.cpu_ms_per_call:.2f} ms "
+            f"({e.cpu_ms_per_call / max(b.cpu_ms_per_call, 0.001):.1f}×); their database (auth_db's query) edge "
+            f"{e.db_cpu_ms_per_call:.2f} ms, bare {b.db_cpu_ms_per_call:.2f} ms"
+        )
     if top and top.rate == opts.rates[-1] and top.clean():
         log(f"note: the highest step ({opts.rates[-1]}/s) had no failure: the edge may go higher (--rates)")
     ok_cap = max_concurrent <= CAP
@@ -866,18 +985,20 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4, help="Celery worker processes (default 4)")
     parser.add_argument("--time-limit", type=int, default=600, help="seconds; the run is stopped after it")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, SIPp traces)")
+    parser.add_argument(
+        "--ablate", action="store_true", help="also run the edge without each part of its rules (CPU per call)"
+    )
     args = parser.parse_args()
     opts = Options(
         profiles=args.profiles or (1_000 if args.quick else 10_000),
-        rates=[
-            int(r) for r in (args.rates or ("100,300,600" if args.quick else "100,200,400,600,800,1000")).split(",")
-        ],
+        rates=[int(r) for r in (args.rates or (QUICK_RATES if args.quick else RATES)).split(",")],
         seconds_per_step=args.seconds_per_step or (2.0 if args.quick else 5.0),
         hold_ms=args.hold_ms,
         burst_hold_ms=3000,
         samples=args.samples or (5 if args.quick else 20),
         time_limit=args.time_limit,
         workers=args.workers,
+        ablate=args.ablate,
     )
     if opts.profiles < 2:
         parser.error("--profiles: at least 2 (one is the burst's)")
