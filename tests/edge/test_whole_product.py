@@ -27,7 +27,9 @@ from django.core import mail
 from django.core.management import call_command
 
 from apps.accounts.models import User
+from apps.cdrs.models import Cdr
 from apps.core.actor import Actor
+from apps.edge.tasks import edge_cdrs_import_all
 from apps.numbers.services import number_stock_create
 from apps.rating.imports import COLUMNS
 from apps.rating.models import RateDeck
@@ -193,6 +195,28 @@ def buy_credit(api: Api, stripe: LocalStripe, amount: str) -> None:
     )
 
 
+class CdrImports:
+    """The beat's part: every second it queues the import of each node's CDRs
+    (`edge_cdrs_import_all`, skypemanager/schedule.py). The test plays that tick while it polls
+    (a beat process would send to the default queue, not to this test's worker); the import
+    and the rating that follows it run in the worker."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def tick(self) -> None:
+        if time.monotonic() - self.last >= 1:
+            edge_cdrs_import_all.delay()
+            self.last = time.monotonic()
+
+    def until(self, what: str, check: Callable[[], T | None], timeout: float = 30) -> T:
+        def ticked() -> T | None:
+            self.tick()
+            return check()
+
+        return until(what, ticked, timeout)
+
+
 def both_nodes_synced(api: Api, profile_id: str) -> list[dict[str, Any]]:
     nodes = api.get(f"sip-profiles/{profile_id}/")["provisioning"]
     return nodes if [(n["role"], n["state"]) for n in nodes] == [("primary", "synced"), ("secondary", "synced")] else []
@@ -287,7 +311,17 @@ def test_a_company_signs_up_buys_credit_and_its_pbx_calls_out_receives_calls_and
         pbx_port = free_port()
         register(primary, tmp_path, user, password, pbx_port)
         answered_call(primary, tmp_path, US_NUMBER, user, password)
+
+        # --- Its CDR is imported from the node and rated against the bundle -------------
+        imports = CdrImports()
+        imports.until("the US call used a bundle minute", lambda: minutes_used(api, pid) == 1)
+        assert profile_balance(api, pid) == Decimal("10.0000"), "a bundle call costs no credit"
+
+        # --- A UK call is paid from the profile's balance ------------------------------
         answered_call(primary, tmp_path, UK_NUMBER, user, password)
+        # 1 s of a call at 0.01 GBP a minute, billed per started minute (the deck's 60/60).
+        imports.until("the UK call was debited", lambda: profile_balance(api, pid) == Decimal("9.9900"))
+        assert minutes_used(api, pid) == 1
 
         # --- Two channels: a third simultaneous call is refused ------------------------
         carrier = CarrierUas(primary, tmp_path, calls=2)
@@ -308,6 +342,11 @@ def test_a_company_signs_up_buys_credit_and_its_pbx_calls_out_receives_calls_and
                     p.wait()
             carrier.stop()
 
+        imports.until(
+            "the refused call's record was imported",
+            lambda: Cdr.objects.filter(refusal_reason=Cdr.RefusalReason.CHANNEL_LIMIT).exists(),
+        )
+
         # --- The carrier calls the Online Number: the registered PBX rings -------------
         pbx = Pbx(tmp_path, pbx_port)
         try:
@@ -322,6 +361,29 @@ def test_a_company_signs_up_buys_credit_and_its_pbx_calls_out_receives_calls_and
         primary.stop()
         register(secondary, tmp_path, user, password, free_port())
         answered_call(secondary, tmp_path, US_NUMBER, user, password)
+        # The two held calls and this one: a bundle minute each, this one from the secondary.
+        imports.until("every US call used its minute", lambda: minutes_used(api, pid) == 4)
+        assert profile_balance(api, pid) == Decimal("9.9900")
+        assert "edge_cdrs_import_task" in worker.output(), "the CDRs were imported somewhere else than the worker"
+
+    calls = Cdr.objects.order_by("started_at", "node", "edge_id")
+    assert [(c.node, c.direction, c.disposition, c.refusal_reason, c.callee) for c in calls] == [
+        (primary.node.name, "outbound", "answered", "", US_NUMBER),
+        (primary.node.name, "outbound", "answered", "", UK_NUMBER),
+        (primary.node.name, "outbound", "answered", "", US_NUMBER),
+        (primary.node.name, "outbound", "answered", "", US_NUMBER),
+        (primary.node.name, "outbound", "refused", "channel_limit", US_NUMBER),
+        (primary.node.name, "inbound", "answered", "", DID),
+        (secondary.node.name, "outbound", "answered", "", US_NUMBER),
+    ]
+
+
+def minutes_used(api: Api, profile_id: str) -> int:
+    return int(api.get(f"sip-profiles/{profile_id}/bundles/")["minutes_used"])
+
+
+def profile_balance(api: Api, profile_id: str) -> Decimal:
+    return Decimal(api.get(f"sip-profiles/{profile_id}/credit/")["balance"])
 
 
 def _profile_pk(public_id: str) -> int:
