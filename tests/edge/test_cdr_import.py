@@ -22,9 +22,22 @@ from apps.edge.tasks import edge_cdrs_import_all, edge_cdrs_import_task
 from apps.sip_profiles.models import SipProfile
 from skypemanager.celery import app as celery_app
 from tests.core.test_celery_worker import worker  # noqa: F401 (the real worker fixture)
-from tests.edge.conftest import CarrierUas, Edge, explain, node_database, run_sipp, running_edge
+from tests.edge.conftest import (
+    CARRIER_SOURCE,
+    CarrierUas,
+    Edge,
+    explain,
+    free_port,
+    node_database,
+    run_sipp,
+    running_edge,
+    scenario,
+    sipp_command,
+)
 from tests.edge.sip import Dialog, Peer, sdp
+from tests.edge.test_edge_call_end import MAX_CALL_SECONDS
 from tests.edge.test_edge_calls import US_NUMBER, call, provisioned, refused, synced
+from tests.edge.test_inbound import CALLER, DID, Pbx, answered, carrier_call, registered, routed
 from tests.factories import move_profile_balance
 from tests.rating.factories import small_deck
 from tests.sip_profiles.factories import digest_profile
@@ -225,3 +238,76 @@ def test_after_a_kamailio_restart_on_the_same_database_the_import_goes_on_from_i
     assert ids == [r["id"] for r in rows]
     assert len(set(ids)) == 4
     assert balance(profile) == Decimal("10") - 4 * Decimal("0.0050")
+
+
+def test_inbound_on_net_and_cancelled_calls_are_recorded_and_imported_with_their_direction_and_disposition(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    small_deck(currency=company.currency)
+    profile, password = provisioned(company, owner)
+    routed(company, owner, profile, name="reception", number=DID, capture=django_capture_on_commit_callbacks)
+    port = free_port()
+    registered(edge, tmp_path, profile, password, port)
+    # A carrier's call to the Online Number; another profile's call to the business account by name.
+    answered(edge, carrier_call(edge, tmp_path, to=DID), Pbx(tmp_path, port))
+    caller, caller_password = provisioned(company, owner, name="Caller PBX", balance="")
+    answered(
+        edge, call(edge, tmp_path, number="reception", profile=caller, password=caller_password), Pbx(tmp_path, port)
+    )
+    # An outbound call given up while it rings.
+    uas = CarrierUas(edge, tmp_path, name="carrier_uas_cancel.xml")
+    command = sipp_command(
+        edge,
+        scenario(tmp_path, "cancel_uac.xml"),
+        service=US_NUMBER,
+        user=profile.sip_username,
+        password=password,
+        hold_ms=500,
+    )
+    result = run_sipp(command, edge=edge)
+    assert result.returncode == 0, explain(command, result, edge)
+    assert uas.wait() == 0
+
+    rows = records_of(edge, 3, profile, caller)
+    edge_cdrs_import_task.delay(edge_node.pk).get()
+
+    cdrs = Cdr.objects.filter(edge_id__in=[r["id"] for r in rows], node=edge_node.name).select_related("rating")
+    got = sorted(
+        (c.sip_profile_id, c.direction, c.caller, c.callee, c.disposition, c.sip_code, c.rating.cost) for c in cdrs
+    )
+    assert got == sorted(
+        [
+            (profile.pk, "inbound", CALLER, DID, "answered", 200, Decimal("0")),
+            (caller.pk, "on_net", "", "reception", "answered", 200, Decimal("0")),
+            (profile.pk, "outbound", "", US_NUMBER, "cancelled", 487, Decimal("0")),
+        ]
+    )
+    inbound = next(r for r in rows if r["direction"] == "inbound")
+    assert (inbound["auth_method"], inbound["source_ip"]) == ("carrier", CARRIER_SOURCE)
+    on_net = next(r for r in rows if r["direction"] == "on_net")
+    assert on_net["dest_profile_id"] == profile.pk
+
+
+def test_a_call_whose_bye_is_lost_is_recorded_when_the_edge_ends_it(
+    quick_edge: Edge, quick_edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path
+) -> None:
+    profile, password = provisioned(company, owner, channels=1)
+    uas = CarrierUas(quick_edge, tmp_path)
+    command = sipp_command(
+        quick_edge,
+        scenario(tmp_path, "invite_nobye_uac.xml"),
+        service=US_NUMBER,
+        user=profile.sip_username,
+        password=password,
+    )
+    try:
+        result = run_sipp(command, edge=quick_edge)
+        assert result.returncode == 0, explain(command, result, quick_edge)
+        assert uas.wait() == 0
+    finally:
+        uas.stop()
+
+    (row,) = records_of(quick_edge, 1, profile)
+    assert (row["sip_code"], row["refusal"]) == (200, "")
+    held = (row["ended_at"] - row["answered_at"]).total_seconds()
+    assert MAX_CALL_SECONDS - 1 <= held <= MAX_CALL_SECONDS + 5, held
