@@ -29,7 +29,7 @@ import gc
 import io
 import logging
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -176,8 +176,28 @@ class Decks:
     def _deck(self, deck_id: int) -> Deck:
         deck = self._decks.get(deck_id)
         if deck is None:
-            deck = self._decks[deck_id] = Deck.load(deck_id)
+            deck = self._decks[deck_id] = _loaded_deck(deck_id)
         return deck
+
+
+# The rates of a deck never change (they are read only; a new price list is a new deck), so a
+# deck loaded once is kept for later runs of this process: the edge's CDR import rates every
+# second, and loading a 100,000-rate deck each time would cost most of that second. Which
+# decks are in force is read again by every run (Decks' timeline). The few most recently
+# used are kept.
+MAX_LOADED_DECKS = 6
+_loaded_decks: OrderedDict[int, Deck] = OrderedDict()
+
+
+def _loaded_deck(deck_id: int) -> Deck:
+    deck = _loaded_decks.get(deck_id)
+    if deck is None:
+        deck = _loaded_decks[deck_id] = Deck.load(deck_id)
+        while len(_loaded_decks) > MAX_LOADED_DECKS:
+            _loaded_decks.popitem(last=False)
+    else:
+        _loaded_decks.move_to_end(deck_id)
+    return deck
 
 
 class Blocklist:

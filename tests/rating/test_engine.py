@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.audit.models import AuditEvent
@@ -165,3 +167,22 @@ def test_the_job_tells_the_company_at_once_when_calls_empty_a_profile(staff, bra
     assert _balance(branch) == Decimal("-0.0160")
     notice = Notice.objects.get(company=branch.company, kind="profile_balance_empty")
     assert branch.name in notice.message
+
+
+def test_a_deck_is_loaded_once_per_process_and_a_newly_activated_one_is_seen_at_once(staff, branch) -> None:
+    """The edge's import rates every second: the deck in force is not read again each run,
+    but which deck is in force is (a deck activated in between prices the next calls)."""
+    small_deck(effective_from=datetime(2026, 1, 1, tzinfo=UTC))
+    load(cdr_csv(csv_row(1, branch.public_id, callee="+442079460000")), staff)
+    rate_pending()
+    load(cdr_csv(csv_row(2, branch.public_id, callee="+442079460000")), staff)
+
+    with CaptureQueriesContext(connection) as queries:
+        rate_pending()
+
+    assert not [q for q in queries.captured_queries if 'FROM "rating_rate"' in q["sql"]]
+    small_deck(effective_from=datetime(2026, 1, 2, tzinfo=UTC), markup=Decimal("0.001"))
+    load(cdr_csv(csv_row(3, branch.public_id, callee="+442079460000")), staff)
+    rate_pending()
+    costs = dict(CdrRating.objects.values_list("cdr__edge_id", "cost"))
+    assert (costs[1], costs[2], costs[3]) == (Decimal("0.0160"), Decimal("0.0160"), Decimal("0.0180"))
