@@ -116,6 +116,7 @@ def test_edge_run_print_shows_the_kamailio_line_with_the_node_as_defines(db: Any
     for define in (
         "'EDGE_NODE=\"edge1\"'",
         "'EDGE_DB_URL=\"postgres://k:pw@10.0.0.5:5432/edge1\"'",
+        "'EDGE_CDR_DB=\"cdr=>postgres://k:pw@10.0.0.5:5432/edge1\"'",
         "EDGE_SIP_IP=203.0.113.10",
         "EDGE_SIP_PORT=5060",
         "EDGE_RPC_PORT=5071",
