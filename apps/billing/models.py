@@ -10,6 +10,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from apps.billing.money import format_money
 from apps.companies.models import Company, CompanyOwnedQuerySet, Currency
 from apps.core.models import PublicModel
 
@@ -347,7 +348,7 @@ class CreditPurchase(PublicModel):
 
     def __str__(self) -> str:
         reference = self.wire_reference or str(self.public_id)[:8]
-        return f"{self.get_method_display()} {reference}: {self.amount:.2f} {self.currency}"
+        return f"{self.get_method_display()} {reference}: {format_money(self.amount, self.currency)}"
 
     @property
     def is_stripe(self) -> bool:

@@ -1,5 +1,6 @@
-"""Money in one place: its quanta, how an amount is written for people, and how an amount typed
-in (a form, the API, the admin) is read."""
+"""Money in one place: its quanta, how an amount is written for people (`format_money`, which
+lives in apps.core.money so that every layer can use it), and how an amount typed in (a form,
+the API, the admin) is read."""
 
 from __future__ import annotations
 
@@ -7,16 +8,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from apps.core.exceptions import ApplicationError
+from apps.core.money import format_money
+
+__all__ = ["AMOUNT_QUANTUM", "CENTS", "clean_amount", "format_money"]
 
 # Balances, charges and call costs are kept to 4 decimal places (ARCHITECTURE.md, Money).
 AMOUNT_QUANTUM = Decimal("0.0001")
 # What is bought and paid for: Stripe charges whole cents, and settings are whole cents too.
 CENTS = Decimal("0.01")
-
-
-def format_money(amount: Decimal, currency: str) -> str:
-    """An amount as people read it: "1,234.50 EUR" (two places, thousands grouped)."""
-    return f"{amount:,.2f} {currency}"
 
 
 def clean_amount(

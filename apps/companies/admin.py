@@ -15,6 +15,7 @@ from apps.companies.models import Company, PurchasePolicy, VerificationRequest
 from apps.companies.selectors import purchase_policy_for_company
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
+from apps.core.money import format_money
 
 
 class CompanyAdminForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -46,7 +47,7 @@ class CompanyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def effective_limit(self, company: Company) -> str:
         policy = purchase_policy_for_company(company)
         suffix = " (override)" if policy.limit_overridden else ""
-        return f"{policy.max_purchase:,.2f} {company.currency}{suffix}"
+        return format_money(policy.max_purchase, company.currency) + suffix
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # companies are created by signing up

@@ -12,6 +12,7 @@ from apps.core.admin_imports import CsvImportAdminMixin
 from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.exceptions import ApplicationError
 from apps.core.models import ImportJob
+from apps.core.money import format_money
 from apps.numbers import imports, services
 from apps.numbers.forms import NumberImportForm, OnlineNumberAdminForm
 from apps.numbers.models import NumberSubscription, OnlineNumber
@@ -64,8 +65,8 @@ class OnlineNumberAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[
     @admin.display(description="3 / 12 months")
     def prices(self, stock: OnlineNumber) -> str:
         return " · ".join(
-            f"{currency.upper()} {stock.price(currency=currency, months=3):.2f} / "
-            f"{stock.price(currency=currency, months=12):.2f}"
+            f"{currency.upper()} {format_money(stock.price(currency=currency, months=3))} / "
+            f"{format_money(stock.price(currency=currency, months=12))}"
             for currency in imports.CURRENCIES
         )
 

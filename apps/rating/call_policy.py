@@ -24,6 +24,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from apps.bundles.models import BundlePeriod
+from apps.core.money import format_money
 from apps.sip_profiles.models import SipProfile
 
 ZERO = Decimal("0.0000")
@@ -146,7 +147,7 @@ def _decide(
     elif not paid:
         refusal = Refusal.NO_BALANCE
         reason = (
-            f"The profile balance is {balance:.2f} {currency}: paid outbound calls are refused until "
+            f"The profile balance is {format_money(balance, currency)}: paid outbound calls are refused until "
             "credit is allocated to it."
         )
         if on_bundle:

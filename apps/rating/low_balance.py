@@ -30,6 +30,7 @@ from apps.billing.models import LedgerAccount, ProfileBalanceAlert
 from apps.companies.models import Notice
 from apps.companies.notices import notice_create
 from apps.core.enqueue import enqueue_on_commit
+from apps.core.money import format_money
 from apps.rating.call_policy import call_policy
 
 logger = logging.getLogger(__name__)
@@ -145,8 +146,8 @@ def _notify(*, profile_id: int, kind: str, now: datetime) -> bool:
         if kind == EMPTY:
             policy = call_policy(profile, now=now)
             message = (
-                f"SIP profile “{profile.name}” has no credit left ({balance:.2f} {currency}): its paid outbound "
-                "calls are refused until you allocate credit to it."
+                f"SIP profile “{profile.name}” has no credit left ({format_money(balance, currency)}): "
+                "its paid outbound calls are refused until you allocate credit to it."
             )
             if policy.bundle_calls_allowed:
                 left = policy.bundle_minutes_left
@@ -156,7 +157,8 @@ def _notify(*, profile_id: int, kind: str, now: datetime) -> bool:
             level = Notice.Level.ERROR
         else:
             message = (
-                f"SIP profile “{profile.name}” has {balance:.2f} {currency} left, below {threshold:.2f} {currency}. "
+                f"SIP profile “{profile.name}” has {format_money(balance, currency)} left, "
+                f"below {format_money(threshold, currency)}. "
                 "Allocate credit to it before it runs out: paid outbound calls stop at zero."
             )
             level = Notice.Level.WARNING

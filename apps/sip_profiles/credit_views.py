@@ -17,6 +17,7 @@ from apps.billing.recharge.views import ProfileAutoRechargeForm, flash_errors
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError
+from apps.core.money import format_money
 from apps.sip_profiles.models import SipProfile
 
 
@@ -44,7 +45,7 @@ class ProfileCreditView(CompanyPageMixin, View):
             messages.error(request, error.message)
         else:
             verb = "allocated to" if data["action"] == "allocate" else "taken back from"
-            messages.success(request, f"{data['amount']:.2f} {self.company.currency} {verb} {profile.name}.")
+            messages.success(request, f"{format_money(data['amount'], self.company.currency)} {verb} {profile.name}.")
         return redirect("sip-profile-detail", id=profile.public_id)
 
 

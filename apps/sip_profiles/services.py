@@ -31,6 +31,7 @@ from apps.callerid.services import caller_id_resolve
 from apps.companies.models import Company
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError, Conflict
+from apps.core.money import format_money
 from apps.sip_profiles.hooks import profile_created_run
 from apps.sip_profiles.models import (
     CHARGE_ITEM_LABEL,
@@ -521,10 +522,11 @@ def sip_profile_delete(*, actor: Actor, profile: SipProfile) -> SipProfile:
         balance = profile_balance(profile)
         if balance != 0:
             raise ApplicationError(
-                f"{profile.name} still holds {balance:.2f} {company.currency}: take it back to the company balance "
-                "first."
+                f"{profile.name} still holds {format_money(balance, company.currency)}: take it back to the "
+                "company balance first."
                 if balance > 0
-                else f"{profile.name} owes {-balance:.2f} {company.currency}: allocate credit to settle it first.",
+                else f"{profile.name} owes {format_money(-balance, company.currency)}: "
+                "allocate credit to settle it first.",
                 code="profile_holds_credit",
             )
         released = list(BusinessAccount.objects.for_company(company).filter(sip_profile=profile).select_for_update())

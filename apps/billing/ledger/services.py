@@ -23,7 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.billing.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from apps.billing.money import AMOUNT_QUANTUM
+from apps.billing.money import AMOUNT_QUANTUM, format_money
 from apps.companies.models import Company
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
@@ -83,8 +83,8 @@ def _refuse_overdraft(
     overdraws = delta < 0 and balance + delta < 0 and kind in LedgerAccount.CUSTOMER_KINDS
     if overdraws and (kind == LedgerAccount.Kind.COMPANY_BALANCE or pk not in may_go_negative):
         raise InsufficientFunds(
-            f"Not enough credit: {LedgerAccount.Kind(kind).label.lower()} is {balance:.2f} {currency}, "
-            f"this needs {-delta:.2f}.",
+            f"Not enough credit: {LedgerAccount.Kind(kind).label.lower()} is {format_money(balance, currency)}, "
+            f"this needs {format_money(-delta)}.",
             field="amount",
         )
 
