@@ -6,6 +6,7 @@ from django import forms
 from django_countries import countries
 
 from apps.core.exceptions import ApplicationError
+from apps.core.forms import CsvUploadForm
 from apps.numbers import imports
 from apps.numbers.models import OnlineNumber
 
@@ -78,14 +79,6 @@ class OnlineNumberAdminForm(forms.ModelForm):  # type: ignore[type-arg]
         return cleaned
 
 
-class NumberImportForm(forms.Form):
-    file = forms.FileField(
-        help_text=f"CSV, UTF-8, up to {imports.MAX_FILE_BYTES // (1024 * 1024)} MB and {imports.MAX_ROWS:,} rows."
-    )
-
-    def clean_file(self) -> Any:
-        upload = self.cleaned_data["file"]
-        # Refused before it is read into memory.
-        if upload.size is None or upload.size > imports.MAX_FILE_BYTES:
-            raise forms.ValidationError(f"The file is larger than {imports.MAX_FILE_BYTES // (1024 * 1024)} MB.")
-        return upload
+class NumberImportForm(CsvUploadForm):
+    max_bytes = imports.MAX_FILE_BYTES
+    max_rows = imports.MAX_ROWS

@@ -1,27 +1,19 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 
 from apps.companies.models import Currency
+from apps.core.forms import CsvUploadForm
 from apps.rating import imports
 from apps.rating.models import BlockedPrefix
 
 
-class RateDeckImportForm(forms.Form):
+class RateDeckImportForm(CsvUploadForm):
+    max_bytes = imports.MAX_FILE_BYTES
+    max_rows = imports.MAX_ROWS
     currency = forms.ChoiceField(choices=Currency.choices)
     name = forms.CharField(max_length=200, required=False, help_text="Defaults to the file's name.")
-    file = forms.FileField(
-        help_text=f"CSV, UTF-8, up to {imports.MAX_FILE_BYTES // (1024 * 1024)} MB and {imports.MAX_ROWS:,} rows."
-    )
-
-    def clean_file(self) -> Any:
-        upload = self.cleaned_data["file"]
-        # Refused before it is read into memory.
-        if upload.size is None or upload.size > imports.MAX_FILE_BYTES:
-            raise forms.ValidationError(f"The file is larger than {imports.MAX_FILE_BYTES // (1024 * 1024)} MB.")
-        return upload
+    field_order = ["currency", "name", "file"]
 
 
 class BlockedPrefixAdminForm(forms.ModelForm):  # type: ignore[type-arg]
