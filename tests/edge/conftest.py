@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 from django.conf import settings
+from psycopg.conninfo import conninfo_to_dict
 
 from apps.edge import clients, services
 from apps.edge.models import Carrier, EdgeNode
@@ -117,20 +118,27 @@ class Edge:
     tls: TlsFiles | None = None
     media: MediaRelay | None = None
     kamailio: Kamailio | None = None
+    database_down: bool = False
 
     @property
     def sip(self) -> str:
         return f"127.0.0.1:{self.node.sip_port}"
 
-    def stop(self) -> None:
-        """The node fails: its Kamailio is stopped by pid (its database stays, as a node's
-        host that is down keeps its disk)."""
+    def stop(self, *, database: bool = False) -> None:
+        """The node fails: its Kamailio is stopped by pid. With `database`, its database
+        refuses connections too (the whole host is down; its disk keeps the data)."""
         assert self.kamailio is not None
         self.kamailio.stop()
+        if database:
+            node_database_reachable(self.node.database_url, False)
+            self.database_down = True
 
     def start(self) -> None:
         """The node returns, on the same ports, reading the same database."""
         assert self.kamailio is not None
+        if self.database_down:
+            node_database_reachable(self.node.database_url, True)
+            self.database_down = False
         if not self.kamailio.running:
             self.kamailio.start()
 
@@ -146,6 +154,20 @@ class Edge:
 # shorter timer on the shared node adds its define here; one that needs it on its own node
 # passes extra_defines to running_edge()).
 TEST_DEFINES: list[str] = []
+
+
+def node_database_reachable(database_url: str, reachable: bool) -> None:
+    """Let a node database take connections again, or refuse them all (those open are ended),
+    as when its host is down: portal writes and CDR reads then fail to connect."""
+    info = conninfo_to_dict(clients.kamailio_db_url(database_url))
+    name = info.pop("dbname")
+    with psycopg.connect(**{**info, "dbname": "postgres"}, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {"true" if reachable else "false"}')
+        if not reachable:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
 
 
 @contextmanager

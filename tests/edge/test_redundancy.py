@@ -10,12 +10,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from django.core.management import call_command
 
+from apps.cdrs.models import Cdr
 from apps.core.actor import Actor
 from apps.edge.clients import EdgeNodeError, rpc_dispatcher_targets
 from apps.edge.models import EdgeProvisioning
+from apps.edge.tasks import edge_cdrs_import_task
 from apps.sip_profiles.models import SipProfile
 from apps.sip_profiles.services import sip_profile_update
 from tests.conftest import client_as
@@ -200,8 +203,17 @@ def test_with_the_primary_down_the_pbx_registers_and_calls_through_the_secondary
     )
     register(primary, tmp_path, profile, password)
     call_answered(primary, tmp_path, profile, password, carrier_port=primary.carrier_port)
+    # The call's record is in the primary's database (written as the call ended), not imported yet.
+    with psycopg.connect(primary.node.database_url) as conn:
+        wait_until(
+            lambda: (
+                conn.execute("SELECT count(*) FROM sm_cdrs WHERE profile_id = %s", (profile.pk,)).fetchone() == (1,)
+            ),
+            "the primary records the call",
+        )
+        (record_id,) = conn.execute("SELECT id FROM sm_cdrs WHERE profile_id = %s", (profile.pk,)).fetchone() or (0,)
 
-    primary.stop()  # its Kamailio, by pid
+    primary.stop(database=True)  # its Kamailio by pid, and its database unreachable: the host is down
     try:
         # The PBX (its SRV lookup falling back to the secondary) registers and calls there.
         register(secondary, tmp_path, profile, password)
@@ -224,9 +236,13 @@ def test_with_the_primary_down_the_pbx_registers_and_calls_through_the_secondary
             for p in client_as(owner).get(f"/api/v1/sip-profiles/{profile.public_id}/").json()["provisioning"]
         }
         assert shown[names[0]]["state"] == "failed"
-        assert "JSON-RPC" in shown[names[0]]["error"], shown
+        assert "node database unreachable" in shown[names[0]]["error"], shown
         assert shown[names[0]]["attempts"] >= 1
         assert shown[names[1]]["state"] == "synced"
+        # The CDR import cannot read the primary's records meanwhile (and loses none).
+        outage = edge_cdrs_import_task.apply(args=(edge_pair_nodes.primary.pk,)).get()
+        assert "node database unreachable" in outage["error"], outage
+        assert not Cdr.objects.filter(node=names[0], edge_id=record_id).exists()
     finally:
         primary.start()  # the node returns: same ports, same database
     returned = time.monotonic()
@@ -244,3 +260,8 @@ def test_with_the_primary_down_the_pbx_registers_and_calls_through_the_secondary
     refused(primary, tmp_path, code=403, number=US_NUMBER, profile=profile, password=password)
     # Its registrations outlived the restart (usrloc writes them through to the node database).
     assert "Contact" in str(primary.rpc("ul.lookup", "location", profile.sip_username))
+    # The call made on the primary before it went down is imported now (the task every second).
+    back = edge_cdrs_import_task.apply(args=(edge_pair_nodes.primary.pk,)).get()
+    assert back["cdrs"] >= 1, back
+    cdr = Cdr.objects.get(node=names[0], edge_id=record_id)
+    assert (cdr.sip_profile_id, cdr.callee, cdr.sip_code) == (profile.pk, US_NUMBER, 200)
