@@ -40,6 +40,10 @@ class RpcReloadBusy(EdgeNodeError):
     """permissions.addressReload within its reload interval ("ongoing reload")."""
 
 
+class RpcTimeout(EdgeNodeError):
+    """The node did not answer (connect, a read, or the whole answer) within the call's timeout."""
+
+
 @dataclass
 class ProfileChanges:
     subscriber: str = ""  # "", "added", "updated", "deleted"
@@ -352,21 +356,36 @@ def node_schema_apply(database_url: str, files: list[Path], ours: Path) -> list[
     return applied
 
 
-def rpc(rpc_url: str, method: str, *params: Any) -> Any:
-    """One JSON-RPC 2.0 call; the result, or EdgeNodeError."""
+def rpc(rpc_url: str, method: str, *params: Any, timeout: float | None = None) -> Any:
+    """One JSON-RPC 2.0 call; the result, or EdgeNodeError.
+
+    `timeout` (seconds; EDGE_NODE_TIMEOUT unless given) bounds the connection, each read and
+    the whole body: a socket timeout alone restarts on every byte, so a node that trickles
+    its answer is cut off at the deadline too."""
     if not rpc_url.startswith(("http://", "https://")):
         raise EdgeNodeError(f"JSON-RPC URL must be http(s): {rpc_url!r}")
+    limit = settings.EDGE_NODE_TIMEOUT if timeout is None else timeout
+    deadline = time.monotonic() + limit
     body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode()
     request = urllib.request.Request(rpc_url, data=body, headers={"Content-Type": "application/json"})  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=settings.EDGE_NODE_TIMEOUT) as response:  # noqa: S310
-            answer = json.loads(response.read() or b"{}")
+        with urllib.request.urlopen(request, timeout=limit) as response:  # noqa: S310
+            chunks = []
+            while chunk := response.read1(65536):
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise RpcTimeout(f"JSON-RPC {method}: no whole answer within {limit * 1000:.0f} ms")
+            answer = json.loads(b"".join(chunks) or b"{}")
+    except RpcTimeout:
+        raise
     except urllib.error.HTTPError as exc:
         # jsonrpcs answers an RPC error with its HTTP status and the message as the reason.
         if "ongoing reload" in str(exc.reason).lower():
             raise RpcReloadBusy(f"JSON-RPC {method}: {exc.code} {exc.reason}") from exc
         raise EdgeNodeError(f"JSON-RPC {method}: {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
+        if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
+            raise RpcTimeout(f"JSON-RPC {method}: no answer within {limit * 1000:.0f} ms") from exc
         raise EdgeNodeError(f"JSON-RPC {method} failed: {exc}") from exc
     error = answer.get("error")
     if error:
