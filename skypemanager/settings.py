@@ -271,6 +271,7 @@ SPECTACULAR_SETTINGS = {
         "ApiKeyRoleEnum": ["admin", "billing", "viewer"],
         "SipProfileStatusEnum": "apps.sip_profiles.models.SipProfile.Status",
         "ProvisioningStateEnum": "apps.sip_profiles.models.SipProfile.Provisioning",
+        "EdgeNodeRoleEnum": "apps.edge.models.EdgeNode.Role",
         "CreditPurchaseStatusEnum": "apps.billing.models.CreditPurchase.Status",
         "CreditPurchaseMethodEnum": "apps.billing.models.CreditPurchase.Method",
     },
@@ -375,6 +376,10 @@ ALLOW_PRIVATE_SIP_ADDRESSES = env_bool("ALLOW_PRIVATE_SIP_ADDRESSES", default=Fa
 EDGE_SYNC_ENABLED = env_bool("EDGE_SYNC_ENABLED", default=False)
 # Seconds one JSON-RPC call or node database connection may take before the node counts as down.
 EDGE_NODE_TIMEOUT = env_int("EDGE_NODE_TIMEOUT", 3, minimum=1)
+# Milliseconds the live state of a profile (the profile page's card, GET sip-profiles/{id}/status/)
+# waits for the nodes, asked in parallel: a node that has not answered by then is shown as not
+# answering, so a slow node cannot hold the page (kept under a second).
+EDGE_STATUS_TIMEOUT_MS = env_int("EDGE_STATUS_TIMEOUT_MS", 700, minimum=50, maximum=950)
 EDGE_KAMAILIO_CFG = env_str("EDGE_KAMAILIO_CFG", str(BASE_DIR / "deploy" / "kamailio" / "kamailio.cfg"))
 # Kamailio's per-module SQL files (Debian: kamailio-postgres-modules).
 EDGE_KAMAILIO_SQL_DIR = env_str("EDGE_KAMAILIO_SQL_DIR", "/usr/share/kamailio/postgres")

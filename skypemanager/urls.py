@@ -17,6 +17,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("apps.billing.api_urls")),
     path("", include("apps.bundles.api_urls")),
     path("", include("apps.rating.api_urls")),
+    path("", include("apps.edge.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="v1:api-schema"), name="api-docs"),
 ]
@@ -37,6 +38,7 @@ urlpatterns = [
     path("", include("apps.callerid.urls")),
     path("", include("apps.billing.urls")),
     path("", include("apps.rating.urls")),
+    path("", include("apps.edge.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("staff/", admin.site.urls),
 ]

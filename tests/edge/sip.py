@@ -531,8 +531,9 @@ def rtpengine(ng: str, command: dict[str, object]) -> dict[str, object]:
     return {k: v.decode() if isinstance(v, bytes) else v for k, v in answer.items()}
 
 
-def register(peer: Peer, user: str, password: str, *, expires: int = 300) -> Message:
-    """REGISTER the peer's contact as `user`, answering the digest challenge; the final response."""
+def register(peer: Peer, user: str, password: str, *, expires: int = 300, user_agent: str = "") -> Message:
+    """REGISTER the peer's contact as `user`, answering the digest challenge; the final response.
+    `expires=0` unregisters that contact."""
     host, port = peer.edge
     uri = f"sip:{host}:{port}"
     call_id, tag = f"{secrets.token_hex(10)}@{peer.ip}", secrets.token_hex(6)
@@ -541,6 +542,8 @@ def register(peer: Peer, user: str, password: str, *, expires: int = 300) -> Mes
         headers = [("Via", peer.via()), ("Max-Forwards", "70"), ("From", f"<sip:{user}@{host}>;tag={tag}")]
         headers += [("To", f"<sip:{user}@{host}>"), ("Call-ID", call_id), ("CSeq", f"{cseq} REGISTER")]
         headers += [("Contact", peer.contact), ("Expires", str(expires)), *extra]
+        if user_agent:
+            headers.append(("User-Agent", user_agent))
         peer.send(build(f"REGISTER {uri} SIP/2.0", headers))
         final = peer.expect_final(call_id, "REGISTER")
         if final.status != 401 or extra:

@@ -9,6 +9,7 @@ from typing import Any
 from django import template
 from django.conf import settings
 
+from apps.edge.live import profile_live_state
 from apps.edge.provisioning import provisioning_by_profile
 from apps.edge.selectors import edge_servers, srv_records, srv_zone
 from apps.sip_profiles.models import SipProfile
@@ -40,3 +41,10 @@ def edge_connect_cards(profile: SipProfile, rtp_last_port: int) -> dict[str, Any
         "zone": srv_zone(records),
         "rtp_last_port": rtp_last_port,
     }
+
+
+@register.inclusion_tag("edge/_live_card.html")
+def edge_live_card(profile: SipProfile) -> dict[str, Any]:
+    """The trunk's registrations and calls now, asked of the nodes (bounded in time: a node
+    that does not answer is shown as such); the card then refreshes itself with htmx."""
+    return {"profile": profile, "live": profile_live_state(profile=profile)}

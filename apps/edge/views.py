@@ -1,0 +1,29 @@
+"""The profile page's live status card (its content, which the card polls with htmx)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views import View
+
+from apps.companies.scoping import CompanyPageMixin
+from apps.edge.live import profile_live_state
+from apps.sip_profiles.models import SipProfile
+
+
+class ProfileLiveStatusView(CompanyPageMixin, View):
+    """Who can read the profile can read its live state (another company's profile: 404)."""
+
+    model = SipProfile
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return queryset.filter(deleted_at__isnull=True)
+
+    def get(self, request: HttpRequest, id: Any) -> HttpResponse:
+        profile = self.get_object_or_404(id)
+        context = {"profile": profile, "live": profile_live_state(profile=profile)}
+        response = render(request, "edge/_live_status.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
