@@ -1,4 +1,5 @@
-"""The profile page's live status card (its content, which the card polls with htmx)."""
+"""The profile page's live status card: its content, which the card fetches and polls with htmx
+(a page of its own without JavaScript)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ class ProfileLiveStatusView(CompanyPageMixin, View):
     def get(self, request: HttpRequest, id: Any) -> HttpResponse:
         profile = self.get_object_or_404(id)
         context = {"profile": profile, "live": profile_live_state(profile=profile)}
-        response = render(request, "edge/_live_status.html", context)
+        # htmx (the card's polling) swaps in the content; without JavaScript it is a page.
+        template = "edge/_live_status.html" if request.htmx else "edge/live_status.html"  # type: ignore[attr-defined]
+        response = render(request, template, context)
         response["Cache-Control"] = "no-store"
         return response

@@ -177,28 +177,34 @@ def test_a_call_in_progress_takes_one_of_the_profiles_channels_and_none_once_it_
 def test_a_node_that_refuses_and_one_that_never_answers_are_shown_as_not_answering_within_a_second(
     edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, settings: Any
 ) -> None:
-    settings.EDGE_STATUS_TIMEOUT_MS = 700
+    settings.EDGE_STATUS_TIMEOUT_MS = 600
     profile, _ = provisioned(company, owner)
     api = client_as(owner)
-    page = Client()
-    page.force_login(owner)
+    browser = Client()
+    browser.force_login(owner)
+    status_page = reverse("sip-profile-status", args=[profile.public_id])
+    timed: dict[str, float] = {}
+
+    def timing(name: str, get: Callable[[], Any]) -> Any:
+        started = time.monotonic()
+        result = get()
+        timed[name] = time.monotonic() - started
+        return result
+
+    # Once before timing: a process's first template render loads every tag library (about
+    # a second on a busy machine), a cost of its start, not of the nodes.
+    assert browser.get(status_page, HTTP_HX_REQUEST="true").status_code == 200
     with rpc_server(never_answer) as hung_url:
         # Added after the sync: the sync has its own bounds and retries; this is about reads.
         broken_node("refusing-edge", f"http://127.0.0.1:{free_port()}/RPC", edge)
         broken_node("hung-edge", hung_url, edge)
 
-        started = time.monotonic()
-        body = status(api, profile)
-        api_seconds = time.monotonic() - started
+        body = timing("the API", lambda: status(api, profile))
+        card = timing("the card's poll", lambda: browser.get(status_page, HTTP_HX_REQUEST="true"))
+        page = timing("the card as a page", lambda: browser.get(status_page))
+        detail = timing("the profile page", lambda: browser.get(f"/sip-profiles/{profile.public_id}/"))
 
-        started = time.monotonic()
-        card = page.get(reverse("sip-profile-status", args=[profile.public_id]))
-        card_seconds = time.monotonic() - started
-        started = time.monotonic()
-        detail = page.get(reverse("sip-profile-detail", args=[profile.public_id]))
-        page_seconds = time.monotonic() - started
-
-    assert api_seconds < 1.0, f"the status took {api_seconds:.2f} s"
+    assert all(seconds < 1.0 for seconds in timed.values()), timed
     assert (body["complete"], body["nodes_answering"]) == (False, 1)
     assert node_of(body, "test-edge") == {
         "node": "test-edge",
@@ -212,15 +218,20 @@ def test_a_node_that_refuses_and_one_that_never_answers_are_shown_as_not_answeri
     refusing, hung = node_of(body, "refusing-edge"), node_of(body, "hung-edge")
     assert (refusing["reachable"], refusing["registered"], refusing["active_calls"]) == (False, None, None)
     assert "refused" in refusing["error"].lower()
-    assert (hung["reachable"], hung["error"]) == (False, "no answer within 700 ms")
+    assert (hung["reachable"], hung["error"]) == (False, "no answer within 600 ms")
 
-    for response, seconds in ((card, card_seconds), (detail, page_seconds)):
+    for response in (card, page):
         assert response.status_code == 200
-        assert seconds < 1.0, f"{response.request['PATH_INFO']} took {seconds:.2f} s"
         html = response.content.decode()
         assert html.count("Not answering") == 2
-        assert "no answer within 700 ms" in html
+        assert "no answer within 600 ms" in html
         assert "0</strong> of 2 channels in use" in html
+    assert "<html" not in card.content.decode()  # htmx swaps in the content only
+    # The profile page never waits for the nodes: its card asks once shown, then every 5 s.
+    assert detail.status_code == 200
+    html = detail.content.decode()
+    assert f'hx-get="{status_page}" hx-trigger="load, every 5s"' in html
+    assert "Not answering" not in html
 
 
 def test_a_node_that_trickles_its_answer_is_cut_off_at_the_deadline() -> None:
@@ -254,10 +265,10 @@ def test_an_ip_profile_is_said_not_to_register_and_its_calls_are_counted(
         "registrations": None,
         "active_calls": 0,
     }
-    page = Client()
-    page.force_login(owner)
-    html = page.get(reverse("sip-profile-detail", args=[profile.public_id])).content.decode()
-    assert "An IP profile is recognised by its address; it does not register." in html
+    browser = Client()
+    browser.force_login(owner)
+    html = browser.get(reverse("sip-profile-status", args=[profile.public_id]), HTTP_HX_REQUEST="true")
+    assert "An IP profile is recognised by its address; it does not register." in html.content.decode()
 
 
 def test_the_status_is_the_profiles_company_only_and_any_member_may_read_it(

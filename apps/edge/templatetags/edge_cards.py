@@ -9,7 +9,7 @@ from typing import Any
 from django import template
 from django.conf import settings
 
-from apps.edge.live import profile_live_state
+from apps.edge.models import EdgeNode
 from apps.edge.provisioning import provisioning_by_profile
 from apps.edge.selectors import edge_servers, srv_records, srv_zone
 from apps.sip_profiles.models import SipProfile
@@ -45,6 +45,7 @@ def edge_connect_cards(profile: SipProfile, rtp_last_port: int) -> dict[str, Any
 
 @register.inclusion_tag("edge/_live_card.html")
 def edge_live_card(profile: SipProfile) -> dict[str, Any]:
-    """The trunk's registrations and calls now, asked of the nodes (bounded in time: a node
-    that does not answer is shown as such); the card then refreshes itself with htmx."""
-    return {"profile": profile, "live": profile_live_state(profile=profile)}
+    """The trunk's registrations and calls now. The page does not wait for the nodes: the card
+    fetches its content (apps.edge.views.ProfileLiveStatusView) once the page is shown, then
+    every 5 s. Queries: whether any node is enabled (1)."""
+    return {"profile": profile, "has_nodes": EdgeNode.objects.filter(enabled=True).exists()}
