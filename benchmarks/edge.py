@@ -14,7 +14,7 @@ limit. Then:
 1. 10,000 digest profiles in 100 companies, written in bulk (rows, and their credit through
    the ledger's bulk posting), then provisioned on the node by the real sync task
    (apps.edge.tasks.edge_sync_profile_task, one per profile) on the Celery worker: its time is
-   printed. When the provisioning budget (all but about 4 minutes of the time limit) runs
+   printed. When the provisioning budget (all but about 5 minutes of the time limit) runs
    out, the syncs still queued are dropped and the calls use the profiles synced (it says so).
 2. Calls per second: SIPp calls through the edge, each INVITE challenged and answered with
    the digest of the next profile of an injection file (-inf), a SIPp UAS as the carrier;
@@ -27,14 +27,18 @@ limit. Then:
 4. Provisioning latency: a profile's channels changed through the REST API; the on-commit
    task runs on the worker; the node's htable is polled over JSON-RPC until it holds the new
    value: p50 and p95.
-5. Hangup to debited balance: needs the CDR import from the edge (issue 11 item 1).
+5. Hangup to debited balance: 10 s of calls at 200 calls/s, 2 s each (a GBP rate for +44),
+   with the CDR import running as in production (a 1-second tick queueing
+   edge_cdrs_import_all, as beat does; import and rating on the worker): from each call's
+   end on the edge (its CDR's ended_at) to its rating and ledger debit seen committed
+   (polled every 100 ms): p50 and p95. The calls of the steps before are imported first.
 6. The calls-per-second steps again on the bare config: the ratio is the cost of our rules.
 
 Each step also prints the CPU time per call of Kamailio (all its processes) and of the node
 database's backends it is connected to (auth_db's query per INVITE), read from /proc: on a
 shared machine the rates fall with the load, the work per call does not. `--ablate` runs the
 edge once more per part of its request route taken out (the channel count, the number checks,
-the media rules, pike) at the highest clean rate, so the cost of each part is a figure.
+the media rules, the CDR writes, pike) at the highest clean rate, so the cost of each part is a figure.
 
 The last line sums it up:
 `RESULT edge: cps=N failed=N setup_p95_ms=N max_concurrent=N cap=300 refused=N provision_p95_s=X
@@ -84,6 +88,10 @@ QUICK_RATES = "100,300,600"
 # 127.0.0.1, so that limit is lifted (pike still counts every request: its cost stays in).
 PIKE_DENSITY = 1_000_000
 NODE_DATABASE = "edge"
+# Hangup to debited balance is measured at 200 calls/s (the target's rate), with calls long
+# enough to cost something (the deck's first increment is a minute).
+DEBIT_RATE = 200
+DEBIT_HOLD_MS = 2000
 
 
 def log(message: str) -> None:
@@ -114,25 +122,25 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def cpu_seconds(pgid: int, database: str) -> tuple[float, float]:
-    """User + system CPU used so far by the live processes of a process group (a Kamailio and
-    its children: this script starts each in a group of its own) and by the PostgreSQL backends
-    connected to `database` (Kamailio's own connections, for auth_db's query per INVITE), from
-    /proc. Work done per call: a busy machine slows it down but does not inflate it."""
+    """CPU time used so far by the live processes of a process group (a Kamailio and its
+    children: this script starts each in a group of its own) and by the PostgreSQL backends
+    connected to `database` (Kamailio's own connections: auth_db's query per INVITE, the CDR
+    inserts), from /proc: each process's schedstat, in nanoseconds (its stat's clock ticks are
+    10 ms, too coarse for a few hundred calls over 15 processes). Work done per call: a busy
+    machine slows it down but does not inflate it."""
     proxy = backends = 0
     backend = f"postgres: postgres {database} ".encode()
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             text = (proc / "stat").read_text()
-            fields = text[text.rindex(")") + 2 :].split()  # from field 3 (state) on
-            ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-            if int(fields[2]) == pgid:
-                proxy += ticks
+            pgrp = int(text[text.rindex(")") + 2 :].split()[2])  # field 5
+            if pgrp == pgid:
+                proxy += int((proc / "schedstat").read_text().split()[0])
             elif (proc / "cmdline").read_bytes().startswith(backend):
-                backends += ticks
+                backends += int((proc / "schedstat").read_text().split()[0])
         except (OSError, ValueError, IndexError):
             continue  # gone meanwhile
-    tick = os.sysconf("SC_CLK_TCK")
-    return proxy / tick, backends / tick
+    return proxy / 1e9, backends / 1e9
 
 
 # --- Processes -------------------------------------------------------------------------
@@ -354,6 +362,7 @@ def build_profiles(count: int) -> Data:
     from apps.sip_profiles.models import SipProfile
     from apps.sip_profiles.services import digest_ha1
     from tests.factories import UserFactory
+    from tests.rating.factories import RateFactory
 
     realm = settings.SIP_DOMAIN
     companies = Company.objects.bulk_create(
@@ -406,6 +415,7 @@ def build_profiles(count: int) -> Data:
     ]
     with transaction.atomic():
         ledger_post_many(actor=Actor.system(), kind=LedgerTransaction.Kind.ADJUSTMENT, postings=postings)
+    RateFactory(prefix="44", deck__currency="GBP")  # the calls' +44 20…: 0.01 GBP a minute
     users = [(p.pk, p.sip_username or "", pw) for p, pw in zip(made, passwords, strict=True)]
     return Data(
         burst_id=users[0][0], burst_user=users[0][1], burst_password=users[0][2], users=users[1:], owner_key=keys
@@ -683,6 +693,12 @@ ABLATIONS: list[tuple[str, re.Pattern[str], str]] = [
         re.compile(r"(route\[CARRIER\] \{.*?)\troute\(MEDIA\);\n", re.S),
         r"\1",
     ),
+    # The row is still built; only its INSERT (queued to the async workers) is not sent.
+    (
+        "the CDR writes (the INSERT)",
+        re.compile(r"(route\[CDR_WRITE\] \{\n)\tsql_query_async\([^\n]*\n"),
+        r"\1\treturn;\n",
+    ),
     # Never true ($var(cg) is the carriers' group): the rest of the condition stays as it is.
     ("pike's flood check", re.compile(r"!pike_check_req\(\)"), r"$var(cg) == 0"),
 ]
@@ -829,7 +845,95 @@ def _htable_value(result: Any) -> int | None:
 
 def cdr_writes_on() -> bool:
     cfg = (ROOT / "deploy" / "kamailio" / "kamailio.cfg").read_text()
-    return re.search(r'^\s*loadmodule\s+"acc\.so"', cfg, re.MULTILINE) is not None
+    return "INSERT INTO sm_cdrs" in cfg
+
+
+def debit_latency(
+    procs: Processes,
+    work: Path,
+    node: Any,
+    *,
+    rate: int,
+    seconds: float,
+    hold_ms: int,
+    deadline: float,
+    steps: dict[str, Any],
+) -> tuple[list[float], int]:
+    """Hangup to debited balance: calls at `rate` through the edge with the CDR import running
+    as in production (a 1-second tick queueing edge_cdrs_import_all, as beat does; the import
+    and its rating on the worker). Each call's latency is from its end on the edge (the CDR's
+    ended_at, written by Kamailio) to the moment its rating, with its ledger debit, is seen
+    committed (polled every 100 ms). Returns (latencies in seconds, answered calls)."""
+    import psycopg
+    from django.utils import timezone
+
+    from apps.cdrs.models import Cdr, CdrRating
+    from apps.edge.models import EdgeCdrWatermark
+    from apps.edge.tasks import edge_cdrs_import_all
+
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(1.0):
+            edge_cdrs_import_all.apply_async(expires=5)
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        # The calls of the steps before are imported first, so they do not queue ahead of these.
+        with psycopg.connect(node.database_url) as conn:
+            row = conn.execute("SELECT coalesce(max(id), 0) FROM sm_cdrs").fetchone()
+        backlog = int(row[0]) if row else 0
+        until = min(time.monotonic() + 90, deadline)
+        while time.monotonic() < until:
+            mark = EdgeCdrWatermark.objects.filter(node=node).values_list("last_id", flat=True).first() or 0
+            if mark >= backlog:
+                break
+            time.sleep(0.5)
+        else:
+            log(f"  the import did not catch up with the {backlog:,} records before the debit run")
+        started = timezone.now()
+        seen: dict[int, float] = {}
+        ended: dict[int, float] = {}
+        polling = threading.Event()
+
+        def poll() -> None:
+            from django.db import connection
+
+            while not polling.is_set():
+                now = time.time()
+                rows = CdrRating.objects.filter(
+                    cdr__node=node.name, cdr__ended_at__gte=started, ledger_transaction__isnull=False
+                ).values_list("cdr_id", "cdr__ended_at")
+                for cdr_id, ended_at in rows:
+                    if cdr_id not in seen:
+                        seen[cdr_id] = now
+                        ended[cdr_id] = ended_at.timestamp()
+                time.sleep(0.1)
+            connection.close()
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        try:
+            done = cps_steps(
+                procs, work, label="debit", rates=[rate], deadline=deadline,
+                **{**steps, "seconds_per_step": seconds, "hold_ms": hold_ms},
+            )  # fmt: skip
+            answered = done[0].carrier_answered if done else 0
+            # Then wait (bounded) until every call the carrier answered is seen debited.
+            until = min(time.monotonic() + 30, deadline)
+            while len(seen) < answered and time.monotonic() < until:
+                time.sleep(0.2)
+        finally:
+            polling.set()
+            poller.join(timeout=5)
+    finally:
+        stop.set()
+        ticker.join(timeout=5)
+    imported = Cdr.objects.filter(node=node.name, ended_at__gte=started)
+    answered = imported.filter(answered_at__isnull=False).count()
+    log(f"  {imported.count():,} CDRs of these calls imported ({answered:,} answered), {len(seen):,} seen debited")
+    return [seen[c] - ended[c] for c in seen], answered
 
 
 # --- The run --------------------------------------------------------------------------------
@@ -846,6 +950,7 @@ class Options:
     time_limit: int
     workers: int
     ablate: bool
+    debit_seconds: float
 
 
 def run(opts: Options, base_url: str, procs: Processes) -> int:
@@ -882,8 +987,8 @@ def run(opts: Options, base_url: str, procs: Processes) -> int:
         raise RuntimeError(f"the shared lists were not pushed: {errors}")
     start_worker(procs, env, opts.workers)
     ids = [data.burst_id, *(pid for pid, _, _ in data.users)]
-    # What is left after it: about 4 minutes for the calls, the burst and the samples.
-    seconds, synced = provision_all(ids, node, limit=max(60.0, deadline - time.monotonic() - 240))
+    # What is left after it: about 5 minutes for the calls, the burst, the samples and the debits.
+    seconds, synced = provision_all(ids, node, limit=max(60.0, deadline - time.monotonic() - 300))
     on_node = node_subscribers(node)
     log(
         f"provisioning: {len(synced):,} of {len(ids):,} profiles synced to the node by the real task on "
@@ -920,7 +1025,21 @@ def run(opts: Options, base_url: str, procs: Processes) -> int:
         f"p50 {percentile(latencies, 50):.3f} s, p95 {percentile(latencies, 95):.3f} s, "
         f"max {max(latencies):.3f} s"
     )
-    log("hangup to debited balance: not measured: CDR import not landed")
+    debit: list[float] = []
+    if cdrs:
+        log(f"hangup to debited balance, {DEBIT_RATE} calls/s of {DEBIT_HOLD_MS / 1000:.0f} s, the CDR import running:")
+        debit, answered = debit_latency(
+            procs, work, node, rate=DEBIT_RATE, seconds=opts.debit_seconds, hold_ms=DEBIT_HOLD_MS,
+            deadline=deadline - 60, steps={**step_args, "target": f"127.0.0.1:{node.sip_port}", "server": edge},
+        )  # fmt: skip
+        log(
+            f"  {len(debit):,} of {answered:,} answered calls seen debited: p50 {percentile(debit, 50):.2f} s, "
+            f"p95 {percentile(debit, 95):.2f} s, max {max(debit, default=float('nan')):.2f} s"
+        )
+        if len(debit) < answered:
+            log(f"  NOTE: {answered - len(debit):,} answered calls were not seen debited within 30 s of the last one")
+    else:
+        log("hangup to debited balance: not measured: no CDR writes in kamailio.cfg")
 
     procs.stop(edge)
     top = best(edge_steps)
@@ -963,13 +1082,15 @@ def run(opts: Options, base_url: str, procs: Processes) -> int:
     log(
         f"targets: ≥ {TARGET_CPS} calls/s with no failure {'met' if cps >= TARGET_CPS else 'MISSED'}; "
         f"cap {CAP} {'never exceeded' if ok_cap else 'EXCEEDED'}; provisioning p95 ≤ {TARGET_PROVISION_P95} s "
-        f"{'met' if percentile(latencies, 95) <= TARGET_PROVISION_P95 else 'MISSED'}; debit p95: not measured"
+        f"{'met' if percentile(latencies, 95) <= TARGET_PROVISION_P95 else 'MISSED'}; debit p95 ≤ {TARGET_DEBIT_P95} s "
+        f"{'met' if percentile(debit, 95) <= TARGET_DEBIT_P95 else 'MISSED' if debit else 'not measured'}"
     )
     log(f"total {time.monotonic() - t0:.0f} s")
     log(
         f"RESULT edge: cps={cps} failed={failed} "
         f"setup_p95_ms={round(top.setup_p95_ms) if top else 0} max_concurrent={max_concurrent} cap={CAP} "
-        f"refused={refused} provision_p95_s={percentile(latencies, 95):.2f} debit_p95_s=nan bare_cps={bare_cps}"
+        f"refused={refused} provision_p95_s={percentile(latencies, 95):.2f} "
+        f"debit_p95_s={percentile(debit, 95):.2f} bare_cps={bare_cps}"
     )
     return 0 if ok_cap else 1
 
@@ -999,6 +1120,7 @@ def main() -> int:
         time_limit=args.time_limit,
         workers=args.workers,
         ablate=args.ablate,
+        debit_seconds=3.0 if args.quick else 10.0,
     )
     if opts.profiles < 2:
         parser.error("--profiles: at least 2 (one is the burst's)")
