@@ -25,19 +25,26 @@ def contacts(edge: Edge, user: str) -> list[dict[str, Any]]:
     return found
 
 
-def test_a_pbx_behind_nat_is_kept_at_the_address_it_registered_from_for_a_short_time(
-    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path
-) -> None:
-    profile, password = provisioned(company, owner)
+def registered_behind_nat(edge: Edge, tmp_path: Path, profile: Any, password: str) -> int:
+    """SIPp registers the profile's user with a private Contact (192.168.1.10) from a loopback
+    port, which it returns (the PBX's "public" port, where the edge now sends)."""
     user = str(profile.sip_username)
     port = free_port()
     file = scenario(tmp_path, "register_nat.xml")
     file.write_text(file.read_text().replace("EXPIRES_RE", f"{NAT_EXPIRES}([^0-9]|$)"))
     command = sipp_command(edge, file, service=user, user=user, password=password, port=port)
-    try:
-        result = run_sipp(command, edge=edge)
-        assert result.returncode == 0, explain(command, result, edge)
+    result = run_sipp(command, edge=edge)
+    assert result.returncode == 0, explain(command, result, edge)
+    return port
 
+
+def test_a_pbx_behind_nat_is_kept_at_the_address_it_registered_from_for_a_short_time(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path
+) -> None:
+    profile, password = provisioned(company, owner)
+    user = str(profile.sip_username)
+    port = registered_behind_nat(edge, tmp_path, profile, password)
+    try:
         [contact] = contacts(edge, user)
         assert contact["Address"].startswith("sip:" + user + "@192.168.1.10:5060")
         assert contact["Received"] == f"sip:127.0.0.1:{port}"
@@ -92,14 +99,8 @@ def test_a_pbx_behind_nat_is_pinged_with_options_where_it_registered_from(
     """On the quick node: a NATed contact gets an OPTIONS keep-alive every second."""
     profile, password = provisioned(company, owner)
     user = str(profile.sip_username)
-    port = free_port()
-    file = scenario(tmp_path, "register_nat.xml")
-    file.write_text(file.read_text().replace("EXPIRES_RE", f"{NAT_EXPIRES}([^0-9]|$)"))
-    command = sipp_command(quick_edge, file, service=user, user=user, password=password, port=port)
+    port = registered_behind_nat(quick_edge, tmp_path, profile, password)
     try:
-        result = run_sipp(command, edge=quick_edge)
-        assert result.returncode == 0, explain(command, result, quick_edge)
-
         # SIPp has gone; the PBX's socket is this one now.
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as pbx:
             pbx.bind(("127.0.0.1", port))
