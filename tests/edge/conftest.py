@@ -338,36 +338,29 @@ def edge_node(edge: Edge, db: Any, settings: Any) -> Iterator[EdgeNode]:
 @pytest.fixture
 def quick_edge_node(quick_edge: Edge, edge_node: EdgeNode) -> Iterator[EdgeNode]:
     """The quick node as a second row of this test (profiles sync to both), lists pushed."""
-    node = EdgeNode.objects.create(
-        name=quick_edge.node.name,
-        role=EdgeNode.Role.SECONDARY,
-        sip_host=quick_edge.node.sip_host,
-        sip_port=quick_edge.node.sip_port,
-        rpc_url=quick_edge.node.rpc_url,
-        database_url=quick_edge.node.database_url,
-        public_host="sip2.test.invalid",
-    )
+    node = node_row(quick_edge, role=EdgeNode.Role.SECONDARY, public_host="sip2.test.invalid")
     results = services.edge_sync_global(node_names=[node.name])
     assert [r.error for r in results] == [""]
     yield node
     forget_profiles(quick_edge)
 
 
-def node_row(edge: Edge) -> EdgeNode:
+def node_row(edge: Edge, **overrides: Any) -> EdgeNode:
     """The running node as a row of this test (its copy rolls back with the test)."""
-    return EdgeNode.objects.create(
-        name=edge.node.name,
-        role=edge.node.role,
-        sip_host=edge.node.sip_host,
-        sip_port=edge.node.sip_port,
-        rpc_url=edge.node.rpc_url,
-        database_url=edge.node.database_url,
-        public_host=edge.node.public_host,
-        tls_port=edge.node.tls_port,
-        tls_certificate=edge.node.tls_certificate,
-        tls_private_key=edge.node.tls_private_key,
-        rtpengine=edge.node.rtpengine,
-    )
+    fields = {
+        "name": edge.node.name,
+        "role": edge.node.role,
+        "sip_host": edge.node.sip_host,
+        "sip_port": edge.node.sip_port,
+        "rpc_url": edge.node.rpc_url,
+        "database_url": edge.node.database_url,
+        "public_host": edge.node.public_host,
+        "tls_port": edge.node.tls_port,
+        "tls_certificate": edge.node.tls_certificate,
+        "tls_private_key": edge.node.tls_private_key,
+        "rtpengine": edge.node.rtpengine,
+    }
+    return EdgeNode.objects.create(**{**fields, **overrides})
 
 
 # --- Two nodes: primary and secondary ---------------------------------------------------

@@ -168,6 +168,27 @@ def test_the_priority_order_is_what_edge_carrier_add_set_and_a_change_reaches_bo
                 assert received(listener) == [], f"priority {priority}: the carrier ranked second got nothing"
 
 
+def test_a_carrier_changed_in_the_admin_reaches_both_nodes(
+    edge_pair: EdgePair, edge_pair_nodes: EdgePairNodes, admin_client: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    carrier = edge_pair_nodes.carrier
+    form = {
+        "name": carrier.name,
+        "address": carrier.address,
+        "port": str(carrier.port),
+        "transport": carrier.transport,
+        "priority": "42",
+        "inbound_from": '["127.0.0.9"]',
+        "enabled": "on",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"/staff/edge/carrier/{carrier.pk}/change/", form)
+
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    for edge in edge_pair.both:
+        assert dispatcher_priorities(edge) == {carrier.sip_uri: 42}
+
+
 def htable_value(edge: Edge, key: str) -> Any:
     try:
         return edge.rpc("htable.get", "prof", key)["item"]["value"]
