@@ -166,8 +166,8 @@ def _registration(contact: dict[str, Any], now: datetime) -> Registration | None
         value = str(contact.get(key) or "")
         return "" if value in _UNSET else value
 
-    # Seconds left, or "permanent"; "expired" and "deleted" contacts wait for usrloc's timer
-    # to be removed and no longer count as registered.
+    # Seconds left, or "permanent". ul.lookup lists valid contacts only; "expired" and
+    # "deleted" (how usrloc writes a contact waiting for its timer) never count as registered.
     expires = contact.get("Expires")
     if expires in ("expired", "deleted"):
         return None

@@ -22,9 +22,10 @@ from apps.edge import clients
 from apps.edge.models import EdgeNode
 from apps.sip_profiles.models import SipProfile
 from tests.conftest import client_as
-from tests.edge.conftest import CarrierUas, Edge, free_port
+from tests.edge.conftest import CarrierUas, Edge, explain, free_port, run_sipp, scenario, sipp_command
 from tests.edge.sip import Dialog, Peer, register, sdp
 from tests.edge.test_edge_calls import US_NUMBER, provisioned, synced
+from tests.edge.test_edge_nat import NAT_EXPIRES
 from tests.factories import member
 from tests.helpers.queries import SIGNED_IN, expect_queries
 from tests.sip_profiles.factories import ip_profile
@@ -147,6 +148,32 @@ def test_a_registered_pbx_shows_on_the_node_it_registered_to_with_contact_user_a
         pbx.close()
     assert after["registered"] is False
     assert node_of(after, "test-edge")["registrations"] == []
+
+
+def test_a_pbx_behind_nat_shows_the_address_it_registered_from_and_its_short_expiry(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path
+) -> None:
+    profile, password = provisioned(company, owner)
+    user = str(profile.sip_username)
+    port = free_port()
+    file = scenario(tmp_path, "register_nat.xml")  # SIPp: Contact 192.168.1.10:5060, sent from 127.0.0.1
+    file.write_text(file.read_text().replace("EXPIRES_RE", f"{NAT_EXPIRES}([^0-9]|$)"))
+    command = sipp_command(edge, file, service=user, user=user, password=password, port=port)
+    try:
+        result = run_sipp(command, edge=edge)
+        assert result.returncode == 0, explain(command, result, edge)
+        body = status(client_as(owner), profile)
+        browser = Client()
+        browser.force_login(owner)
+        card = browser.get(reverse("sip-profile-status", args=[profile.public_id]), HTTP_HX_REQUEST="true")
+    finally:
+        edge.rpc("ul.rm", "location", user)  # usrloc's memory outlives the test's rows
+
+    [contact] = node_of(body, "test-edge")["registrations"]
+    assert contact["contact"].startswith(f"sip:{user}@192.168.1.10:5060")
+    assert contact["received"] == f"sip:127.0.0.1:{port}"
+    assert 0 < contact["expires_in"] <= NAT_EXPIRES
+    assert f'<span class="muted">from</span> <span class="mono">sip:127.0.0.1:{port}</span>' in card.content.decode()
 
 
 def test_a_call_in_progress_takes_one_of_the_profiles_channels_and_none_once_it_is_hung_up(
