@@ -14,6 +14,7 @@ from apps.billing import idempotency
 from apps.billing.ledger import selectors
 from apps.billing.ledger.allocations import credit_move, profile_balance
 from apps.billing.ledger.api import EntrySerializer
+from apps.billing.money import AMOUNT_QUANTUM, amount_field
 from apps.billing.recharge import profile as profile_recharge
 from apps.billing.recharge.api import _SettingsInput, _StateOutput
 from apps.billing.recharge.selectors import profile_auto_recharge_state
@@ -31,7 +32,7 @@ class ProfileCreditApi(CompanyScopedAPIView):
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         action = serializers.ChoiceField(["allocate", "take_back"])
-        amount = serializers.DecimalField(max_digits=14, decimal_places=4, min_value=0)
+        amount = amount_field(quantum=AMOUNT_QUANTUM, help_text="Moved from the company balance, or back to it.")
 
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         profile = serializers.UUIDField()

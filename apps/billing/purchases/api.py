@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from apps.billing import idempotency
 from apps.billing.models import CreditPurchase, IdempotentRequest, SavedPaymentMethod
+from apps.billing.money import amount_field
 from apps.billing.purchases import payment_methods, selectors, services
 from apps.billing.purchases.filters import PurchaseFilter
 from apps.billing.purchases.receipts import receipt_number, receipt_pdf
@@ -73,9 +74,7 @@ class PurchaseListApi(CompanyScopedAPIView):
     filterset_class = PurchaseFilter
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        amount = serializers.CharField(
-            max_length=20, help_text='In the company\'s currency, at most 2 decimal places, e.g. "50" or "49.99".'
-        )
+        amount = amount_field(help_text='In the company\'s currency, e.g. "50" or "49.99".')
         method = serializers.ChoiceField(CreditPurchase.Method.choices)
         payment_method = serializers.UUIDField(
             required=False,

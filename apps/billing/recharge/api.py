@@ -7,6 +7,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.billing.money import amount_field
 from apps.billing.purchases import selectors as purchase_selectors
 from apps.billing.purchases.api import money_field
 from apps.billing.recharge import company as company_recharge
@@ -19,11 +20,9 @@ from apps.core.exceptions import ApplicationError
 
 class _SettingsInput(serializers.Serializer):  # type: ignore[type-arg]
     enabled = serializers.BooleanField()
-    amount = serializers.CharField(max_length=20, help_text='Charged (or allocated) each time, e.g. "50".')
-    threshold = serializers.CharField(max_length=20, help_text="Recharge when the balance falls below this.")
-    monthly_limit = serializers.CharField(
-        max_length=20, help_text="At most this much per calendar month (UTC); at least the amount."
-    )
+    amount = amount_field(help_text='Charged (or allocated) each time, e.g. "50".')
+    threshold = amount_field(help_text="Recharge when the balance falls below this (0 or more).")
+    monthly_limit = amount_field(help_text="At most this much per calendar month (UTC); at least the amount.")
 
 
 class _StateOutput(serializers.Serializer):  # type: ignore[type-arg]
