@@ -74,6 +74,9 @@ MIDDLEWARE = [
     # Outermost: while PostgreSQL is unreachable every layer below would fail with a 500.
     "apps.core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before sessions and authentication: an API body over the limit, or a NUL in a query
+    # parameter, is refused in the API's error body before anything reads it.
+    "apps.core.middleware.ApiInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -239,11 +242,14 @@ REST_FRAMEWORK = {
     # Deny by default: every view opts in to what it allows.
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's parsers, with depth and NUL checks on every body (apps/core/parsers.py).
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
+        "apps.core.parsers.JSONParser",
+        "apps.core.parsers.MultiPartParser",
+        "apps.core.parsers.FormParser",
     ],
+    # OPTIONS answers from the view's InputSerializer (DRF's default needs serializer_class).
+    "DEFAULT_METADATA_CLASS": "apps.core.metadata.Metadata",
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.Pagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -252,6 +258,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"user": env_str("API_RATE_LIMIT", "1200/minute")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# The schema (/api/v1/schema/) and docs (/api/v1/docs/) need no sign-in unless this is off.
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", default=True)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Skype Manager API",
     "DESCRIPTION": (

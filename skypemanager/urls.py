@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.accounts import views as account_views
 from apps.companies import views as company_views
 from apps.core import views as core_views
+from apps.core.docs import DocsView, SchemaView
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", include("apps.companies.api_urls")),
@@ -18,8 +18,8 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("apps.bundles.api_urls")),
     path("", include("apps.rating.api_urls")),
     path("", include("apps.edge.api_urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="v1:api-schema"), name="api-docs"),
+    path("schema/", SchemaView.as_view(), name="api-schema"),
+    path("docs/", DocsView.as_view(url_name="v1:api-schema"), name="api-docs"),
 ]
 
 urlpatterns = [

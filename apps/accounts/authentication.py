@@ -23,6 +23,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         parts = header.split()
+        if not parts:  # only white space (a non-breaking space counts as one)
+            raise exceptions.AuthenticationFailed("Send the key as `Authorization: Bearer <key>`.")
         if parts[0] != self.keyword:
             return None
         if len(parts) != 2:

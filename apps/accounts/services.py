@@ -14,7 +14,8 @@ from apps.audit.services import audit_record
 from apps.companies.models import Company, Role
 from apps.companies.selectors import actor_role
 from apps.core.actor import Actor
-from apps.core.exceptions import ApplicationError
+from apps.core.exceptions import ApplicationError, PermissionRefused
+from apps.core.text import clean_name
 
 API_KEY_SCHEME = "sm"
 _ROLE_RANK = {Role.VIEWER: 0, Role.BILLING: 1, Role.ADMIN: 2, Role.OWNER: 3}
@@ -26,16 +27,16 @@ def api_key_hash(key: str) -> str:
 
 def api_key_create(*, actor: Actor, company: Company, name: str, role: str) -> tuple[ApiKey, str]:
     """Create a key and return it with its secret, which is never stored or shown again."""
-    name = (name or "").strip()
+    name = clean_name(name)
     if not name:
         raise ApplicationError("Give the key a name that says where it is used.", field="name")
     if role not in ApiKey.ROLES:
         raise ApplicationError("A key's role is admin, billing or viewer.", field="role")
     if actor.user is None or actor.api_key is not None:
-        raise ApplicationError("API keys are created by a signed-in member.", code="permission_denied")
+        raise PermissionRefused("API keys are created by a signed-in member.")
     creator_role = actor_role(actor=actor, company=company)
     if creator_role is None or _ROLE_RANK[Role(role)] > _ROLE_RANK[Role(creator_role)]:
-        raise ApplicationError("You cannot create a key with more rights than your own.", field="role")
+        raise PermissionRefused("You cannot create a key with more rights than your own.", field="role")
     prefix = f"{API_KEY_SCHEME}_{secrets.token_hex(4)}"
     key = f"{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():

@@ -1,6 +1,7 @@
 import django_filters
 
 from apps.audit.models import AuditEvent
+from apps.core.filters import IsoDateTimeFilter
 
 
 class AuditEventFilter(django_filters.FilterSet):
@@ -13,8 +14,8 @@ class AuditEventFilter(django_filters.FilterSet):
     )
     object_type = django_filters.CharFilter()
     object_id = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

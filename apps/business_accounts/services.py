@@ -19,6 +19,7 @@ from apps.business_accounts.models import BusinessAccount, name_validator
 from apps.companies.models import Company, Membership, Role
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
+from apps.core.text import clean_name
 from apps.numbers.models import NumberSubscription
 from apps.sip_profiles.models import SipProfile
 from apps.sip_profiles.services import sip_profile_mark_for_provisioning
@@ -30,7 +31,7 @@ DISPLAY_NAME_MAX = 100
 
 
 def _clean_name(name: str) -> str:
-    name = (name or "").strip()
+    name = clean_name(name)
     if not name:
         raise ApplicationError("Enter a name.", field="name")
     try:
@@ -41,7 +42,7 @@ def _clean_name(name: str) -> str:
 
 
 def _clean_display_name(display_name: str) -> str:
-    display_name = (display_name or "").strip()
+    display_name = clean_name(display_name, field="display_name")
     if not display_name:
         raise ApplicationError("Enter the name callers see, e.g. “Sales”.", field="display_name")
     if len(display_name) > DISPLAY_NAME_MAX:

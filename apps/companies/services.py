@@ -36,8 +36,9 @@ from apps.companies.selectors import actor_role
 from apps.companies.tasks import send_invitation_email, send_verification_decision_email
 from apps.core.actor import Actor
 from apps.core.enqueue import enqueue_on_commit
-from apps.core.exceptions import ApplicationError, Conflict
+from apps.core.exceptions import ApplicationError, Conflict, PermissionRefused
 from apps.core.files import validate_document
+from apps.core.text import REFUSED_MESSAGE, clean_name, has_control_characters
 from apps.core.tokens import hash_token, new_token
 
 MAX_DOCUMENTS = 5
@@ -47,7 +48,7 @@ MAX_DOCUMENTS = 5
 
 
 def company_create(*, actor: Actor, owner: Any, name: str, country: str, currency: str) -> Company:
-    name = name.strip()
+    name = clean_name(name)
     if not name:
         raise ApplicationError("Enter the company's name.", field="name")
     if currency not in Currency.values:
@@ -86,7 +87,7 @@ def company_update(*, actor: Actor, company: Company, **fields: Any) -> Company:
     if unknown:
         raise ApplicationError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
     if "name" in fields:
-        fields["name"] = (fields["name"] or "").strip()
+        fields["name"] = clean_name(fields["name"])
         if not fields["name"]:
             raise ApplicationError("Enter the company's name.", field="name")
     with transaction.atomic():
@@ -141,7 +142,7 @@ def _require_owner_powers(actor: Actor, company: Company, message: str) -> None:
     if actor.user is not None and actor.user.is_staff and role is None:
         return  # platform staff in the Django admin
     if role is None or not role_can(role, Capability.MANAGE_OWNERS):
-        raise ApplicationError(message, field="role", code="permission_denied")
+        raise PermissionRefused(message, field="role")
 
 
 def _ensure_owner_remains(company: Company, leaving: Membership) -> None:
@@ -332,6 +333,9 @@ def verification_submit(
     for name in ("legal_name", "registration_number", "address_line1", "city", "country"):
         if not str(details.get(name) or "").strip():
             errors[name] = ["This field is required."]
+    for name in VERIFICATION_FIELDS:
+        if has_control_characters(str(details.get(name) or "")):
+            errors[name] = [REFUSED_MESSAGE]
     unknown = set(details) - set(VERIFICATION_FIELDS)
     if unknown:
         errors["non_field_errors"] = [f"Unknown fields: {', '.join(sorted(unknown))}."]

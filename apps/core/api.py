@@ -3,10 +3,14 @@ company-scoped base view is the tenant app's: apps.companies.scoping.)"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -15,7 +19,9 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core import outages
 from apps.core.exceptions import ApplicationError, ServiceUnavailable
-from apps.core.middleware import discard_broken_connections, quiet
+from apps.core.middleware import discard_broken_connections, quiet, request_too_large_detail
+
+logger = logging.getLogger(__name__)
 
 
 def _flatten(detail: Any) -> dict[str, list[str]]:
@@ -67,6 +73,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             answer["Retry-After"] = str(exc.retry_after)
             quiet(answer)
         return answer
+    if isinstance(exc, RequestDataTooBig):
+        # Django's own answer is its HTML 400 page and a logged "suspicious operation".
+        return Response(error_body(request_too_large_detail(), "request_too_large"), status=413)
+    if isinstance(exc, TooManyFieldsSent):
+        message = f"At most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields may be sent."
+        return Response(error_body(message, "too_many_fields"), status=400)
+    if isinstance(exc, DataError):
+        # The last line of defence for a value the database refuses (out of range, malformed):
+        # the fields' own checks should have caught it, so say which view let it through.
+        view = context.get("view")
+        logger.warning("database refused a value in %s: %s", type(view).__name__, str(exc).splitlines()[0])
+        return Response(error_body("A value is out of the range this API accepts.", "invalid"), status=400)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

@@ -32,6 +32,14 @@ class ApplicationError(Exception):
             self.errors = {}
 
 
+class PermissionRefused(ApplicationError):
+    """The actor may not do this (a role, or a key where a signed-in member is needed): 403,
+    like the API's own permission checks, never a 400."""
+
+    status_code = 403
+    default_code = "permission_denied"
+
+
 class Conflict(ApplicationError):
     """The request lost a race or collides with existing state; retrying may succeed."""
 

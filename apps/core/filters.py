@@ -4,6 +4,7 @@ DjangoFilterBackend, so a bad value is a 400 naming the field and the schema lis
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import django_filters
@@ -44,3 +45,28 @@ class CleanedCharFilter(django_filters.CharFilter):
     the filter (or its `method`) receives, its refusal a 400 naming the filter."""
 
     field_class = _CleanedCharField
+
+
+# The widest UTC offsets in use anywhere (UTC-12:00 to UTC+14:00). PostgreSQL refuses offsets
+# past 15:59 with an error, which made `?since=...+16:00` a 500.
+MAX_UTC_OFFSET = timedelta(hours=14)
+
+
+class _UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    def to_python(self, value: Any) -> datetime | None:
+        parsed: datetime | None = super().to_python(value)
+        offset = parsed.utcoffset() if parsed is not None else None
+        if parsed is None or offset is None:
+            return parsed
+        if abs(offset) > MAX_UTC_OFFSET:
+            raise forms.ValidationError(
+                "Use a UTC offset between -12:00 and +14:00 (or Z), e.g. 2026-01-01T00:00:00Z.",
+                code="invalid_offset",
+            )
+        return parsed.astimezone(UTC)
+
+
+class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 date and time; an offset outside the ones in use is a 400 naming the filter."""
+
+    field_class = _UtcIsoDateTimeField

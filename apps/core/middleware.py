@@ -38,6 +38,49 @@ class ClientAddressMiddleware:
         return self.get_response(request)
 
 
+def request_too_large_detail() -> str:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return f"The request body is larger than this API accepts: at most {limit:,} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)."
+
+
+def _api_error(detail: str, code: str, status: int, errors: dict[str, list[str]] | None = None) -> JsonResponse:
+    return JsonResponse({"detail": detail, "code": code, "errors": errors or {}}, status=status)
+
+
+class ApiInputMiddleware:
+    """Malformed input to the API refused before any view runs, in the API's error body:
+
+    - a body over DATA_UPLOAD_MAX_MEMORY_SIZE (by its Content-Length) is a 413 naming the
+      limit (Django would answer its HTML 400 page and log it as suspicious); multipart
+      uploads carry files, which Django bounds by field, so they are left to it (a field over
+      the limit is still a 413, from the API's exception handler);
+    - a NUL character in a query parameter's name or value is a 400 naming the parameter
+      (PostgreSQL cannot compare text with one; every filter would otherwise need the check).
+
+    Bodies themselves are checked by the API's parsers (apps.core.parsers)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _api_error("The Content-Length header is not a number.", "parse_error", 400)
+        multipart = request.META.get("CONTENT_TYPE", "").startswith("multipart/")
+        if limit is not None and length > limit and not multipart:
+            return _api_error(request_too_large_detail(), "request_too_large", 413)
+        for name, values in request.GET.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                field = name.replace("\x00", "") or "non_field_errors"
+                message = "Remove the NUL character (%00): text cannot hold it."
+                return _api_error(message, "invalid", 400, {field: [message]})
+        return self.get_response(request)
+
+
 HEALTH_PATHS = frozenset({"/health/", "/healthz"})
 
 

@@ -32,6 +32,7 @@ from apps.companies.models import Company
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError, Conflict
 from apps.core.money import format_money
+from apps.core.text import clean_name
 from apps.sip_profiles.hooks import profile_created_run
 from apps.sip_profiles.models import (
     CHARGE_ITEM_LABEL,
@@ -299,7 +300,7 @@ def _record_channels(*, actor: Actor, profile: SipProfile, before: int, after: i
 
 
 def _clean_name(name: Any) -> str:
-    name = str(name or "").strip()
+    name = clean_name(name)
     if not name:
         raise ApplicationError("Give the profile a name.", field="name")
     if len(name) > 80:

@@ -141,7 +141,8 @@ def test_an_admin_cannot_invite_an_owner(company) -> None:
 
     response = client_as(admin).post("/api/v1/invitations/", {"email": "boss@example.com", "role": "owner"})
 
-    assert response.status_code == 400
+    assert response.status_code == 403  # a permission refusal (issue 12, item 6)
+    assert response.json()["code"] == "permission_denied"
     assert "Only an owner" in response.json()["errors"]["role"][0]
     assert not Invitation.objects.exists()
 

@@ -121,3 +121,36 @@ def test_health_check_reports_the_database(db) -> None:
     body = Client().get("/healthz").json()
 
     assert body["checks"]["database"]["ok"] is True
+
+
+def test_the_schema_and_docs_are_public_by_default(db) -> None:
+    assert Client().get("/api/v1/schema/").status_code == 200
+    assert Client().get("/api/v1/docs/").status_code == 200
+
+
+def test_with_api_docs_public_off_the_schema_and_docs_need_a_sign_in(db, settings, owner) -> None:
+    settings.API_DOCS_PUBLIC = False
+
+    anonymous = [Client().get("/api/v1/schema/"), Client().get("/api/v1/docs/")]
+    client = Client()
+    client.force_login(owner)
+    signed_in = [client.get("/api/v1/schema/"), client.get("/api/v1/docs/")]
+
+    assert [r.status_code for r in anonymous] == [401, 401]
+    assert all(r.json()["code"] == "not_authenticated" for r in anonymous)
+    assert [r.status_code for r in signed_in] == [200, 200]
+
+
+def test_a_key_with_more_rights_than_its_creator_is_a_permission_refusal_403(company) -> None:
+    from apps.accounts.services import api_key_create
+    from apps.core.actor import Actor
+    from apps.core.exceptions import PermissionRefused
+
+    with pytest.raises(PermissionRefused) as refused:
+        api_key_create(actor=Actor(user=member(company, Role.BILLING)), company=company, name="k", role="admin")
+
+    assert (refused.value.status_code, refused.value.code, set(refused.value.errors)) == (
+        403,
+        "permission_denied",
+        {"role"},
+    )

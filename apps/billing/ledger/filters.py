@@ -22,7 +22,7 @@ from apps.core.filters import CleanedCharFilter, choice_filter
 def _month(value: str) -> tuple[datetime, datetime]:
     try:
         return month_bounds(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # 9999-12 has no next month to end at
         raise ApplicationError("Give the month as YYYY-MM, e.g. 2026-11.") from None
 
 
