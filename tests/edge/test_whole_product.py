@@ -29,7 +29,6 @@ from django.core.management import call_command
 from apps.accounts.models import User
 from apps.cdrs.models import Cdr
 from apps.core.actor import Actor
-from apps.edge.tasks import edge_cdrs_import_all
 from apps.numbers.services import number_stock_create
 from apps.rating.imports import COLUMNS
 from apps.rating.models import RateDeck
@@ -48,7 +47,7 @@ from tests.edge.conftest import (
     sipp_command,
 )
 from tests.edge.test_inbound import Pbx, carrier_call
-from tests.helpers.workers import celery_worker
+from tests.helpers.workers import celery_beat, celery_worker
 
 __all__ = ["localstripe", "localstripe_server", "stripe_webhooks"]
 
@@ -195,28 +194,6 @@ def buy_credit(api: Api, stripe: LocalStripe, amount: str) -> None:
     )
 
 
-class CdrImports:
-    """The beat's part: every second it queues the import of each node's CDRs
-    (`edge_cdrs_import_all`, skypemanager/schedule.py). The test plays that tick while it polls
-    (a beat process would send to the default queue, not to this test's worker); the import
-    and the rating that follows it run in the worker."""
-
-    def __init__(self) -> None:
-        self.last = 0.0
-
-    def tick(self) -> None:
-        if time.monotonic() - self.last >= 1:
-            edge_cdrs_import_all.delay()
-            self.last = time.monotonic()
-
-    def until(self, what: str, check: Callable[[], T | None], timeout: float = 30) -> T:
-        def ticked() -> T | None:
-            self.tick()
-            return check()
-
-        return until(what, ticked, timeout)
-
-
 def both_nodes_synced(api: Api, profile_id: str) -> list[dict[str, Any]]:
     nodes = api.get(f"sip-profiles/{profile_id}/")["provisioning"]
     return nodes if [(n["role"], n["state"]) for n in nodes] == [("primary", "synced"), ("secondary", "synced")] else []
@@ -227,9 +204,21 @@ def sipp_ok(edge: Edge, command: list[str]) -> None:
     assert result.returncode == 0, explain(command, result, edge)
 
 
-def register(edge: Edge, tmp_path: Path, user: str, password: str, port: int) -> None:
-    file = scenario(tmp_path, "register.xml", expect=200)
-    sipp_ok(edge, sipp_command(edge, file, service=user, user=user, password=password, port=port))
+def register(edge: Edge, tmp_path: Path, user: str, password: str) -> int:
+    """SIPp registers as the PBX from a free port; that port (where the PBX is then called).
+    A port another program took between the pick and SIPp's bind is picked again."""
+    for _ in range(3):
+        port = free_port()
+        command = sipp_command(
+            edge, scenario(tmp_path, "register.xml", expect=200), service=user, user=user, password=password, port=port
+        )
+        result = run_sipp(command, edge=edge)
+        if result.returncode == 0:
+            return port
+        errors = Path(command[command.index("-error_file") + 1])
+        if "Unable to bind main socket" not in (errors.read_text() if errors.exists() else ""):
+            break
+    raise AssertionError(explain(command, result, edge))
 
 
 def dial(edge: Edge, tmp_path: Path, number: str, user: str, password: str, hold_ms: int = 200) -> list[str]:
@@ -264,10 +253,21 @@ def test_a_company_signs_up_buys_credit_and_its_pbx_calls_out_receives_calls_and
 ) -> None:
     settings.EDGE_SYNC_ENABLED = True
     primary, secondary = two_nodes.both
-    with celery_worker(tmp_path / "worker.log", env={"EDGE_SYNC_ENABLED": "true"}) as worker:
+    started = time.monotonic()
+
+    def phase(name: str) -> None:
+        print(f"[whole product {time.monotonic() - started:5.1f} s] {name}")  # noqa: T201 - the run's timings, shown with -s
+
+    queue = f"e2e-{uuid.uuid4().hex[:12]}"
+    with (
+        # Beat queues the CDR import of each node every second (and the other periodic jobs).
+        celery_beat(queue, tmp_path / "beat.log"),
+        celery_worker(tmp_path / "worker.log", env={"EDGE_SYNC_ENABLED": "true"}, queue=queue) as worker,
+    ):
+        phase("the worker is up; staff set up the nodes, the carrier, the rates and the stock")
         staff_set_up(primary, secondary)
 
-        # --- The integrator, through the API --------------------------------------------
+        phase("the integrator, through the API")
         api = sign_up(live_server.url)
         assert api.get("company/")["currency"] == "GBP"
         buy_credit(api, stripe_webhooks, "100")
@@ -300,30 +300,28 @@ def test_a_company_signs_up_buys_credit_and_its_pbx_calls_out_receives_calls_and
         number = api.post("numbers/", {"number": DID, "months": "3", "business_account": account["id"]})
         assert (number["number"], number["business_account"]) == (DID, account["id"])
 
-        # --- The worker provisions both nodes ------------------------------------------
+        phase("the worker provisions both nodes")
         nodes = until("both nodes took the profile", lambda: both_nodes_synced(api, pid))
         assert [n["public_host"] for n in nodes] == [primary.node.public_host, secondary.node.public_host]
         assert "edge_sync_profile_task" in worker.output(), "the sync ran somewhere else than the worker"
         policy = api.get(f"sip-profiles/{pid}/call-policy/")
         assert policy["paid_calls_allowed"] is True, policy
 
-        # --- SIPp registers as the PBX and calls out through the primary ----------------
-        pbx_port = free_port()
-        register(primary, tmp_path, user, password, pbx_port)
+        phase("SIPp registers as the PBX and calls out through the primary")
+        pbx_port = register(primary, tmp_path, user, password)
         answered_call(primary, tmp_path, US_NUMBER, user, password)
 
-        # --- Its CDR is imported from the node and rated against the bundle -------------
-        imports = CdrImports()
-        imports.until("the US call used a bundle minute", lambda: minutes_used(api, pid) == 1)
+        phase("its CDR is imported from the node and rated against the bundle")
+        until("the US call used a bundle minute", lambda: minutes_used(api, pid) == 1)
         assert profile_balance(api, pid) == Decimal("10.0000"), "a bundle call costs no credit"
 
-        # --- A UK call is paid from the profile's balance ------------------------------
+        phase("a UK call is paid from the profile's balance")
         answered_call(primary, tmp_path, UK_NUMBER, user, password)
         # 1 s of a call at 0.01 GBP a minute, billed per started minute (the deck's 60/60).
-        imports.until("the UK call was debited", lambda: profile_balance(api, pid) == Decimal("9.9900"))
+        until("the UK call was debited", lambda: profile_balance(api, pid) == Decimal("9.9900"))
         assert minutes_used(api, pid) == 1
 
-        # --- Two channels: a third simultaneous call is refused ------------------------
+        phase("two channels: a third simultaneous call is refused")
         carrier = CarrierUas(primary, tmp_path, calls=2)
         held = [
             subprocess.Popen(dial(primary, tmp_path, US_NUMBER, user, password, hold_ms=3000))  # noqa: S603
@@ -342,12 +340,12 @@ def test_a_company_signs_up_buys_credit_and_its_pbx_calls_out_receives_calls_and
                     p.wait()
             carrier.stop()
 
-        imports.until(
+        until(
             "the refused call's record was imported",
             lambda: Cdr.objects.filter(refusal_reason=Cdr.RefusalReason.CHANNEL_LIMIT).exists(),
         )
 
-        # --- The carrier calls the Online Number: the registered PBX rings -------------
+        phase("the carrier calls the Online Number: the registered PBX rings")
         pbx = Pbx(tmp_path, pbx_port)
         try:
             sipp_ok(primary, carrier_call(primary, tmp_path, to=DID))
@@ -357,14 +355,15 @@ def test_a_company_signs_up_buys_credit_and_its_pbx_calls_out_receives_calls_and
         invites = pbx.invites()
         assert [i["ruri"] for i in invites] == [f"sip:{DID}@127.0.0.1:{pbx_port}"]
 
-        # --- The primary node stops: the PBX registers and calls through the secondary --
+        phase("the primary node stops: the PBX registers and calls through the secondary")
         primary.stop()
-        register(secondary, tmp_path, user, password, free_port())
+        register(secondary, tmp_path, user, password)
         answered_call(secondary, tmp_path, US_NUMBER, user, password)
         # The two held calls and this one: a bundle minute each, this one from the secondary.
-        imports.until("every US call used its minute", lambda: minutes_used(api, pid) == 4)
+        until("every US call used its minute", lambda: minutes_used(api, pid) == 4)
         assert profile_balance(api, pid) == Decimal("9.9900")
         assert "edge_cdrs_import_task" in worker.output(), "the CDRs were imported somewhere else than the worker"
+        phase("done")
 
     calls = Cdr.objects.order_by("started_at", "node", "edge_id")
     assert [(c.node, c.direction, c.disposition, c.refusal_reason, c.callee) for c in calls] == [

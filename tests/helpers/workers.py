@@ -100,3 +100,37 @@ def celery_worker(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+
+
+@contextmanager
+def celery_beat(queue: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """celery beat as production runs it (the database scheduler, skypemanager/schedule.py), on
+    the test's database, sending every periodic task to `queue`; stopped by its pid. It is not
+    waited for: start it before the worker (`celery_worker(queue=...)`) and both start at once;
+    what it sends waits in the queue until the worker is up."""
+    pidfile = log.with_suffix(".pid")
+    env = {**os.environ, "DATABASE_URL": database_url(), "PYTHONUNBUFFERED": "1", "TEST_CELERY_QUEUE": queue}
+    with log.open("wb") as output:
+        process = subprocess.Popen(  # noqa: S603 - our own beat
+            [
+                sys.executable, "-m", "celery", "-A", "skypemanager", "beat", "--loglevel=INFO",
+                "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler", "--pidfile", str(pidfile),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        yield process
+    except BaseException:
+        print(f"--- celery beat log ({log}):\n{log.read_text(errors='replace')[-4000:]}")  # noqa: T201 - shown when the test fails
+        raise
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
