@@ -5,6 +5,7 @@ node that is down or never answers is shown as not answering, within the time bo
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from tests.edge.conftest import CarrierUas, Edge, explain, free_port, run_sipp, 
 from tests.edge.sip import Dialog, Peer, register, sdp
 from tests.edge.test_edge_calls import US_NUMBER, provisioned, synced
 from tests.edge.test_edge_nat import NAT_EXPIRES
+from tests.edge.test_inbound import DID, Pbx, carrier_call, routed
 from tests.factories import member
 from tests.helpers.queries import SIGNED_IN, expect_queries
 from tests.sip_profiles.factories import ip_profile
@@ -230,6 +232,14 @@ def test_a_node_that_refuses_and_one_that_never_answers_are_shown_as_not_answeri
         card = timing("the card's poll", lambda: browser.get(status_page, HTTP_HX_REQUEST="true"))
         page = timing("the card as a page", lambda: browser.get(status_page))
         detail = timing("the profile page", lambda: browser.get(f"/sip-profiles/{profile.public_id}/"))
+        # The calls still waiting on the hung node when the answer went out end at their own
+        # deadline, while it still holds their connections: nothing is left running.
+        deadline = time.monotonic() + 3
+        while (left := [t.name for t in threading.enumerate() if t.name.startswith("edge-live")]) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        assert left == []
 
     assert all(seconds < 1.0 for seconds in timed.values()), timed
     assert (body["complete"], body["nodes_answering"]) == (False, 1)
@@ -296,6 +306,29 @@ def test_an_ip_profile_is_said_not_to_register_and_its_calls_are_counted(
     browser.force_login(owner)
     html = browser.get(reverse("sip-profile-status", args=[profile.public_id]), HTTP_HX_REQUEST="true")
     assert "An IP profile is recognised by its address; it does not register." in html.content.decode()
+
+
+def test_an_inbound_call_to_an_ip_profiles_number_counts_against_its_channels_while_it_lasts(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    port = free_port()
+    profile = ip_profile(company, owner, "127.0.0.1", port=port, channels=2, tls_required=False, srtp_required=False)
+    routed(company, owner, profile, name="front-desk", number=DID, capture=django_capture_on_commit_callbacks)
+    api = client_as(owner)
+    pbx = Pbx(tmp_path, port)  # SIPp: the PBX answers and holds until the carrier's BYE
+    carrier = subprocess.Popen(carrier_call(edge, tmp_path, to=DID, hold_ms=4000))  # noqa: S603
+    try:
+        during = eventually(lambda: status(api, profile), lambda b: b["active_calls"] == 1)
+        assert (during["active_calls"], during["channels"], during["registered"]) == (1, 2, None)
+        assert carrier.wait(timeout=20) == 0
+        assert pbx.wait() == 0
+    finally:
+        if carrier.poll() is None:
+            carrier.kill()
+            carrier.wait()
+        pbx.stop()
+    after = eventually(lambda: status(api, profile), lambda b: b["active_calls"] == 0)
+    assert after["active_calls"] == 0
 
 
 def test_the_status_is_the_profiles_company_only_and_any_member_may_read_it(
