@@ -6,7 +6,7 @@ import functools
 import ipaddress
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,12 +161,18 @@ def edge_sync_profile(*, profile_id: int, node_names: list[str] | None = None) -
     return results
 
 
-# pg_advisory_lock(key) namespace of a profile's sync, in the portal's database.
+# pg_advisory_lock(key) namespaces in the portal's database: a profile's sync (+ its id), and
+# the push of the blocked list.
 PROFILE_SYNC_LOCK = 7303 << 32
+BLOCKED_SYNC_LOCK = 7304 << 32
+
+
+def profile_sync_lock(profile_id: int) -> AbstractContextManager[None]:
+    return sync_lock(PROFILE_SYNC_LOCK + profile_id, what=f"profile {profile_id}")
 
 
 @contextmanager
-def profile_sync_lock(profile_id: int) -> Iterator[None]:
+def sync_lock(key: int, *, what: str) -> Iterator[None]:
     """A session-level advisory lock on the portal's database, held for the whole sync (no
     transaction is held open across the network calls). A worker that dies loses its
     connection, and with it the lock, so nothing waits for a dead sync. Other databases
@@ -174,7 +180,6 @@ def profile_sync_lock(profile_id: int) -> Iterator[None]:
     if connection.vendor != "postgresql":
         yield
         return
-    key = PROFILE_SYNC_LOCK + profile_id
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s)", [key])
     try:
@@ -184,7 +189,7 @@ def profile_sync_lock(profile_id: int) -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
         except DatabaseError:
-            logger.warning("could not release the sync lock of profile %s (connection lost: it is gone)", profile_id)
+            logger.warning("could not release the sync lock of %s (connection lost: it is gone)", what)
 
 
 def _record(*, profile_id: int, node: EdgeNode, error: str) -> None:
@@ -218,6 +223,11 @@ def edge_sync_global(*, node_names: list[str] | None = None) -> list[NodeResult]
     """The lists every profile shares: blocked numbers (per key, edge_sync_blocked), carriers
     (dispatcher reload) and the carriers' inbound sources (address reload). All are small
     and change rarely."""
+    with sync_lock(BLOCKED_SYNC_LOCK, what="the blocked list"):
+        return _edge_sync_global(node_names=node_names)
+
+
+def _edge_sync_global(*, node_names: list[str] | None) -> list[NodeResult]:
     blocked = _blocked_read()
     destinations = selectors.carrier_destinations()
     sources = selectors.carrier_sources()
@@ -303,17 +313,21 @@ def _blocked_push(node: EdgeNode, entries: dict[str, str], *, reload: bool = Fal
 
 def edge_sync_blocked(*, node_names: list[str] | None = None, reload: bool = False) -> list[NodeResult]:
     """Push the blocked list (apps.rating BlockedPrefix, as selectors.blocked_edge_entries
-    spells it) to each node: its rows and its htable, per key."""
-    entries = _blocked_read()
-    results = []
-    for node in selectors.edge_nodes(names=node_names):
-        result = NodeResult(node=node.name)
-        try:
-            result.changes = _blocked_push(node, entries, reload=reload)
-        except clients.EdgeNodeError as exc:
-            result.error = str(exc)
-            logger.warning("blocked list push to %s failed: %s", node.name, exc)
-        results.append(result)
+    spells it) to each node: its rows and its htable, per key.
+
+    Two pushes never interleave (the lock, held from reading the list to the last node): one
+    that read the list before a change cannot write it after the push that read the change."""
+    with sync_lock(BLOCKED_SYNC_LOCK, what="the blocked list"):
+        entries = _blocked_read()
+        results = []
+        for node in selectors.edge_nodes(names=node_names):
+            result = NodeResult(node=node.name)
+            try:
+                result.changes = _blocked_push(node, entries, reload=reload)
+            except clients.EdgeNodeError as exc:
+                result.error = str(exc)
+                logger.warning("blocked list push to %s failed: %s", node.name, exc)
+            results.append(result)
     return results
 
 
