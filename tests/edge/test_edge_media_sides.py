@@ -83,15 +83,22 @@ def test_on_a_call_by_name_the_callers_leg_follows_the_callers_srtp_and_the_call
     assert channels_free(edge, calling, called)
 
 
-@pytest.mark.parametrize(("extra", "why"), [(T38, "T.38 fax"), (VIDEO, "video")])
-def test_a_carriers_200_offering_fax_or_video_to_a_delayed_offer_is_acked_and_the_call_ended_both_ways(
-    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, caller: Peer, carrier: Peer, extra: str, why: str
+@pytest.mark.parametrize(
+    ("offer", "why"),
+    [
+        (sdp(CARRIER_IP, 42000, extra=T38), "T.38 fax"),
+        (sdp(CARRIER_IP, 42000, extra=VIDEO), "video"),
+        (sdp(CARRIER_IP, 42000, codecs=((9, "G722/8000"), (111, "opus/48000/2"))), "no allowed codec"),
+    ],
+)
+def test_a_carriers_200_offering_fax_video_or_no_allowed_codec_to_a_delayed_offer_is_acked_and_ended_both_ways(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, caller: Peer, carrier: Peer, offer: str, why: str
 ) -> None:
     profile, password = profile_with(company, owner, srtp=False, name="Fax PBX")
     dialog = Dialog.call(caller, US_NUMBER, "", user=profile.sip_username, password=password)
     invite = carrier.expect_request("INVITE")
     assert invite.body == ""
-    carrier_dialog = Dialog.answering(carrier, invite, sdp(CARRIER_IP, 42000, extra=extra))
+    carrier_dialog = Dialog.answering(carrier, invite, offer)
 
     # The 200 cannot be refused: the PBX gets it and ACKs it with its answer, which the carrier gets ...
     offered = dialog.final(ack_body=sdp(CALLER_IP, 41000, codecs=((0, "PCMU/8000"),)))
