@@ -4,7 +4,6 @@ reconciliation; a burst of changes is pushed once, not once each."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,7 +11,6 @@ from typing import Any
 import psycopg
 import pytest
 from django.core.cache import cache
-from django.db import connection
 
 from apps.core.actor import Actor
 from apps.edge import clients, services
@@ -23,6 +21,7 @@ from apps.sip_profiles.models import SipProfile
 from tests.edge.conftest import Edge
 from tests.edge.sip import Dialog, Message, Peer, sdp
 from tests.edge.test_edge_calls import provisioned
+from tests.helpers.races import overtaken_while_held
 
 PBX_IP = "127.0.0.21"
 JAMAICA = "+18765550123"  # a fraud-prone range staff may block; callable until they do
@@ -203,37 +202,15 @@ def test_a_push_that_read_the_list_before_a_change_cannot_overwrite_the_push_tha
     services.edge_sync_blocked()
     assert in_memory(edge, "+88190") == "Old reason"
 
-    # The first push is held up on its way to the node (a slow node), after it read the list.
-    real_write = clients.node_blocked_write
-    first_at_node, release = threading.Event(), threading.Event()
-    finished: list[str] = []
-
-    def slow_first_write(database_url: str, entries: Any, **kwargs: Any) -> Any:
-        if not first_at_node.is_set():
-            first_at_node.set()
-            assert release.wait(10)
-        return real_write(database_url, entries, **kwargs)
-
-    monkeypatch.setattr(clients, "node_blocked_write", slow_first_write)
-
-    def push(name: str) -> None:
-        try:
-            services.edge_sync_blocked()
-            finished.append(name)
-        finally:
-            connection.close()
-
-    first = threading.Thread(target=push, args=("first",))
-    first.start()
-    assert first_at_node.wait(10)
-    # The change commits (its own push is the second one) while the first is held up.
-    BlockedPrefix.objects.filter(prefix="+88190").update(reason="New reason")
-    second = threading.Thread(target=push, args=("second",))
-    second.start()
-    time.sleep(0.5)  # long enough for an unlocked second push to write the new reason first
-    release.set()
-    first.join(20)
-    second.join(20)
+    # The first push is held up on its way to the node (a slow node), after it read the list;
+    # the change commits meanwhile (its own push is the second run).
+    finished = overtaken_while_held(
+        monkeypatch,
+        clients,
+        "node_blocked_write",
+        run=services.edge_sync_blocked,
+        change=lambda: BlockedPrefix.objects.filter(prefix="+88190").update(reason="New reason"),
+    )
 
     assert finished == ["first", "second"]
     assert (in_memory(edge, "+88190"), in_database(edge, "+88190")) == ("New reason", "New reason")

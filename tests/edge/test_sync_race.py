@@ -3,13 +3,10 @@ change cannot write its stale state after the one that read the change."""
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 import psycopg
 import pytest
-from django.db import connection
 
 from apps.core.actor import Actor
 from apps.edge import clients, services
@@ -17,6 +14,7 @@ from apps.edge.models import EdgeNode
 from apps.sip_profiles.services import sip_profile_update
 from tests.edge.conftest import Edge
 from tests.factories import CompanyFactory, member
+from tests.helpers.races import overtaken_while_held
 from tests.sip_profiles.factories import digest_profile
 
 
@@ -38,38 +36,19 @@ def test_a_sync_that_read_the_old_state_cannot_overwrite_the_newer_one(
     services.edge_sync_profile(profile_id=profile.pk)
     assert node_channels(edge, profile.pk) == ("2", 2)
 
+    def change() -> None:
+        # Its own sync is the second run.
+        settings.EDGE_SYNC_ENABLED = False
+        sip_profile_update(actor=Actor(user=owner), profile=profile, channels=1)
+
     # The first sync is held up on its way to the node (a slow node), after it read the state.
-    real_write = clients.node_profile_write
-    first_at_node, release = threading.Event(), threading.Event()
-    finished: list[str] = []
-
-    def slow_first_write(database_url: str, state: Any, **kwargs: Any) -> Any:
-        if not first_at_node.is_set():
-            first_at_node.set()
-            assert release.wait(10)
-        return real_write(database_url, state, **kwargs)
-
-    monkeypatch.setattr(clients, "node_profile_write", slow_first_write)
-
-    def sync(name: str) -> None:
-        try:
-            services.edge_sync_profile(profile_id=profile.pk)
-            finished.append(name)
-        finally:
-            connection.close()
-
-    first = threading.Thread(target=sync, args=("first",))
-    first.start()
-    assert first_at_node.wait(10)
-    # The change commits (its own sync is the second one, below) while the first is held up.
-    settings.EDGE_SYNC_ENABLED = False
-    sip_profile_update(actor=Actor(user=owner), profile=profile, channels=1)
-    second = threading.Thread(target=sync, args=("second",))
-    second.start()
-    time.sleep(0.5)  # long enough for an unlocked second sync to write the new state first
-    release.set()
-    first.join(20)
-    second.join(20)
+    finished = overtaken_while_held(
+        monkeypatch,
+        clients,
+        "node_profile_write",
+        run=lambda: services.edge_sync_profile(profile_id=profile.pk),
+        change=change,
+    )
 
     assert finished == ["first", "second"]
     assert node_channels(edge, profile.pk) == ("1", 1)

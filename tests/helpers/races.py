@@ -14,6 +14,7 @@ in the test once every thread has finished. Tests that race the database need
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -58,3 +59,43 @@ def run_concurrently(
         _, error = min(raised, key=lambda item: item[0])
         raise error
     return results
+
+
+def overtaken_while_held(
+    monkeypatch: Any, owner: Any, name: str, *, run: Callable[[], Any], change: Callable[[], Any], hold: float = 0.5
+) -> list[str]:
+    """A run of `run` is held up at its first call of `owner.name` (a slow node, after it read
+    what it will write); meanwhile `change` commits and a second run starts, with `hold`
+    seconds to overtake the first; then the first goes on. The order the runs finished in:
+    ["first", "second"] when the second waited for the first (a lock), as a test of "a run that
+    read the old state cannot write it after the run that read the change" expects."""
+    real = getattr(owner, name)
+    reached, release = threading.Event(), threading.Event()
+    finished: list[str] = []
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        if not reached.is_set():
+            reached.set()
+            assert release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, held)
+
+    def one(label: str) -> None:
+        try:
+            run()
+            finished.append(label)
+        finally:
+            connections.close_all()  # this thread's connections
+
+    first = threading.Thread(target=one, args=("first",), daemon=True)
+    first.start()
+    assert reached.wait(10), f"the first run never reached {name}"
+    change()
+    second = threading.Thread(target=one, args=("second",), daemon=True)
+    second.start()
+    time.sleep(hold)  # long enough for an unlocked second run to write first
+    release.set()
+    first.join(20)
+    second.join(20)
+    return finished
