@@ -268,8 +268,8 @@ def test_with_the_primary_down_the_pbx_registers_and_calls_through_the_secondary
         primary.start()  # the node returns: same ports, same database
     returned = time.monotonic()
 
-    # Started again, it loaded its database as the outage left it (the failed write rolled
-    # back); the task's retry (backoff 1, 2, 4, 8 s...) brings it up to date, with no edge_sync.
+    # Started again, it loaded its database as the outage left it (the write never reached
+    # it); the task's retry (backoff 1, 2, 4, 8 s...) brings it up to date, with no edge_sync.
     wait_until(
         lambda: node_states(profile)[names[0]] == ("synced", 0),
         "the returned primary is synced by the task's retry",
