@@ -311,3 +311,18 @@ def test_a_call_whose_bye_is_lost_is_recorded_when_the_edge_ends_it(
     assert (row["sip_code"], row["refusal"]) == (200, "")
     held = (row["ended_at"] - row["answered_at"]).total_seconds()
     assert MAX_CALL_SECONDS - 1 <= held <= MAX_CALL_SECONDS + 5, held
+
+
+def test_a_call_the_carrier_never_answers_is_recorded_as_not_answered(
+    edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, tmp_path: Path
+) -> None:
+    profile, password = provisioned(company, owner)
+
+    # Nothing listens on the carrier's port: the edge gives up after EDGE_CARRIER_TIMEOUT_MS.
+    refused(edge, tmp_path, code=408, number=US_NUMBER, profile=profile, password=password)
+
+    (row,) = records_of(edge, 1, profile)
+    assert (row["sip_code"], row["refusal"], row["answered_at"]) == (408, "", None)
+    edge_cdrs_import_task.delay(edge_node.pk).get()
+    cdr = Cdr.objects.get(sip_profile=profile)
+    assert (cdr.disposition, cdr.sip_code, cdr.billable_seconds) == ("no_answer", 408, 0)
