@@ -16,10 +16,10 @@ import re
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
@@ -45,6 +45,7 @@ from tests.edge.conftest import (
     running_edge_pair,
     scenario,
     sipp_command,
+    wait_until,
 )
 from tests.edge.test_inbound import Pbx, carrier_call
 from tests.helpers.workers import celery_beat, celery_worker
@@ -52,8 +53,6 @@ from tests.helpers.workers import celery_beat, celery_worker
 __all__ = ["localstripe", "localstripe_server", "stripe_webhooks"]
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-T = TypeVar("T")
 
 US_NUMBER = "+12025550123"
 UK_NUMBER = "+442079460958"
@@ -63,18 +62,6 @@ DECK = [
     "1,United States,US,landline,0.005000,0,60,60,2026-01-01",
     "44,United Kingdom,GB,landline,0.010000,0,60,60,2026-01-01",
 ]
-
-
-def until(what: str, check: Callable[[], T | None], timeout: float = 30) -> T:
-    """Poll `check` until it returns something truthy; that value. Fails after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f} s: {what} (last: {value!r})")
-        time.sleep(0.1)
 
 
 def csrf(session: requests.Session, url: str) -> str:
@@ -166,9 +153,10 @@ def staff_set_up(primary: Edge, secondary: Edge) -> None:
     deck = rate_deck_import_create(
         actor=actor, currency="GBP", filename="gbp.csv", content="\n".join([",".join(COLUMNS), *DECK]) + "\n"
     )
-    until(
-        "the worker imported the rate deck",
+    wait_until(
         lambda: RateDeck.objects.filter(pk=deck.pk, status=RateDeck.Status.ACTIVE).exists(),
+        "the worker imported the rate deck",
+        timeout=60,  # the worker's start on a loaded machine included
     )
     number_stock_create(
         actor=actor, number=DID, country="GB", area="London", number_type="geographic",
@@ -187,10 +175,8 @@ def buy_credit(api: Api, stripe: LocalStripe, amount: str) -> None:
     for step, data in (("", {"payment_method": "pm_card_visa"}), ("/confirm", {})):
         paid = requests.post(f"{stripe_api}{step}", data=data, auth=(SECRET_KEY, ""), timeout=10)
         assert paid.status_code == 200, paid.text
-    until(
-        "Stripe's webhook credited the company",
-        lambda: Decimal(api.get("credit/")["company_balance"]) > 0,
-        timeout=20,
+    wait_until(
+        lambda: Decimal(api.get("credit/")["company_balance"]) > 0, "Stripe's webhook credited the company", timeout=20
     )
 
 
@@ -223,7 +209,9 @@ def register(edge: Edge, tmp_path: Path, user: str, password: str) -> int:
 
 def dial(edge: Edge, tmp_path: Path, number: str, user: str, password: str, hold_ms: int = 200) -> list[str]:
     file = scenario(tmp_path, "invite_uac.xml")
-    return sipp_command(edge, file, service=number, user=user, password=password, hold_ms=hold_ms)
+    # SIPp's timeout bounds the whole call: the hold plus 10 s to set it up and end it.
+    timeout = 10 + hold_ms // 1000
+    return sipp_command(edge, file, service=number, user=user, password=password, hold_ms=hold_ms, timeout=timeout)
 
 
 def answered_call(edge: Edge, tmp_path: Path, number: str, user: str, password: str) -> None:
@@ -286,6 +274,12 @@ def test_a_company_signs_up_buys_credit_and_its_pbx_calls_out_receives_calls_and
             },
         )
         pid, user, password = profile["id"], profile["sip_username"], profile["password"]
+
+        def usage() -> str:
+            """What the portal has of the calls, for a failure message."""
+            cdrs = list(Cdr.objects.values_list("node", "direction", "disposition", "refusal_reason", "callee"))
+            return f"bundles: {api.get(f'sip-profiles/{pid}/bundles/')}\nCDRs: {cdrs}\n{worker.output()[-3000:]}"
+
         assert (profile["channels"], profile["us_minute_bundles"]) == (2, 1)
         bundles = api.get(f"sip-profiles/{pid}/bundles/")
         assert (bundles["bundles"], bundles["minutes_used"]) == (1, 0)
@@ -301,7 +295,12 @@ def test_a_company_signs_up_buys_credit_and_its_pbx_calls_out_receives_calls_and
         assert (number["number"], number["business_account"]) == (DID, account["id"])
 
         phase("the worker provisions both nodes")
-        nodes = until("both nodes took the profile", lambda: both_nodes_synced(api, pid))
+        wait_until(
+            lambda: both_nodes_synced(api, pid),
+            "both nodes took the profile",
+            explain=lambda: api.get(f"sip-profiles/{pid}/")["provisioning"],
+        )
+        nodes = both_nodes_synced(api, pid)
         assert [n["public_host"] for n in nodes] == [primary.node.public_host, secondary.node.public_host]
         assert "edge_sync_profile_task" in worker.output(), "the sync ran somewhere else than the worker"
         policy = api.get(f"sip-profiles/{pid}/call-policy/")
@@ -312,23 +311,23 @@ def test_a_company_signs_up_buys_credit_and_its_pbx_calls_out_receives_calls_and
         answered_call(primary, tmp_path, US_NUMBER, user, password)
 
         phase("its CDR is imported from the node and rated against the bundle")
-        until("the US call used a bundle minute", lambda: minutes_used(api, pid) == 1)
+        wait_until(lambda: minutes_used(api, pid) == 1, "the US call used a bundle minute", explain=usage)
         assert profile_balance(api, pid) == Decimal("10.0000"), "a bundle call costs no credit"
 
         phase("a UK call is paid from the profile's balance")
         answered_call(primary, tmp_path, UK_NUMBER, user, password)
         # 1 s of a call at 0.01 GBP a minute, billed per started minute (the deck's 60/60).
-        until("the UK call was debited", lambda: profile_balance(api, pid) == Decimal("9.9900"))
+        wait_until(lambda: profile_balance(api, pid) == Decimal("9.9900"), "the UK call was debited", explain=usage)
         assert minutes_used(api, pid) == 1
 
         phase("two channels: a third simultaneous call is refused")
         carrier = CarrierUas(primary, tmp_path, calls=2)
         held = [
-            subprocess.Popen(dial(primary, tmp_path, US_NUMBER, user, password, hold_ms=3000))  # noqa: S603
+            subprocess.Popen(dial(primary, tmp_path, US_NUMBER, user, password, hold_ms=5000))  # noqa: S603
             for _ in range(2)
         ]
         try:
-            until("two calls in progress", lambda: primary.channels_in_use(_profile_pk(pid)) == 2, timeout=10)
+            wait_until(lambda: primary.channels_in_use(_profile_pk(pid)) == 2, "two calls in progress", timeout=10)
             refused = scenario(tmp_path, "refused_uac.xml", expect=486)
             sipp_ok(primary, sipp_command(primary, refused, service=US_NUMBER, user=user, password=password))
             assert [p.wait(timeout=20) for p in held] == [0, 0]
@@ -340,9 +339,10 @@ def test_a_company_signs_up_buys_credit_and_its_pbx_calls_out_receives_calls_and
                     p.wait()
             carrier.stop()
 
-        until(
-            "the refused call's record was imported",
+        wait_until(
             lambda: Cdr.objects.filter(refusal_reason=Cdr.RefusalReason.CHANNEL_LIMIT).exists(),
+            "the refused call's record was imported",
+            explain=usage,
         )
 
         phase("the carrier calls the Online Number: the registered PBX rings")
@@ -360,7 +360,7 @@ def test_a_company_signs_up_buys_credit_and_its_pbx_calls_out_receives_calls_and
         register(secondary, tmp_path, user, password)
         answered_call(secondary, tmp_path, US_NUMBER, user, password)
         # The two held calls and this one: a bundle minute each, this one from the secondary.
-        until("every US call used its minute", lambda: minutes_used(api, pid) == 4)
+        wait_until(lambda: minutes_used(api, pid) == 4, "every US call used its minute", explain=usage)
         assert profile_balance(api, pid) == Decimal("9.9900")
         assert "edge_cdrs_import_task" in worker.output(), "the CDRs were imported somewhere else than the worker"
         phase("done")
