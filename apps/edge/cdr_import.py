@@ -64,7 +64,7 @@ def _watermark_advance(mark: EdgeCdrWatermark, last_id: int) -> None:
     mark.save(update_fields=["last_id", "imported_at"])
 
 
-def edge_cdrs_import(*, node: EdgeNode, batch_size: int | None = None, max_batches: int = 20) -> CdrImportRun:
+def edge_cdrs_import(*, node: EdgeNode, batch_size: int | None = None, max_batches: int = 4) -> CdrImportRun:
     """Import the node's new call records, batch after batch, until none is left or
     `max_batches`. Raises clients.EdgeNodeError when the node's database cannot be read
     (what was imported before stays). Callers keep runs of one node from overlapping (the
