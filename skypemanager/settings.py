@@ -230,9 +230,14 @@ MFA_TOTP_ISSUER = "Skype Manager"
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
 
 # --- REST API ---------------------------------------------------------------
+# How many proxies in front of the app append to X-Forwarded-For (0: trust none).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
 # The API rate limit keeps its counters in Redis. While Redis is down it is either not
 # enforced ("open", logged once per outage) or every API request answers 503 ("closed").
 # allauth's login and sign-up limits always fail open (the password check still applies).
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1200/minute")
+# Failed API-key authentications per client address; past it every key from there gets 429.
+API_AUTH_FAILURE_RATE = env_str("API_AUTH_FAILURE_RATE", "20/minute")
 RATE_LIMIT_WHEN_REDIS_DOWN = env_choice("RATE_LIMIT_WHEN_REDIS_DOWN", "open", {"open", "closed"})
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -254,8 +259,11 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["apps.core.throttling.UserRateThrottleWithoutRedis"],
-    "DEFAULT_THROTTLE_RATES": {"user": env_str("API_RATE_LIMIT", "1200/minute")},
+    # Counted in Redis, one atomic increment per request, per API key or session user.
+    "DEFAULT_THROTTLE_CLASSES": ["apps.core.throttling.ApiRateThrottle"],
+    # The client address for DRF is ours (apps.core.middleware.client_ip): only the last
+    # TRUSTED_PROXY_COUNT hops of X-Forwarded-For are believed.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 # The schema (/api/v1/schema/) and docs (/api/v1/docs/) need no sign-in unless this is off.
@@ -333,8 +341,6 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
 if env_bool("BEHIND_TLS_PROXY", default=not DEBUG):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# How many proxies in front of the app append to X-Forwarded-For (0: trust none).
-TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^health/$"]
 SESSION_COOKIE_SECURE = not DEBUG
@@ -347,7 +353,6 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-
 # --- Product settings ---------------------------------------------------------
 INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7, minimum=1, maximum=90)
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60

@@ -9,6 +9,7 @@ from rest_framework import authentication, exceptions
 from apps.accounts.models import ApiKey
 from apps.accounts.services import api_key_hash, api_key_touch
 from apps.core.middleware import client_ip
+from apps.core.throttling import auth_failure_check, auth_failure_record
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -23,11 +24,18 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         parts = header.split()
-        if not parts:  # only white space (a non-breaking space counts as one)
-            raise exceptions.AuthenticationFailed("Send the key as `Authorization: Bearer <key>`.")
-        if parts[0] != self.keyword:
+        if parts and parts[0] != self.keyword:
             return None
-        if len(parts) != 2:
+        # A source that keeps failing is refused before its next key is even looked at.
+        auth_failure_check(request)
+        try:
+            return self._authenticate(request, parts)
+        except exceptions.AuthenticationFailed:
+            auth_failure_record(request)
+            raise
+
+    def _authenticate(self, request: Any, parts: list[str]) -> tuple[Any, ApiKey]:
+        if len(parts) != 2:  # also only white space (a non-breaking space counts as one)
             raise exceptions.AuthenticationFailed("Send the key as `Authorization: Bearer <key>`.")
         key = parts[1]
         prefix = "_".join(key.split("_")[:2])

@@ -88,5 +88,10 @@ class ApiKey(PublicModel):
     def is_active(self) -> bool:
         return self.revoked_at is None
 
+    @property
+    def rate_limit_ident(self) -> str:
+        """Each key has an API rate-limit budget of its own (apps.core.throttling)."""
+        return f"key:{self.pk}"
+
     def can(self, capability: Capability) -> bool:
         return role_can(self.role, capability)

@@ -87,6 +87,19 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, *, every: flo
         time.sleep(every)
 
 
+def stop_process_group(proc: subprocess.Popen[bytes], *, grace: float = 20) -> None:
+    """SIGTERM the process group `proc` leads (started with start_new_session), SIGKILL it
+    after `grace` seconds, and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 @dataclass
 class Supervised:
     """A process that is started again whenever it exits, until `stop()`: the stand-in for
@@ -144,14 +157,7 @@ class Supervised:
         self._stopping.set()
         proc = self.proc
         if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+            stop_process_group(proc)
         if self._thread is not None:
             self._thread.join(timeout=10)
 
