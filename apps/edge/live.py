@@ -124,7 +124,8 @@ def _node_state(
         if future is None or error:
             continue
         # A call's own timeout and the pool's wait end at the same moment: one message for both.
-        if not future.done() or isinstance(future.exception(), clients.RpcTimeout):
+        # A call a busy machine had not started by then was cancelled by the shutdown.
+        if not future.done() or future.cancelled() or isinstance(future.exception(), clients.RpcTimeout):
             error = f"no answer within {budget * 1000:.0f} ms"
         elif future.exception() is not None:
             error = str(future.exception())

@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from apps.companies.models import Role
-from apps.edge import clients
+from apps.edge import clients, live
+from apps.edge.live import Registration
 from apps.edge.models import EdgeNode
 from apps.sip_profiles.models import SipProfile
 from tests.conftest import client_as
@@ -279,6 +281,23 @@ def test_a_node_that_trickles_its_answer_is_cut_off_at_the_deadline() -> None:
         elapsed = time.monotonic() - started
     # Each read gets a byte within 0.2 s: only the deadline ends it (at most one read late).
     assert 0.5 <= elapsed < 0.9, elapsed
+
+
+def test_a_call_a_busy_machine_never_started_is_a_node_not_answering_not_an_error() -> None:
+    # The pool's shutdown cancels a call still queued when the wait ends (a loaded server).
+    answered, queued = Future[int](), Future[list[Registration]]()
+    answered.set_result(2)
+    queued.cancel()
+    node = EdgeNode(name="busy-edge", role=EdgeNode.Role.PRIMARY)
+
+    state = live._node_state(node, answered, queued, 0.6)
+
+    assert (state.reachable, state.error, state.active_calls, state.registered) == (
+        False,
+        "no answer within 600 ms",
+        None,
+        None,
+    )
 
 
 def test_an_ip_profile_is_said_not_to_register_and_its_calls_are_counted(
