@@ -20,10 +20,12 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from apps.companies.models import Role
+from apps.core.actor import Actor
 from apps.edge import clients, live
 from apps.edge.live import Registration
 from apps.edge.models import EdgeNode
 from apps.sip_profiles.models import SipProfile
+from apps.sip_profiles.services import sip_profile_delete
 from tests.conftest import client_as
 from tests.edge.conftest import CarrierUas, Edge, explain, free_port, run_sipp, scenario, sipp_command
 from tests.edge.sip import Dialog, Peer, register, sdp
@@ -353,7 +355,7 @@ def test_an_inbound_call_to_an_ip_profiles_number_counts_against_its_channels_wh
 def test_the_status_is_the_profiles_company_only_and_any_member_may_read_it(
     edge: Edge, edge_node: EdgeNode, company: Any, owner: Any, other_company: Any
 ) -> None:
-    profile, _ = provisioned(company, owner)
+    profile, _ = provisioned(company, owner, balance="")  # no credit held: it may be deleted
     viewer = member(company, Role.VIEWER)
     stranger = member(other_company, Role.OWNER)
 
@@ -364,7 +366,16 @@ def test_the_status_is_the_profiles_company_only_and_any_member_may_read_it(
     page = Client()
     page.force_login(stranger)
     assert page.get(reverse("sip-profile-status", args=[profile.public_id])).status_code == 404
+    # The card's poll after the session ended reloads the page (to sign in), and stops once
+    # the profile is deleted, instead of swapping a sign-in page or an error into the card.
+    poll = Client().get(reverse("sip-profile-status", args=[profile.public_id]), HTTP_HX_REQUEST="true")
+    assert (poll.status_code, poll.headers.get("HX-Refresh")) == (200, "true")
 
     api = client_as(owner)
     with expect_queries(*SIGNED_IN, "the profile", "the enabled edge nodes"):
         assert api.get(status_url(profile)).status_code == 200
+
+    sip_profile_delete(actor=Actor(user=owner), profile=profile)
+    page.force_login(owner)
+    assert page.get(reverse("sip-profile-status", args=[profile.public_id]), HTTP_HX_REQUEST="true").status_code == 286
+    assert page.get(reverse("sip-profile-status", args=[profile.public_id])).status_code == 404
