@@ -1205,6 +1205,8 @@ def main() -> int:
         raise SystemExit(f"not installed: {', '.join(missing)} (make test installs them)")
     from benchmarks._pgtemp import throwaway_postgres
 
+    # Ctrl-C stops it even when started from a shell that ignores SIGINT in background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminated)
     signal.signal(signal.SIGALRM, _deadline_hit)
     signal.alarm(opts.time_limit + 30)  # a hard stop, past the phases' own deadline
@@ -1214,6 +1216,9 @@ def main() -> int:
         with throwaway_postgres() as url:
             try:
                 return run(opts, url, procs)
+            except (KeyboardInterrupt, SystemExit, TimeoutError) as exc:
+                log(f"stopped ({type(exc).__name__} {exc}): stopping every process it started")
+                raise
             finally:
                 procs.stop_all()
     finally:
