@@ -74,6 +74,9 @@ MIDDLEWARE = [
     # Outermost: while PostgreSQL is unreachable every layer below would fail with a 500.
     "apps.core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy (CONTENT_SECURITY_POLICY below) and Permissions-Policy headers.
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     # Before sessions and authentication: an API body over the limit, or a NUL in a query
     # parameter, is refused in the API's error body before anything reads it.
     "apps.core.middleware.ApiInputMiddleware",
@@ -353,6 +356,40 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Every page: our own scripts, styles, images and fonts only, no inline script, no framing.
+# Style attributes (style="...") are allowed; <style> elements and inline scripts are not.
+# The payment pages add Stripe's origins (apps.billing.purchases.views).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Browser features the portal never uses are off for it and anything it embeds; WebAuthn
+# (passkeys) and the Payment Request API (Stripe) stay with our own origin.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    "accelerometer": [],
+    "camera": [],
+    "display-capture": [],
+    "geolocation": [],
+    "gyroscope": [],
+    "magnetometer": [],
+    "microphone": [],
+    "midi": [],
+    "usb": [],
+    "payment": ["self", "https://js.stripe.com"],
+    "publickey-credentials-get": ["self"],
+}
+
 # --- Product settings ---------------------------------------------------------
 INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7, minimum=1, maximum=90)
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60

@@ -57,7 +57,7 @@ class ApiKeyListApi(_SessionOnly):
         serializer.is_valid(raise_exception=True)
         api_key, key = services.api_key_create(actor=self.actor, company=self.company, **serializer.validated_data)
         data = ApiKeyOutputSerializer(api_key).data
-        return created({**data, "key": key})
+        return created({**data, "key": key}, secret=True)
 
 
 class ApiKeyDetailApi(_SessionOnly):

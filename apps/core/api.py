@@ -107,5 +107,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
-def created(data: Any) -> Response:
-    return Response(data, status=status.HTTP_201_CREATED)
+def created(data: Any, *, secret: bool = False) -> Response:
+    """201 with `data`; `secret`: the answer carries a secret shown once (a key, a password),
+    which no cache, proxy or browser history may keep."""
+    response = Response(data, status=status.HTTP_201_CREATED)
+    if secret:
+        response["Cache-Control"] = "no-store"
+    return response

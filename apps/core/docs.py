@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import permissions
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
@@ -36,5 +36,8 @@ class SchemaView(_DocsAccess, SpectacularAPIView):
     pass
 
 
-class DocsView(_DocsAccess, SpectacularSwaggerView):
-    pass
+class DocsView(_DocsAccess, SpectacularSwaggerSplitView):
+    """Swagger UI with its set-up script served as a file (`?script`), not inline, so the
+    page keeps the site's Content-Security-Policy."""
+
+    template_name = "core/swagger_ui.html"

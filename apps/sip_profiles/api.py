@@ -147,7 +147,7 @@ class SipProfileListApi(_Base):
             actor=self.actor, company=self.company, **serializer.validated_data
         )
         profile = with_details(SipProfile.objects.filter(pk=profile.pk)).get()
-        return created({**SipProfileOutputSerializer(profile).data, "password": password})
+        return created({**SipProfileOutputSerializer(profile).data, "password": password}, secret=password is not None)
 
 
 class SipProfileDetailApi(_Base):

@@ -18,3 +18,10 @@ document.addEventListener("submit", (event) => {
   const message = event.target.dataset.confirm;
   if (message && !window.confirm(message)) event.preventDefault();
 });
+
+// A select that submits its form when changed (the company switcher): no inline handler, which
+// the Content-Security-Policy would refuse.
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-submit-on-change]");
+  if (select && select.form) select.form.submit();
+});

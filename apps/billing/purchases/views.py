@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
@@ -50,9 +51,38 @@ def _stripe_config(**values: Any) -> dict[str, Any]:
     return {"publishableKey": settings.STRIPE_PUBLISHABLE_KEY, **values}
 
 
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def stripe_content_security_policy() -> dict[str, list[str]]:
+    """What the payment pages add to the site's Content-Security-Policy: Stripe.js, the API it
+    calls, and the frames it opens (card fields, 3-D Secure, PayPal), from Stripe's own
+    origins, or from localstripe's when STRIPE_API_BASE points there. Only these pages get it."""
+    js = _origin(settings.STRIPE_JS_URL)
+    api = _origin(settings.STRIPE_API_BASE) or "https://api.stripe.com"
+    frames = ["https://js.stripe.com", "https://hooks.stripe.com"]
+    scripts = [o for o in (js,) if o]
+    return {
+        "script-src": scripts,
+        "connect-src": [api, *scripts],
+        "frame-src": [*frames, *scripts, api],
+        "img-src": ["https://*.stripe.com"],
+    }
+
+
 class _CreditPage(CompanyPageMixin, View):
+    """The credit pages: each may load Stripe.js, so each carries Stripe's origins in its
+    Content-Security-Policy (the rest of the site allows none)."""
+
     model = CreditPurchase
     write_capability = Capability.MANAGE_BILLING
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        response = super().dispatch(request, *args, **kwargs)
+        response._csp_update = stripe_content_security_policy()  # type: ignore[attr-defined]  # django-csp reads it
+        return response
 
     def _common(self) -> dict[str, Any]:
         return {
