@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from apps.cdrs import imports, services
 from apps.cdrs.forms import CdrImportForm
@@ -100,6 +101,9 @@ class CdrAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
 
     def import_upload_context(self) -> dict[str, Any]:
         return {"columns": imports.COLUMNS, "dispositions": Cdr.Disposition.values}
+
+    def import_status_lead(self, job: ImportJob) -> str:
+        return format_html("CDR file “{}”, uploaded", job.filename)
 
 
 @admin.register(RejectedCdr)

@@ -2,8 +2,8 @@
 template, admin/import_upload.html), the status page and the progress it polls, the errors
 CSV and the template CSV. Each import supplies its form, the service that queues the job,
 and the templates that say what differs: `<import_templates>/_import_help.html` (what the
-file holds), `import_status.html` and `_import_progress.html` (which extends
-admin/_import_progress.html)."""
+file holds, on the upload page) and `_import_progress.html` (which extends
+admin/_import_progress.html, on the one status page admin/import_status.html)."""
 
 from __future__ import annotations
 
@@ -115,10 +115,25 @@ class CsvImportAdminMixin:
             **self.import_context(job),
         }
 
+    def import_status_lead(self, job: ImportJob) -> str:
+        """What the status page says the file is, before "uploaded <when> by <whom>"."""
+        return "Uploaded"
+
     def import_status_view(self, request: HttpRequest, id: Any) -> HttpResponse:
         job = self._job(request, id)
         title = self.import_status_title.format(filename=job.filename)
-        return self._page(request, f"{self.import_templates}/import_status.html", title, **self._progress_context(job))
+        opts = self.model._meta  # type: ignore[attr-defined]
+        return self._page(
+            request,
+            "admin/import_status.html",
+            title,
+            import_verb=self.import_verb,
+            changelist_url=f"admin:{opts.app_label}_{opts.model_name}_changelist",
+            upload_url=f"admin:{self.import_url_name}",
+            lead=self.import_status_lead(job),
+            progress_template=f"{self.import_templates}/_import_progress.html",
+            **self._progress_context(job),
+        )
 
     def import_progress_view(self, request: HttpRequest, id: Any) -> HttpResponse:
         """What the status page polls (htmx, every second) until the import has finished."""

@@ -102,6 +102,9 @@ class RateDeckAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type
     def import_recent_values(self, job: ImportJob) -> list[Any]:
         return [job.rate_deck.currency]
 
+    def import_status_lead(self, job: ImportJob) -> str:
+        return format_html("{} deck “{}”, uploaded", job.rate_deck.currency, job.rate_deck.name)
+
 
 @admin.register(Rate)
 class RateAdmin(ReadOnlyAdmin):
