@@ -217,18 +217,22 @@ def _clean_rows(run: CsvImport[V], rows: list[Row], errors: list[RowError]) -> l
     every = run.progress_every
     valid: list[tuple[int, V]] = []
     first_line: dict[Hashable, int] = {}
+    # Bound once: this loop runs for every row of files of 100,000 rows and more.
+    clean, key, duplicate, check_row = run.clean_row, run.key, run.duplicate, run.check_row
+    seen_at, keep, report = first_line.setdefault, valid.append, errors.append
     for index, row in enumerate(rows, start=1):
+        line = row.line
         try:
-            values = run.clean_row(row)
+            values = clean(row)
         except ApplicationError as error:
-            errors.append({"line": row.line, "error": error.message})
+            report({"line": line, "error": error.message})
         else:
-            seen = first_line.setdefault(run.key(values), row.line)
-            problem = run.duplicate(values, seen) if seen != row.line else run.check_row(values, row.line)
+            seen = seen_at(key(values), line)
+            problem = duplicate(values, seen) if seen != line else check_row(values, line)
             if problem is None:
-                valid.append((row.line, values))
+                keep((line, values))
             else:
-                errors.append({"line": row.line, "error": problem})
+                report({"line": line, "error": problem})
         if index % every == 0:
             import_job_progress(job_id, processed_rows=index)
     return valid

@@ -26,7 +26,6 @@ from apps.callerid.services import caller_id_remove_everywhere
 from apps.companies.models import Company, Notice
 from apps.companies.notices import notice_create
 from apps.core.actor import Actor
-from apps.core.csvfiles import Row
 from apps.core.exceptions import ApplicationError, Conflict
 from apps.core.import_jobs import CsvImport, RowError, csv_import_queue, csv_import_run
 from apps.core.models import ImportJob
@@ -580,8 +579,8 @@ class NumberImport(CsvImport[imports.StockValues]):
     audit_action = "number_import"
     progress_every = IMPORT_PROGRESS_EVERY
 
-    def clean_row(self, row: Row) -> imports.StockValues:
-        return imports.clean_row(row)
+    # The app's own cleaner, called directly (no wrapper per row).
+    clean_row = staticmethod(imports.clean_row)
 
     def key(self, values: imports.StockValues) -> str:
         return values.e164
