@@ -35,7 +35,7 @@ class Price(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.amount} {self.currency}"
+        return f"{self.get_kind_display()}: {format_money(self.amount, self.currency)}"
 
 
 class Charge(PublicModel):
@@ -89,7 +89,7 @@ class Charge(PublicModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.description}: {self.amount} {self.currency}"
+        return f"{self.description}: {format_money(self.amount, self.currency)}"
 
 
 class LedgerAccount(models.Model):
@@ -185,7 +185,7 @@ class LedgerEntry(models.Model):
         constraints = [models.CheckConstraint(condition=~Q(amount=0), name="ledger_entry_not_zero")]
 
     def __str__(self) -> str:
-        return f"{self.amount} to {self.account}"
+        return f"{format_money(self.amount, places=4)} to {self.account}"
 
 
 # --- Buying credit: Stripe (card, PayPal) and bank wire -------------------------------
@@ -524,7 +524,7 @@ class RechargeAttempt(PublicModel):
         ]
 
     def __str__(self) -> str:
-        return f"Auto-recharge {self.amount} {self.currency} ({self.status})"
+        return f"Auto-recharge {format_money(self.amount, self.currency)} ({self.status})"
 
 
 class ProfileAutoRecharge(RechargeSettings):
@@ -576,7 +576,7 @@ class ProfileRechargeAttempt(PublicModel):
         ]
 
     def __str__(self) -> str:
-        return f"Profile auto-recharge {self.amount} ({self.status})"
+        return f"Profile auto-recharge {format_money(self.amount)} ({self.status})"
 
 
 # --- Low-balance notices --------------------------------------------------------------------
