@@ -93,12 +93,16 @@ CDR_IMPORT_LOCK_SECONDS = 60
 
 
 @shared_task(acks_late=True, soft_time_limit=20, time_limit=30)
-def edge_cdrs_import_all() -> int:
-    """Every second: queue the CDR import of each enabled node. Returns how many."""
-    node_ids = list(EdgeNode.objects.filter(enabled=True).values_list("pk", flat=True))
-    for node_id in node_ids:
-        edge_cdrs_import_task.apply_async((node_id,), expires=CDR_IMPORT_EXPIRES)
-    return len(node_ids)
+def edge_cdrs_import_all() -> int | None:
+    """Every second: queue the CDR import of each enabled node. Returns how many (None when
+    another tick is still queueing: a lock, as every periodic job has)."""
+    with job_lock("edge-cdr-import-all", timeout=30) as acquired:
+        if not acquired:
+            return None
+        node_ids = list(EdgeNode.objects.filter(enabled=True).values_list("pk", flat=True))
+        for node_id in node_ids:
+            edge_cdrs_import_task.apply_async((node_id,), expires=CDR_IMPORT_EXPIRES)
+        return len(node_ids)
 
 
 @shared_task(acks_late=True, soft_time_limit=40, time_limit=50)

@@ -27,6 +27,7 @@ LOCKS = {
     "apps.rating.tasks.low_balance_notices": "rating-low-balance-notices",
     "apps.callerid.tasks.expire_landlines": "callerid.expire_landlines",
     "apps.edge.tasks.edge_reconcile_task": "edge-reconcile",
+    "apps.edge.tasks.edge_cdrs_import_all": "edge-cdr-import-all",
 }
 SCHEDULED = sorted({entry["task"] for entry in BEAT_SCHEDULE.values()})
 VISIBILITY_TIMEOUT = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
