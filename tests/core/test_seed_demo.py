@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from io import StringIO
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.db.models import Sum
 from django.test import Client
@@ -20,7 +22,15 @@ from apps.sip_profiles.models import SipProfile
 pytestmark = pytest.mark.django_db
 
 
-def test_the_demo_data_loads_twice_and_its_login_works(django_capture_on_commit_callbacks) -> None:
+# Midday, and twenty minutes after midnight UTC on a day a profile renews: its bundle period is
+# then only minutes old, and the demo's calls must still fall inside it.
+@pytest.mark.parametrize("moment", ["2026-12-02T12:00:00+00:00", "2026-12-03T00:20:00+00:00"])
+def test_the_demo_data_loads_twice_and_its_login_works(django_capture_on_commit_callbacks, moment: str) -> None:
+    with time_machine.travel(datetime.fromisoformat(moment), tick=True):
+        _load_the_demo_and_check_it(django_capture_on_commit_callbacks)
+
+
+def _load_the_demo_and_check_it(django_capture_on_commit_callbacks) -> None:
     out = StringIO()
     with django_capture_on_commit_callbacks(execute=True):
         call_command("seed_demo", stdout=out)

@@ -15,6 +15,7 @@ from apps.accounts.models import User
 from apps.billing.ledger.allocations import credit_allocate
 from apps.billing.ledger.services import Leg, company_account, ledger_post, platform_account
 from apps.billing.models import LedgerAccount, LedgerTransaction
+from apps.bundles.models import BundlePeriod
 from apps.bundles.services import bundles_buy
 from apps.cdrs.imports import COLUMNS as CDR_COLUMNS
 from apps.cdrs.services import cdr_import_create
@@ -148,7 +149,11 @@ class Command(BaseCommand):
             )
             credit_allocate(actor=actor, profile=profile, amount="20", key=f"demo:{profile.public_id}")
             bundles_buy(actor=actor, profile=profile, count=1)
-        start = timezone.now() - timedelta(hours=2)
+        # Two hours ago, but never before the bundle's period began (a profile made just after
+        # midnight UTC on its renewal day has a period only minutes old), so the US call is the
+        # bundle's whatever the time of day.
+        period = BundlePeriod.objects.filter(sip_profile=profile).latest("period_start")
+        start = max(timezone.now() - timedelta(hours=2), period.period_start)
         lines = [",".join(CDR_COLUMNS)]
         for n, (direction, other, seconds, disposition) in enumerate(DEMO_CALLS, start=1):
             begin = start + timedelta(minutes=10 * n)
