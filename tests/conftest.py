@@ -100,3 +100,14 @@ def _clean_cache() -> None:
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _celery_join_allowed() -> None:
+    """Celery keeps "a task is running here, so never wait on a result" in one process-wide flag,
+    which an eager task sets and then restores. Two eager tasks run at once by a live server's
+    request threads can restore it in the wrong order and leave it set, and every later test in
+    that process then fails on `.get()` (seen in a full run). Each test starts with it clear."""
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
