@@ -200,7 +200,7 @@ def _cdr_text(rng: random.Random, count: int, data: dict[str, object], now: date
         out.write(
             f"{uuid.uuid4()}\t{created}\tbench-1\t{n + 1}\tcall-{n}@bench\t{'inbound' if inbound else 'outbound'}\t"
             f"+12025550100\t+{callee}\t{begin.isoformat()}\t{answered_at}\t{end.isoformat()}\t{duration}\t{billable}\t"
-            f"{code}\t{disposition}\tip\t192.0.2.{n % 250 + 1}\t{company_id}\t{profile_id}\n"
+            f"{code}\t{disposition}\tip\t192.0.2.{n % 250 + 1}\t{company_id}\t{profile_id}\t\n"
         )
     return out.getvalue()
 
@@ -208,7 +208,7 @@ def _cdr_text(rng: random.Random, count: int, data: dict[str, object], now: date
 CDR_COLUMNS = (
     "public_id, created_at, node, edge_id, call_id, direction, caller, callee, started_at, answered_at, ended_at,"
     " duration_seconds, billable_seconds, sip_code, disposition, auth_method, source_address, company_id,"
-    " sip_profile_id"
+    " sip_profile_id, refusal_reason"
 )
 
 
