@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # Extra pytest arguments for `make test`, e.g. make test ARGS="-x -k billing"
 ARGS ?=
 
-.PHONY: help run test lint fmt bench bench-rating bench-edge clean distclean dev-venv
+.PHONY: help run test lint fmt bench bench-rating bench-edge bench-api clean distclean dev-venv
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ bench-rating: dev-venv ## Rating benchmark: 1M CDRs end to end (ARGS="--cdrs 200
 
 bench-edge: dev-venv ## SIP edge benchmark: SIPp through Kamailio, 10,000 profiles, ≤ 10 min (ARGS="--quick")
 	$(PY) benchmarks/edge.py $(ARGS)
+
+bench-api: dev-venv ## API benchmark: gunicorn + wrk vs a hello-world, 2 × 1M calls, ~30 min (ARGS="--quick": ~2 min)
+	$(PY) benchmarks/api.py $(ARGS)
 
 clean: ## Remove caches and build output (keeps .venv, db.sqlite3, media/)
 	find . \( -path ./.venv -o -path ./.git \) -prune -o -name __pycache__ -type d -exec rm -rf {} +

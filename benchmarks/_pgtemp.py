@@ -50,15 +50,18 @@ def _as_postgres(command: list[str]) -> list[str]:
 
 
 @contextmanager
-def throwaway_postgres() -> Iterator[str]:
-    """Yields a postgres:// URL of a new, empty database; stops the server afterwards."""
+def throwaway_postgres(extra_settings: dict[str, str] | None = None) -> Iterator[str]:
+    """Yields a postgres:// URL of a new, empty database; stops the server afterwards.
+    `extra_settings` are added to SETTINGS (the API benchmark loads pg_stat_statements)."""
     bindir = _bindir()
     work = tempfile.mkdtemp(prefix="bench-pg-")
     data = os.path.join(work, "data")
     if os.geteuid() == 0:
         shutil.chown(work, "postgres")
     port = _free_port()
-    options = " ".join(f"-c {k}={v}" for k, v in SETTINGS.items()) + f" -p {port} -k {work}"
+    options = (
+        " ".join(f"-c {k}={v}" for k, v in {**SETTINGS, **(extra_settings or {})}.items()) + f" -p {port} -k {work}"
+    )
     log = os.path.join(work, "postgres.log")
     try:
         subprocess.run(

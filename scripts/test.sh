@@ -20,7 +20,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
 # Debian packages the tests need; each is installed only when missing. The SIP edge
-# tests (tests/edge) run Kamailio, rtpengine and SIPp from these.
+# tests (tests/edge) run Kamailio, rtpengine and SIPp from these; the API benchmark
+# (make bench-api) drives gunicorn with wrk.
 APT_PACKAGES=(
     postgresql
     redis-server
@@ -33,6 +34,7 @@ APT_PACKAGES=(
     kamailio-utils-modules
     sip-tester
     rtpengine-daemon
+    wrk
 )
 
 PG_DB=skypemanager
