@@ -307,6 +307,9 @@ QUICK_DEFINES = [
     "EDGE_NATPING_INTERVAL=1",
     "EDGE_NAT_KEEPALIVE_TIMEOUT=3",
     "EDGE_UL_TIMER_INTERVAL=1",
+    # A BYE nobody answers is given up after 4 s, not tm's 30 s: the longest-call tests end
+    # calls whose far ends are gone, and their dialogs end only when those BYEs do.
+    "EDGE_TM_FR_TIMER=4000",
 ]
 
 
