@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "apps.cdrs",
     "apps.bundles",
     "apps.edge",
+    "apps.reports",
     "apps.demo",
 ]
 

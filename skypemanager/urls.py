@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
 from apps.accounts import views as account_views
-from apps.companies import views as company_views
 from apps.core import views as core_views
 from apps.core.docs import DocsView, SchemaView
+from apps.reports import views as report_views
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", include("apps.companies.api_urls")),
@@ -23,7 +23,7 @@ api_v1: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
-    path("", company_views.DashboardView.as_view(), name="dashboard"),
+    path("", report_views.DashboardView.as_view(), name="dashboard"),
     path("health/", core_views.health, name="health"),
     path("healthz", core_views.health, name="healthz"),
     path("accounts/signup/", account_views.InvitationAwareSignupView.as_view(), name="account_signup"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -92,3 +93,11 @@ def bundle_summary(*, profile: SipProfile, at: datetime | None = None) -> Bundle
             else None
         ),
     )
+
+
+def bundle_minutes_left_by_profile(*, profile_ids: Collection[int], at: datetime | None = None) -> dict[int, int]:
+    """Minutes left now per profile id, for profiles with a current bundle period (the others
+    have none to use). Queries: 1, whatever the number of profiles."""
+    at = at or timezone.now()
+    periods = BundlePeriod.objects.filter(sip_profile_id__in=profile_ids, period_start__lte=at, period_end__gt=at)
+    return {period.sip_profile_id: period.minutes_left for period in periods}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Case, IntegerField, QuerySet, Value, When
@@ -72,3 +73,14 @@ def landlines_live_first(queryset: QuerySet[Landline]) -> QuerySet[Landline]:
 def supported_country_list() -> list[tuple[str, str]]:
     """(code, name) of the countries where caller ID is supported, by name."""
     return sorted(((str(c.country), c.country.name) for c in CallerIdCountry.objects.all()), key=lambda item: item[1])
+
+
+def landlines_expiring(*, company: Company, within: timedelta, at: datetime | None = None) -> QuerySet[Landline]:
+    """Verified landlines whose proof runs out within `within`, soonest first: then they stop
+    being a caller ID until proved again. Queries: 1 when evaluated."""
+    at = at or timezone.now()
+    return (
+        Landline.objects.for_company(company)
+        .filter(status=Landline.Status.VERIFIED, expires_at__gt=at, expires_at__lte=at + within)
+        .order_by("expires_at", "id")
+    )

@@ -10,9 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views import View
 from django.views.decorators.http import require_POST
-from django.views.generic import TemplateView
 
-from apps.audit.models import AuditEvent
 from apps.companies import selectors, services
 from apps.companies.forms import CompanyCreateForm, CompanySettingsForm, InvitationForm, RoleForm, VerificationForm
 from apps.companies.models import Capability, Invitation, Membership, Notice, VerificationDocument
@@ -288,18 +286,3 @@ class NoticeDismissView(CompanyPageMixin, View):
         if request.htmx:  # type: ignore[attr-defined]
             return HttpResponse("")
         return redirect("dashboard")
-
-
-# The home page; the reports release gives it a home of its own (apps.reports).
-class DashboardView(CompanyPageMixin, TemplateView):
-    template_name = "core/dashboard.html"
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        context["policy"] = selectors.purchase_policy_for_company(self.company)
-        context["member_count"] = self.company.memberships.count()
-        context["notices"] = Notice.objects.for_company(self.company).filter(dismissed_at__isnull=True)[:20]
-        context["can_dismiss"] = self.tenancy.can(Capability.MANAGE_COMPANY)
-        if self.tenancy.can(Capability.VIEW_AUDIT):
-            context["recent_events"] = AuditEvent.objects.for_company(self.company).order_by("-created_at", "-id")[:8]
-        return context

@@ -181,3 +181,84 @@ def _registration(contact: dict[str, Any], now: datetime) -> Registration | None
         expires_at=now + timedelta(seconds=expires_in) if expires_in is not None else None,
         socket=text("Socket"),
     )
+
+
+# --- Many trunks at once (the dashboard) -------------------------------------------------
+
+# The most node calls in flight at once for one page: a company with many profiles waits for
+# the slowest batch, never more than the time bound; calls not started by then are unknown.
+MAX_PARALLEL_CALLS = 16
+
+
+@dataclass(frozen=True)
+class TrunkNow:
+    """A profile's calls in progress and registration, summed over the nodes that answered."""
+
+    active_calls: int | None  # None: no node answered for this profile
+    complete: bool  # every node answered (else active_calls counts only those that did)
+    registered: bool | None  # None: an IP profile, or no node answered the lookup
+
+    @property
+    def known(self) -> bool:
+        return self.active_calls is not None
+
+
+UNKNOWN = TrunkNow(active_calls=None, complete=False, registered=None)
+
+
+def trunks_now(*, profiles: list[SipProfile], timeout: float | None = None) -> dict[int, TrunkNow]:
+    """Every given profile's calls in progress and registration, asked of every enabled node in
+    parallel (at most MAX_PARALLEL_CALLS at once), answered within `timeout` seconds
+    (EDGE_STATUS_TIMEOUT_MS unless given) whatever the nodes do: what no node answered in time
+    is unknown. With no node configured, every profile is unknown. Queries: the enabled nodes (1)."""
+    budget = settings.EDGE_STATUS_TIMEOUT_MS / 1000 if timeout is None else timeout
+    nodes = edge_nodes() if profiles else []
+    if not nodes:
+        return {profile.pk: UNKNOWN for profile in profiles}
+    checked_at = timezone.now()
+    calls: dict[tuple[int, int], Future[int]] = {}
+    lookups: dict[tuple[int, int], Future[list[Registration]]] = {}
+    jobs = len(nodes) * sum(2 if p.auth_method == SipProfile.AuthMethod.REGISTRATION else 1 for p in profiles)
+    pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_CALLS, jobs), thread_name_prefix="edge-live")
+    try:
+        for profile in profiles:
+            for node in nodes:
+                key = (profile.pk, node.pk)
+                calls[key] = pool.submit(_calls_in_progress, node.rpc_url, profile.pk, budget)
+                if profile.auth_method == SipProfile.AuthMethod.REGISTRATION and profile.sip_username:
+                    lookups[key] = pool.submit(_registrations, node.rpc_url, profile.sip_username, budget, checked_at)
+        pending: list[Future[Any]] = [*calls.values(), *lookups.values()]
+        wait(pending, timeout=budget + _HANDOVER_SECONDS)
+    finally:
+        # Never wait for a call still running: each ends by itself at its own deadline.
+        pool.shutdown(wait=False, cancel_futures=True)
+    return {profile.pk: _trunk_now(profile, nodes, calls, lookups) for profile in profiles}
+
+
+def _answer(future: Future[Any] | None) -> Any:
+    """The call's result, or None when it had not answered (or failed) by the deadline."""
+    if future is None or not future.done() or future.cancelled() or future.exception() is not None:
+        return None
+    return future.result()
+
+
+def _trunk_now(
+    profile: SipProfile,
+    nodes: list[EdgeNode],
+    calls: dict[tuple[int, int], Future[int]],
+    lookups: dict[tuple[int, int], Future[list[Registration]]],
+) -> TrunkNow:
+    counts = [_answer(calls[(profile.pk, node.pk)]) for node in nodes]
+    answered = [count for count in counts if count is not None]
+    registered: bool | None = None
+    if profile.auth_method == SipProfile.AuthMethod.REGISTRATION:
+        found = [_answer(lookups.get((profile.pk, node.pk))) for node in nodes]
+        if any(found):
+            registered = True
+        elif all(contacts is not None for contacts in found):
+            registered = False  # every node answered: none holds a contact
+    return TrunkNow(
+        active_calls=sum(answered) if answered else None,
+        complete=len(answered) == len(nodes),
+        registered=registered,
+    )

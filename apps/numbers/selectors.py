@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from django_countries import countries
 
 from apps.billing.charges.items import charge_item_label
@@ -122,3 +124,16 @@ def number_charges(subscription: NumberSubscription) -> QuerySet[Charge]:
         .filter(item=charge_item(subscription))
         .order_by("-period_start")
     )
+
+
+def number_subscriptions_ending(
+    *, company: Company, within: timedelta, at: datetime | None = None
+) -> QuerySet[NumberSubscription]:
+    """Active subscriptions that will not renew (auto-renew off) and end within `within`,
+    soonest first: the number is released at the end of its period. Queries: 1 when evaluated."""
+    at = at or timezone.now()
+    return with_relations(
+        NumberSubscription.objects.for_company(company).filter(
+            status=NumberSubscription.Status.ACTIVE, auto_renew=False, current_period_end__lte=at + within
+        )
+    ).order_by("current_period_end", "id")

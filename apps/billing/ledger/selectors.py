@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import calendar
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Case, DecimalField, F, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from apps.billing.models import LedgerAccount, LedgerEntry, LedgerTransaction
@@ -61,3 +63,92 @@ def statement_entries(*, company: Company) -> QuerySet[LedgerEntry]:
     """Entries of every account of the company, newest first: the statement's list before its
     filters (apps.billing.ledger.filters) choose the balance, month and kind."""
     return LedgerEntry.objects.filter(account__company=company).select_related("transaction").order_by("-id")
+
+
+# What the customer spent: calls rated from its profile balances and recurring charges paid
+# from its company balance (channels, bundles, numbers). Allocations move money between its own
+# balances and purchases and refunds bring it in or send it back: neither is spending.
+SPENDING_KINDS = (LedgerTransaction.Kind.CALL, LedgerTransaction.Kind.CHARGE)
+
+
+@dataclass(frozen=True)
+class Spend:
+    currency: str
+    today: Decimal
+    this_month: Decimal
+    last_month: Decimal
+    # Last month from its first day to the same day and time as now: this month's fair comparison.
+    last_month_to_date: Decimal
+
+
+def _month_start(moment: datetime) -> datetime:
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def company_spend(*, company: Company, now: datetime | None = None) -> Spend:
+    """Spend today, this month and last month, net of any credit given back by a charge or a
+    call (an entry's amount is negative when money leaves the customer). Days and months are
+    the site's time zone's. Queries: 1, whatever the number of profiles and entries."""
+    now = timezone.localtime(now or timezone.now())
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    this_month = _month_start(now)
+    last_month = _month_start(this_month - timedelta(days=1))
+    # The same day and time last month; a shorter month ends first (31 March → 28 February).
+    day = min(now.day, calendar.monthrange(last_month.year, last_month.month)[1])
+    same_moment_last_month = now.replace(year=last_month.year, month=last_month.month, day=day)
+
+    def spent(*conditions: Q) -> Sum:
+        return Sum("amount", filter=Q(*conditions), default=Decimal("0"))
+
+    figures = LedgerEntry.objects.filter(
+        account__company=company,
+        account__kind__in=LedgerAccount.CUSTOMER_KINDS,
+        transaction__kind__in=SPENDING_KINDS,
+        created_at__gte=last_month,
+    ).aggregate(
+        today=spent(Q(created_at__gte=today)),
+        this_month=spent(Q(created_at__gte=this_month)),
+        last_month=spent(Q(created_at__lt=this_month)),
+        last_month_to_date=spent(Q(created_at__lt=same_moment_last_month)),
+    )
+    return Spend(currency=company.currency, **{name: -value for name, value in figures.items()})
+
+
+@dataclass(frozen=True)
+class ProfileBalance:
+    balance: Decimal
+    # Below it the balance is low: the profile's auto-recharge threshold when that is on (it
+    # should have been recharged), else the default the low-balance notices use.
+    threshold: Decimal
+
+    @property
+    def empty(self) -> bool:
+        return self.balance <= 0
+
+    @property
+    def low(self) -> bool:
+        return 0 < self.balance < self.threshold
+
+
+def profile_balance_states(*, company: Company, default_threshold: Decimal) -> dict[int, ProfileBalance]:
+    """Each profile's balance and low-balance threshold, by profile id (profiles never given
+    credit have no account and are absent). Queries: 1."""
+    threshold = Case(
+        When(sip_profile__auto_recharge__enabled=True, then=F("sip_profile__auto_recharge__threshold")),
+        default=Value(default_threshold),
+        output_field=DecimalField(max_digits=14, decimal_places=4),
+    )
+    rows = (
+        LedgerAccount.objects.filter(kind=LedgerAccount.Kind.PROFILE_BALANCE, company=company)
+        .annotate(threshold=threshold)
+        .values_list("sip_profile_id", "balance", "threshold")
+    )
+    return {profile_id: ProfileBalance(balance=balance, threshold=limit) for profile_id, balance, limit in rows}
+
+
+def company_has_bought_credit(*, company: Company) -> bool:
+    """Whether credit ever came in (a card, PayPal or bank wire purchase, or staff's adjustment).
+    Queries: 1."""
+    return LedgerTransaction.objects.filter(
+        company=company, kind__in=[LedgerTransaction.Kind.PURCHASE, LedgerTransaction.Kind.ADJUSTMENT]
+    ).exists()
