@@ -3,10 +3,13 @@ longest-prefix match. The SIP edge and the rating engine call these."""
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 import phonenumbers
 from django.db.models import Q, QuerySet, Subquery
@@ -149,3 +152,33 @@ def rate_lookup(*, number: str, currency: str, region: str | None, at: datetime 
         }.get(DestinationClass(rate.destination_class), BlockedPrefix.Kind.SPECIAL_SERVICE)
         return Blocked(kind=kind, reason=f"{rate.get_destination_class_display()} number ({rate.destination})")
     return RateMatch(number=full, rate=rate)
+
+
+def call_destinations(calls: Sequence[tuple[str, str, datetime]]) -> list[tuple[str, Decimal] | None]:
+    """For each (currency, rate prefix, started_at) of a rated call: the destination's name and
+    the price per minute of that prefix in the deck that was in force when the call started
+    (retired decks too: they were in force then); None without a prefix. One query for a page
+    of calls (the apps.cdrs Calls list registers this in RatingConfig.ready())."""
+    currencies = {currency for currency, prefix, _ in calls if prefix}
+    prefixes = {prefix for _, prefix, _ in calls if prefix}
+    if not prefixes:
+        return [None] * len(calls)
+    found: dict[tuple[str, str], list[tuple[datetime, str, Decimal]]] = {}
+    rates = Rate.objects.filter(
+        deck__currency__in=currencies,
+        deck__status__in=[RateDeck.Status.ACTIVE, RateDeck.Status.RETIRED],
+        deck__effective_from__isnull=False,
+        prefix__in=prefixes,
+    ).values_list("deck__currency", "prefix", "deck__effective_from", "destination", "price_per_minute")
+    for currency, prefix, effective_from, destination, price in rates:
+        assert effective_from is not None  # filtered above
+        found.setdefault((currency, prefix), []).append((effective_from, destination, price))
+    for versions in found.values():
+        versions.sort(key=lambda version: version[0])
+    answers: list[tuple[str, Decimal] | None] = []
+    for currency, prefix, started_at in calls:
+        versions = found.get((currency, prefix), [])
+        # The latest version that had taken effect when the call started.
+        index = bisect.bisect_right([v[0] for v in versions], started_at) - 1
+        answers.append((versions[index][1], versions[index][2]) if prefix and index >= 0 else None)
+    return answers
