@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "apps.bundles",
     "apps.edge",
     "apps.reports",
+    "apps.planning",
     "apps.demo",
 ]
 

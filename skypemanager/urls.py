@@ -41,6 +41,7 @@ urlpatterns = [
     path("", include("apps.cdrs.urls")),
     path("", include("apps.rating.urls")),
     path("", include("apps.edge.urls")),
+    path("", include("apps.planning.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("staff/", admin.site.urls),
 ]

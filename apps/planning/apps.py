@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PlanningConfig(AppConfig):
+    name = "apps.planning"
+    label = "planning"
+    default_auto_field = "django.db.models.BigAutoField"
