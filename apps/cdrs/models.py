@@ -242,3 +242,60 @@ class RejectedCdr(models.Model):
 
     def __str__(self) -> str:
         return f"edge CDR {self.node}:{self.edge_id} rejected: {self.reason}"
+
+
+class DailyCalls(models.Model):
+    """The calls of one profile on one UTC day to one kind of destination, summed: what reports
+    read instead of the CDRs (a month of a busy company is millions of CDRs, a few thousand of
+    these). Written only by the rating engine, in the transaction that writes the calls'
+    CdrRating rows (one INSERT … ON CONFLICT DO UPDATE adding the batch's sums), so a figure
+    never disagrees with the ratings; rebuilt from them by `manage.py rating_daily_rebuild`.
+
+    A call's destination is the country and destination class of the rate that covers the
+    number dialled (outbound calls, answered or not), "" for inbound and on-net calls and for
+    numbers no rate covers. Refused calls are rows of their own (refusal_reason); calls that
+    could not be rated are counted in `unrated` (their CdrRating says why).
+
+    A month of rating writes hundreds of thousands of these rows, so the table has one index,
+    its key (a composite primary key: no id column and no second index to keep), the key's
+    text compares bytes on PostgreSQL (collation "C", set by migration 0007: grouping needs no
+    language's order, and SQLite has no such collation), and
+    there are no database foreign keys, as for CdrRating (the engine writes these rows from
+    ids it read in the same transaction, and neither companies nor profiles are ever
+    deleted). A call with no profile has `sip_profile_id` 0."""
+
+    pk = models.CompositePrimaryKey(
+        "company_id", "day", "sip_profile_id", "direction", "country", "destination_class", "refusal_reason"
+    )
+    company = models.ForeignKey(
+        Company, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    sip_profile_id = models.BigIntegerField(help_text="The SIP profile's id; 0 for calls of no profile.")
+    day = models.DateField()
+    direction = models.CharField(max_length=8, choices=Cdr.Direction.choices)
+    country = models.CharField(max_length=2, blank=True)
+    destination_class = models.CharField(max_length=20, blank=True)
+    refusal_reason = models.CharField(max_length=16, choices=Cdr.RefusalReason.choices, blank=True, default="")
+    calls = models.PositiveIntegerField(default=0)
+    answered = models.PositiveIntegerField(default=0)
+    billable_seconds = models.PositiveBigIntegerField(default=0)
+    # Seconds and whole minutes paid by US minute bundles.
+    bundle_seconds = models.PositiveBigIntegerField(default=0)
+    bundle_minutes = models.PositiveBigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=16, decimal_places=4, default=Decimal("0"))
+    unrated = models.PositiveIntegerField(default=0)
+
+    objects = CompanyOwnedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "daily call figures"
+        verbose_name_plural = "daily call figures"
+        # The key is the upsert's conflict target, and its leading columns every report's
+        # index (company_id = ? AND day BETWEEN …).
+        constraints = [
+            models.CheckConstraint(condition=Q(answered__lte=F("calls")), name="daily_calls_answered_le_calls"),
+            models.CheckConstraint(condition=Q(cost__gte=0), name="daily_calls_cost_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} profile #{self.sip_profile_id}: {self.calls} calls"

@@ -48,6 +48,7 @@ from apps.bundles.models import BundlePeriod
 from apps.bundles.services import bundle_periods_used
 from apps.cdrs.models import Cdr, CdrRating, PendingCdr
 from apps.core.actor import Actor
+from apps.rating.daily import daily_add, daily_sums
 from apps.rating.models import NEVER_PRICED, BlockedPrefix, DestinationClass, Rate, RateDeck
 from apps.sip_profiles.services import sip_profiles_mark_for_provisioning
 
@@ -237,6 +238,8 @@ class Call(NamedTuple):
     started_at: int  # microseconds since the epoch
     billable_seconds: int
     answered: bool
+    direction: str
+    refusal_reason: str
 
 
 @dataclass(slots=True)
@@ -258,6 +261,8 @@ class Decision:
     bundle_minutes: int = 0
     note: str = ""
     period_id: int = 0
+    # The rate that priced the call (the daily figures' destination).
+    tariff: Tariff | None = None
 
 
 def price_call(call: Call, *, decks: Decks, blocklist: Blocklist, period: Period | None) -> Decision:
@@ -279,7 +284,7 @@ def price_call(call: Call, *, decks: Decks, blocklist: Blocklist, period: Period
     if tariff is None:
         return Decision(Status.ERROR, note=f"No {call.currency} rate covers {call.callee}")
     if tariff.destination_class in NEVER_PRICED_CLASSES:
-        return Decision(Status.BLOCKED, prefix=tariff.prefix, note="Blocked destination: never priced")
+        return Decision(Status.BLOCKED, prefix=tariff.prefix, note="Blocked destination: never priced", tariff=tariff)
     seconds = call.billable_seconds
     if tariff.uses_bundles and period is not None and period.minutes_left > 0:
         minutes = -(-seconds // 60)
@@ -289,7 +294,12 @@ def price_call(call: Call, *, decks: Decks, blocklist: Blocklist, period: Period
         rest = seconds - covered
         if rest <= 0:
             return Decision(
-                Status.BUNDLE, prefix=tariff.prefix, bundle_seconds=covered, bundle_minutes=used, period_id=period.id
+                Status.BUNDLE,
+                prefix=tariff.prefix,
+                bundle_seconds=covered,
+                bundle_minutes=used,
+                period_id=period.id,
+                tariff=tariff,
             )
         return Decision(
             Status.RATED,
@@ -299,8 +309,9 @@ def price_call(call: Call, *, decks: Decks, blocklist: Blocklist, period: Period
             bundle_minutes=used,
             note=f"{used} bundle minutes, then the standard rate",
             period_id=period.id,
+            tariff=tariff,
         )
-    return Decision(Status.RATED, cost=standard_cost(tariff, seconds), prefix=tariff.prefix)
+    return Decision(Status.RATED, cost=standard_cost(tariff, seconds), prefix=tariff.prefix, tariff=tariff)
 
 
 # Shared answers (never modified).
@@ -323,7 +334,7 @@ class BatchResult:
 
 _CALL_COLUMNS = (
     "c.id, c.sip_profile_id, c.company_id, co.currency, c.direction = 'outbound', c.callee, {started},"
-    " c.billable_seconds, c.answered_at IS NOT NULL"
+    " c.billable_seconds, c.answered_at IS NOT NULL, c.direction, c.refusal_reason"
 )
 _PG_STARTED = "(extract(epoch FROM c.started_at) * 1000000)::bigint"
 
@@ -364,7 +375,7 @@ def _claim(limit: int) -> list[Call]:
             ids,
         )
         return [
-            Call(r[0], r[1], r[2], r[3], bool(r[4]), r[5], micros(_aware(r[6])), r[7], bool(r[8]))
+            Call(r[0], r[1], r[2], r[3], bool(r[4]), r[5], micros(_aware(r[6])), r[7], bool(r[8]), r[9], r[10])
             for r in cursor.fetchall()
         ]
 
@@ -656,6 +667,10 @@ def _rate_batch(
         clock.step("rows")
         _write_ratings(rows)
         clock.step("copy")
+        daily = daily_sums(calls, decisions, decks=decks)
+        clock.step("daily_sums")
+        daily_add(daily)
+        clock.step("daily_write")
         _add_minutes(money.minutes, now)
         # A period this batch used up: US calls no longer pass on bundle minutes (the edge's
         # `bundle`); only those profiles are marked, not every profile the batch rated.

@@ -9,7 +9,7 @@ from apps.rating.engine import Call, Decision, Status, batch_money, batch_postin
 
 
 def call(cdr: int, company: int, profile: int | None, currency: str = "GBP") -> Call:
-    return Call(cdr, profile, company, currency, True, "+442079460958", 0, 60, True)
+    return Call(cdr, profile, company, currency, True, "+442079460958", 0, 60, True, "outbound", "")
 
 
 def rated(cost: str, *, minutes: int = 0, period: int = 0) -> Decision:
