@@ -395,6 +395,9 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
 # --- Product settings ---------------------------------------------------------
 INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7, minimum=1, maximum=90)
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
+# A process answers an API key it verified this many seconds ago from memory, without a query;
+# a key revoked elsewhere stops working within this time (0: look every key up).
+API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 5, minimum=0, maximum=60)
 # Stripe: card and PayPal purchases, saved cards for auto-recharge (apps.billing.purchases.clients).
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY", "")

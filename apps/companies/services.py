@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts.models import ApiKey
+from apps.accounts.selectors import api_key_cache_clear
 from apps.audit.services import audit_record, diff, snapshot
 from apps.companies.hooks import role_change_checks_run, verification_lost_run
 from apps.companies.models import (
@@ -203,6 +204,8 @@ def membership_remove(*, actor: Actor, membership: Membership) -> None:
             api_key.revoked_at = now
             api_key.save(update_fields=["revoked_at"])
             audit_record(actor=actor, action="api_key.revoked", company=company, target=api_key)
+            api_key_cache_clear()
+            transaction.on_commit(api_key_cache_clear)
         membership.delete()
 
 

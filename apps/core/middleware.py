@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import select
+import time
 from collections.abc import Callable
 from contextlib import suppress
+from threading import local
 from typing import TypeVar
 
+import psycopg
 from django.conf import settings
 from django.db import DatabaseError, connection, connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.template.loader import render_to_string
+from psycopg.pq import ConnStatus
 
 from apps.core import outages
 
@@ -89,6 +94,40 @@ def _skips_database_check(path: str) -> bool:
     return path in HEALTH_PATHS or path.startswith(settings.STATIC_URL)
 
 
+# A connection used less than this long ago by this thread, whose socket holds nothing from the
+# server, is used without CONN_HEALTH_CHECKS' `SELECT 1`.
+HEALTH_CHECK_IDLE_SECONDS = 10.0
+_last_checked = local()
+
+
+def known_good_connection() -> bool:
+    """Whether this thread's persistent connection may skip its `SELECT 1` for this request:
+    it answered a request less than HEALTH_CHECK_IDLE_SECONDS ago and its socket is quiet.
+
+    A server that closes a connection (a restart, pg_terminate_backend, idle_session_timeout,
+    a failover that stops the old primary) says so on the socket before closing it: that is
+    read here without a round trip (poll), and the connection is then checked and replaced
+    as before. After a quiet pause longer than HEALTH_CHECK_IDLE_SECONDS (where a NAT, a
+    firewall or a pooler may have dropped it silently) the `SELECT 1` runs, as it does for
+    the health endpoint (which queries itself) and in Celery workers (Django's own check,
+    CONN_HEALTH_CHECKS, on every task's first query)."""
+    if connection.vendor != "postgresql":
+        return False
+    raw = connection.connection
+    now = time.monotonic()
+    last, _last_checked.at = getattr(_last_checked, "at", None), now
+    if raw is None or last is None or now - last > HEALTH_CHECK_IDLE_SECONDS:
+        return False
+    try:
+        if raw.closed or raw.info.status != ConnStatus.OK:
+            return False
+        poller = select.poll()
+        poller.register(raw.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+        return not poller.poll(0)
+    except (OSError, ValueError, psycopg.Error):
+        return False
+
+
 class DatabaseUnavailableMiddleware:
     """Outermost middleware: while PostgreSQL cannot be reached, answer 503 with Retry-After
     (the API's JSON error body, or the maintenance page) instead of a 500 and a traceback.
@@ -106,8 +145,12 @@ class DatabaseUnavailableMiddleware:
             return self.get_response(request)
         try:
             # Django runs the CONN_HEALTH_CHECKS probe lazily, at the first query: do it now,
-            # so a persistent connection the server dropped is replaced, not reported.
-            connection.close_if_health_check_failed()
+            # so a persistent connection the server dropped is replaced, not reported; but only
+            # where it can find something (known_good_connection).
+            if known_good_connection():
+                connection.health_check_done = True  # type: ignore[attr-defined]
+            else:
+                connection.close_if_health_check_failed()
             connection.ensure_connection()
         except DatabaseError as exc:
             if not outages.database_unavailable(exc):

@@ -25,11 +25,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache as default_cache
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from apps.core import outages
+from apps.core.cache import REDIS_DOWN_ERRORS
 from apps.core.exceptions import ServiceUnavailable
 from apps.core.middleware import client_ip
 
@@ -44,14 +47,24 @@ def parse_rate(rate: str) -> tuple[int, int]:
 
 
 class _Window:
-    """A fixed window opened by the first request it counts and lasting `duration` seconds."""
+    """A fixed window opened by the first request it counts and lasting `duration` seconds.
+
+    On Redis, counting is one round trip: a pipeline of SET NX EX (opens the window with its
+    expiry), INCR and PTTL (the time left, for Retry-After), optionally with another window's
+    GET and PTTL (the failed-authentication count of a key verified from memory). Elsewhere
+    (the laptop's in-process cache) it is cache.add and cache.incr."""
 
     def __init__(self, key: str, limit: int, duration: int) -> None:
         self.key, self.limit, self.duration = key, limit, duration
         self.started_key = f"{key}:t"
+        self._left_ms: int | None = None  # from Redis: the window's time left
+        self._known: int | None = None  # from Redis: the count read with another window's hit
 
-    def hit(self) -> int:
-        """Count one; the count so far in this window (0 when the cache cannot count)."""
+    def hit(self, *, also: _Window | None = None) -> int:
+        """Count one; the count so far in this window (0 when the cache cannot count).
+        `also`: another window read in the same round trip (its count()'s value, kept)."""
+        if isinstance(caches["default"], RedisCache):
+            return self._redis(count=True, also=also)
         if default_cache.add(self.key, 0, timeout=self.duration):
             default_cache.set(self.started_key, time.time(), timeout=self.duration)
         try:
@@ -63,10 +76,42 @@ class _Window:
             return int(default_cache.incr(self.key))
 
     def count(self) -> int:
+        if isinstance(caches["default"], RedisCache):
+            return self._redis(count=False)
         return int(default_cache.get(self.key) or 0)
+
+    def _redis(self, *, count: bool, also: _Window | None = None) -> int:
+        backend = caches["default"]
+        key = backend.make_and_validate_key(self.key)
+        pipe = backend._cache.get_client(key, write=True).pipeline(transaction=False)  # type: ignore[attr-defined]
+        if count:
+            pipe.set(key, 0, ex=self.duration, nx=True)
+            pipe.incr(key)
+        else:
+            pipe.get(key)
+        pipe.pttl(key)
+        if also is not None:
+            other = backend.make_and_validate_key(also.key)
+            pipe.get(other)
+            pipe.pttl(other)
+        try:
+            answers = pipe.execute()
+        except REDIS_DOWN_ERRORS as exc:
+            outages.redis.failed(exc)
+            if also is not None:
+                also._known = 0
+            return 0
+        outages.redis.succeeded()
+        if also is not None:
+            also._known, also._left_ms = int(answers[-2] or 0), int(answers[-1])
+            answers = answers[:-2]
+        self._left_ms = int(answers[-1])
+        return int(answers[-2] or 0)
 
     def wait(self) -> int:
         """Whole seconds until this window ends (at least 1)."""
+        if self._left_ms is not None:
+            return max(1, -(-self._left_ms // 1000)) if self._left_ms > 0 else self.duration
         started = default_cache.get(self.started_key)
         if started is None:
             return self.duration
@@ -109,15 +154,22 @@ class ApiRateThrottle(BaseThrottle):
         return f"ip:{client_ident(request)}"
 
     def allow_request(self, request: Request, view: Any) -> bool:
+        # A key verified from memory skipped the failed-authentication check before its
+        # look-up (apps.accounts.authentication): it is made here, in the same round trip.
+        failures = _auth_failure_window(request) if getattr(request, "auth_failures_unchecked", False) else None
         rate = settings.API_RATE_LIMIT
         if not rate:
+            if failures is not None:
+                auth_failure_check(request)
             return True
         limit, duration = parse_rate(rate)
         self.window = _Window(f"{KEY_PREFIX}:api:{self.budget_of(request)}", limit, duration)
-        count = self.window.hit()
+        count = self.window.hit(also=failures)
         if _redis_is_down():
             _when_redis_is_down("rate limit")
             return True
+        if failures is not None:
+            _refuse_if_failing(failures, failures._known if failures._known is not None else failures.count())
         return count <= limit
 
     def wait(self) -> float | None:
@@ -142,6 +194,10 @@ def auth_failure_check(request: Any) -> None:
     if _redis_is_down():
         _when_redis_is_down("limit on failed authentication")
         return
+    _refuse_if_failing(window, count)
+
+
+def _refuse_if_failing(window: _Window, count: int) -> None:
     if count >= window.limit:
         raise Throttled(
             wait=window.wait(),

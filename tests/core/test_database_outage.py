@@ -144,7 +144,8 @@ def test_a_connection_the_server_dropped_is_replaced_before_the_request_uses_it(
     with psycopg.connect(
         host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"], dbname=db["NAME"], autocommit=True
     ) as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+        # Waits (up to 5 s) until the backend has gone: its farewell is then on the socket.
+        other.execute("SELECT pg_terminate_backend(%s, 5000)", [backend_pid])
 
     connection.health_check_done = False  # what Django does at the start of each request
     assert owner_client.get("/api/v1/members/").status_code == 200
