@@ -26,7 +26,7 @@ api_v1: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("", report_views.DashboardView.as_view(), name="dashboard"),
     path("health/", core_views.health, name="health"),
-    path("healthz", core_views.health, name="healthz"),
+    path("healthz", core_views.healthz, name="healthz"),
     path("accounts/signup/", account_views.InvitationAwareSignupView.as_view(), name="account_signup"),
     path("accounts/", include("allauth.urls")),
     path("", include("apps.accounts.urls")),
@@ -42,6 +42,7 @@ urlpatterns = [
     path("", include("apps.rating.urls")),
     path("", include("apps.edge.urls")),
     path("", include("apps.planning.urls")),
+    path("", include("apps.reports.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("staff/", admin.site.urls),
 ]

@@ -187,8 +187,21 @@ def check_stripe() -> Check:
     return stripe_probe()
 
 
-def run_checks() -> tuple[bool, dict[str, Check]]:
-    """(healthy, {name: result}); healthy is False when a CRITICAL dependency failed."""
+# Checks that higher apps register (the edge nodes, apps.edge): each a function called in the
+# request's thread once the database answered (it may read rows: which nodes to ask), that
+# itself bounds its time and returns the check's result, or None when it does not apply.
+# Their failure is critical: /health/ answers 503 naming them. /healthz (what docker-compose
+# polls for the web container itself) runs without them.
+_registered: dict[str, Callable[[], Check | None]] = {}
+
+
+def health_check_register(name: str, check: Callable[[], Check | None]) -> None:
+    _registered[name] = check
+
+
+def run_checks(*, dependencies: bool = True) -> tuple[bool, dict[str, Check]]:
+    """(healthy, {name: result}); healthy is False when a CRITICAL dependency failed, or, with
+    `dependencies`, a registered check (the edge nodes)."""
     checks: dict[str, Callable[[], Check | None]] = {
         "database": database_check(),
         "redis": cache_check(),
@@ -201,4 +214,10 @@ def run_checks() -> tuple[bool, dict[str, Check]]:
         results = {name: future.result() for name, future in futures.items()}
     found = {name: result for name, result in results.items() if result is not None}
     healthy = all(found[name]["ok"] for name in CRITICAL if name in found)
+    if dependencies and found["database"]["ok"]:
+        for name, check in _registered.items():
+            result = _timed(check)
+            if result is not None:
+                found[name] = result
+                healthy = healthy and result["ok"]
     return healthy, found

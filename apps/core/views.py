@@ -13,11 +13,23 @@ from apps.core.middleware import database_unavailable_response, quiet
 
 @never_cache
 def health(request: HttpRequest) -> JsonResponse:
-    """Each dependency's state, for load balancers, docker-compose and operators (/health/ and
-    /healthz). 200 when PostgreSQL and Redis answer, else 503; Stripe's state is reported
-    without changing the code. Needs neither the session nor the user, so it can report the
-    database down itself (DatabaseUnavailableMiddleware lets it through)."""
-    healthy, checks = run_checks()
+    """Each dependency's state, for monitoring and operators (/health/): 200 when PostgreSQL,
+    Redis and every enabled edge node answer, else 503 naming what failed; Stripe's state is
+    reported without changing the code. Needs neither the session nor the user, so it can
+    report the database down itself (DatabaseUnavailableMiddleware lets it through)."""
+    return _health(dependencies=True)
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The web process's own health, for docker-compose and load balancers (/healthz): as
+    /health/ without the edge nodes, which do not stop this process serving (and which may
+    themselves wait for it to be healthy)."""
+    return _health(dependencies=False)
+
+
+def _health(*, dependencies: bool) -> JsonResponse:
+    healthy, checks = run_checks(dependencies=dependencies)
     degraded = not healthy or not all(check["ok"] for check in checks.values())
     body = {"status": "degraded" if degraded else "ok", "checks": checks}
     response = JsonResponse(body, status=200 if healthy else 503)

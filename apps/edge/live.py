@@ -11,6 +11,7 @@ here writes; it is a read of the nodes, so it lives next to the client, not in s
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -262,3 +263,72 @@ def _trunk_now(
         complete=len(answered) == len(nodes),
         registered=registered,
     )
+
+
+# --- Each node up or down (the status page and /health/) ----------------------------------
+
+
+@dataclass(frozen=True)
+class NodeNow:
+    node: str
+    role: str
+    up: bool
+    error: str  # why it is down ("" when up)
+    version: str  # what Kamailio says it is ("" when down)
+    ms: float | None  # how long it took to answer (None when down)
+
+
+def nodes_now(*, nodes: list[EdgeNode] | None = None, timeout: float | None = None) -> list[NodeNow]:
+    """Ask every enabled node (or the given ones) over JSON-RPC for its version, in parallel;
+    a node that has not answered within `timeout` seconds (EDGE_STATUS_TIMEOUT_MS unless
+    given) is down. Queries: the enabled nodes (1), none when `nodes` is given."""
+    budget = settings.EDGE_STATUS_TIMEOUT_MS / 1000 if timeout is None else timeout
+    nodes = edge_nodes() if nodes is None else nodes
+    if not nodes:
+        return []
+    pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_CALLS, len(nodes)), thread_name_prefix="edge-ping")
+    try:
+        futures = [pool.submit(_version, node.rpc_url, budget) for node in nodes]
+        wait(futures, timeout=budget + _HANDOVER_SECONDS)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    found = []
+    for node, future in zip(nodes, futures, strict=True):
+        answer = _answer(future)
+        if answer is None:
+            failure = future.exception() if future.done() and not future.cancelled() else None
+            timed_out = failure is None or isinstance(failure, clients.RpcTimeout)
+            error = f"no answer within {budget * 1000:.0f} ms" if timed_out else str(failure)
+            found.append(NodeNow(node=node.name, role=node.role, up=False, error=error, version="", ms=None))
+        else:
+            version, ms = answer
+            found.append(NodeNow(node=node.name, role=node.role, up=True, error="", version=version, ms=ms))
+    return found
+
+
+def _version(rpc_url: str, timeout: float) -> tuple[str, float]:
+    started = time.perf_counter()
+    result = clients.rpc(rpc_url, "core.version", timeout=timeout)
+    return str(result or ""), round((time.perf_counter() - started) * 1000, 1)
+
+
+# /health/ gives each node this long (its other checks answer within about two seconds).
+HEALTH_TIMEOUT_SECONDS = 1.0
+
+
+def edge_health_check() -> dict[str, Any] | None:
+    """The "edge" entry of /health/: every enabled node answers JSON-RPC within a second, or
+    the entry fails naming the nodes that did not. None (no entry) with no node configured."""
+    found = nodes_now(timeout=HEALTH_TIMEOUT_SECONDS)
+    if not found:
+        return None
+    down = [n for n in found if not n.up]
+    result: dict[str, Any] = {
+        "ok": not down,
+        "nodes": {
+            n.node: {"ok": n.up, "role": n.role, **({"ms": n.ms} if n.up else {"error": n.error})} for n in found
+        },
+    }
+    if down:
+        result["error"] = "; ".join(f"{n.node}: {n.error}" for n in down)
+    return result

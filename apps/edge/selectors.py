@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import phonenumbers
 from django.conf import settings
@@ -269,3 +270,26 @@ def srv_zone(records: list[SrvRecord]) -> str:
     """The records as zone-file lines, names aligned, ready to paste into the zone."""
     width = max((len(r.name) for r in records), default=0)
     return "\n".join(r.zone_line(width) for r in records)
+
+
+@dataclass(frozen=True)
+class CdrImport:
+    node: str
+    last_id: int  # the node's CDRs are imported up to this id
+    imported_at: datetime | None  # when the last batch came in (None: never)
+
+
+def cdr_imports() -> list[CdrImport]:
+    """Each enabled node's CDR import watermark. Queries: 1."""
+    nodes = EdgeNode.objects.filter(enabled=True).select_related("cdr_watermark").order_by("role", "name")
+    found = []
+    for node in nodes:
+        mark = getattr(node, "cdr_watermark", None)
+        found.append(
+            CdrImport(
+                node=node.name,
+                last_id=mark.last_id if mark else 0,
+                imported_at=mark.imported_at if mark else None,
+            )
+        )
+    return found

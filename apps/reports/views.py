@@ -9,6 +9,7 @@ from apps.companies.models import Capability, Notice
 from apps.companies.scoping import CompanyPageMixin
 from apps.companies.selectors import purchase_policy_for_company
 from apps.reports.dashboard import dashboard_for
+from apps.reports.status import service_status
 
 
 class DashboardView(CompanyPageMixin, TemplateView):
@@ -27,4 +28,16 @@ class DashboardView(CompanyPageMixin, TemplateView):
         context["can_dismiss"] = tenancy.can(Capability.MANAGE_COMPANY)
         if tenancy.can(Capability.VIEW_AUDIT):
             context["recent_events"] = AuditEvent.objects.for_company(self.company).order_by("-created_at", "-id")[:8]
+        return context
+
+
+class StatusView(CompanyPageMixin, TemplateView):
+    """The service's status for any signed-in member: edge nodes, CDR import and rating lag,
+    task queues, unprocessed payment events."""
+
+    template_name = "reports/status.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["status"] = service_status()
         return context

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 
-from apps.billing.models import CreditPurchase, SavedPaymentMethod
+from apps.billing.models import CreditPurchase, SavedPaymentMethod, StripeEvent
 from apps.billing.money import format_money
 from apps.companies.models import Company
 from apps.companies.selectors import PAYMENT_METHOD_LABELS, purchase_policy_for_company
@@ -52,3 +54,20 @@ def wire_instructions(purchase: CreditPurchase) -> str:
 
 def stripe_is_configured() -> bool:
     return bool(settings.STRIPE_SECRET_KEY and settings.STRIPE_PUBLISHABLE_KEY)
+
+
+@dataclass(frozen=True)
+class WebhookInbox:
+    received: int  # stored, not handled yet (or its handling was interrupted)
+    failed: int  # handled and failed: the error is kept, Stripe or the reconcile task retries
+    oldest_at: datetime | None  # when the oldest of them came in
+
+
+def stripe_events_unprocessed() -> WebhookInbox:
+    """The Stripe webhook inbox's events not processed yet. Queries: 1 (the status index)."""
+    figures = StripeEvent.objects.exclude(status=StripeEvent.Status.PROCESSED).aggregate(
+        received=Count("id", filter=Q(status=StripeEvent.Status.RECEIVED)),
+        failed=Count("id", filter=Q(status=StripeEvent.Status.FAILED)),
+        oldest_at=Min("received_at"),
+    )
+    return WebhookInbox(**figures)
