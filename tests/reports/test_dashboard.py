@@ -319,6 +319,8 @@ def steps(response: Any) -> dict[str, bool]:
 
 
 def test_a_new_companys_next_steps_tick_off_as_they_are_done_then_go(company, owner) -> None:
+    # The planning tools' readiness checklist is shown beside them until every box is ticked.
+    assert 'id="readiness-checklist"' in page(owner).content.decode()
     assert steps(page(owner)) == {
         "Verify your company": False,
         "Buy credit": False,
