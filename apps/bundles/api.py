@@ -10,8 +10,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.billing import idempotency
+from apps.billing.quotes import QUOTE_PARAMETER, QuoteSerializer, or_quote, wants_quote
 from apps.bundles.selectors import BundleSummary, bundle_summary
-from apps.bundles.services import bundles_buy, bundles_cancel
+from apps.bundles.services import bundles_buy, bundles_buy_quote, bundles_cancel, bundles_cancel_quote
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.sip_profiles.models import MAX_CHANNELS, SipProfile
@@ -92,8 +93,8 @@ class ProfileBundlesApi(CompanyScopedAPIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses=OutputSerializer,
-        parameters=[idempotency.HEADER_PARAMETER],
+        responses={200: or_quote(OutputSerializer, name="ProfileBundlesOrQuote")},
+        parameters=[idempotency.HEADER_PARAMETER, QUOTE_PARAMETER],
         operation_id="sip_profile_bundles_change",
         description=(
             "`buy`: adds `count` bundles (at most one per channel: 400 `bundles_exceed_channels`), each with its "
@@ -101,11 +102,19 @@ class ProfileBundlesApi(CompanyScopedAPIView):
             "charge has a 7-day grace period, then the period's minutes are suspended until it is paid).\n\n"
             "`cancel`: stops renewing `count` bundles (400 `not_enough_bundles` if fewer are held); the minutes "
             "already given last until the period ends. Nothing is refunded.\n\n"
-            "Send an `Idempotency-Key` so that a retried request cannot buy twice."
+            "Send an `Idempotency-Key` so that a retried request cannot buy twice.\n\n"
+            "`?quote=1`: the same checks, and 200 with a Quote (what `buy` would charge, including the renewal "
+            "of bundles held whose new period has not started yet; `cancel` costs 0), changing nothing."
         ),
     )
     def post(self, request: Request, id: str) -> Response:
         profile = self.get_object()
+        if wants_quote(request):
+            serializer = self.InputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            action, count = serializer.validated_data["action"], serializer.validated_data["count"]
+            quote_of = bundles_buy_quote if action == "buy" else bundles_cancel_quote
+            return Response(QuoteSerializer(quote_of(profile=profile, count=count).as_dict()).data)
         return idempotency.idempotent_response(
             request=request,
             company=self.company,

@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, transaction
@@ -38,8 +39,9 @@ from apps.audit.services import audit_record
 from apps.billing.charges.services import charge_record
 from apps.billing.models import Charge, Price
 from apps.billing.pricing import monthly_period, price_for, prorate
+from apps.billing.quotes import Quote, quote_make, quote_sum
 from apps.bundles.models import MINUTES_PER_BUNDLE, BundlePeriod
-from apps.companies.models import Notice
+from apps.companies.models import Company, Notice
 from apps.companies.notices import notice_create
 from apps.core.actor import Actor
 from apps.core.enqueue import enqueue_on_commit
@@ -157,6 +159,117 @@ def _renewal(*, actor: Actor, profile: SipProfile, now: datetime) -> BundlePerio
     return period
 
 
+@dataclass(frozen=True)
+class _BuyPrice:
+    count: int
+    unit_price: Decimal
+    amount: Decimal
+    period_start: datetime
+    period_end: datetime
+
+    def description(self, *, name: str, at: datetime) -> str:
+        return f"{_plural(self.count)} on {name}, {at:%d %b} to {self.period_end:%d %b %Y} (prorated)"
+
+
+def _buy_price(*, company: Company, renewal_day: int, count: int, at: datetime) -> _BuyPrice:
+    """What `count` bundles bought at `at` cost, prorated to the period's end: the charge and its quote."""
+    unit_price = price_for(kind=Price.Kind.US_BUNDLE_MONTHLY, currency=company.currency)
+    period_start, period_end = monthly_period(renewal_day=renewal_day, at=at)
+    amount = prorate(
+        amount=unit_price * count, start=at, end=period_end, period_start=period_start, period_end=period_end
+    )
+    return _BuyPrice(
+        count=count, unit_price=unit_price, amount=amount, period_start=period_start, period_end=period_end
+    )
+
+
+def _buy_quote(*, company: Company, name: str, renewal_day: int, count: int, at: datetime) -> Quote:
+    price = _buy_price(company=company, renewal_day=renewal_day, count=count, at=at)
+    return quote_make(
+        company=company,
+        amount=price.amount,
+        description=price.description(name=name, at=at),
+        period_end=price.period_end,
+        basis=((f"us_bundle:{price.period_end:%Y-%m-%d}", count, price.unit_price),),
+    )
+
+
+def bundles_quote_at_creation(
+    *, company: Company, name: str, renewal_day: int, channels: int, us_minute_bundles: int, at: datetime
+) -> Quote | None:
+    """The price of the bundles asked for at a profile's creation (registered with
+    apps.sip_profiles.hooks, as bundles_buy_at_creation is)."""
+    if not us_minute_bundles:
+        return None
+    return _buy_quote(company=company, name=name, renewal_day=renewal_day, count=us_minute_bundles, at=at)
+
+
+def bundles_buy_quote(*, profile: SipProfile, count: Any, at: datetime | None = None) -> Quote:
+    """What bundles_buy charges for `count` more bundles now: their prorated price, and the
+    renewal of the bundles already held if this period has not started for them yet. Refuses
+    what bundles_buy would refuse."""
+    count = _count(count)
+    at = at or timezone.now()
+    after = profile.us_minute_bundles + count
+    if after > profile.channels:
+        raise ApplicationError(
+            f"{after} US minute bundles need at least {after} channels; {profile.name} has "
+            f"{profile.channels}. Add channels first: a profile has at most one bundle per channel.",
+            field="count",
+            code="bundles_exceed_channels",
+        )
+    company = profile.company
+    parts = []
+    period_start, period_end = monthly_period(renewal_day=profile.renewal_day, at=at)
+    period = BundlePeriod.objects.filter(sip_profile=profile, period_start=period_start).first()
+    if period is not None and period.suspended:
+        raise ApplicationError(
+            f"The US minute bundles of {profile.name} are suspended for an unpaid charge. Buy credit: the "
+            "charge is paid from it and the bundles resume; then buy more.",
+            field="count",
+            code="bundles_suspended",
+        )
+    if period is None and profile.us_minute_bundles:
+        held = profile.us_minute_bundles
+        unit_price = price_for(kind=Price.Kind.US_BUNDLE_MONTHLY, currency=company.currency)
+        parts.append(
+            quote_make(
+                company=company,
+                amount=unit_price * held,
+                description=f"{_plural(held)} on {profile.name} renewed, {period_start:%d %b} to {period_end:%d %b %Y}",
+                period_end=period_end,
+                basis=((f"us_bundle_renewal:{period_end:%Y-%m-%d}", held, unit_price),),
+            )
+        )
+    parts.append(_buy_quote(company=company, name=profile.name, renewal_day=profile.renewal_day, count=count, at=at))
+    if len(parts) == 1:
+        return parts[0]
+    return quote_sum(company, *parts, description="; ".join(part.description for part in parts) + ".")
+
+
+def bundles_cancel_quote(*, profile: SipProfile, count: Any, at: datetime | None = None) -> Quote:
+    """What cancelling costs: nothing, and nothing is refunded (the minutes last until the period ends)."""
+    count = _count(count)
+    held = profile.us_minute_bundles
+    if count > held:
+        raise ApplicationError(
+            f"{profile.name} has {_plural(held)}: you cannot cancel {count}."
+            if held
+            else f"{profile.name} has no US minute bundles to cancel.",
+            field="count",
+            code="not_enough_bundles",
+        )
+    _, period_end = monthly_period(renewal_day=profile.renewal_day, at=at or timezone.now())
+    return quote_make(
+        company=profile.company,
+        amount=Decimal("0"),
+        description=f"Cancel {_plural(count)} on {profile.name}: no charge and no refund; this period's minutes "
+        f"stay until {period_end:%d %b %Y}, then {_plural(held - count)} renew.",
+        period_end=period_end,
+        basis=((f"us_bundle_cancel:{period_end:%Y-%m-%d}", count, Decimal("0")),),
+    )
+
+
 def bundles_buy_at_creation(*, actor: Actor, profile: SipProfile, us_minute_bundles: int, now: datetime) -> None:
     """The bundles asked for when a profile is created (registered with apps.sip_profiles.hooks):
     bought in the creating transaction, so an error undoes the creation."""
@@ -187,11 +300,11 @@ def bundles_buy(
                 code="bundles_exceed_channels",
             )
         company = profile.company
-        unit_price = price_for(kind=Price.Kind.US_BUNDLE_MONTHLY, currency=company.currency)
         # Bundles held since the last period renew first, so that a purchase on the renewal
         # day, before the renewal job, does not stand in for the renewal.
         period = _renewal(actor=actor, profile=profile, now=now)
-        period_start, period_end = monthly_period(renewal_day=profile.renewal_day, at=now)
+        price = _buy_price(company=company, renewal_day=profile.renewal_day, count=count, at=now)
+        unit_price, period_start, period_end = price.unit_price, price.period_start, price.period_end
         minutes = count * prorated_minutes(at=now, period_start=period_start, period_end=period_end)
         if period is not None and period.suspended:
             # Its minutes, new ones included, could not be used until the unpaid charge is paid.
@@ -213,12 +326,10 @@ def bundles_buy(
             actor=actor,
             company=company,
             kind=Charge.Kind.US_BUNDLE,
-            description=f"{_plural(count)} on {profile.name}, {now:%d %b} to {period_end:%d %b %Y} (prorated)",
+            description=price.description(name=profile.name, at=now),
             quantity=count,
             unit_price=unit_price,
-            amount=prorate(
-                amount=unit_price * count, start=now, end=period_end, period_start=period_start, period_end=period_end
-            ),
+            amount=price.amount,
             period_start=now,
             period_end=period_end,
             item=period_item(period),

@@ -8,9 +8,11 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.billing.quotes import QUOTE_PARAMETER, QuoteSerializer, or_quote, wants_quote
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR, created
+from apps.core.exceptions import ApplicationError
 from apps.numbers import selectors, services
 from apps.numbers.filters import AvailableNumberFilter, NumberSubscriptionFilter
 from apps.numbers.models import TERMS, NumberSubscription, OnlineNumber
@@ -112,17 +114,22 @@ class NumberListApi(_NumberBase):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: NumberOutputSerializer, 400: ERROR, 403: ERROR, 409: ERROR},
+        parameters=[QUOTE_PARAMETER],
+        responses={201: NumberOutputSerializer, 200: QuoteSerializer, 400: ERROR, 403: ERROR, 409: ERROR},
         description=(
             "Buy an available number for 3 or 12 months; the first period is charged now. "
             "A number is held by one company at a time, so a retried request cannot buy it twice: "
-            "it gets 409 with code `already_yours`. Someone else's number is 409 `not_available`."
+            "it gets 409 with code `already_yours`. Someone else's number is 409 `not_available`. "
+            "With `?quote=1`: 200 with what the purchase would charge, buying nothing."
         ),
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if wants_quote(request):
+            quote = services.number_buy_quote(company=self.company, number=data["number"], months=int(data["months"]))
+            return Response(QuoteSerializer(quote.as_dict()).data)
         subscription = services.number_buy(
             actor=self.actor,
             company=self.company,
@@ -147,15 +154,22 @@ class NumberDetailApi(_NumberBase):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: NumberOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        parameters=[QUOTE_PARAMETER],
+        responses={200: or_quote(NumberOutputSerializer, name="NumberOrQuote"), 400: ERROR, 403: ERROR, 404: ERROR},
         description="Assign the number to a business account (null unassigns) and/or switch auto-renewal. "
-        "Both changes are made together or not at all; an ended number cannot be changed (400 `ended`).",
+        "Both changes are made together or not at all; an ended number cannot be changed (400 `ended`). "
+        "With `?quote=1`: 200 with a Quote of the next renewal (charged at the end of the current period, when "
+        "auto-renewal is on), changing nothing.",
     )
     def patch(self, request: Request, id: str) -> Response:
         subscription = self.get_object()
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if wants_quote(request):
+            if subscription.status != NumberSubscription.Status.ACTIVE:
+                raise ApplicationError(f"{subscription.number.number} has ended: it does not renew.", code="ended")
+            return Response(QuoteSerializer(services.number_renewal_quote(subscription=subscription).as_dict()).data)
         changes: dict[str, Any] = {}
         if "business_account" in data:
             changes["business_account"] = selectors.business_account_for(self.company, data["business_account"])

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.billing.charges.services import charge_record, charges_cancel_for_item
+from apps.billing.quotes import Quote, quote_make
 from apps.business_accounts.models import BusinessAccount
 from apps.callerid.services import caller_id_remove_everywhere
 from apps.companies.models import Company, Notice
@@ -79,12 +80,11 @@ def _check_months(months: Any) -> int:
 
 def _charge(*, actor: Actor, subscription: NumberSubscription, renewal: bool) -> None:
     start, end = subscription.current_period_start, subscription.current_period_end
-    verb = "renewal" if renewal else "purchase"
     charge_record(
         actor=actor,
         company=subscription.company,
         kind="number",
-        description=f"Online Number {subscription.number.number}, {subscription.months} months ({verb})",
+        description=_number_description(str(subscription.number.number), subscription.months, renewal=renewal),
         quantity=1,
         unit_price=subscription.price,
         amount=subscription.price,
@@ -128,6 +128,63 @@ def _check_account(company: Company, account: BusinessAccount | None) -> None:
 # --- Buying and holding ----------------------------------------------------------
 
 
+def _available_stock(company: Company, wanted: str, *, lock: bool) -> OnlineNumber:
+    stocks = OnlineNumber.objects.select_for_update() if lock else OnlineNumber.objects.all()
+    stock = stocks.filter(number=wanted).first()
+    if stock is None:
+        raise ApplicationError(
+            f"{wanted} is not one of our numbers. Search the available numbers and choose one of them.",
+            field="number",
+            code="not_in_stock",
+        )
+    if stock.status != OnlineNumber.Status.AVAILABLE:
+        mine = NumberSubscription.objects.for_company(company).filter(
+            number=stock, status=NumberSubscription.Status.ACTIVE
+        )
+        if mine.exists():
+            raise Conflict(f"{wanted} is already yours.", field="number", code="already_yours")
+        raise Conflict(
+            f"{wanted} is no longer available: someone else has just taken it. Choose another number.",
+            field="number",
+            code="not_available",
+        )
+    return stock
+
+
+def _number_description(number: str, months: int, *, renewal: bool) -> str:
+    return f"Online Number {number}, {months} months ({'renewal' if renewal else 'purchase'})"
+
+
+def number_buy_quote(*, company: Company, number: str, months: Any, at: datetime | None = None) -> Quote:
+    """What number_buy charges for this number and term (its first period, in full). Refuses
+    what number_buy would refuse."""
+    months = _check_months(months)
+    wanted = e164(parse_number(number, region=company.country.code, field="number"))
+    stock = _available_stock(company, wanted, lock=False)
+    price = stock.price(currency=company.currency, months=months)
+    return quote_make(
+        company=company,
+        amount=price,
+        description=_number_description(wanted, months, renewal=False),
+        period_end=add_months(at or timezone.now(), months),
+        basis=((f"number:{wanted}", months, price),),
+    )
+
+
+def number_renewal_quote(*, subscription: NumberSubscription) -> Quote:
+    """What the next renewal will charge (the subscription's price for its term), on its current
+    period's end, if auto-renewal is on then."""
+    months = subscription.months
+    return quote_make(
+        company=subscription.company,
+        amount=subscription.price,
+        description=_number_description(str(subscription.number.number), months, renewal=True)
+        + f", charged on {subscription.current_period_end:%d %b %Y}",
+        period_end=add_months(subscription.current_period_end, months, day=_anchor_day(subscription)),
+        basis=((f"number:{subscription.number.number}", months, subscription.price),),
+    )
+
+
 def number_buy(
     *,
     actor: Actor,
@@ -143,24 +200,7 @@ def number_buy(
     _check_account(company, business_account)
     with transaction.atomic():
         # The row lock makes two buyers of the same number queue: the second sees it taken.
-        stock = OnlineNumber.objects.select_for_update().filter(number=wanted).first()
-        if stock is None:
-            raise ApplicationError(
-                f"{wanted} is not one of our numbers. Search the available numbers and choose one of them.",
-                field="number",
-                code="not_in_stock",
-            )
-        if stock.status != OnlineNumber.Status.AVAILABLE:
-            mine = NumberSubscription.objects.for_company(company).filter(
-                number=stock, status=NumberSubscription.Status.ACTIVE
-            )
-            if mine.exists():
-                raise Conflict(f"{wanted} is already yours.", field="number", code="already_yours")
-            raise Conflict(
-                f"{wanted} is no longer available: someone else has just taken it. Choose another number.",
-                field="number",
-                code="not_available",
-            )
+        stock = _available_stock(company, wanted, lock=True)
         price = stock.price(currency=company.currency, months=months)
         now = timezone.now()
         try:

@@ -6,8 +6,10 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views import View
 
+from apps.billing.pages import confirm_page, priced_post, redirect_done
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError, Conflict
@@ -92,37 +94,68 @@ class NumberListView(_NumberPage):
     def post(self, request: HttpRequest) -> HttpResponse:
         """Buy. A failed purchase shows the same search results again, with the error."""
         form = NumberBuyForm(request.POST)
+        params = {name: request.POST.get(name, "") for name in SEARCH_FIELDS}
         status = 400
         if form.is_valid():
+            data = form.cleaned_data
+
+            def buy() -> HttpResponse:
+                try:
+                    subscription = services.number_buy(
+                        actor=self.actor,
+                        company=self.company,
+                        number=data["number"],
+                        months=data["months"],
+                        auto_renew=data["auto_renew"],
+                    )
+                except ApplicationError as error:
+                    add_application_error(form, error)
+                    return self._render(params, buy_form=form, status=409 if isinstance(error, Conflict) else 400)
+                return redirect_done(
+                    request,
+                    reverse("number-detail", args=[subscription.public_id]),
+                    message=f"{subscription.number.number} is yours until "
+                    f"{subscription.current_period_end:%d %b %Y}. "
+                    "Assign it to a business account so that its calls reach a SIP profile.",
+                )
+
             try:
-                subscription = services.number_buy(
-                    actor=self.actor,
+                return priced_post(
+                    request,
                     company=self.company,
-                    number=form.cleaned_data["number"],
-                    months=form.cleaned_data["months"],
-                    auto_renew=form.cleaned_data["auto_renew"],
+                    quote=lambda: services.number_buy_quote(
+                        company=self.company, number=data["number"], months=data["months"]
+                    ),
+                    act=buy,
+                    confirm=lambda context: confirm_page(request, context),
+                    back=lambda: self._render(params),
+                    title=f"Buy {data['number']} for {data['months']} months",
+                    button="Confirm and buy",
+                    cancel_url=reverse("number-list"),
                 )
             except ApplicationError as error:
                 add_application_error(form, error)
                 status = 409 if isinstance(error, Conflict) else 400
-            else:
-                messages.success(
-                    request,
-                    f"{subscription.number.number} is yours until {subscription.current_period_end:%d %b %Y}. "
-                    "Assign it to a business account so that its calls reach a SIP profile.",
-                )
-                return redirect("number-detail", subscription.public_id)
-        params = {name: request.POST.get(name, "") for name in SEARCH_FIELDS}
         return self._render(params, buy_form=form, status=status)
 
 
 class NumberDetailView(_NumberPage):
     def get(self, request: HttpRequest, id: Any) -> HttpResponse:
         subscription = self.get_object_or_404(id)
+        renewal = (
+            services.number_renewal_quote(subscription=subscription)
+            if subscription.status == NumberSubscription.Status.ACTIVE
+            else None
+        )
         return render(
             request,
             "numbers/detail.html",
-            {**self._context(), "n": subscription, "charges": list(selectors.number_charges(subscription))},
+            {
+                **self._context(),
+                "n": subscription,
+                "charges": list(selectors.number_charges(subscription)),
+                "renewal": renewal,
+            },
         )
 
 

@@ -8,6 +8,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.billing.quotes import QUOTE_PARAMETER, QuoteSerializer, or_quote, wants_quote
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR, created
@@ -139,10 +140,20 @@ class SipProfileListApi(_Base):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(SipProfileOutputSerializer(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: SipProfileCreatedSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        parameters=[QUOTE_PARAMETER],
+        responses={201: SipProfileCreatedSerializer, 200: QuoteSerializer, 400: ERROR},
+        description="Creates a profile; its first channels (and any `us_minute_bundles`) are charged from the company "
+        "balance, prorated to the renewal day (the day of creation, at most the 28th). With `?quote=1`: the same "
+        "checks, and 200 with what it would charge, creating nothing.",
+    )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        if wants_quote(request):
+            quote = services.sip_profile_create_quote(company=self.company, **serializer.validated_data)
+            return Response(QuoteSerializer(quote.as_dict()).data)
         profile, password = services.sip_profile_create(
             actor=self.actor, company=self.company, **serializer.validated_data
         )
@@ -158,7 +169,14 @@ class SipProfileDetailApi(_Base):
     def get(self, request: Request, id: str) -> Response:
         return Response(SipProfileOutputSerializer(self.get_object()).data)
 
-    @extend_schema(request=InputSerializer, responses=SipProfileOutputSerializer)
+    @extend_schema(
+        request=InputSerializer,
+        parameters=[QUOTE_PARAMETER],
+        responses={200: or_quote(SipProfileOutputSerializer, name="SipProfileOrQuote"), 400: ERROR},
+        description="Changes the fields sent. More `channels` are charged from the company balance, prorated to the "
+        "renewal day; fewer take effect at once, with no refund. With `?quote=1`: 200 with a Quote for the "
+        "`channels` sent (the profile's own if none is sent), changing nothing.",
+    )
     def patch(self, request: Request, id: str) -> Response:
         profile = self.get_object()
         serializer = self.InputSerializer(data=request.data, partial=True)
@@ -173,6 +191,10 @@ class SipProfileDetailApi(_Base):
                     ]
                 }
             )
+        if wants_quote(request):
+            channels = serializer.validated_data.get("channels", profile.channels)
+            quote = services.sip_profile_channels_quote(profile=profile, channels=channels)
+            return Response(QuoteSerializer(quote.as_dict()).data)
         services.sip_profile_update(actor=self.actor, profile=profile, **serializer.validated_data)
         return Response(SipProfileOutputSerializer(self.get_object()).data)
 

@@ -4,6 +4,8 @@ AppConfig.ready()): an explicit, typed call, not a Django signal, and no import 
 - profile created reactions: called in the transaction that creates a profile, after its audit
   row and its channel charge (bundles: the US minute bundles asked for at creation are bought;
   an error rolls the whole creation back).
+- profile created quotes: what those reactions will charge, for the price shown before the
+  profile is created (bundles: the prorated price of the bundles asked for).
 - provisioning per node (the edge): where each profile stands on each edge node, for the
   profile page and the API, read for many profiles at once (one query for a whole list).
 """
@@ -18,6 +20,8 @@ from typing import TYPE_CHECKING, Protocol
 from apps.core.actor import Actor
 
 if TYPE_CHECKING:
+    from apps.billing.quotes import Quote
+    from apps.companies.models import Company
     from apps.sip_profiles.models import SipProfile
 
 
@@ -36,6 +40,38 @@ def profile_created_register(reaction: ProfileCreatedReaction) -> None:
 def profile_created_run(*, actor: Actor, profile: SipProfile, us_minute_bundles: int, now: datetime) -> None:
     for reaction in _profile_created:
         reaction(actor=actor, profile=profile, us_minute_bundles=us_minute_bundles, now=now)
+
+
+class ProfileCreatedQuote(Protocol):
+    def __call__(
+        self, *, company: Company, name: str, renewal_day: int, channels: int, us_minute_bundles: int, at: datetime
+    ) -> Quote | None: ...
+
+
+_profile_created_quotes: list[ProfileCreatedQuote] = []
+
+
+def profile_created_quote_register(quote: ProfileCreatedQuote) -> None:
+    if quote not in _profile_created_quotes:
+        _profile_created_quotes.append(quote)
+
+
+def profile_created_quote(
+    *, company: Company, name: str, renewal_day: int, channels: int, us_minute_bundles: int, at: datetime
+) -> list[Quote]:
+    """The quotes of what the created reactions will charge (none for what they do not)."""
+    found = (
+        quote(
+            company=company,
+            name=name,
+            renewal_day=renewal_day,
+            channels=channels,
+            us_minute_bundles=us_minute_bundles,
+            at=at,
+        )
+        for quote in _profile_created_quotes
+    )
+    return [q for q in found if q is not None]
 
 
 # --- Provisioning per edge node ---------------------------------------------------------

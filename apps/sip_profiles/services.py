@@ -14,6 +14,8 @@ import secrets
 import string
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +28,7 @@ from apps.billing.charges.services import charge_record
 from apps.billing.ledger.allocations import profile_balance
 from apps.billing.models import Charge, Price
 from apps.billing.pricing import monthly_period, price_for, prorate
+from apps.billing.quotes import Quote, quote_make, quote_sum
 from apps.business_accounts.models import BusinessAccount
 from apps.callerid.services import caller_id_resolve
 from apps.companies.models import Company
@@ -33,7 +36,7 @@ from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError, Conflict
 from apps.core.money import format_money
 from apps.core.text import clean_name
-from apps.sip_profiles.hooks import profile_created_run
+from apps.sip_profiles.hooks import profile_created_quote, profile_created_run
 from apps.sip_profiles.models import (
     CHARGE_ITEM_LABEL,
     MAX_CHANNELS,
@@ -263,24 +266,55 @@ def _check_counts(channels: Any, bundles: Any, *, creating: bool = False) -> tup
     return channels, bundles
 
 
+@dataclass(frozen=True)
+class ChannelsPrice:
+    added: int
+    unit_price: Decimal
+    amount: Decimal
+    period_end: datetime
+
+    def description(self, *, name: str, at: datetime) -> str:
+        return (
+            f"{self.added} channel{'s' if self.added > 1 else ''} on {name}, "
+            f"{at:%d %b} to {self.period_end:%d %b %Y} (prorated)"
+        )
+
+
+def _channels_price(*, company: Company, renewal_day: int, added: int, at: datetime) -> ChannelsPrice:
+    """What `added` channels cost from `at` to the next renewal day: the charge and its quote."""
+    unit_price = price_for(kind=Price.Kind.CHANNEL_MONTHLY, currency=company.currency)
+    period_start, period_end = monthly_period(renewal_day=renewal_day, at=at)
+    amount = prorate(
+        amount=unit_price * added, start=at, end=period_end, period_start=period_start, period_end=period_end
+    )
+    return ChannelsPrice(added=added, unit_price=unit_price, amount=amount, period_end=period_end)
+
+
+def _channels_quote(*, company: Company, renewal_day: int, added: int, name: str, at: datetime) -> Quote:
+    price = _channels_price(company=company, renewal_day=renewal_day, added=added, at=at)
+    return quote_make(
+        company=company,
+        amount=price.amount,
+        description=price.description(name=name, at=at),
+        period_end=price.period_end,
+        basis=((f"channel:{price.period_end:%Y-%m-%d}", added, price.unit_price),),
+    )
+
+
 def _charge_channels(*, actor: Actor, profile: SipProfile, change: ChannelChange) -> Charge | None:
     """Charge the added channels from now to the profile's next renewal day."""
     added = change.after - change.before
     if added <= 0:
         return None  # a decrease takes effect at once, with no refund
     company = profile.company
-    unit_price = price_for(kind=Price.Kind.CHANNEL_MONTHLY, currency=company.currency)
     now = change.changed_at
-    period_start, period_end = monthly_period(renewal_day=profile.renewal_day, at=now)
-    amount = prorate(
-        amount=unit_price * added, start=now, end=period_end, period_start=period_start, period_end=period_end
-    )
+    price = _channels_price(company=company, renewal_day=profile.renewal_day, added=added, at=now)
+    unit_price, amount, period_end = price.unit_price, price.amount, price.period_end
     return charge_record(
         actor=actor,
         company=company,
         kind=Charge.Kind.CHANNELS,
-        description=f"{added} channel{'s' if added > 1 else ''} on {profile.name}, "
-        f"{now:%d %b} to {period_end:%d %b %Y} (prorated)",
+        description=price.description(name=profile.name, at=now),
         quantity=added,
         unit_price=unit_price,
         amount=amount,
@@ -315,6 +349,93 @@ def _name_taken(company: Company, name: str, exclude: SipProfile | None = None) 
     return others.exists()
 
 
+def _check_new(
+    *,
+    company: Company,
+    name: Any,
+    auth_method: Any,
+    channels: Any,
+    us_minute_bundles: Any,
+    allowed_ips: Iterable[Mapping[str, Any]],
+) -> tuple[str, int, int, list[CleanAddress]]:
+    name = _clean_name(name)
+    if auth_method not in SipProfile.AuthMethod.values:
+        raise ApplicationError("Choose registration (SIP digest) or IP address authentication.", field="auth_method")
+    channels, us_minute_bundles = _check_counts(channels, us_minute_bundles, creating=True)
+    addresses = clean_addresses(allowed_ips)
+    if auth_method == SipProfile.AuthMethod.IP and not addresses:
+        raise ApplicationError("Add at least one address your PBX sends calls from.", field="allowed_ips")
+    if auth_method == SipProfile.AuthMethod.REGISTRATION and addresses:
+        raise ApplicationError(
+            "Allowed addresses are for IP authentication; a registering PBX authenticates with its password.",
+            field="allowed_ips",
+        )
+    return name, channels, us_minute_bundles, addresses
+
+
+def _renewal_day(at: datetime) -> int:
+    return min(at.day, 28)
+
+
+def sip_profile_create_quote(
+    *,
+    company: Company,
+    name: str,
+    auth_method: str,
+    channels: int = 1,
+    us_minute_bundles: int = 0,
+    allowed_ips: Iterable[Mapping[str, Any]] = (),
+    caller_id: str | None = None,
+    at: datetime | None = None,
+    **_unpriced: Any,
+) -> Quote:
+    """What sip_profile_create charges for these fields: the first channels, prorated to the
+    renewal day (the day of creation), and the bundles asked for. Refuses what it would refuse."""
+    name, channels, us_minute_bundles, _ = _check_new(
+        company=company,
+        name=name,
+        auth_method=auth_method,
+        channels=channels,
+        us_minute_bundles=us_minute_bundles,
+        allowed_ips=allowed_ips,
+    )
+    caller_id_resolve(company=company, value=caller_id)
+    if _name_taken(company, name):
+        raise ApplicationError(f"You already have a profile called “{name}”.", field="name", code="name_taken")
+    at = at or timezone.now()
+    renewal_day = _renewal_day(at)
+    parts = [_channels_quote(company=company, renewal_day=renewal_day, added=channels, name=name, at=at)]
+    parts += profile_created_quote(
+        company=company,
+        name=name,
+        renewal_day=renewal_day,
+        channels=channels,
+        us_minute_bundles=us_minute_bundles,
+        at=at,
+    )
+    return quote_sum(company, *parts, description="; ".join(part.description for part in parts) + ".")
+
+
+def sip_profile_channels_quote(*, profile: SipProfile, channels: Any, at: datetime | None = None) -> Quote:
+    """What sip_profile_update charges to set the channels to `channels`: the added ones,
+    prorated to the renewal day; nothing for fewer (they take effect at once, no refund)."""
+    channels, _ = _check_counts(channels, profile.us_minute_bundles)
+    company = profile.company
+    added = channels - profile.channels
+    at = at or timezone.now()
+    if added <= 0:
+        _, period_end = monthly_period(renewal_day=profile.renewal_day, at=at)
+        return quote_make(
+            company=company,
+            amount=Decimal("0"),
+            description=f"{channels} channel{'s' if channels != 1 else ''} on {profile.name}: no charge "
+            "(fewer channels take effect at once and are not refunded).",
+            period_end=period_end,
+            basis=((f"channel:{period_end:%Y-%m-%d}", added, Decimal("0")),),
+        )
+    return _channels_quote(company=company, renewal_day=profile.renewal_day, added=added, name=profile.name, at=at)
+
+
 def sip_profile_create(
     *,
     actor: Actor,
@@ -331,18 +452,14 @@ def sip_profile_create(
     withhold_caller_id: bool = False,
 ) -> tuple[SipProfile, str | None]:
     """Create a profile; returns it with its SIP password (registration only), shown once."""
-    name = _clean_name(name)
-    if auth_method not in SipProfile.AuthMethod.values:
-        raise ApplicationError("Choose registration (SIP digest) or IP address authentication.", field="auth_method")
-    channels, us_minute_bundles = _check_counts(channels, us_minute_bundles, creating=True)
-    addresses = clean_addresses(allowed_ips)
-    if auth_method == SipProfile.AuthMethod.IP and not addresses:
-        raise ApplicationError("Add at least one address your PBX sends calls from.", field="allowed_ips")
-    if auth_method == SipProfile.AuthMethod.REGISTRATION and addresses:
-        raise ApplicationError(
-            "Allowed addresses are for IP authentication; a registering PBX authenticates with its password.",
-            field="allowed_ips",
-        )
+    name, channels, us_minute_bundles, addresses = _check_new(
+        company=company,
+        name=name,
+        auth_method=auth_method,
+        channels=channels,
+        us_minute_bundles=us_minute_bundles,
+        allowed_ips=allowed_ips,
+    )
     subscription, landline = caller_id_resolve(company=company, value=caller_id)
     now = timezone.now()
     password: str | None = None
@@ -361,7 +478,7 @@ def sip_profile_create(
             caller_id_number=subscription,
             caller_id_landline=landline,
             withhold_caller_id=bool(withhold_caller_id),
-            renewal_day=min(now.day, 28),
+            renewal_day=_renewal_day(now),
         )
         for _attempt in range(5):
             if auth_method == SipProfile.AuthMethod.REGISTRATION:

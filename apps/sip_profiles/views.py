@@ -6,11 +6,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views import View
 
 from apps.billing.ledger.allocations import profile_balance
 from apps.billing.ledger.selectors import allocation_history, company_balance
 from apps.billing.ledger.views import new_allocation_form
+from apps.billing.pages import act_once, confirm_page, priced_post, redirect_done, secret_pop
 from apps.billing.recharge.views import profile_auto_recharge_context
 from apps.callerid.selectors import caller_id_options
 from apps.companies.models import Capability
@@ -73,26 +75,39 @@ class SipProfileCreateView(_ProfilePage):
             data = dict(form.cleaned_data)
             data.pop("status", None)
             data["caller_id"] = data["caller_id"] or None
+
+            def create() -> HttpResponse:
+                try:
+                    profile, password = services.sip_profile_create(actor=self.actor, company=self.company, **data)
+                except ApplicationError as error:
+                    self.apply_error(form, error)
+                    return self._form(form, status=400)
+                # The password is shown once, on the page redirected to (from the session).
+                return redirect_done(
+                    request,
+                    reverse("sip-profile-detail", args=[profile.public_id]),
+                    message=f"The profile “{profile.name}” was created.",
+                    secret=password,
+                )
+
             try:
-                profile, password = services.sip_profile_create(actor=self.actor, company=self.company, **data)
+                return priced_post(
+                    request,
+                    company=self.company,
+                    quote=lambda: services.sip_profile_create_quote(company=self.company, **data),
+                    act=create,
+                    confirm=lambda context: confirm_page(request, context),
+                    back=lambda: self._form(form),
+                    title=f"Create “{data['name']}”",
+                    button="Confirm and create",
+                    cancel_url=reverse("sip-profile-list"),
+                )
             except ApplicationError as error:
                 self.apply_error(form, error)
-            else:
-                messages.success(request, f"The profile “{profile.name}” was created.")
-                # Rendered here, never stored: the password exists only in this response.
-                return self._show_secret(profile, password)
-        return render(request, "sip_profiles/form.html", {"form": form, "creating": True}, status=400)
+        return self._form(form, status=400)
 
-    def _show_secret(self, profile: SipProfile, password: str | None) -> HttpResponse:
-        profile = self.get_object_or_404(profile.public_id)
-        response = render(
-            self.request,
-            "sip_profiles/detail.html",
-            {"profile": profile, "password": password, **detail_context(self, profile)},
-            status=201,
-        )
-        response["Cache-Control"] = "no-store"
-        return response
+    def _form(self, form: SipProfileForm, status: int = 200) -> HttpResponse:
+        return render(self.request, "sip_profiles/form.html", {"form": form, "creating": True}, status=status)
 
 
 def detail_context(page: _ProfilePage, profile: SipProfile) -> dict[str, Any]:
@@ -114,7 +129,13 @@ def detail_context(page: _ProfilePage, profile: SipProfile) -> dict[str, Any]:
 class SipProfileDetailView(_ProfilePage):
     def get(self, request: HttpRequest, id: Any) -> HttpResponse:
         profile = self.get_object_or_404(id)
-        return render(request, "sip_profiles/detail.html", {"profile": profile, **detail_context(self, profile)})
+        # A new SIP password, brought once by the redirect after a creation or a reset.
+        password = secret_pop(request) if profile.auth_method == SipProfile.AuthMethod.REGISTRATION else None
+        context = {"profile": profile, "password": password, **detail_context(self, profile)}
+        response = render(request, "sip_profiles/detail.html", context)
+        if password is not None:
+            response["Cache-Control"] = "no-store"
+        return response
 
 
 class SipProfileEditView(_ProfilePage):
@@ -153,32 +174,61 @@ class SipProfileEditView(_ProfilePage):
                 data.pop("allowed_ips")
             if not data.get("status"):
                 data.pop("status", None)
+
+            def update() -> HttpResponse:
+                try:
+                    services.sip_profile_update(actor=self.actor, profile=profile, **data)
+                except ApplicationError as error:
+                    self.apply_error(form, error)
+                    return self._form(form, profile, status=400)
+                return redirect_done(
+                    request,
+                    reverse("sip-profile-detail", args=[profile.public_id]),
+                    message="Saved. The SIP edge picks up the change within a minute.",
+                )
+
             try:
-                services.sip_profile_update(actor=self.actor, profile=profile, **data)
+                # More channels are charged (prorated to the renewal day): their price is confirmed first.
+                return priced_post(
+                    request,
+                    company=self.company,
+                    quote=lambda: services.sip_profile_channels_quote(profile=profile, channels=data["channels"]),
+                    act=update,
+                    confirm=lambda context: confirm_page(request, context),
+                    back=lambda: self._form(form, profile),
+                    title=f"Change the channels of “{profile.name}”",
+                    button="Confirm and save",
+                    cancel_url=reverse("sip-profile-detail", args=[profile.public_id]),
+                    confirm_free=False,
+                )
             except ApplicationError as error:
                 self.apply_error(form, error)
-            else:
-                messages.success(request, "Saved. The SIP edge picks up the change within a minute.")
-                return redirect("sip-profile-detail", id=profile.public_id)
-        return render(request, "sip_profiles/form.html", {"form": form, "profile": profile}, status=400)
+        return self._form(form, profile, status=400)
+
+    def _form(self, form: SipProfileForm, profile: SipProfile, status: int = 200) -> HttpResponse:
+        return render(self.request, "sip_profiles/form.html", {"form": form, "profile": profile}, status=status)
 
 
 class SipProfileResetPasswordView(_ProfilePage):
     def post(self, request: HttpRequest, id: Any) -> HttpResponse:
         profile = self.get_object_or_404(id)
-        try:
-            password = services.sip_profile_reset_password(actor=self.actor, profile=profile)
-        except ApplicationError as error:
-            messages.error(request, error.message)
-            return redirect("sip-profile-detail", id=profile.public_id)
-        messages.success(request, "A new password was set. The old one stops working once the edge is updated.")
-        response = render(
-            request,
-            "sip_profiles/detail.html",
-            {"profile": self.get_object_or_404(id), "password": password, **detail_context(self, profile)},
-        )
-        response["Cache-Control"] = "no-store"
-        return response
+        detail = reverse("sip-profile-detail", args=[profile.public_id])
+
+        def reset() -> HttpResponse:
+            try:
+                password = services.sip_profile_reset_password(actor=self.actor, profile=profile)
+            except ApplicationError as error:
+                messages.error(request, error.message)
+                return redirect(detail)
+            return redirect_done(
+                request,
+                detail,
+                message="A new password was set. The old one stops working once the edge is updated.",
+                secret=password,
+            )
+
+        # Sent twice (a reload, a double click), the form makes one password.
+        return act_once(request, company=self.company, act=reset)
 
 
 class SipProfileDeleteView(_ProfilePage):

@@ -14,6 +14,7 @@ from apps.sip_profiles.models import SipProfile
 from tests.bundles.helpers import credit, new_profile
 from tests.conftest import client_as
 from tests.factories import member
+from tests.helpers.confirm import confirmation
 from tests.helpers.queries import SIGNED_IN, expect_queries
 
 pytestmark = pytest.mark.django_db
@@ -158,8 +159,10 @@ def test_buying_from_the_page_redirects_and_errors_are_form_errors(company, owne
     client = client_as(owner)
     page = f"/sip-profiles/{profile.public_id}/"
 
-    bought = client.post(page, {"action": "buy", "count": "1", "key": "k1"}, format="multipart")
-    resubmitted = client.post(page, {"action": "buy", "count": "1", "key": "k1"}, format="multipart")
+    asked = client.post(page, {"action": "buy", "count": "1", "key": "k1", "once": "o1"}, format="multipart")
+    _, fields = confirmation(asked.content.decode())
+    bought = client.post(page, fields, format="multipart")
+    resubmitted = client.post(page, fields, format="multipart")
     refused = client.post(page, {"action": "buy", "count": "5", "key": "k2"}, format="multipart")
 
     assert bought.status_code == resubmitted.status_code == 302
@@ -178,18 +181,25 @@ def test_with_htmx_the_page_swaps_only_the_bundles_card(company, owner) -> None:
     client = client_as(owner)
     page = f"/sip-profiles/{profile.public_id}/"
 
-    cancelled = client.post(
+    asked = client.post(
         page, {"action": "cancel", "count": "1", "key": "k3"}, format="multipart", HTTP_HX_REQUEST="true"
     )
+    _, fields = confirmation(asked.content.decode())
+    cancelled = client.post(page, fields, format="multipart", HTTP_HX_REQUEST="true")
     refused = client.post(
         page, {"action": "cancel", "count": "1", "key": "k4"}, format="multipart", HTTP_HX_REQUEST="true"
     )
 
-    html = cancelled.content.decode()
-    assert cancelled.status_code == 200
-    assert html.lstrip().startswith('<div class="card" id="profile-bundles">')
+    html = asked.content.decode()
+    assert asked.status_code == 200
+    assert html.lstrip().startswith('<div class="card" id="profile-bundles"')
     assert "<html" not in html
-    assert "1 US minute bundle cancelled: this period&#x27;s minutes stay until it ends." in html
+    # Done, the page is the answer (a redirect htmx follows): the card and the figures come from it.
+    assert cancelled.status_code == 302
+    assert "1 US minute bundle cancelled: this period&#x27;s minutes stay until it ends." in (
+        client.get(cancelled["Location"]).content.decode()
+    )
+    assert refused.status_code == 200
     assert "has no US minute bundles to cancel" in refused.content.decode()
     profile.refresh_from_db()
     assert profile.us_minute_bundles == 0
@@ -203,12 +213,14 @@ def test_a_cancel_sent_twice_from_the_page_cancels_once(company, owner) -> None:
     assert 'name="held" value="3"' in client.get(page).content.decode()
 
     form = {"action": "cancel", "count": "1", "key": "k5", "held": "3"}
-    cancelled = client.post(page, form, format="multipart")
-    again = client.post(page, form, format="multipart")
+    _, fields = confirmation(client.post(page, form, format="multipart").content.decode())
+    cancelled = client.post(page, fields, format="multipart")
+    again = client.post(page, fields, format="multipart")  # the same form: it was done once
+    stale = client.post(page, {**fields, "once": "another"}, format="multipart")  # a form shown before it
 
-    assert cancelled.status_code == 302
-    assert again.status_code == 400
-    assert "changed meanwhile: it now has 2 US minute bundles. Nothing was cancelled" in again.content.decode()
+    assert cancelled.status_code == again.status_code == 302
+    assert stale.status_code == 400
+    assert "changed meanwhile: it now has 2 US minute bundles. Nothing was cancelled" in stale.content.decode()
     profile.refresh_from_db()
     assert profile.us_minute_bundles == 2
 

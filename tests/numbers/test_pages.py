@@ -12,6 +12,7 @@ from apps.numbers.models import NumberSubscription, OnlineNumber
 from apps.numbers.services import number_buy
 from tests.conftest import client_as
 from tests.factories import CompanyFactory, member
+from tests.helpers.confirm import post_confirmed
 from tests.helpers.queries import SIGNED_IN, expect_queries
 from tests.numbers.factories import OnlineNumberFactory
 
@@ -65,14 +66,15 @@ def test_bad_search_digits_are_shown_inline(company, owner, stock) -> None:
 
 
 def test_buying_from_the_page_leads_to_the_number(company, owner, stock) -> None:
-    response = client_as(owner).post(
-        "/numbers/", {"number": "+442079460958", "months": "3", "auto_renew": "on", "country": "GB"}, format="multipart"
+    amount, response = post_confirmed(
+        client_as(owner), "/numbers/", {"number": "+442079460958", "months": "3", "auto_renew": "on", "country": "GB"}
     )
 
     subscription = NumberSubscription.objects.get(company=company)
     assert response.status_code == 302
     assert response["Location"] == f"/numbers/{subscription.public_id}/"
     assert (subscription.months, subscription.auto_renew, subscription.price) == (3, True, Decimal("4.25"))
+    assert amount == Decimal("4.25")
     detail = client_as(owner).get(response["Location"]).content.decode()
     assert "4.25 GBP" in detail
     assert 'id="charges"' in detail

@@ -8,6 +8,7 @@ from apps.core.actor import Actor
 from apps.sip_profiles.models import SipProfile
 from tests.conftest import client_as
 from tests.factories import member
+from tests.helpers.confirm import post_confirmed
 from tests.sip_profiles.factories import digest_profile, held_number, ip_profile
 
 pytestmark = pytest.mark.django_db
@@ -16,18 +17,19 @@ pytestmark = pytest.mark.django_db
 def test_creating_a_digest_profile_in_the_page_shows_the_password_once(company, owner) -> None:
     client = client_as(owner)
 
-    response = client.post(
+    _, response = post_confirmed(
+        client,
         "/sip-profiles/new/",
         {"name": "Head office", "auth_method": "registration", "channels": "3", "us_minute_bundles": "1",
          "tls_required": "on", "srtp_required": "on"},
-        format="multipart",
     )  # fmt: skip
 
-    assert response.status_code == 201
-    assert response["Cache-Control"] == "no-store"
-    html = response.content.decode()
-    assert "will not be shown again" in html
     profile = SipProfile.objects.get(name="Head office")
+    assert response.status_code == 302
+    assert response["Location"] == f"/sip-profiles/{profile.public_id}/"
+    shown = client.get(response["Location"])
+    assert shown["Cache-Control"] == "no-store"
+    assert "will not be shown again" in shown.content.decode()
     detail = client.get(f"/sip-profiles/{profile.public_id}/").content.decode()
     assert profile.sip_username in detail
     assert "will not be shown again" not in detail
@@ -53,11 +55,11 @@ def test_the_edit_page_changes_addresses_and_refuses_fewer_channels_than_bundles
     profile = ip_profile(company, owner, address="192.0.2.10")
     client = client_as(owner)
 
-    saved = client.post(
+    _, saved = post_confirmed(  # more channels: their prorated price is confirmed first
+        client,
         f"/sip-profiles/{profile.public_id}/edit/",
         {"name": profile.name, "channels": "4", "allowed_ips": "192.0.2.20 5080 tcp", "tls_required": "on",
          "status": "active"},
-        format="multipart",
     )  # fmt: skip
     bundles_buy(actor=Actor(user=owner), profile=profile, count=2)
     refused = client.post(
