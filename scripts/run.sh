@@ -18,6 +18,18 @@ export SITE_URL=${SITE_URL:-http://127.0.0.1:$PORT}
 # Creates .venv if missing; pip runs only when the requirements changed.
 scripts/venv.sh requirements-local.txt
 
+# The laptop defaults in .env too (manage.py reads it), so the README's staff commands work in a
+# fresh shell as they do here. An existing .env is left as it is.
+if [[ ! -e .env ]]; then
+    cat > .env <<ENVEOF
+# Written by make run: the laptop defaults (SQLite db.sqlite3, tasks in-process, e-mail printed
+# to the terminal). manage.py reads this file; variables set in the environment win.
+DEBUG=true
+SITE_URL=http://127.0.0.1:$PORT
+ENVEOF
+    echo "wrote .env (the laptop defaults, for manage.py commands in another shell)"
+fi
+
 run() {
     printf '+'
     printf ' %q' "$@"
@@ -56,10 +68,11 @@ for _ in range(100):
 data = urllib.parse.urlencode({"url": url, "secret": secret}).encode()
 urllib.request.urlopen(urllib.request.Request(base + "/_config/webhooks/laptop", data=data), timeout=5).read()
 PYEOF
-    echo "localstripe (a local stand-in for Stripe) on $STRIPE_API_BASE; test card 4242 4242 4242 4242"
+    echo "localstripe (a local stand-in for Stripe) on $STRIPE_API_BASE: pay with card 4242424242424242," \
+        "expiry month and year as two digits each (12, 34), any CVC; PayPal needs real Stripe test keys"
 fi
 
 run "$PY" manage.py migrate --noinput
-run "$PY" manage.py seed_demo
+run "$PY" manage.py seed_demo --staff
 printf '+ %s manage.py runserver 127.0.0.1:%s\n' "$PY" "$PORT"
 "$PY" manage.py runserver "127.0.0.1:$PORT"

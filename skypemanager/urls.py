@@ -27,6 +27,8 @@ urlpatterns = [
     path("", report_views.DashboardView.as_view(), name="dashboard"),
     path("health/", core_views.health, name="health"),
     path("healthz", core_views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page's <link rel="icon"> says.
+    path("favicon.ico", core_views.favicon, name="favicon"),
     path("accounts/signup/", account_views.InvitationAwareSignupView.as_view(), name="account_signup"),
     path("accounts/", include("allauth.urls")),
     path("", include("apps.accounts.urls")),

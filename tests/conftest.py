@@ -10,6 +10,10 @@ from rest_framework.test import APIClient
 from apps.companies.models import Company, Role
 from tests.factories import CompanyFactory, member
 
+# The manage.py processes tests start read no .env (a developer's `make run` writes one with
+# DEBUG=true, which would change what they test).
+os.environ["ENV_FILE"] = ""
+
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the
 # tests make around it are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

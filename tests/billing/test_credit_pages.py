@@ -70,6 +70,9 @@ def test_buying_by_card_in_the_browser_credits_the_balance(web, company, localst
     config = stripe_config(pay_page)
     assert f'<script src="{localstripe.base}/js.stripe.com/v3/"></script>' in pay_page
     assert config["publishableKey"].startswith("pk_")
+    # localstripe stands in for Stripe: the page says which of its test cards do what.
+    assert 'id="test-mode-cards"' in pay_page
+    assert "<code>4242424242424242</code> pays; <code>4000000000000002</code> is declined" in pay_page
     # Stripe.js, in the browser: the card goes to Stripe, our server gets the SetupIntent's id.
     assert localstripe.confirm_setup(config["setupClientSecret"]).status_code == 200
     setup_intent = config["setupClientSecret"].split("_secret_")[0]

@@ -54,3 +54,22 @@ def _load_the_demo_and_check_it(django_capture_on_commit_callbacks) -> None:
     response = client.post("/accounts/login/", {"login": "owner@demo.example", "password": "demo-owner-password-2026"})
     assert response.status_code == 302
     assert "Demo Telecom Ltd" in client.get("/").content.decode()
+
+
+def test_the_staff_option_makes_a_separate_staff_user_and_prints_both_logins_at_the_site_url(settings) -> None:
+    settings.SITE_URL = "http://127.0.0.1:8765"
+    out = StringIO()
+    call_command("seed_demo", "--staff", stdout=out)
+    call_command("seed_demo", "--staff", stdout=out)
+
+    owner = Company.objects.get(name="Demo Telecom Ltd").memberships.get().user
+    assert (owner.email, owner.is_staff, owner.is_superuser) == ("owner@demo.example", False, False)
+    staff = type(owner).objects.get(email="staff@demo.example")
+    assert (staff.is_staff, staff.is_superuser, staff.memberships.count()) == (True, True, 0)
+    printed = out.getvalue()
+    assert "Sign in at http://127.0.0.1:8765/accounts/login/ as owner@demo.example" in printed
+    assert "Platform staff: http://127.0.0.1:8765/staff/ as staff@demo.example / demo-staff-password-2026" in printed
+    client = Client()
+    response = client.post("/accounts/login/", {"login": "staff@demo.example", "password": "demo-staff-password-2026"})
+    assert response.status_code == 302
+    assert client.get("/staff/").status_code == 200

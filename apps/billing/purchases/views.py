@@ -182,7 +182,13 @@ class PurchasePayView(_CreditPage):
             return redirect("credit-purchase", id=purchase.public_id)
         if not self.tenancy.can(Capability.MANAGE_BILLING):
             return redirect("credit-purchase", id=purchase.public_id)
-        context: dict[str, Any] = {**self._common(), "purchase": purchase}
+        # localstripe stands in for Stripe (STRIPE_API_BASE set): the page says which test
+        # cards it knows and how its card form wants the expiry.
+        context: dict[str, Any] = {
+            **self._common(),
+            "purchase": purchase,
+            "local_stripe": bool(settings.STRIPE_API_BASE),
+        }
         try:
             if purchase.method == CreditPurchase.Method.CARD:
                 setup = services.purchase_card_form(purchase=purchase)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -71,6 +72,8 @@ DEMO_CALLS = [
 ]
 DEMO_EMAIL = "owner@demo.example"
 DEMO_PASSWORD = "demo-owner-password-2026"
+STAFF_EMAIL = "staff@demo.example"
+STAFF_PASSWORD = "demo-staff-password-2026"
 
 
 class Command(BaseCommand):
@@ -79,7 +82,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--email", default=DEMO_EMAIL)
         parser.add_argument("--password", default=DEMO_PASSWORD)
-        parser.add_argument("--staff", action="store_true", help="Also make the demo owner platform staff.")
+        parser.add_argument(
+            "--staff",
+            action="store_true",
+            help=f"Also create a platform staff user ({STAFF_EMAIL}), separate from the customer's owner.",
+        )
 
     def handle(self, *args: Any, email: str, password: str, staff: bool, **options: Any) -> None:
         with transaction.atomic():
@@ -129,14 +136,27 @@ class Command(BaseCommand):
                         content=",".join(RATE_COLUMNS) + "\n" + rows + "\n",
                         name=f"Demo rates ({currency})",
                     )
-            if staff and not user.is_staff:
-                user.is_staff = user.is_superuser = True
-                user.save(update_fields=["is_staff", "is_superuser"])
+            if staff:
+                self._staff_user()
         if created:
             self._demo_calls(user)
         verb = "Created" if created else "Found"
+        site = settings.SITE_URL.rstrip("/")
         self.stdout.write(self.style.SUCCESS(f"{verb} the demo company."))
-        self.stdout.write(f"Sign in at http://127.0.0.1:8000/accounts/login/ as {email} / {password}")
+        self.stdout.write(f"Sign in at {site}/accounts/login/ as {email} / {password}")
+        if staff:
+            self.stdout.write(f"Platform staff: {site}/staff/ as {STAFF_EMAIL} / {STAFF_PASSWORD}")
+
+    def _staff_user(self) -> None:
+        """Platform staff of their own, not a member of any company: what staff see is the
+        staff side, and the customer's owner stays a customer."""
+        user = User.objects.filter(email__iexact=STAFF_EMAIL).first()
+        if user is None:
+            user = User.objects.create_user(email=STAFF_EMAIL, password=STAFF_PASSWORD, full_name="Demo Staff")
+            EmailAddress.objects.create(user=user, email=STAFF_EMAIL, verified=True, primary=True)
+        if not (user.is_staff and user.is_superuser):
+            user.is_staff = user.is_superuser = True
+            user.save(update_fields=["is_staff", "is_superuser"])
 
     def _demo_calls(self, user: User) -> None:
         """A SIP profile with credit and a US minute bundle, and a few of its calls loaded and
