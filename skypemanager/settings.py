@@ -440,6 +440,10 @@ EDGE_NODE_TIMEOUT = env_int("EDGE_NODE_TIMEOUT", 3, minimum=1)
 # answering, so a slow node cannot hold the answer past a second (a node answers in
 # milliseconds; the rest of the second is the request's own work on a busy server).
 EDGE_STATUS_TIMEOUT_MS = env_int("EDGE_STATUS_TIMEOUT_MS", 600, minimum=50, maximum=950)
+# rtpengine's media ports on every node (`edge_run` starts it with them; docker-compose passes the
+# same variables): the range the "Connect your PBX" page tells PBX admins to allow media from.
+EDGE_RTP_PORT_MIN = env_int("EDGE_RTP_PORT_MIN", 30000, minimum=1024, maximum=65534)
+EDGE_RTP_PORT_MAX = env_int("EDGE_RTP_PORT_MAX", 40000, minimum=EDGE_RTP_PORT_MIN + 1, maximum=65535)
 EDGE_KAMAILIO_CFG = env_str("EDGE_KAMAILIO_CFG", str(BASE_DIR / "deploy" / "kamailio" / "kamailio.cfg"))
 # Kamailio's per-module SQL files (Debian: kamailio-postgres-modules).
 EDGE_KAMAILIO_SQL_DIR = env_str("EDGE_KAMAILIO_SQL_DIR", "/usr/share/kamailio/postgres")

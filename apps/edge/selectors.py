@@ -199,6 +199,9 @@ class EdgeServer:
     role: str
     sip_port: int
     tls_port: int | None
+    # The node's own address: SIP and rtpengine's media both use it (a firewall needs it, not
+    # the name); "" for the EDGE_PUBLIC_HOSTS names shown before any node is configured.
+    address: str = ""
 
     @property
     def priority(self) -> int:
@@ -225,7 +228,11 @@ def edge_servers() -> list[EdgeServer]:
     the primary."""
     servers = [
         EdgeServer(
-            host=node.public_host or node.sip_host, role=node.role, sip_port=node.sip_port, tls_port=node.tls_port
+            host=node.public_host or node.sip_host,
+            role=node.role,
+            sip_port=node.sip_port,
+            tls_port=node.tls_port,
+            address=node.sip_host,
         )
         for node in EdgeNode.objects.filter(enabled=True).order_by("role", "name")
     ]

@@ -434,7 +434,7 @@ def rtpengine_command(node: EdgeNode) -> list[str] | None:
         "--table=-1",
         f"--interface={node.sip_host}",
         f"--listen-ng={node.rtpengine}",
-        "--port-min=30000",
-        "--port-max=40000",
+        f"--port-min={settings.EDGE_RTP_PORT_MIN}",
+        f"--port-max={settings.EDGE_RTP_PORT_MAX}",
         "--log-stderr",
     ]

@@ -1,18 +1,24 @@
 """In Chromium (issue 14, items 6 and 7): the owner works out a line's calls on the planning
-page, corrects a bad entry, ticks the readiness checklist and sees it saved; each page reads at
-1280 and at 375 pixels wide (screenshots in test-results/screenshots/)."""
+page, corrects a bad entry, ticks the readiness checklist and sees it saved; on "Connect your
+PBX" reads the firewall rules and copies the Asterisk configuration (the password a placeholder),
+and after a password reset finds the configuration carrying the new one. Each page reads at 1280
+and at 375 pixels wide (screenshots in test-results/screenshots/)."""
 
 from __future__ import annotations
 
+import configparser
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from apps.companies.models import Role
+from apps.edge.models import EdgeNode
+from apps.edge.pbx_config import PASSWORD_PLACEHOLDER
 from apps.planning.models import ReadinessChecklist
 from tests.factories import CompanyFactory, member
-from tests.helpers.browser import look_at_both_widths, sign_in
+from tests.helpers.browser import WIDTHS, look_at_both_widths, save_screenshot, sign_in
+from tests.sip_profiles.factories import digest_profile
 
 EMAIL = "owner@planning.example"
 
@@ -62,3 +68,55 @@ def test_the_owner_plans_the_line_and_ticks_the_checklist(live_server: Any, page
     assert row.qos_configured
     assert not row.firewall_open
     look_at_both_widths(page, "planning-checklist")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_owner_copies_the_asterisk_configuration_and_gets_the_password_in_it_after_a_reset(
+    live_server: Any, page: Page, settings: Any
+) -> None:
+    settings.SIP_DOMAIN = "sip.example.com"
+    base = live_server.url
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    for name, role, host, public in (
+        ("edge1", "primary", "203.0.113.10", "sip1.example.com"),
+        ("edge2", "secondary", "198.51.100.10", "sip2.example.com"),
+    ):
+        EdgeNode.objects.create(
+            name=name, role=role, sip_host=host, sip_port=5060, tls_port=5061, rpc_url="http://10.0.0.1:5071/RPC",
+            database_url=f"postgres://k@10.0.0.1/{name}", public_host=public,
+        )  # fmt: skip
+    company = CompanyFactory(name="Connect Calls Ltd", country="GB", currency="GBP")
+    owner = member(company, Role.OWNER, email="owner@pbx-config.example")
+    profile, _ = digest_profile(company, owner, name="Head office PBX", tls_required=True, srtp_required=True)
+    sign_in(page, base, "owner@pbx-config.example")
+
+    page.goto(f"{base}/sip-profiles/{profile.public_id}/connect/")
+    expect(page.locator("#firewall-rules")).to_contain_text("8000–8004")
+    expect(page.locator("#firewall-edge")).to_contain_text("sip1.example.com (203.0.113.10)")
+    expect(page.locator("#pbx-generic")).to_contain_text(str(profile.sip_username))
+    config = page.locator("#pbx-config")
+    config.get_by_role("button", name="Copy").first.click()
+    expect(config.get_by_role("button", name="Copied")).to_be_visible()
+    copied = configparser.ConfigParser(interpolation=None, strict=True)
+    copied.read_string(page.evaluate("navigator.clipboard.readText()"))
+    assert copied["skypemanager-head-office-pbx-auth"]["username"] == profile.sip_username
+    assert copied["skypemanager-head-office-pbx-auth"]["password"] == PASSWORD_PLACEHOLDER
+    look_at_both_widths(page, "connect-pbx-config")
+
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{base}/sip-profiles/{profile.public_id}/")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Reset password").click()
+    password = page.locator("#sip-password").input_value()
+    expect(page.locator("#pbx-config-password")).to_contain_text("filled in below, this once")
+    expect(page.locator("#pbx-asterisk")).to_contain_text(f"password={password}")
+    expect(page.locator("#pbx-freeswitch")).to_contain_text(f'value="{password}"')
+    # The profile page's own cards are another test's; here, the configuration fits both widths.
+    for width, height in WIDTHS:
+        page.set_viewport_size({"width": width, "height": height})
+        save_screenshot(page, f"profile-new-password-config-{width}")
+        for card in ("#new-password", "#firewall", "#pbx-config"):
+            box = page.locator(card).bounding_box()
+            assert box is not None
+            assert box["x"] + box["width"] <= width, (card, width, box)

@@ -125,7 +125,9 @@ def test_the_connect_page_tells_the_pbx_admin_everything(company, owner, setting
         f"_sip._udp.{settings.SIP_DOMAIN}",
         f"_sips._tcp.{settings.SIP_DOMAIN}",
         "TLS 5061",
-        "RTP UDP 8000–8004",
+        # Media: rtpengine's range on the edge, and the PBX's own RTP ports (8000 + 2 × 2 channels).
+        "Media on the edge: UDP 30000–40000",
+        "your PBX's RTP ports UDP 8000–8004",
         profile.sip_username,
         "G.711",
         "G.729",

@@ -10,6 +10,7 @@ from django import template
 from django.conf import settings
 
 from apps.edge.models import EdgeNode
+from apps.edge.pbx_config import pbx_configuration
 from apps.edge.provisioning import provisioning_by_profile
 from apps.edge.selectors import edge_servers, srv_records, srv_zone
 from apps.sip_profiles.models import SipProfile
@@ -40,6 +41,20 @@ def edge_connect_cards(profile: SipProfile, rtp_last_port: int) -> dict[str, Any
         "ports": ports,
         "zone": srv_zone(records),
         "rtp_last_port": rtp_last_port,
+        "edge_rtp_min": settings.EDGE_RTP_PORT_MIN,
+        "edge_rtp_max": settings.EDGE_RTP_PORT_MAX,
+    }
+
+
+@register.inclusion_tag("edge/_pbx_configs.html")
+def edge_pbx_configs(profile: SipProfile, password: str | None = None) -> dict[str, Any]:
+    """The firewall rules and ready-to-paste PBX configurations of the profile (one query for the
+    nodes, one for an IP profile's addresses). `password` only in the response that set it."""
+    return {
+        "profile": profile,
+        "config": pbx_configuration(
+            profile=profile, servers=edge_servers(), sip_domain=settings.SIP_DOMAIN, password=password
+        ),
     }
 
 
