@@ -19,6 +19,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("apps.cdrs.api_urls")),
     path("", include("apps.rating.api_urls")),
     path("", include("apps.edge.api_urls")),
+    path("", include("apps.reports.monthly.api_urls")),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", DocsView.as_view(url_name="v1:api-schema"), name="api-docs"),
 ]
@@ -45,6 +46,7 @@ urlpatterns = [
     path("", include("apps.edge.urls")),
     path("", include("apps.planning.urls")),
     path("", include("apps.reports.urls")),
+    path("", include("apps.reports.monthly.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("staff/", admin.site.urls),
 ]

@@ -1,0 +1,298 @@
+"""`GET /api/v1/reports/{summary,usage,purchases,allocations}/`: the monthly reports as JSON, or
+as the page's CSV with `?format=csv`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.cdrs.models import DailyCalls
+from apps.companies.models import Capability
+from apps.companies.scoping import CompanyScopedAPIView
+from apps.core.api import ERROR
+from apps.reports.monthly import selectors, tables
+from apps.reports.monthly.params import ReportParams, report_params
+
+
+class CsvRenderer(BaseRenderer):
+    """Names the CSV format for content negotiation (`?format=csv`, Accept: text/csv); the
+    view writes the file itself."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        return b""
+
+
+def money(**kwargs: Any) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=16, decimal_places=4, **kwargs)
+
+
+class MonthSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    month = serializers.CharField(source="key", help_text="YYYY-MM (UTC).")
+    first_day = serializers.DateField(source="first")
+    previous = serializers.CharField(source="previous.key", help_text="The month before, YYYY-MM.")
+
+
+class UsageSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    label = serializers.CharField(help_text="The profile's name, the destination, or the day.")  # type: ignore[assignment]
+    calls = serializers.IntegerField(help_text="Every call, answered or not, refused ones included.")
+    answered = serializers.IntegerField()
+    minutes = serializers.DecimalField(max_digits=14, decimal_places=1, help_text="Billable minutes.")
+    billable_seconds = serializers.IntegerField()
+    bundle_minutes = serializers.IntegerField(help_text="US minute bundle minutes used.")
+    cost = money(help_text="What the calls cost the profiles' credit.")
+    refused = serializers.IntegerField(help_text="Calls the edge refused.")
+    refused_at_channel_limit = serializers.IntegerField(help_text="Refused because every channel was in use.")
+    unrated = serializers.IntegerField(help_text="Calls no rate covered: no money moved (see the Calls list).")
+
+
+class ProfileUsageSerializer(UsageSerializer):
+    profile = serializers.CharField(source="key", help_text="The SIP profile's id; empty for calls of no profile.")
+
+
+class DestinationUsageSerializer(UsageSerializer):
+    direction = serializers.SerializerMethodField()
+    country = serializers.SerializerMethodField(help_text="ISO 3166 code of the rate; empty if none.")
+    destination_class = serializers.SerializerMethodField()
+
+    def get_direction(self, usage: selectors.Usage) -> str:
+        return usage.key.split(":")[0]
+
+    def get_country(self, usage: selectors.Usage) -> str:
+        return usage.key.split(":")[1]
+
+    def get_destination_class(self, usage: selectors.Usage) -> str:
+        return usage.key.split(":")[2]
+
+
+class DayUsageSerializer(UsageSerializer):
+    day = serializers.DateField(source="label")
+
+
+def month_parameters(*, profile: bool, by: bool = False) -> list[OpenApiParameter]:
+    parameters = [
+        OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM (UTC); this month if left out."),
+        OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"], description="csv: the report's table."),
+    ]
+    if profile:
+        parameters.append(OpenApiParameter("profile", OpenApiTypes.UUID, description="Only this SIP profile."))
+    if by:
+        parameters.append(
+            OpenApiParameter(
+                "by", OpenApiTypes.STR, enum=list(tables.USAGE_GROUPS), description="CSV only: which table."
+            )
+        )
+    return parameters
+
+
+def responses(serializer: Any) -> dict[Any, Any]:
+    return {
+        (200, "application/json"): serializer,
+        (200, "text/csv"): OpenApiTypes.STR,
+        (400, "application/json"): ERROR,
+        (403, "application/json"): ERROR,
+    }
+
+
+class ReportApi(CompanyScopedAPIView):
+    """The reports' common base: reports role, JSON or CSV, errors as JSON whichever was asked."""
+
+    queryset = DailyCalls.objects.all()  # the base's tenancy check; each report reads its own rows
+    read_capability = Capability.VIEW_REPORTS
+    pagination_class = None
+    renderer_classes = [JSONRenderer, CsvRenderer]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
+    def params(self, request: Request) -> ReportParams:
+        return report_params(request.query_params, company=self.company)
+
+    def wants_csv(self, request: Request) -> bool:
+        return request.accepted_renderer.format == "csv"
+
+
+class SpendDaySerializer(serializers.Serializer):  # type: ignore[type-arg]
+    day = serializers.DateField()
+    calls = money()
+    channels = money()
+    bundles = money()
+    numbers = money()
+    total = money()
+
+
+class SummaryApi(ReportApi):
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        month = MonthSerializer()
+        currency = serializers.CharField()
+        purchases = money(help_text="Credit bought (credited) in the month.")
+        purchase_count = serializers.IntegerField()
+        refunds = money()
+        allocated = money(help_text="Credit allocated to profiles.")
+        taken_back = money(help_text="Credit taken back from profiles.")
+        calls = money(help_text="What the month's calls cost (by the day each call started).")
+        call_count = serializers.IntegerField()
+        channels = money()
+        bundles = money(help_text="US minute bundles.")
+        numbers = money(help_text="Online Numbers.")
+        adjustments = money()
+        spent = money(help_text="calls + channels + bundles + numbers.")
+        days = SpendDaySerializer(many=True, help_text="Each day's spend, every day of the month.")
+
+    @extend_schema(
+        operation_id="reports_summary",
+        description=(
+            "Where the company's credit went in a month (UTC): credit bought and refunded, allocated to and "
+            "taken back from profiles, and spent on calls, channels, US minute bundles and Online Numbers, "
+            "with each day's spend (`days`: day, calls, channels, bundles, numbers, total). Calls are the "
+            "cost of the calls made in the month, as rated; the rest is the ledger's entries of the month. "
+            "`?format=csv`: one row per total and per day and item."
+        ),
+        parameters=month_parameters(profile=False),
+        responses=responses(OutputSerializer),
+    )
+    def get(self, request: Request) -> Any:
+        params = self.params(request)
+        report = selectors.summary_report(company=self.company, month=params.month)
+        if self.wants_csv(request):
+            return tables.csv_response(
+                tables.summary_table(report), filename=tables.filename("summary", report.month.key)
+            )
+        return Response(self.OutputSerializer(report).data)
+
+
+class UsageApi(ReportApi):
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        month = MonthSerializer()
+        currency = serializers.CharField()
+        profile = serializers.UUIDField(allow_null=True, help_text="The profile the report is limited to.")
+        total = UsageSerializer()
+        by_profile = ProfileUsageSerializer(many=True)
+        by_destination = DestinationUsageSerializer(many=True)
+        by_day = DayUsageSerializer(many=True, help_text="Every day of the month, in order.")
+
+    @extend_schema(
+        operation_id="reports_usage",
+        description=(
+            "The month's calls per profile, per destination (the country and class of the rate that covers "
+            "the number dialled) and per day: calls, answered, billable minutes, US bundle minutes, cost, "
+            "calls refused (at the channel limit among them) and calls no rate covered. Read from the daily "
+            "figures the rating job keeps with the ratings, so it agrees with the Calls list. "
+            "`?format=csv&by=profile|destination|day`: that table."
+        ),
+        parameters=month_parameters(profile=True, by=True),
+        responses=responses(OutputSerializer),
+    )
+    def get(self, request: Request) -> Any:
+        params = self.params(request)
+        report = selectors.usage_report(company=self.company, month=params.month, profile=params.profile)
+        if self.wants_csv(request):
+            extra = [params.by] + ([str(params.profile.public_id)] if params.profile else [])
+            return tables.csv_response(
+                tables.usage_table(report, by=params.by), filename=tables.filename("usage", report.month.key, extra)
+            )
+        return Response(
+            self.OutputSerializer(
+                {
+                    "month": report.month,
+                    "currency": report.currency,
+                    "profile": params.profile.public_id if params.profile else None,
+                    "total": report.total,
+                    "by_profile": report.by_profile,
+                    "by_destination": report.by_destination,
+                    "by_day": report.by_day,
+                }
+            ).data
+        )
+
+
+class PurchaseLineSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField(source="public_id")
+    created_at = serializers.DateTimeField()
+    method = serializers.CharField()
+    status = serializers.CharField()
+    amount = money(help_text="What was asked for.")
+    amount_received = money(allow_null=True, help_text="What was credited.")
+    succeeded_at = serializers.DateTimeField(allow_null=True)
+    refunded_at = serializers.DateTimeField(allow_null=True)
+
+
+class PurchasesReportApi(ReportApi):
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        month = MonthSerializer()
+        currency = serializers.CharField()
+        credited = money(help_text="Credited by the month's purchases (refunded ones included).")
+        refunded = money()
+        purchases = PurchaseLineSerializer(many=True)
+
+    @extend_schema(
+        operation_id="reports_purchases",
+        description=(
+            "The credit purchases started in the month, oldest first (id, created_at, method, status, amount, "
+            "amount_received, succeeded_at, refunded_at), with what they credited and refunded. "
+            "`?format=csv`: one row per purchase."
+        ),
+        parameters=month_parameters(profile=False),
+        responses=responses(OutputSerializer),
+    )
+    def get(self, request: Request) -> Any:
+        params = self.params(request)
+        report = selectors.purchases_report(company=self.company, month=params.month)
+        if self.wants_csv(request):
+            return tables.csv_response(
+                tables.purchases_table(report), filename=tables.filename("purchases", report.month.key)
+            )
+        return Response(self.OutputSerializer(report).data)
+
+
+class ProfileAllocationSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    profile = serializers.UUIDField(source="profile.public_id")
+    name = serializers.CharField(source="profile.name")
+    channels = serializers.IntegerField(source="profile.channels", help_text="Channels now.")
+    us_minute_bundles = serializers.IntegerField(source="profile.us_minute_bundles", help_text="Bundles now.")
+    allocated = money(help_text="Credit allocated to the profile in the month.")
+    taken_back = money()
+    net = money()
+    calls_cost = money(source="charges", help_text="What its calls of the month cost.")
+
+
+class AllocationsApi(ReportApi):
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        month = MonthSerializer()
+        currency = serializers.CharField()
+        allocated = money()
+        taken_back = money()
+        channels = serializers.IntegerField()
+        bundles = serializers.IntegerField()
+        profiles = ProfileAllocationSerializer(many=True)
+
+    @extend_schema(
+        operation_id="reports_allocations",
+        description=(
+            "Per SIP profile: the credit allocated to it and taken back in the month (from the ledger), its "
+            "channels and US minute bundles now, and what its calls of the month cost. `?format=csv`: one "
+            "row per profile."
+        ),
+        parameters=month_parameters(profile=True),
+        responses=responses(OutputSerializer),
+    )
+    def get(self, request: Request) -> Any:
+        params = self.params(request)
+        report = selectors.allocations_report(company=self.company, month=params.month, profile=params.profile)
+        if self.wants_csv(request):
+            return tables.csv_response(
+                tables.allocations_table(report), filename=tables.filename("allocations", report.month.key)
+            )
+        return Response(self.OutputSerializer(report).data)

@@ -1,0 +1,42 @@
+"""What a report is asked for (`month`, `profile`, `by`), read from a page's or the API's query
+string: the same rules and the same errors (ApplicationError naming the field) for both."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from apps.companies.models import Company
+from apps.core.exceptions import ApplicationError
+from apps.reports.monthly.selectors import Month
+from apps.reports.monthly.tables import USAGE_GROUPS
+from apps.sip_profiles.models import SipProfile
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    month: Month
+    profile: SipProfile | None
+    by: str
+
+
+def report_params(query: Mapping[str, str], *, company: Company) -> ReportParams:
+    """Queries: 1 when a profile is named, else 0."""
+    month = Month.parse(query.get("month"), today=timezone.now().date())
+    profile = None
+    text = (query.get("profile") or "").strip()
+    if text:
+        try:
+            public_id = uuid.UUID(text)
+        except ValueError:
+            raise ApplicationError("Not a profile id.", field="profile") from None
+        profile = SipProfile.objects.for_company(company).filter(public_id=public_id).first()
+        if profile is None:
+            raise ApplicationError("No such profile in this company.", field="profile")
+    by = (query.get("by") or "profile").strip()
+    if by not in USAGE_GROUPS:
+        raise ApplicationError(f"Choose one of: {', '.join(USAGE_GROUPS)}.", field="by")
+    return ReportParams(month, profile, by)

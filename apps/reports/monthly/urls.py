@@ -1,0 +1,10 @@
+from django.urls import path
+
+from apps.reports.monthly import views
+
+urlpatterns = [
+    path("reports/", views.SummaryPage.as_view(), name="report-summary-page"),
+    path("reports/usage/", views.UsagePage.as_view(), name="report-usage-page"),
+    path("reports/purchases/", views.PurchasesPage.as_view(), name="report-purchases-page"),
+    path("reports/allocations/", views.AllocationsPage.as_view(), name="report-allocations-page"),
+]

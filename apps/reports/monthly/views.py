@@ -1,0 +1,177 @@
+"""The Reports pages: one month at a time (previous and next), a profile filter where it applies,
+a chart drawn in the browser by Chart.js (static/vendor/chartjs) from the figures passed with
+json_script, the same figures as a table, and the table as CSV (`?format=csv`)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views import View
+
+from apps.companies.models import Capability
+from apps.companies.scoping import CompanyPageMixin
+from apps.core.exceptions import ApplicationError
+from apps.reports.monthly import selectors, tables
+from apps.reports.monthly.params import ReportParams, report_params
+from apps.sip_profiles.models import SipProfile
+
+REPORTS = [
+    ("summary", "Summary"),
+    ("usage", "Usage"),
+    ("purchases", "Purchases"),
+    ("allocations", "Allocations"),
+]
+
+
+class ReportPage(CompanyPageMixin, View):
+    read_capability = Capability.VIEW_REPORTS
+    model = SipProfile  # the profile filter's choices
+    report: ClassVar[str]
+    has_profile_filter: ClassVar[bool] = False
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            params = report_params(request.GET, company=self.company)
+        except ApplicationError as error:
+            # A bad month or profile in the address: this month's whole report, and why.
+            params = report_params({}, company=self.company)
+            errors = [error.message]
+        else:
+            errors = []
+        if request.GET.get("format") == "csv":
+            return self.csv(params)
+        context = self.context(params)
+        this_month = selectors.Month.parse(None, today=timezone.now().date())
+        base = reverse(f"report-{self.report}-page")
+        profile_query = f"&profile={params.profile.public_id}" if params.profile else ""
+        context.update(
+            {
+                "report": self.report,
+                "reports": [(key, label, reverse(f"report-{key}-page")) for key, label in REPORTS],
+                "month": params.month,
+                "errors": errors,
+                "profile": params.profile,
+                "profiles": (
+                    self.get_queryset()
+                    .filter(deleted_at__isnull=True)
+                    .order_by("name")
+                    .values_list("public_id", "name")
+                    if self.has_profile_filter
+                    else []
+                ),
+                "previous_url": f"{base}?month={params.month.previous.key}{profile_query}",
+                "next_url": (
+                    f"{base}?month={params.month.next.key}{profile_query}"
+                    if params.month.first < this_month.first
+                    else None
+                ),
+                "csv_url": f"{base}?month={params.month.key}{profile_query}&format=csv",
+                "currency": self.company.currency,
+            }
+        )
+        return render(request, f"reports/{self.report}.html", context)
+
+    def context(self, params: ReportParams) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def csv(self, params: ReportParams) -> HttpResponse:
+        raise NotImplementedError
+
+
+class SummaryPage(ReportPage):
+    report = "summary"
+
+    def context(self, params: ReportParams) -> dict[str, Any]:
+        report = selectors.summary_report(company=self.company, month=params.month)
+        chart = {
+            "type": "bar",
+            "stacked": True,
+            "labels": [d.day.strftime("%d") for d in report.days],
+            "series": [
+                {"label": "Calls", "data": [float(d.calls) for d in report.days]},
+                {"label": "Channels", "data": [float(d.channels) for d in report.days]},
+                {"label": "Bundles", "data": [float(d.bundles) for d in report.days]},
+                {"label": "Numbers", "data": [float(d.numbers) for d in report.days]},
+            ],
+            "unit": self.company.currency,
+        }
+        return {"summary": report, "lines": report.lines(), "chart": chart}
+
+    def csv(self, params: ReportParams) -> HttpResponse:
+        report = selectors.summary_report(company=self.company, month=params.month)
+        return tables.csv_response(tables.summary_table(report), filename=tables.filename("summary", params.month.key))
+
+
+class UsagePage(ReportPage):
+    report = "usage"
+    has_profile_filter = True
+
+    def _report(self, params: ReportParams) -> selectors.UsageReport:
+        return selectors.usage_report(company=self.company, month=params.month, profile=params.profile)
+
+    def context(self, params: ReportParams) -> dict[str, Any]:
+        report = self._report(params)
+        chart = {
+            "type": "bar",
+            "stacked": True,
+            "labels": [u.label[8:] for u in report.by_day],
+            "series": [
+                {"label": "Minutes at the rate", "data": [float(u.minutes) - u.bundle_minutes for u in report.by_day]},
+                {"label": "Bundle minutes", "data": [u.bundle_minutes for u in report.by_day]},
+            ],
+            "unit": "minutes",
+        }
+        return {"usage": report, "chart": chart}
+
+    def csv(self, params: ReportParams) -> HttpResponse:
+        report = self._report(params)
+        extra = [params.by] + ([str(params.profile.public_id)] if params.profile else [])
+        return tables.csv_response(
+            tables.usage_table(report, by=params.by), filename=tables.filename("usage", params.month.key, extra)
+        )
+
+
+class PurchasesPage(ReportPage):
+    report = "purchases"
+
+    def context(self, params: ReportParams) -> dict[str, Any]:
+        return {"purchases": selectors.purchases_report(company=self.company, month=params.month)}
+
+    def csv(self, params: ReportParams) -> HttpResponse:
+        report = selectors.purchases_report(company=self.company, month=params.month)
+        return tables.csv_response(
+            tables.purchases_table(report), filename=tables.filename("purchases", params.month.key)
+        )
+
+
+class AllocationsPage(ReportPage):
+    report = "allocations"
+    has_profile_filter = True
+
+    def _report(self, params: ReportParams) -> selectors.AllocationsReport:
+        return selectors.allocations_report(company=self.company, month=params.month, profile=params.profile)
+
+    def context(self, params: ReportParams) -> dict[str, Any]:
+        report = self._report(params)
+        chart = {
+            "type": "bar",
+            "stacked": False,
+            "horizontal": True,
+            "labels": [a.profile.name for a in report.profiles],
+            "series": [
+                {"label": "Allocated", "data": [float(a.allocated) for a in report.profiles]},
+                {"label": "Calls", "data": [float(a.charges) for a in report.profiles]},
+            ],
+            "unit": self.company.currency,
+        }
+        return {"allocations": report, "chart": chart}
+
+    def csv(self, params: ReportParams) -> HttpResponse:
+        report = self._report(params)
+        return tables.csv_response(
+            tables.allocations_table(report), filename=tables.filename("allocations", params.month.key)
+        )
