@@ -30,7 +30,13 @@ class AuditEvent(PublicModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["company", "-created_at"], name="audit_company_recent")]
+        indexes = [
+            models.Index(fields=["company", "-created_at"], name="audit_company_recent"),
+            # The staff list (apps/audit/admin.py): newest first, and exact searches.
+            models.Index(fields=["created_at", "id"], name="audit_recent"),
+            models.Index(fields=["object_id"], name="audit_object_id"),
+            models.Index(fields=["actor_label"], name="audit_actor_label"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor_label}"

@@ -23,6 +23,7 @@ from apps.billing.money import format_money
 from apps.billing.purchases.refunds import purchase_refund
 from apps.billing.purchases.wires import purchase_confirm_wire
 from apps.core.actor import Actor
+from apps.core.admin_lists import EstimatedCountPaginator, exact_search
 from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.exceptions import ApplicationError
 
@@ -201,9 +202,17 @@ class LedgerEntryInline(admin.TabularInline):  # type: ignore[type-arg]
 @admin.register(LedgerTransaction)
 class LedgerTransactionAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "kind", "company", "description", "currency", "idempotency_key")
-    list_filter = ("kind", "currency")
-    search_fields = ("idempotency_key", "description", "company__name")
+    # A growing table (apps.core.admin_lists): an estimated count, exact searches on indexes.
+    list_filter = (("created_at", admin.DateFieldListFilter), "kind", "currency")
+    search_fields = ("idempotency_key", "company__name")
+    search_help_text = "Exactly: the idempotency key (cdr:<node>:<id>, stripe:<payment intent>…) or the company's name."
+    list_select_related = ("company",)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
     inlines = [LedgerEntryInline]
+
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        return exact_search(queryset, search_term, text=("idempotency_key", "company__name")), False
 
 
 @admin.register(LedgerAccount)

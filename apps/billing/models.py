@@ -165,7 +165,11 @@ class LedgerTransaction(PublicModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["company", "-created_at"], name="ledger_txn_company_recent")]
+        indexes = [
+            models.Index(fields=["company", "-created_at"], name="ledger_txn_company_recent"),
+            # The staff list (apps/billing/admin.py), newest first.
+            models.Index(fields=["created_at", "id"], name="ledger_txn_recent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.description} ({self.idempotency_key})"

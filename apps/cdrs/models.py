@@ -126,6 +126,12 @@ class Cdr(PublicModel):
             # page starts its scan at the cursor (apps.core.keyset). It replaced (company,
             # started_at), of which it is a superset, so imports keep one index to update.
             models.Index(fields=["company", "started_at", "id"], name="cdr_company_start_id_idx"),
+            # What staff search by in the CDR list (apps/cdrs/admin.py): exact numbers and
+            # Call-IDs (the node comes from the (node, edge_id) index; the date range from the
+            # BRIN index cdr_started_brin, PostgreSQL only: migration 0008).
+            models.Index(fields=["caller"], name="cdr_caller_idx"),
+            models.Index(fields=["callee"], name="cdr_callee_idx"),
+            models.Index(fields=["call_id"], name="cdr_call_id_idx"),
             # Reports count refused calls by reason (the channel limit's above all).
             models.Index(
                 fields=["company", "refusal_reason", "started_at"],
@@ -200,6 +206,11 @@ class CdrRating(models.Model):
     )
 
     class Meta:
+        # Staff look for the CDRs rating could not price or refused (the CDR list's filter):
+        # few rows, so a small index; the common statuses are found by walking the CDRs.
+        indexes = [
+            models.Index(fields=["status"], name="cdr_rating_unusual_idx", condition=Q(status__in=["error", "blocked"]))
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=["rated", "bundle", "zero_rated", "blocked", "error"]),
