@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views import View
 
 from apps.billing.ledger.allocations import profile_balance
-from apps.billing.ledger.selectors import allocation_history, company_balance
+from apps.billing.ledger.selectors import company_balance, profile_credit_history
 from apps.billing.ledger.views import new_allocation_form
 from apps.billing.pages import act_once, confirm_page, priced_post, redirect_done, secret_pop
 from apps.billing.recharge.views import profile_auto_recharge_context
@@ -24,6 +24,10 @@ from apps.sip_profiles.filters import SipProfilePageFilter
 from apps.sip_profiles.forms import SipProfileForm, address_error_messages, addresses_to_text
 from apps.sip_profiles.models import SipProfile
 from apps.sip_profiles.selectors import with_details
+
+# The profile page's credit history: its latest lines, from its latest days with an entry.
+HISTORY_LINES = 10
+HISTORY_DAYS = 10
 
 
 class _ProfilePage(CompanyPageMixin, View):
@@ -119,7 +123,8 @@ def detail_context(page: _ProfilePage, profile: SipProfile) -> dict[str, Any]:
         "balance": profile_balance(profile),
         "company_balance": company_balance(page.company),
         "allocation_form": new_allocation_form(),
-        "allocations": allocation_history(company=page.company, profile=profile)[:10],
+        # Its calls one line a day, so each balance after is the line before plus its amount.
+        "history": profile_credit_history(profile=profile, last_days=HISTORY_DAYS)[:HISTORY_LINES],
         **profile_auto_recharge_context(profile),
         # The bundles card is rendered by apps.bundles' template tags; its form posts to
         # apps.bundles.views.ProfileBundlesView, which serves this page at the same URL.

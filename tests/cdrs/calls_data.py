@@ -58,7 +58,7 @@ def make_calls(profile: SipProfile, branch: SipProfile, *, deck: bool = True) ->
             Call(1, p, company, "GBP", "+442079460000", DAY + timedelta(hours=9), 120),
             Call(2, p, company, "GBP", "+882123456789", DAY + timedelta(hours=10), 30),
             Call(3, p, company, "GBP", "+442079460001", DAY + timedelta(hours=11), 60, direction="inbound"),
-            Call(4, p, company, "GBP", "+4915112345678", DAY + timedelta(hours=12), 0, answered=False),
+            Call(4, p, company, "GBP", "+4915112345670", DAY + timedelta(hours=12), 0, answered=False),
         ],
         node="edge-c",
     )

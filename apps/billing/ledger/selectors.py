@@ -8,7 +8,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Case, DecimalField, F, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, DecimalField, F, Max, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from apps.billing.models import LedgerAccount, LedgerEntry, LedgerTransaction
@@ -152,3 +153,79 @@ def company_has_bought_credit(*, company: Company) -> bool:
     return LedgerTransaction.objects.filter(
         company=company, kind__in=[LedgerTransaction.Kind.PURCHASE, LedgerTransaction.Kind.ADJUSTMENT]
     ).exists()
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """One line of a SIP profile's credit history: a ledger entry, or (`calls_day` set) the sum
+    of one day's call debits. `balance_after` is the profile's balance after the line, read in
+    the history's order (a day's calls line after that day's other entries), so each line's
+    balance after is the one before it plus its amount."""
+
+    created_at: datetime
+    kind: str
+    description: str
+    amount: Decimal
+    balance_after: Decimal
+    calls_day: date | None = None
+
+
+def profile_credit_history(
+    *, profile: Any, month: tuple[datetime, datetime] | None = None, last_days: int | None = None
+) -> list[HistoryLine]:
+    """A profile's credit history, newest first: every entry on its balance except the calls,
+    which are one line per day (the sum of that day's call debits: rating posts one per batch,
+    every few seconds). A day ends with the ledger's own balance after its last entry; the lines
+    before it in the day are that figure less the amounts after them. `month` ([start, end))
+    limits it to the days inside, `last_days` to the latest days with an entry. Queries: 3 (the
+    days, their last balances, the other entries of those days)."""
+    entries = LedgerEntry.objects.filter(account__sip_profile=profile)
+    if month is not None:
+        entries = entries.filter(created_at__gte=month[0], created_at__lt=month[1])
+    is_call = Q(transaction__kind=LedgerTransaction.Kind.CALL)
+    days = list(
+        entries.annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(
+            last_id=Max("id"),
+            calls=Sum("amount", filter=is_call),
+            last_call_at=Max("created_at", filter=is_call),
+        )
+        .order_by("-day")[:last_days]
+    )
+    if not days:
+        return []
+    if last_days is not None:
+        tz = timezone.get_current_timezone()
+        entries = entries.filter(created_at__gte=datetime.combine(days[-1]["day"], time.min, tz))
+    closing = dict(LedgerEntry.objects.filter(id__in=[d["last_id"] for d in days]).values_list("id", "balance_after"))
+    others: dict[date, list[LedgerEntry]] = {}
+    for entry in entries.exclude(is_call).select_related("transaction").order_by("-id"):
+        others.setdefault(timezone.localdate(entry.created_at), []).append(entry)
+    lines: list[HistoryLine] = []
+    for day in days:
+        balance = closing[day["last_id"]]
+        if day["calls"] is not None:
+            lines.append(
+                HistoryLine(
+                    created_at=day["last_call_at"],
+                    kind=LedgerTransaction.Kind.CALL,
+                    description=f"Calls of {day['day']:%d %b %Y}",
+                    amount=day["calls"],
+                    balance_after=balance,
+                    calls_day=day["day"],
+                )
+            )
+            balance -= day["calls"]
+        for entry in others.get(day["day"], []):
+            lines.append(
+                HistoryLine(
+                    created_at=entry.created_at,
+                    kind=entry.transaction.kind,
+                    description=entry.transaction.description,
+                    amount=entry.amount,
+                    balance_after=balance,
+                )
+            )
+            balance -= entry.amount
+    return lines

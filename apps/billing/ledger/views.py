@@ -44,7 +44,13 @@ class StatementView(CompanyPageMixin, View):
             entries = StatementFilter({}, queryset=entries, request=request).qs
         if request.GET.get("format") == "csv" and error is None:
             return self._csv(entries)
-        page = Paginator(entries, 50).get_page(request.GET.get("page"))
+        profile = filters.form.cleaned_data.get("profile") if error is None else None
+        lines: Any = entries
+        if profile is not None and not filters.form.cleaned_data.get("kind"):
+            # A profile's history: its calls one line a day, so each balance after adds up.
+            month = filters.form.cleaned_data.get("month") or None
+            lines = selectors.profile_credit_history(profile=profile, month=month)
+        page = Paginator(lines, 50).get_page(request.GET.get("page"))
         query = request.GET.copy()
         query.pop("page", None)
         # The profile model through the account's foreign key: billing imports no product.
@@ -56,6 +62,7 @@ class StatementView(CompanyPageMixin, View):
             "profiles": profiles,
             "kinds": LedgerTransaction.Kind.choices,
             "query": query.urlencode(),
+            "history_profile": profile.public_id if profile is not None and lines is not entries else None,
         }
         return render(request, "billing/statement.html", context)
 
