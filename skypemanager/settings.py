@@ -343,6 +343,8 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / "sent-mail"))
+# The product's name in e-mails (subjects, signatures) and page titles.
+PRODUCT_NAME = env_str("PRODUCT_NAME", "Skype Manager")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Skype Manager <no-reply@skypemanager.invalid>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -423,6 +425,8 @@ BANK_WIRE_INSTRUCTIONS = env_str(
 ).replace("\\n", "\n")
 # Card and PayPal purchases nobody paid for are canceled after this many hours.
 CREDIT_PURCHASE_EXPIRY_HOURS = env_int("CREDIT_PURCHASE_EXPIRY_HOURS", 24, minimum=1)
+# A bank-wire purchase whose money never arrived is canceled after this many days.
+WIRE_PURCHASE_EXPIRY_DAYS = env_int("WIRE_PURCHASE_EXPIRY_DAYS", 30, minimum=1)
 SIP_DOMAIN = env_str("SIP_DOMAIN", "sip.skypemanager.invalid")
 # The edge's public host names, shown on the "Connect your PBX" page until edge
 # nodes are managed in the portal (primary first).

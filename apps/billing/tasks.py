@@ -7,13 +7,15 @@ from django.utils import timezone
 
 from apps.billing import idempotency
 from apps.billing.charges.services import charges_settle
-from apps.billing.models import IdempotentRequest
+from apps.billing.ledger.selectors import company_balance
+from apps.billing.models import IdempotentRequest, RechargeAttempt
+from apps.billing.money import format_money
 from apps.billing.purchases import services as purchases
 from apps.billing.purchases import webhooks
 from apps.billing.recharge import company as company_recharge
 from apps.billing.recharge import sweep as recharge_sweep
 from apps.companies.emails import EMAIL_TASK, email_members
-from apps.companies.models import Company, Role
+from apps.companies.models import Capability, Company, Role, role_can
 from apps.core.locks import job_lock
 
 # The locks outlive the hard time limits, so a killed run frees its lock by expiry only.
@@ -87,6 +89,42 @@ def auto_recharge_sweep() -> dict[str, int] | None:
 def company_auto_recharge(company_id: int, trigger: str) -> bool:
     """One company's auto-recharge, if due. Safe to run twice: the claim decides (apps.billing.recharge.company)."""
     return company_recharge.company_recharge_run(company_id=company_id, trigger=trigger) is not None
+
+
+@shared_task(**EMAIL_TASK)
+def send_auto_recharge_charged_email(attempt_id: int) -> None:
+    """Auto-recharge charged a card: how much, which card, why, and the balance after, to every
+    member whose role may manage billing (owners, admins, billing)."""
+    attempt = RechargeAttempt.objects.select_related("company", "purchase").filter(pk=attempt_id).first()
+    if attempt is None or attempt.purchase is None:
+        return
+    company, purchase = attempt.company, attempt.purchase
+    amount = format_money(attempt.amount, attempt.currency)
+    card = (
+        f"{purchase.card_brand.title()} card ending {purchase.card_last4}"
+        if purchase.card_last4
+        else "your default card"
+    )
+    auto = getattr(company, "auto_recharge", None)
+    if attempt.trigger == RechargeAttempt.Trigger.UNPAID_CHARGE:
+        why = "a charge of your account could not be paid from the balance"
+    elif auto is not None:
+        why = f"your balance fell below the threshold of {format_money(auto.threshold, attempt.currency)}"
+    else:
+        why = "your balance fell below the auto-recharge threshold"
+    site = settings.SITE_URL.rstrip("/")
+    email_members(
+        company=company,
+        roles=[role for role in Role if role_can(role, Capability.MANAGE_BILLING)],
+        subject=f"[{settings.PRODUCT_NAME}] Auto-recharge charged {amount}",
+        message=(
+            f"Auto-recharge charged {amount} to {card} for {company.name} on "
+            f"{(attempt.finished_at or timezone.now()):%d %b %Y %H:%M} UTC, because {why}.\n\n"
+            f"The company balance is now {format_money(company_balance(company), attempt.currency)}.\n"
+            f"Receipt: {site}{reverse('credit-receipt', args=[purchase.public_id])}\n"
+            f"Auto-recharge settings: {site}{reverse('credit')}\n"
+        ),
+    )
 
 
 @shared_task(**EMAIL_TASK)

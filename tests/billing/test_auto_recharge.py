@@ -96,6 +96,32 @@ def test_a_debit_below_the_threshold_charges_the_saved_card_once(company, owner)
     assert attempt.purchase.status == CreditPurchase.Status.SUCCEEDED
 
 
+def test_a_recharge_e_mails_the_billing_members_how_much_which_card_and_why(
+    company, owner, settings, django_capture_on_commit_callbacks
+) -> None:
+    settings.PRODUCT_NAME = "Acme Voice"
+    billing = member(company, Role.BILLING)
+    admin = member(company, Role.ADMIN)
+    member(company, Role.VIEWER)
+    save_card(company)
+    grant(company, "20")
+    turn_on(company, owner, amount="50", threshold="10")
+    debit(company, "15")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        attempt = run(company)
+
+    assert attempt is not None
+    assert attempt.status == RechargeAttempt.Status.SUCCEEDED
+    (message,) = mail.outbox
+    assert sorted(message.to) == sorted([owner.email, admin.email, billing.email])  # no viewer
+    assert message.subject == "[Acme Voice] Auto-recharge charged 50.00 GBP"
+    assert "charged 50.00 GBP to Visa card ending 4242" in message.body
+    assert "because your balance fell below the threshold of 10.00 GBP" in message.body
+    assert "The company balance is now 55.00 GBP." in message.body
+    assert f"/credit/purchases/{attempt.purchase.public_id}/receipt.pdf" in message.body
+
+
 def test_nothing_is_charged_while_the_balance_is_at_or_above_the_threshold(company, owner) -> None:
     save_card(company)
     grant(company, "10")

@@ -178,6 +178,25 @@ class PurchaseDetailApi(CompanyScopedAPIView):
         return Response(PurchaseOutputSerializer(purchase).data)
 
 
+class PurchaseCancelApi(CompanyScopedAPIView):
+    queryset = CreditPurchase.objects.all()
+    write_capability = Capability.MANAGE_BILLING
+
+    @extend_schema(
+        request=None,
+        responses={200: PurchaseOutputSerializer, 403: ERROR, 404: ERROR, 409: ERROR, 502: ERROR},
+        operation_id="credit_purchases_cancel",
+        description="Give up a purchase still awaiting payment (or whose payment failed): a card or PayPal "
+        "payment is canceled at Stripe, so it can no longer be paid, and the purchase is `canceled`. 409 "
+        "`not_cancellable` when it is no longer awaiting payment; 409 `already_paid` when Stripe took the "
+        "payment first (the purchase is then credited). Unpaid purchases also expire on their own: card "
+        "and PayPal after CREDIT_PURCHASE_EXPIRY_HOURS, bank wires after WIRE_PURCHASE_EXPIRY_DAYS.",
+    )
+    def post(self, request: Request, id: str) -> Response:
+        purchase = services.purchase_cancel(actor=self.actor, purchase=self.get_object())
+        return Response(PurchaseOutputSerializer(purchase).data)
+
+
 class PurchaseReceiptApi(CompanyScopedAPIView):
     queryset = CreditPurchase.objects.all()
 

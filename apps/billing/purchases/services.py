@@ -47,7 +47,7 @@ from apps.billing.purchases.records import (
 from apps.billing.purchases.wires import purchase_create_wire
 from apps.companies.models import Company
 from apps.core.actor import Actor
-from apps.core.exceptions import ApplicationError
+from apps.core.exceptions import ApplicationError, Conflict
 
 logger = logging.getLogger(__name__)
 
@@ -414,6 +414,43 @@ def purchase_sync(*, purchase: CreditPurchase) -> tuple[CreditPurchase, clients.
     return purchase_apply_intent(intent=intent) or purchase, intent
 
 
+# --- Giving up a purchase -----------------------------------------------------------------------
+
+
+def purchase_cancel(*, actor: Actor, purchase: CreditPurchase) -> CreditPurchase:
+    """The customer gives up a purchase still awaiting payment (or whose payment failed), so no
+    "Awaiting payment" row stays open. A card or PayPal purchase is canceled at Stripe first, so
+    it can no longer be paid; should Stripe say it was paid meanwhile, it is credited instead and
+    the cancel refused. A wire that arrives after its purchase was canceled is still credited by
+    staff (purchase_confirm_wire takes any purchase not yet credited)."""
+    if purchase.status not in (Status.PENDING, Status.FAILED):
+        raise Conflict(
+            f"This purchase is {purchase.get_status_display().lower()}: only one awaiting payment can be cancelled.",
+            code="not_cancellable",
+        )
+    if purchase.is_stripe and purchase.stripe_payment_intent:
+        try:
+            intent = clients.payment_intent_cancel(purchase.stripe_payment_intent)
+        except clients.PaymentProviderError:
+            intent = clients.payment_intent_retrieve(purchase.stripe_payment_intent)  # paid meanwhile?
+        purchase = purchase_apply_intent(intent=intent, actor=actor) or purchase
+        if purchase.status in CreditPurchase.CREDITED:
+            paid = format_money(purchase.amount_received or purchase.amount, purchase.currency)
+            raise Conflict(
+                f"This purchase was paid before it could be cancelled: {paid} was added to your balance.",
+                code="already_paid",
+            )
+        if purchase.status == Status.CANCELED:
+            return purchase
+    with transaction.atomic():
+        locked = CreditPurchase.objects.select_for_update(of=("self",)).get(pk=purchase.pk)
+        if locked.status in CreditPurchase.CREDITED:
+            raise Conflict("This purchase was paid before it could be cancelled.", code="already_paid")
+        if locked.status in (Status.PENDING, Status.FAILED):
+            purchase_set_status(locked, Status.CANCELED, actor=actor)
+    return locked
+
+
 def purchases_reconcile(*, now: datetime) -> dict[str, int]:
     """Periodic: settle card and PayPal purchases the browser never finished. Each unfinished
     purchase is retrieved (and credited if Stripe says it was paid); one left unpaid past the
@@ -426,6 +463,19 @@ def purchases_reconcile(*, now: datetime) -> dict[str, int]:
         .order_by("created_at")[:RECONCILE_BATCH]
     )
     counts = {"checked": 0, "credited": 0, "canceled": 0, "errors": 0}
+    # Wires nobody sent: canceled after WIRE_PURCHASE_EXPIRY_DAYS, so the list does not keep an
+    # "Awaiting payment" row for ever (one that arrives later is still credited by staff).
+    stale_wires = CreditPurchase.objects.filter(
+        method=Method.BANK_WIRE,
+        status=Status.PENDING,
+        created_at__lt=now - timedelta(days=settings.WIRE_PURCHASE_EXPIRY_DAYS),
+    ).order_by("created_at")[:RECONCILE_BATCH]
+    for wire in stale_wires:
+        with transaction.atomic():
+            locked = CreditPurchase.objects.select_for_update(of=("self",)).get(pk=wire.pk)
+            if locked.status == Status.PENDING:
+                purchase_set_status(locked, Status.CANCELED, actor=SYSTEM)
+                counts["canceled"] += 1
     for purchase in candidates:
         counts["checked"] += 1
         try:

@@ -165,6 +165,8 @@ class PurchaseDetailView(_CreditPage):
             and intent is not None
             and intent.status == "processing",
             "check_error": check_error,
+            "expiry_hours": settings.CREDIT_PURCHASE_EXPIRY_HOURS,
+            "wire_expiry_days": settings.WIRE_PURCHASE_EXPIRY_DAYS,
             "receipt_number": receipt_number(purchase),
             "stripe_config": _stripe_config(paymentClientSecret=intent.client_secret)
             if requires_action and intent
@@ -237,6 +239,23 @@ class PurchasePayView(_CreditPage):
             messages.success(
                 request,
                 f"Payment received: {format_money(result.purchase.amount, result.purchase.currency)} was added.",
+            )
+        return redirect("credit-purchase", id=purchase.public_id)
+
+
+class PurchaseCancelView(_CreditPage):
+    """The customer gives up a purchase awaiting payment; back to its page (a reload repeats
+    nothing: a second cancel only says it is canceled already)."""
+
+    def post(self, request: HttpRequest, id: Any) -> HttpResponse:
+        purchase = self.get_object_or_404(id)
+        try:
+            purchase = services.purchase_cancel(actor=self.actor, purchase=purchase)
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(
+                request, f"The purchase of {format_money(purchase.amount, purchase.currency)} was cancelled."
             )
         return redirect("credit-purchase", id=purchase.public_id)
 

@@ -322,6 +322,11 @@ def _finish(
                 target=attempt,
                 changes={"charged": {"before": None, "after": amount}},
             )
+            # Lazy: apps.billing.tasks imports this module (import cycle).
+            from apps.billing.tasks import send_auto_recharge_charged_email
+
+            # Money taken from a card unasked: the people who look after billing hear of it.
+            enqueue_on_commit(send_auto_recharge_charged_email, attempt.pk)
             return attempt
         audit_record(
             actor=SYSTEM,
