@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views import View
 
 from apps.accounts import services
@@ -16,6 +17,7 @@ from apps.companies.scoping import CompanyPageMixin
 from apps.companies.services import invitation_for_token
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
+from apps.core.prg import no_store, redirect_done, secret_pop
 
 
 class ApiKeyForm(forms.Form):
@@ -40,20 +42,24 @@ class ApiKeyListView(CompanyPageMixin, View):
         )
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return self._render(ApiKeyForm())
+        # A new key, brought once by the redirect after its creation.
+        new_key = secret_pop(request)
+        response = self._render(ApiKeyForm(), new_key=new_key)
+        return no_store(response) if new_key is not None else response
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = ApiKeyForm(request.POST)
         if form.is_valid():
             try:
-                _, key = services.api_key_create(actor=self.actor, company=self.company, **form.cleaned_data)
+                api_key, key = services.api_key_create(actor=self.actor, company=self.company, **form.cleaned_data)
             except ApplicationError as error:
                 add_application_error(form, error)
             else:
-                # Rendered in this response only: the key is not put in the session or a redirect.
-                response = self._render(ApiKeyForm(), new_key=key, status=201)
-                response["Cache-Control"] = "no-store"
-                return response
+                # A redirect, so a reload makes no second key; the key is shown once on the
+                # page redirected to, from the server-side session (apps.core.prg).
+                return redirect_done(
+                    request, reverse("api-key-list"), message=f"The key “{api_key.name}” was created.", secret=key
+                )
         return self._render(form, status=400)
 
 

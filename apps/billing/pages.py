@@ -8,9 +8,8 @@
 - `priced_post`: an action that charges first answers a confirmation step naming the quote
   (apps.billing.quotes); the confirmation posts the same fields with the quote's fingerprint,
   and is refused, with the new price shown, if the price changed in between.
-- `redirect_done`: Post/Redirect/Get. A secret shown once (a new SIP password) travels to the
-  page redirected to in the session and is taken out of it there (`secret_pop`), so neither a
-  reload nor the browser's history can show or make it again.
+- `redirect_done` and `secret_pop` (apps.core.prg, for every layer): Post/Redirect/Get, with a
+  secret shown once carried to the page redirected to in the session.
 """
 
 from __future__ import annotations
@@ -29,11 +28,11 @@ from apps.billing.models import IdempotentRequest
 from apps.billing.quotes import Quote, quote_check
 from apps.companies.models import Company
 from apps.core.exceptions import ApplicationError
+from apps.core.prg import redirect_done, secret_pop
 
 ONCE_FIELD = "once"
 CONFIRM_FIELD = "confirm"
 BACK_FIELD = "back_to_form"
-SHOWN_ONCE_SESSION_KEY = "shown_once"
 MAX_TOKEN_LENGTH = 64
 ALREADY_DONE = "This form was sent already and was done once: nothing was done again."
 
@@ -82,28 +81,6 @@ def _replay(request: HttpRequest, *, company: Company, endpoint: str, token: str
     location = (row.response_body or {}).get("location") if row is not None else None
     messages.info(request, ALREADY_DONE)
     return HttpResponseRedirect(location or request.path)
-
-
-def redirect_done(
-    request: HttpRequest, to: str, *, message: str | None = None, secret: str | None = None
-) -> HttpResponseRedirect:
-    """The answer to a POST that succeeded: a redirect, with its message (and a secret shown
-    once on the page `to`)."""
-    if message:
-        messages.success(request, message)
-    if secret is not None:
-        # Kept only until that page is shown (secret_pop), in the server-side session.
-        request.session[SHOWN_ONCE_SESSION_KEY] = {"path": to, "value": secret}
-    return HttpResponseRedirect(to)
-
-
-def secret_pop(request: HttpRequest) -> str | None:
-    """The secret a redirect brought to this page, taken out of the session: shown once."""
-    kept = request.session.get(SHOWN_ONCE_SESSION_KEY)
-    if not isinstance(kept, dict) or kept.get("path") != request.path:
-        return None
-    del request.session[SHOWN_ONCE_SESSION_KEY]
-    return str(kept.get("value"))
 
 
 def _hidden_fields(request: HttpRequest) -> list[tuple[str, str]]:

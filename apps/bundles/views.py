@@ -8,13 +8,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from apps.billing.pages import confirm_page, priced_post, redirect_done
+from apps.billing.pages import confirm_page, priced_post
 from apps.billing.quotes import Quote
 from apps.bundles.forms import BundleChangeForm, new_bundle_form
 from apps.bundles.selectors import bundle_summary
 from apps.bundles.services import bundles_buy, bundles_buy_quote, bundles_cancel, bundles_cancel_quote
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
+from apps.core.prg import redirect_done
 from apps.sip_profiles.models import SipProfile
 from apps.sip_profiles.views import SipProfileDetailView, detail_context
 

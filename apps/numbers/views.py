@@ -9,11 +9,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
 
-from apps.billing.pages import confirm_page, priced_post, redirect_done
+from apps.billing.pages import confirm_page, priced_post
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError, Conflict
 from apps.core.forms import add_application_error
+from apps.core.prg import redirect_done
 from apps.numbers import selectors, services
 from apps.numbers.forms import NumberAssignForm, NumberAutoRenewForm, NumberBuyForm, NumberSearchForm
 from apps.numbers.models import NumberSubscription

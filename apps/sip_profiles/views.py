@@ -12,13 +12,14 @@ from django.views import View
 from apps.billing.ledger.allocations import profile_balance
 from apps.billing.ledger.selectors import company_balance, profile_credit_history
 from apps.billing.ledger.views import new_allocation_form
-from apps.billing.pages import act_once, confirm_page, priced_post, redirect_done, secret_pop
+from apps.billing.pages import act_once, confirm_page, priced_post
 from apps.billing.recharge.views import profile_auto_recharge_context
 from apps.callerid.selectors import caller_id_options
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
+from apps.core.prg import no_store, redirect_done, secret_pop
 from apps.sip_profiles import services
 from apps.sip_profiles.filters import SipProfilePageFilter
 from apps.sip_profiles.forms import SipProfileForm, address_error_messages, addresses_to_text
@@ -138,9 +139,7 @@ class SipProfileDetailView(_ProfilePage):
         password = secret_pop(request) if profile.auth_method == SipProfile.AuthMethod.REGISTRATION else None
         context = {"profile": profile, "password": password, **detail_context(self, profile)}
         response = render(request, "sip_profiles/detail.html", context)
-        if password is not None:
-            response["Cache-Control"] = "no-store"
-        return response
+        return no_store(response) if password is not None else response
 
 
 class SipProfileEditView(_ProfilePage):

@@ -168,11 +168,14 @@ def test_the_api_keys_page_shows_a_new_key_once(company, owner) -> None:
     client = client_as(owner)
 
     created = client.post("/api-keys/", {"name": "Billing sync", "role": "billing"}, format="multipart")
+    shown = client.get(created["Location"])
     again = client.get("/api-keys/")
 
     key = ApiKey.objects.get(name="Billing sync")
-    assert created.status_code == 201
-    html = created.content.decode()
+    assert created.status_code == 302  # a reload shows the page, it does not make a second key
+    assert created["Location"] == "/api-keys/"
+    assert shown["Cache-Control"] == "no-store"
+    html = shown.content.decode()
     assert "will not be shown again" in html
     assert f'value="{key.prefix}_' in html
     assert f"{key.prefix}_" in again.content.decode()
