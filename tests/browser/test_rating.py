@@ -60,6 +60,8 @@ def test_bundle_minutes_and_balance_follow_the_calls_loaded_from_a_file(
     expect(card.locator("#bundle-minutes")).to_contain_text("none this period")
     card.get_by_label("Bundles").fill("1")
     card.get_by_role("button", name="Buy").click()
+    expect(card.locator("#quote-amount"), "the card names the price first").to_contain_text("GBP")
+    card.locator("#confirm-button").click()
     expect(card.locator("#bundles-count")).to_contain_text("1 of at most 2")
     period = BundlePeriod.objects.get(sip_profile=profile)
     included = period.minutes_included
