@@ -4,15 +4,23 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from apps.companies.navigation import navigation
 from apps.companies.selectors import companies_for_user
 from apps.companies.tenancy import resolve_tenancy
 
 
 def current_company(request: HttpRequest) -> dict[str, Any]:
-    """The company switcher's data for the base layout (also on allauth's pages)."""
+    """The company switcher's data and the sections the role may open, for the base layout
+    (also on allauth's pages)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
 
     tenancy = getattr(request, "tenancy", None) or resolve_tenancy(request)
-    return {"tenancy": tenancy, "user_companies": companies_for_user(user=user) if tenancy else []}
+    if tenancy is None:
+        return {"tenancy": None, "user_companies": []}
+    return {
+        "tenancy": tenancy,
+        "user_companies": companies_for_user(user=user),
+        "nav_groups": navigation(tenancy=tenancy, path=request.path),
+    }

@@ -11,9 +11,9 @@ from django.views import View
 
 from apps.billing.ledger.allocations import profile_balance
 from apps.billing.ledger.selectors import company_balance, profile_credit_history
-from apps.billing.ledger.views import new_allocation_form
+from apps.billing.ledger.views import AllocationForm, new_allocation_form
 from apps.billing.pages import act_once, confirm_page, priced_post
-from apps.billing.recharge.views import profile_auto_recharge_context
+from apps.billing.recharge.views import ProfileAutoRechargeForm, profile_auto_recharge_context
 from apps.callerid.selectors import caller_id_options
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyPageMixin
@@ -115,7 +115,14 @@ class SipProfileCreateView(_ProfilePage):
         return render(self.request, "sip_profiles/form.html", {"form": form, "creating": True}, status=status)
 
 
-def detail_context(page: _ProfilePage, profile: SipProfile) -> dict[str, Any]:
+def detail_context(
+    page: CompanyPageMixin,
+    profile: SipProfile,
+    *,
+    allocation_form: AllocationForm | None = None,
+    auto_recharge_form: ProfileAutoRechargeForm | None = None,
+) -> dict[str, Any]:
+    """The profile page's context; a credit form sent with errors is shown as it was sent."""
     return {
         "caller_id": services.caller_id_e164(profile),
         "can_manage": page.tenancy.can(Capability.MANAGE_SERVICE),
@@ -123,10 +130,10 @@ def detail_context(page: _ProfilePage, profile: SipProfile) -> dict[str, Any]:
         "sip_domain": settings.SIP_DOMAIN,
         "balance": profile_balance(profile),
         "company_balance": company_balance(page.company),
-        "allocation_form": new_allocation_form(),
+        "allocation_form": allocation_form or new_allocation_form(),
         # Its calls one line a day, so each balance after is the line before plus its amount.
         "history": profile_credit_history(profile=profile, last_days=HISTORY_DAYS)[:HISTORY_LINES],
-        **profile_auto_recharge_context(profile),
+        **profile_auto_recharge_context(profile, form=auto_recharge_form),
         # The bundles card is rendered by apps.bundles' template tags; its form posts to
         # apps.bundles.views.ProfileBundlesView, which serves this page at the same URL.
     }

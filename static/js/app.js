@@ -25,3 +25,16 @@ document.addEventListener("change", (event) => {
   const select = event.target.closest("select[data-submit-on-change]");
   if (select && select.form) select.form.submit();
 });
+
+// The phone menu (the Menu button in the header): the sections and account links fold away on
+// narrow screens only once this script runs, so without JavaScript they stay on the page.
+(() => {
+  const toggle = document.querySelector(".nav-toggle");
+  if (!toggle) return;
+  const root = document.documentElement;
+  root.classList.add("js-nav");
+  toggle.addEventListener("click", () => {
+    const open = root.classList.toggle("nav-open");
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+})();

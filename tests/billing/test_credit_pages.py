@@ -220,7 +220,7 @@ def test_the_webhook_only_takes_posts(client) -> None:
 
 
 def test_the_sidebar_links_to_the_credit_page(web) -> None:
-    assert '<a href="/credit/" >Credit</a>' in web.get("/").content.decode()
+    assert '<a href="/credit/">Credit</a>' in web.get("/").content.decode()
     assert '<a href="/credit/" aria-current="page">Credit</a>' in web.get("/credit/").content.decode()
 
 

@@ -1,7 +1,7 @@
 """In Chromium (issue 11, item 2): the owner opens "Connect your PBX" from the profile page
 and copies the DNS SRV records of the SIP domain, both edge nodes with their priorities and
-ports; the page reads at 1280 and at 375 pixels wide (the records scroll in their box, the
-page does not)."""
+ports; the page reads at 375, 1280 and 1920 pixels wide with every value whole, each with a
+copy button (screenshots connect-pbx-1280.png and connect-pbx-375.png)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 from apps.companies.models import Role
 from apps.edge.models import EdgeNode
 from tests.factories import PASSWORD, CompanyFactory, member
+from tests.helpers.browser import assert_fits, look_at_both_widths
 from tests.sip_profiles.factories import digest_profile
 
 EMAIL = "owner@connect.example"
@@ -59,9 +60,15 @@ def test_the_owner_copies_the_srv_records_of_both_nodes_from_connect_your_pbx(
 
     servers = page.locator("#connect-servers")
     expect(servers).to_contain_text("sip.example.com")
-    expect(servers).to_contain_text("sip1.example.com (primary; UDP/TCP 5060, TLS 5061)")
-    expect(servers).to_contain_text("sip2.example.com (secondary; UDP/TCP 5060, TLS 5061)")
-    expect(servers).to_contain_text("outbound proxy sip1.example.com:5061, backup proxy sip2.example.com:5061")
+    expect(servers.locator("#copy-server-1")).to_have_text("sip1.example.com")
+    expect(servers).to_contain_text("(primary; UDP/TCP 5060, TLS 5061)")
+    expect(servers.locator("#copy-server-2")).to_have_text("sip2.example.com")
+    expect(servers).to_contain_text("(secondary; UDP/TCP 5060, TLS 5061)")
+    expect(servers.locator("#copy-proxy")).to_have_text("sip1.example.com:5061")
+    expect(servers.locator("#copy-backup-1")).to_have_text("sip2.example.com:5061")
+    # Each value has its own Copy button (issue 13, item 4).
+    servers.get_by_role("button", name="Copy sip1.example.com:5061").click()
+    assert page.evaluate("navigator.clipboard.readText()") == "sip1.example.com:5061"
     expect(page.locator("main")).to_contain_text(str(profile.sip_username))
     expect(page.locator("main")).to_contain_text("TLS required")
     expect(page.locator("main")).to_contain_text("SRTP (SDES")
@@ -72,9 +79,17 @@ def test_the_owner_copies_the_srv_records_of_both_nodes_from_connect_your_pbx(
     copied = page.evaluate("navigator.clipboard.readText()")
     assert [line for line in copied.splitlines() if not line.startswith(";")] == ZONE
 
-    for width, height in ((1280, 900), (375, 812)):
+    # Nothing pushes the page wider than the window, and every value is shown whole (no box
+    # cuts or scrolls it) at a phone's width, a desktop's and a wide screen's (issue 13, item 4).
+    look_at_both_widths(page, "connect-pbx")
+    for width, height in ((375, 812), (1280, 900), (1920, 1080)):
         page.set_viewport_size({"width": width, "height": height})
-        page.screenshot(path=f"/tmp/connect-pbx-{width}.png", full_page=True)
-        # Nothing pushes the page wider than the window: the zone scrolls inside its box.
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert_fits(page, width)
+        clipped = page.evaluate(
+            """() => [...document.querySelectorAll('main code, main .mono, main pre')]
+                .filter((el) => el.scrollWidth > el.clientWidth + 1 || el.getBoundingClientRect().right >
+                                document.documentElement.clientWidth)
+                .map((el) => el.id || el.textContent.slice(0, 40))"""
+        )
+        assert clipped == [], f"cut off at {width} px: {clipped}"
         expect(page.locator("#srv-zone")).to_be_visible()

@@ -57,10 +57,14 @@ def test_the_page_shows_both_nodes_srv_records_primary_first_with_their_ports(
     for expected in (
         "Registrar / proxy",
         "sip.example.com",
-        'sip1.example.com</span> <span class="muted">(primary; UDP/TCP 5060, TLS 5061)',
-        'sip2.example.com</span> <span class="muted">(secondary; UDP/TCP 5080, TLS 5081)',
-        'outbound proxy <span class="mono">sip1.example.com:5061</span>, '
-        'backup proxy <span class="mono">sip2.example.com:5081',
+        # Each value whole in its own element, with a Copy button beside it.
+        '<code id="copy-server-1">sip1.example.com</code>',
+        '<span class="muted">(primary; UDP/TCP 5060, TLS 5061)',
+        '<code id="copy-server-2">sip2.example.com</code>',
+        '<span class="muted">(secondary; UDP/TCP 5080, TLS 5081)',
+        'outbound proxy <span class="copy-value"><code id="copy-proxy">sip1.example.com:5061</code>',
+        'backup proxy <span class="copy-value"><code id="copy-backup-1">sip2.example.com:5081</code>',
+        'data-copy-target="copy-proxy" aria-label="Copy sip1.example.com:5061">Copy</button>',
         str(profile.sip_username),
         "TLS required",
         "SRTP (SDES",
@@ -82,4 +86,4 @@ def test_a_node_without_tls_has_no_sips_record_and_one_without_a_public_name_sho
 
     assert [line[0] for line in zone_lines(html)] == ["_sip._udp.sip.example.com.", "_sip._tcp.sip.example.com."]
     assert zone_lines(html)[0][-1] == "203.0.113.10."
-    assert 'outbound proxy <span class="mono">203.0.113.10:5060</span>' in html
+    assert '<code id="copy-proxy">203.0.113.10:5060</code>' in html

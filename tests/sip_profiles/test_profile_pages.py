@@ -125,9 +125,10 @@ def test_the_connect_page_tells_the_pbx_admin_everything(company, owner, setting
         f"_sip._udp.{settings.SIP_DOMAIN}",
         f"_sips._tcp.{settings.SIP_DOMAIN}",
         "TLS 5061",
-        # Media: rtpengine's range on the edge, and the PBX's own RTP ports (8000 + 2 × 2 channels).
-        "Media on the edge: UDP 30000–40000",
-        "your PBX's RTP ports UDP 8000–8004",
+        # Media: rtpengine's range on the edge, and the PBX's own RTP ports (8000 + 2 × 2 channels),
+        # each whole with a Copy button.
+        'Media on the edge: UDP <span class="copy-value"><code id="copy-edge-rtp">30000–40000</code>',
+        'your PBX\'s RTP ports UDP <span class="copy-value"><code id="copy-rtp">8000–8004</code>',
         profile.sip_username,
         "G.711",
         "G.729",

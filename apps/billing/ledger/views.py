@@ -19,10 +19,23 @@ from apps.companies.scoping import CompanyPageMixin
 
 
 class AllocationForm(forms.Form):
-    action = forms.ChoiceField(choices=[("allocate", "Allocate"), ("take_back", "Take back")])
-    amount = forms.DecimalField(min_value=0, max_digits=14, decimal_places=4)
+    action = forms.ChoiceField(
+        label="Allocate or take back", choices=[("allocate", "Allocate"), ("take_back", "Take back")]
+    )
+    amount = forms.DecimalField(
+        min_value=0,
+        max_digits=14,
+        decimal_places=4,
+        # A text box: a number box would send nothing for "12,50", and the page could not say why.
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", "placeholder": "25.00"}),
+    )
     # One key per rendered form: a double-click or a resubmitted page moves money once.
     key = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # The profile page has other amount fields (auto-recharge, bundles): ids of its own.
+        kwargs.setdefault("auto_id", "id_credit_%s")
+        super().__init__(*args, **kwargs)
 
 
 def new_allocation_form() -> AllocationForm:

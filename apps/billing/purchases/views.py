@@ -21,7 +21,7 @@ from apps.billing.models import CreditPurchase, SavedPaymentMethod
 from apps.billing.money import format_money
 from apps.billing.purchases import clients, payment_methods, selectors, services, webhooks
 from apps.billing.purchases.receipts import receipt_number, receipt_pdf
-from apps.billing.recharge.views import auto_recharge_context
+from apps.billing.recharge.views import AutoRechargeForm, auto_recharge_context, auto_recharge_save
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyPageMixin
 from apps.companies.selectors import purchase_policy_for_company
@@ -95,12 +95,17 @@ class _CreditPage(CompanyPageMixin, View):
 class CreditView(_CreditPage):
     """The company balance, the buy-credit form, saved cards and purchase history."""
 
-    def _render(self, form: BuyCreditForm, status: int = 200) -> HttpResponse:
+    def _render(
+        self, form: BuyCreditForm, status: int = 200, *, auto_recharge_form: AutoRechargeForm | None = None
+    ) -> HttpResponse:
         company = self.company
+        policy = purchase_policy_for_company(company)
         context = {
             **self._common(),
             "balance": company_balance(company),
-            "policy": purchase_policy_for_company(company),
+            "policy": policy,
+            "purchase_limits": f"From {format_money(settings.MINIMUM_PURCHASE)} to "
+            f"{format_money(policy.max_purchase, company.currency)}.",
             "minimum": settings.MINIMUM_PURCHASE,
             "form": form,
             "methods": selectors.payment_method_choices(company),
@@ -108,7 +113,7 @@ class CreditView(_CreditPage):
             "cards": list(selectors.saved_cards_for(company)),
             "purchases": list(selectors.purchases_for(company)[:HISTORY_SHOWN]),
             "stripe_ready": selectors.stripe_is_configured(),
-            **auto_recharge_context(company),
+            **auto_recharge_context(company, form=auto_recharge_form),
         }
         return render(self.request, "billing/credit.html", context, status=status)
 
@@ -135,6 +140,20 @@ class CreditView(_CreditPage):
                     return redirect("credit-purchase", id=purchase.public_id)
                 return redirect("credit-pay", id=purchase.public_id)
         return self._render(form, status=400)
+
+
+class AutoRechargeView(CreditView):
+    """Saves the company auto-recharge from the credit page's form; a form with errors comes
+    back on the credit page with every value as sent and each error under its field."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = AutoRechargeForm(request.POST, company=self.company)
+        if auto_recharge_save(actor=self.actor, company=self.company, form=form):
+            messages.success(request, "Auto-recharge saved.")
+            return redirect("credit")
+        return self._render(BuyCreditForm(initial={"method": "card"}), status=400, auto_recharge_form=form)
 
 
 class PurchaseDetailView(_CreditPage):

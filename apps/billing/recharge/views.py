@@ -1,21 +1,18 @@
-"""Auto-recharge forms on the credit page and the SIP profile page."""
+"""Auto-recharge forms on the credit page and the SIP profile page (the pages are
+apps.billing.purchases.views.CreditView and the SIP profile page)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from django import forms
-from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
-from django.views import View
 
 from apps.billing.purchases import selectors as purchase_selectors
 from apps.billing.recharge import company as company_recharge
 from apps.billing.recharge.selectors import auto_recharge_state, profile_auto_recharge_state
-from apps.companies.models import Capability, Company
-from apps.companies.scoping import CompanyPageMixin
+from apps.companies.models import Company
 from apps.core.exceptions import ApplicationError
+from apps.core.forms import add_application_error
 
 if TYPE_CHECKING:
     from apps.sip_profiles.models import SipProfile
@@ -53,6 +50,10 @@ class ProfileAutoRechargeForm(forms.Form):
     threshold = _field("When the profile balance falls below")
     monthly_limit = _field("At most per month")
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "id_profile_auto_recharge_%s")  # the profile page's own ids
+        super().__init__(*args, **kwargs)
+
 
 def _initial(state: dict[str, Any]) -> dict[str, Any]:
     initial: dict[str, Any] = {"enabled": state["enabled"]}
@@ -73,51 +74,36 @@ def auto_recharge_context(company: Company, *, form: AutoRechargeForm | None = N
     }
 
 
-def profile_auto_recharge_context(profile: SipProfile) -> dict[str, Any]:
+def profile_auto_recharge_context(
+    profile: SipProfile, *, form: ProfileAutoRechargeForm | None = None
+) -> dict[str, Any]:
+    """What the profile page's auto-recharge shows: a form sent with errors comes back as sent."""
     state = profile_auto_recharge_state(profile)
     return {
         "profile_auto_recharge": state,
-        "profile_auto_recharge_form": ProfileAutoRechargeForm(initial=_initial(state)),
+        "profile_auto_recharge_form": form or ProfileAutoRechargeForm(initial=_initial(state)),
     }
 
 
-def flash_errors(request: HttpRequest, errors: dict[str, list[str]] | Any, fallback: str) -> None:
-    found = False
-    for field, messages_ in dict(errors).items():
-        label = field.replace("_", " ") if field not in ("__all__", "non_field_errors") else ""
-        for message in messages_:
-            found = True
-            messages.error(request, f"{label.capitalize()}: {message}" if label else str(message))
-    if not found:
-        messages.error(request, fallback)
-
-
-class AutoRechargeView(CompanyPageMixin, View):
-    """Saves the company auto-recharge from the credit page's form."""
-
-    write_capability = Capability.MANAGE_BILLING
-
-    def post(self, request: HttpRequest) -> HttpResponse:
-        form = AutoRechargeForm(request.POST, company=self.company)
-        if form.is_valid():
-            data = form.cleaned_data
-            card = None
-            if data["payment_method"]:
-                card = purchase_selectors.saved_cards_for(self.company).filter(public_id=data["payment_method"]).first()
-            try:
-                company_recharge.auto_recharge_update(
-                    actor=self.actor,
-                    company=self.company,
-                    enabled=data["enabled"],
-                    amount=data["amount"],
-                    threshold=data["threshold"],
-                    monthly_limit=data["monthly_limit"],
-                    payment_method=card,
-                )
-            except ApplicationError as error:
-                flash_errors(request, error.errors, error.message)
-            else:
-                messages.success(request, "Auto-recharge saved.")
-        else:
-            flash_errors(request, form.errors, "Check the auto-recharge settings.")
-        return redirect("credit")
+def auto_recharge_save(*, actor: Any, company: Company, form: AutoRechargeForm) -> bool:
+    """Save the credit page's auto-recharge form; False with the errors on the form's fields."""
+    if not form.is_valid():
+        return False
+    data = form.cleaned_data
+    card = None
+    if data["payment_method"]:
+        card = purchase_selectors.saved_cards_for(company).filter(public_id=data["payment_method"]).first()
+    try:
+        company_recharge.auto_recharge_update(
+            actor=actor,
+            company=company,
+            enabled=data["enabled"],
+            amount=data["amount"],
+            threshold=data["threshold"],
+            monthly_limit=data["monthly_limit"],
+            payment_method=card,
+        )
+    except ApplicationError as error:
+        add_application_error(form, error)
+        return False
+    return True

@@ -32,17 +32,22 @@ def edge_connect_cards(profile: SipProfile, rtp_last_port: int) -> dict[str, Any
     servers = edge_servers()
     records = srv_records(domain=settings.SIP_DOMAIN, servers=servers)
     ports = sorted({(s.sip_port, s.tls_port) for s in servers}, key=lambda p: (p[0], p[1] or 0))
+    # Without SRV, a PBX is given host:port, the TLS port when the profile requires TLS.
+    proxies = [f"{s.host}:{s.tls_port if profile.tls_required and s.tls_port else s.sip_port}" for s in servers]
     return {
         "profile": profile,
         "sip_domain": settings.SIP_DOMAIN,
         "servers": servers,
         "primary": servers[0] if servers else None,
-        "backups": servers[1:],
+        "primary_proxy": proxies[0] if proxies else "",
+        "backup_proxies": proxies[1:],
         "ports": ports,
         "zone": srv_zone(records),
         "rtp_last_port": rtp_last_port,
         "edge_rtp_min": settings.EDGE_RTP_PORT_MIN,
         "edge_rtp_max": settings.EDGE_RTP_PORT_MAX,
+        "rtp_range": f"8000–{rtp_last_port}",
+        "edge_rtp_range": f"{settings.EDGE_RTP_PORT_MIN}–{settings.EDGE_RTP_PORT_MAX}",
     }
 
 
