@@ -431,7 +431,7 @@ SIP_DOMAIN = env_str("SIP_DOMAIN", "sip.skypemanager.invalid")
 # The edge's public host names, shown on the "Connect your PBX" page until edge
 # nodes are managed in the portal (primary first).
 EDGE_PUBLIC_HOSTS = env_list("EDGE_PUBLIC_HOSTS", ["sip1.skypemanager.invalid", "sip2.skypemanager.invalid"])
-# Private, loopback, link-local and reserved source addresses are refused for IP
+# Private, loopback, link-local, reserved and documentation-range source addresses are refused for IP
 # authentication unless this is on (tests and lab set-ups on loopback).
 ALLOW_PRIVATE_SIP_ADDRESSES = env_bool("ALLOW_PRIVATE_SIP_ADDRESSES", default=False)
 # The SIP edge (apps.edge). Nodes and carriers are rows (admin, `manage.py edge_node`); sync

@@ -34,6 +34,7 @@ from django.db.models import F, QuerySet
 from django.db.models.functions import Coalesce, Greatest
 from django.db.models.lookups import GreaterThanOrEqual, LessThan
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from apps.audit.services import audit_record
 from apps.billing.charges.services import charge_record
@@ -69,7 +70,7 @@ def prorated_minutes(*, at: datetime, period_start: datetime, period_end: dateti
 
 
 def _plural(count: int) -> str:
-    return f"{count} US minute bundle{'s' if count != 1 else ''}"
+    return ngettext("%(n)d US minute bundle", "%(n)d US minute bundles", count) % {"n": count}
 
 
 def _count(value: Any) -> int:

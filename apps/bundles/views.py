@@ -7,6 +7,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import ngettext
 
 from apps.billing.pages import confirm_page, priced_post
 from apps.billing.quotes import Quote
@@ -42,7 +43,7 @@ class ProfileBundlesView(SipProfileDetailView):
             data = form.cleaned_data
             count = data["count"]
             buying = data["action"] == "buy"
-            bundles = f"{count} US minute bundle{'s' if count != 1 else ''}"
+            bundles = ngettext("%(n)d US minute bundle", "%(n)d US minute bundles", count) % {"n": count}
 
             def change() -> HttpResponse:
                 try:

@@ -29,7 +29,10 @@ class BusinessAccountOutputSerializer(serializers.Serializer):  # type: ignore[t
         source="sip_profile.public_id", allow_null=True, default=None, help_text="The profile it is routed to."
     )
     sip_profile_name = serializers.CharField(source="sip_profile.name", allow_null=True, default=None)
-    signin_enabled = serializers.BooleanField(help_text="False while the account is routed to a profile.")
+    signin_enabled = serializers.BooleanField(
+        help_text="Whether the account can be signed in to with its name (in an app or phone, which then takes "
+        "its calls). False while the account is routed to a profile: its calls ring the profile's PBX instead."
+    )
     sip_address = serializers.SerializerMethodField()
     call_button_html = serializers.SerializerMethodField(
         help_text='A copy-paste “call us” button for a website: an <a href="sip:…"> link.'

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import ngettext
 
 from apps.callerid import services
 from apps.callerid.models import CallerIdCountry, Landline
@@ -123,7 +124,8 @@ class CallerIdCountryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def delete_model(self, request: HttpRequest, obj: CallerIdCountry) -> None:
         changed = services.caller_id_country_remove(actor=Actor.from_request(request), country=obj)
         if changed:
-            self.message_user(request, f"Caller ID was removed from {changed} profile(s) presenting numbers in {obj}.")
+            profiles = ngettext("%(n)d profile", "%(n)d profiles", changed) % {"n": changed}
+            self.message_user(request, f"Caller ID was removed from {profiles} presenting numbers in {obj}.")
 
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
         for country in queryset:

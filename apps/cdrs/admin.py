@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django.utils.translation import ngettext
 
 from apps.cdrs import imports, services
 from apps.cdrs.forms import CdrImportForm
@@ -90,7 +91,8 @@ class CdrAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         count = services.cdrs_requeue_failed(
             actor=Actor.from_request(request), cdr_ids=list(queryset.values_list("pk", flat=True))
         )
-        self.message_user(request, f"{count} CDR{'s' if count != 1 else ''} queued to be rated again.")
+        queued = ngettext("%(n)d CDR queued", "%(n)d CDRs queued", count) % {"n": count}
+        self.message_user(request, f"{queued} to be rated again.")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # through the import

@@ -35,7 +35,7 @@ class RateDeckAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type
         return ImportJob.objects.select_related("rate_deck", "created_by")
 
     change_list_template = "admin/rating/ratedeck/change_list.html"
-    list_display = ("name", "currency", "effective_from", "status", "rate_count", "created_at", "import_link")
+    list_display = ("display_name", "currency", "effective_from", "status", "rate_count", "created_at", "import_link")
     list_filter = ("currency", "status")
     search_fields = ("name",)
     readonly_fields = ("public_id", "name", "currency", "effective_from", "status", "rate_count", "created_at")
@@ -78,7 +78,7 @@ class RateDeckAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type
             except ApplicationError as error:
                 self.message_user(request, error.message, messages.ERROR)
             else:
-                self.message_user(request, f"{deck.name} is retired.")
+                self.message_user(request, f"{deck.display_name} is retired.")
 
     # --- CSV import ---------------------------------------------------------------
 
@@ -103,7 +103,7 @@ class RateDeckAdmin(CsvImportAdminMixin, admin.ModelAdmin):  # type: ignore[type
         return [job.rate_deck.currency]
 
     def import_status_lead(self, job: ImportJob) -> str:
-        return format_html("{} deck “{}”, uploaded", job.rate_deck.currency, job.rate_deck.name)
+        return format_html("{} deck “{}”, uploaded", job.rate_deck.currency, job.rate_deck.display_name)
 
 
 @admin.register(Rate)

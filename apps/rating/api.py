@@ -35,7 +35,7 @@ class RateLookupRateSerializer(serializers.Serializer):  # type: ignore[type-arg
     first_increment = serializers.IntegerField(help_text="Seconds billed first.")
     next_increment = serializers.IntegerField(help_text="Seconds billed after the first increment.")
     deck = serializers.UUIDField(help_text="The rate deck in force.")
-    deck_name = serializers.CharField()
+    deck_name = serializers.CharField(help_text="The deck's display name, e.g. “GBP rates from 1 Jan 2026”.")
     effective_from = serializers.DateTimeField(help_text="When that deck took effect.")
 
 
@@ -103,7 +103,7 @@ class RateLookupApi(CompanyScopedAPIView):
                         "first_increment": rate.first_increment,
                         "next_increment": rate.next_increment,
                         "deck": rate.deck.public_id,
-                        "deck_name": rate.deck.name,
+                        "deck_name": rate.deck.display_name,
                         "effective_from": rate.deck.effective_from,
                     }
                 ),

@@ -40,6 +40,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import ngettext
 
 from apps.billing.ledger.services import Posting, ledger_post_many, platform_account, profile_accounts
 from apps.billing.models import LedgerAccount, LedgerTransaction
@@ -526,7 +527,7 @@ class CompanyCalls:
 
     @property
     def description(self) -> str:
-        return f"Calls: {self.calls} call{'s' if self.calls != 1 else ''} rated"
+        return "Calls: " + ngettext("%(n)d call rated", "%(n)d calls rated", self.calls) % {"n": self.calls}
 
 
 @dataclass(slots=True)

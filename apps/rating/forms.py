@@ -12,7 +12,13 @@ class RateDeckImportForm(CsvUploadForm):
     max_bytes = imports.MAX_FILE_BYTES
     max_rows = imports.MAX_ROWS
     currency = forms.ChoiceField(choices=Currency.choices)
-    name = forms.CharField(max_length=200, required=False, help_text="Defaults to the file's name.")
+    name = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Display name",
+        help_text="What customers see on the Rates page and in the API (never the file's name). "
+        "Empty: the currency and the date it takes effect, e.g. “GBP rates from 1 Jan 2026”.",
+    )
     field_order = ["currency", "name", "file"]
 
 

@@ -34,7 +34,9 @@ class RateDeck(PublicModel):
         RETIRED = "retired", "Retired"
 
     currency = models.CharField(max_length=3, choices=Currency.choices)
-    name = models.CharField(max_length=200)
+    # What customers see (the Rates page, the API); never the uploaded file's name, which only
+    # staff see (on the import job). Empty: display_name says the currency and the date.
+    name = models.CharField(max_length=200, blank=True)
     # Read from the file: null until the import has checked it.
     effective_from = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
@@ -63,7 +65,16 @@ class RateDeck(PublicModel):
 
     def __str__(self) -> str:
         when = self.effective_from.strftime("%Y-%m-%d %H:%M") if self.effective_from else "—"
-        return f"{self.name} ({self.currency}, from {when})"
+        return f"{self.display_name} ({self.currency}, from {when})"
+
+    @property
+    def display_name(self) -> str:
+        """The name customers see: the one staff gave, else "GBP rates from 1 Jan 2026"."""
+        if self.name:
+            return self.name
+        if self.effective_from is None:
+            return f"{self.currency} rates"
+        return f"{self.currency} rates from {self.effective_from.day} {self.effective_from:%b %Y}"
 
 
 class Rate(models.Model):

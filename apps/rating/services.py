@@ -129,7 +129,11 @@ class RateDeckImport(CsvImport[imports.RateValues]):
     def queued(cls, job: ImportJob, **options: Any) -> tuple[RateDeck, dict[str, Any]]:
         currency, name = options["currency"], options["name"]
         deck = RateDeck.objects.create(
-            currency=currency, name=(name or job.filename)[:200], import_job=job, created_by=job.created_by
+            # The file's name stays on the job, for staff: customers see the deck's display name.
+            currency=currency,
+            name=name.strip()[:200],
+            import_job=job,
+            created_by=job.created_by,
         )
         return deck, {"currency": {"before": None, "after": currency}}
 
@@ -167,7 +171,7 @@ class RateDeckImport(CsvImport[imports.RateValues]):
     def _refusal(self, clash: RateDeck | None) -> list[RowError]:
         assert self.effective_from is not None
         message = (
-            f"effective_date: the {self.deck.currency} deck “{clash.name}” already takes effect at "
+            f"effective_date: the {self.deck.currency} deck “{clash.display_name}” already takes effect at "
             f"{self.effective_from.isoformat()}; retire it first or choose another date."
             if clash is not None
             else "The decks changed during the import; upload again."

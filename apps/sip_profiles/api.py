@@ -20,7 +20,11 @@ from apps.sip_profiles.selectors import with_details
 
 
 class AllowedAddressSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    address = serializers.CharField(help_text="An IPv4/IPv6 host, or a network up to /24 (IPv4) or /64 (IPv6).")
+    address = serializers.CharField(
+        help_text="The PBX's public IPv4/IPv6 host, or a network up to /24 (IPv4) or /64 (IPv6). Private, "
+        "loopback, link-local and multicast addresses are refused, and so are the documentation ranges "
+        "(192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32) as reserved for documentation."
+    )
     port = serializers.IntegerField(required=False, min_value=1, max_value=65535, help_text="Default 5060 (TLS 5061).")
     transport = serializers.ChoiceField(AllowedAddress.Transport.choices, required=False, default="udp")
 

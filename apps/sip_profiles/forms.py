@@ -7,6 +7,8 @@ from django import forms
 from apps.core.exceptions import ApplicationError
 from apps.sip_profiles.models import MAX_CHANNELS, MIN_CHANNELS, SipProfile
 
+EXAMPLE_ADDRESS_LINE = "81.2.69.160 5060 udp"
+
 
 def addresses_to_text(addresses: list[dict[str, Any]]) -> str:
     return "\n".join(f"{a['address']} {a['port']} {a['transport']}" for a in addresses)
@@ -55,10 +57,11 @@ class SipProfileForm(forms.Form):
     )
     allowed_ips = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "203.0.113.10 5060 udp"}),
+        # A public address, one the form accepts (an example from a documentation range is refused).
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": EXAMPLE_ADDRESS_LINE}),
         label="Allowed addresses",
-        help_text="For IP authentication: one per line, address or network (up to /24, IPv6 /64), "
-        "then the SIP port (5060) and transport (udp, tcp or tls).",
+        help_text="For IP authentication: one per line, your PBX's public address or network (up to /24, "
+        f"IPv6 /64), then the SIP port (5060) and transport (udp, tcp or tls), e.g. {EXAMPLE_ADDRESS_LINE}.",
     )
     channels = forms.IntegerField(
         min_value=MIN_CHANNELS,

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from django.db import DatabaseError, transaction
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from apps.billing.charges.items import charge_item_label
 from apps.billing.charges.services import charge_record
@@ -41,7 +42,9 @@ def _renew_one(*, pk: int, now: datetime) -> bool:
             actor=Actor.system(),
             company=profile.company,
             kind=Charge.Kind.CHANNELS,
-            description=f"{profile.channels} channel{'s' if profile.channels > 1 else ''} on {profile.name}, "
+            description=ngettext("%(n)d channel", "%(n)d channels", profile.channels)
+            % {"n": profile.channels}
+            + f" on {profile.name}, "
             f"{period_start:%d %b} to {period_end:%d %b %Y}",
             quantity=profile.channels,
             unit_price=unit_price,

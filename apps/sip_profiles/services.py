@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from apps.audit.services import audit_record, diff, snapshot
 from apps.billing.charges.items import charge_item_label
@@ -109,7 +110,17 @@ class CleanAddress:
         return {"address": self.network, "port": self.port, "transport": self.transport}
 
 
+# Addresses for examples in documentation (RFC 5737, RFC 3849): no PBX has one. Python counts
+# them as private; a customer who copied an example is told what they are.
+DOCUMENTATION_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+
+
 def _refused_range(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str | None:
+    for documentation in DOCUMENTATION_NETWORKS:
+        if documentation.version == network.version and network.subnet_of(documentation):  # type: ignore[arg-type]
+            return "documentation"
     for attribute, label in (
         ("is_loopback", "loopback"),
         ("is_link_local", "link-local"),
@@ -158,6 +169,12 @@ def clean_addresses(entries: Iterable[Mapping[str, Any]]) -> list[CleanAddress]:
             ]
             continue
         refused = _refused_range(network)
+        if refused == "documentation" and not settings.ALLOW_PRIVATE_SIP_ADDRESSES:
+            errors[f"{prefix}.address"] = [
+                f"{network} is reserved for documentation (an example address, not a real one): "
+                "enter your PBX's public address."
+            ]
+            continue
         if refused and not settings.ALLOW_PRIVATE_SIP_ADDRESSES:
             errors[f"{prefix}.address"] = [
                 f"{network} is a {refused} address; the edge only sees your PBX's public address."
@@ -252,8 +269,11 @@ def _check_counts(channels: Any, bundles: Any, *, creating: bool = False) -> tup
     if bundles > channels:
         if creating:
             raise ApplicationError(
-                f"A profile holds at most one US minute bundle per channel: {channels} channel"
-                f"{'s' if channels != 1 else ''} take at most {channels} bundle{'s' if channels != 1 else ''}.",
+                "A profile holds at most one US minute bundle per channel: "
+                + ngettext(
+                    "%(n)d channel takes at most %(n)d bundle.", "%(n)d channels take at most %(n)d bundles.", channels
+                )
+                % {"n": channels},
                 field="us_minute_bundles",
                 code="bundles_exceed_channels",
             )
@@ -275,7 +295,7 @@ class ChannelsPrice:
 
     def description(self, *, name: str, at: datetime) -> str:
         return (
-            f"{self.added} channel{'s' if self.added > 1 else ''} on {name}, "
+            ngettext("%(n)d channel", "%(n)d channels", self.added) % {"n": self.added} + f" on {name}, "
             f"{at:%d %b} to {self.period_end:%d %b %Y} (prorated)"
         )
 
@@ -428,8 +448,8 @@ def sip_profile_channels_quote(*, profile: SipProfile, channels: Any, at: dateti
         return quote_make(
             company=company,
             amount=Decimal("0"),
-            description=f"{channels} channel{'s' if channels != 1 else ''} on {profile.name}: no charge "
-            "(fewer channels take effect at once and are not refunded).",
+            description=ngettext("%(n)d channel", "%(n)d channels", channels) % {"n": channels}
+            + f" on {profile.name}: no charge (fewer channels take effect at once and are not refunded).",
             period_end=period_end,
             basis=((f"channel:{period_end:%Y-%m-%d}", added, Decimal("0")),),
         )

@@ -15,6 +15,7 @@ from apps.core.models import ImportJob
 from apps.rating.models import BlockedPrefix, Rate, RateDeck
 from apps.rating.selectors import rate_for
 from apps.rating.services import rate_deck_import_create, rate_deck_import_run
+from tests.conftest import client_as
 from tests.factories import UserFactory
 from tests.rating.factories import big_deck_csv, csv_row, deck_csv, small_deck
 
@@ -223,3 +224,37 @@ def test_staff_block_a_prefix_in_the_admin_with_an_audit_row(staff) -> None:
     blocked = BlockedPrefix.objects.get(prefix="+3389")
     assert blocked.country == "FR"
     assert AuditEvent.objects.filter(action="blocked_prefix.created", object_id=str(blocked.pk)).exists()
+
+
+def test_a_deck_uploaded_without_a_name_is_shown_to_customers_by_currency_and_date_never_its_file(
+    staff, company, owner
+) -> None:
+    text = deck_csv(csv_row("44", "United Kingdom", "GB", "landline", "0.010000", "0", "60", "60"))
+    deck = rate_deck_import_create(
+        actor=Actor(user=staff), currency="GBP", filename="ops-export-final-v7.csv", content=text.encode()
+    )
+    assert deck.import_job is not None
+    rate_deck_import_run(job_id=deck.import_job.pk)
+    client = client_as(owner)
+
+    page = client.get("/rates/", {"number": "+44 20 7946 0958"}).content.decode()
+    api = client.get("/api/v1/rates/lookup/", {"number": "+44 20 7946 0958"}).json()
+
+    assert "GBP rates from 1 Jan 2026" in page
+    assert api["rate"]["deck_name"] == "GBP rates from 1 Jan 2026"
+    assert "ops-export-final-v7" not in page
+    assert "ops-export-final-v7" not in str(api)
+    assert deck.import_job.filename == "ops-export-final-v7.csv"  # staff still see the file they sent
+
+
+def test_a_deck_named_by_staff_is_shown_by_that_name(staff, company, owner) -> None:
+    text = deck_csv(csv_row("44", "United Kingdom", "GB", "landline", "0.010000", "0", "60", "60"))
+    deck = rate_deck_import_create(
+        actor=Actor(user=staff), currency="GBP", filename="x.csv", content=text.encode(), name="Standard rates 2026"
+    )
+    assert deck.import_job is not None
+    rate_deck_import_run(job_id=deck.import_job.pk)
+
+    api = client_as(owner).get("/api/v1/rates/lookup/", {"number": "+44 20 7946 0958"}).json()
+
+    assert api["rate"]["deck_name"] == "Standard rates 2026"

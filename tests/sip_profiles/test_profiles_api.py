@@ -16,10 +16,12 @@ from apps.business_accounts.models import BusinessAccount
 from apps.companies.models import Company, Role
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
+from apps.sip_profiles.forms import EXAMPLE_ADDRESS_LINE
 from apps.sip_profiles.models import AllowedAddress, ChannelChange, SipProfile
 from apps.sip_profiles.services import sip_profile_create, sip_profile_update
 from tests.conftest import client_as
 from tests.factories import CompanyFactory, member
+from tests.helpers.confirm import post_confirmed
 from tests.helpers.queries import SIGNED_IN, expect_queries
 from tests.helpers.races import run_concurrently
 from tests.sip_profiles.factories import digest_profile, held_number, ip_profile
@@ -158,6 +160,55 @@ def test_private_loopback_link_local_and_multicast_addresses_are_refused(company
 
     assert response.status_code == 400
     assert "public address" in response.json()["errors"]["allowed_ips.0.address"][0]
+
+
+@override_settings(ALLOW_PRIVATE_SIP_ADDRESSES=False)
+@pytest.mark.parametrize("address", ["203.0.113.10", "198.51.100.0/28", "192.0.2.7", "2001:db8::5"])
+def test_an_address_from_a_documentation_range_is_refused_as_reserved_for_documentation(
+    company, owner, address
+) -> None:
+    response = client_as(owner).post(
+        URL, {"name": "Office", "auth_method": "ip", "channels": 1, "allowed_ips": [{"address": address}]}
+    )
+
+    assert response.status_code == 400
+    message = response.json()["errors"]["allowed_ips.0.address"][0]
+    assert "is reserved for documentation" in message
+    assert "private" not in message
+    assert not SipProfile.objects.exists()
+
+
+@override_settings(ALLOW_PRIVATE_SIP_ADDRESSES=False)
+def test_the_ip_form_example_is_an_address_the_form_accepts(company, owner) -> None:
+    page = client_as(owner)
+    form = page.get("/sip-profiles/new/").content.decode()
+    example = EXAMPLE_ADDRESS_LINE
+
+    _, created = post_confirmed(
+        page,
+        "/sip-profiles/new/",
+        {"name": "Office", "auth_method": "ip", "channels": "1", "us_minute_bundles": "0", "allowed_ips": example},
+    )
+
+    assert f'placeholder="{example}"' in form
+    assert created.status_code == 302, created.content.decode()[:2000]
+    address = SipProfile.objects.get(name="Office").allowed_addresses.get()
+    assert (address.network.removesuffix("/32"), address.port, address.transport) == ("81.2.69.160", 5060, "udp")
+
+
+@pytest.mark.parametrize(
+    ("channels", "message"),
+    [(1, "1 channel takes at most 1 bundle."), (3, "3 channels take at most 3 bundles.")],
+)
+def test_too_many_bundles_for_the_channels_is_said_in_good_grammar(company, owner, channels, message) -> None:
+    response = client_as(owner).post(
+        URL, {"name": "Office", "auth_method": "registration", "channels": channels, "us_minute_bundles": channels + 1}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"]["us_minute_bundles"] == [
+        f"A profile holds at most one US minute bundle per channel: {message}"
+    ]
 
 
 def test_an_ip_profile_needs_an_address_and_a_digest_profile_takes_none(company, owner) -> None:
