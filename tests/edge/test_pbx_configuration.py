@@ -176,7 +176,9 @@ def test_the_firewall_rules_name_the_nodes_addresses_and_both_rtp_ranges(
     ]
     assert "not used while the profile requires TLS" in html
     # The servers card says the same of media: the edge's range and the PBX's own.
-    assert "Media on the edge: UDP 30000–40000, to and from your PBX's RTP ports UDP 8000–8020" in html
+    # (Each value is a copyable <code> with its button: compared as the text a reader sees.)
+    text = " ".join(re.sub(r"<button[^>]*>Copy</button>|<[^>]+>", "", html).split())
+    assert "Media on the edge: UDP 30000–40000, to and from your PBX's RTP ports UDP 8000–8020" in text
 
 
 def test_the_configuration_carries_the_password_right_after_creation(company: Any, owner: Any, settings: Any) -> None:
