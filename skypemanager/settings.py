@@ -266,7 +266,7 @@ REST_FRAMEWORK = {
     "DEFAULT_METADATA_CLASS": "apps.core.metadata.Metadata",
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.Pagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
     # Counted in Redis, one atomic increment per request, per API key or session user.
     "DEFAULT_THROTTLE_CLASSES": ["apps.core.throttling.ApiRateThrottle"],
@@ -300,6 +300,26 @@ SPECTACULAR_SETTINGS = {
         "CreditPurchaseStatusEnum": "apps.billing.models.CreditPurchase.Status",
         "CreditPurchaseMethodEnum": "apps.billing.models.CreditPurchase.Method",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.schema.describe_common_fields",
+    ],
+    "TAGS": [
+        {"name": "company", "description": "The company the request acts for: its details and purchase policy."},
+        {"name": "members", "description": "The company's members and their roles."},
+        {"name": "invitations", "description": "Inviting people to the company by e-mail."},
+        {"name": "verification", "description": "Company verification: higher limits, bank wire, landlines."},
+        {"name": "api-keys", "description": "API keys: managed by signed-in owners and admins only."},
+        {"name": "sip-profiles", "description": "SIP profiles (trunks): credentials, channels, credit, bundles."},
+        {"name": "business-accounts", "description": "Callable names routed to a SIP profile."},
+        {"name": "numbers", "description": "Online Numbers: buying, routing and releasing them."},
+        {"name": "caller-ids", "description": "Caller IDs: Online Numbers and proven landlines."},
+        {"name": "credit", "description": "Balances, credit purchases (Stripe, bank wire) and auto-recharge."},
+        {"name": "payment-methods", "description": "Cards saved at Stripe for later payments."},
+        {"name": "ledger", "description": "The company balance's statement."},
+        {"name": "rates", "description": "What calls cost."},
+        {"name": "audit-events", "description": "Who changed what, when and from where."},
+    ],
     "APPEND_COMPONENTS": {
         "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer", "description": "An API key."}}
     },

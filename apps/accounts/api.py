@@ -46,12 +46,23 @@ class ApiKeyListApi(_SessionOnly):
         name = serializers.CharField(max_length=80)
         role = serializers.ChoiceField(ApiKey.ROLES)
 
-    @extend_schema(responses=ApiKeyOutputSerializer(many=True))
+    @extend_schema(
+        summary="List API keys",
+        description="The company's API keys, newest first, revoked ones included; never the keys themselves. "
+        "Keys are managed by a signed-in owner or admin (session and CSRF token), never with an API key.",
+        responses=ApiKeyOutputSerializer(many=True),
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(ApiKeyOutputSerializer(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: ApiKeyCreatedSerializer})
+    @extend_schema(
+        summary="Create an API key",
+        description="A new key acting for the company with `role` (admin, billing or viewer; at most your own "
+        "rights: 403 otherwise). The whole key is in this answer only (`Cache-Control: no-store`): store it now.",
+        request=InputSerializer,
+        responses={201: ApiKeyCreatedSerializer},
+    )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -61,11 +72,20 @@ class ApiKeyListApi(_SessionOnly):
 
 
 class ApiKeyDetailApi(_SessionOnly):
-    @extend_schema(responses=ApiKeyOutputSerializer)
+    @extend_schema(
+        summary="Get an API key",
+        description="One key's name, role, visible prefix and use; never the key itself.",
+        responses=ApiKeyOutputSerializer,
+    )
     def get(self, request: Request, id: str) -> Response:
         return Response(ApiKeyOutputSerializer(self.get_object()).data)
 
-    @extend_schema(responses=ApiKeyOutputSerializer, description="Revoke the key.")
+    @extend_schema(
+        summary="Revoke an API key",
+        description="The key stops working at once (401 `authentication_failed` for its next request). It stays "
+        "listed with `revoked_at`; revoking it again is a 400 `already_revoked`.",
+        responses={204: None},
+    )
     def delete(self, request: Request, id: str) -> Response:
-        api_key = services.api_key_revoke(actor=self.actor, api_key=self.get_object())
-        return Response(ApiKeyOutputSerializer(api_key).data)
+        services.api_key_revoke(actor=self.actor, api_key=self.get_object())
+        return Response(status=204)

@@ -43,13 +43,22 @@ class _AuditBase(CompanyScopedAPIView):
 class AuditEventListApi(_AuditBase):
     filterset_class = AuditEventFilter
 
-    @extend_schema(responses={200: AuditEventOutputSerializer(many=True), 400: ERROR})
+    @extend_schema(
+        summary="List audit events",
+        description="Who changed what in the company, when and from where, newest first; filter by action, "
+        "object, actor and time (`since`, `until`: ISO 8601 with a time zone).",
+        responses={200: AuditEventOutputSerializer(many=True), 400: ERROR},
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(AuditEventOutputSerializer(page, many=True).data)
 
 
 class AuditEventDetailApi(_AuditBase):
-    @extend_schema(responses=AuditEventOutputSerializer)
+    @extend_schema(
+        summary="Get an audit event",
+        description="One change: the actor, the object and the fields' values before and after (`changes`).",
+        responses=AuditEventOutputSerializer,
+    )
     def get(self, request: Request, id: str) -> Response:
         return Response(AuditEventOutputSerializer(self.get_object()).data)

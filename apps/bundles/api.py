@@ -87,11 +87,18 @@ class ProfileBundlesApi(CompanyScopedAPIView):
         }
         return self.OutputSerializer(data).data  # type: ignore[no-any-return]
 
-    @extend_schema(responses=OutputSerializer, operation_id="sip_profile_bundles")
+    @extend_schema(
+        summary="Get a profile's US minute bundles",
+        description="The bundles the profile holds, this period's minutes and what one more bundle would add "
+        "and cost now.",
+        responses=OutputSerializer,
+        operation_id="sip_profile_bundles",
+    )
     def get(self, request: Request, id: str) -> Response:
         return Response(self._output(self.get_object()))
 
     @extend_schema(
+        summary="Buy or cancel US minute bundles",
         request=InputSerializer,
         responses={200: or_quote(OutputSerializer, name="ProfileBundlesOrQuote")},
         parameters=[idempotency.HEADER_PARAMETER, QUOTE_PARAMETER],

@@ -84,12 +84,24 @@ class BusinessAccountListApi(CompanyScopedAPIView):
     def scope_queryset(self, queryset: Any) -> Any:
         return selectors.with_relations(queryset)
 
-    @extend_schema(responses={200: BusinessAccountOutputSerializer(many=True), 400: ERROR})
+    @extend_schema(
+        summary="List business accounts",
+        description="The company's business accounts (callable names such as `sales.acme`), with the profile "
+        "each is routed to; filter by `search` or by the profile they are routed to.",
+        responses={200: BusinessAccountOutputSerializer(many=True), 400: ERROR},
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(BusinessAccountOutputSerializer(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: BusinessAccountOutputSerializer})
+    @extend_schema(
+        summary="Create a business account",
+        description="A callable name, unique across the service, optionally linked to a member and routed to "
+        "one of the company's profiles at once; an account whose routing is refused is not created either. "
+        "A name already taken is a 400 on `name`.",
+        request=InputSerializer,
+        responses={201: BusinessAccountOutputSerializer},
+    )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -128,11 +140,21 @@ class BusinessAccountDetailApi(CompanyScopedAPIView):
     def scope_queryset(self, queryset: Any) -> Any:
         return queryset.select_related("company", "sip_profile", "member__user")
 
-    @extend_schema(responses=BusinessAccountOutputSerializer)
+    @extend_schema(
+        summary="Get a business account",
+        description="One business account: its SIP address, routing and a copy-paste call button.",
+        responses=BusinessAccountOutputSerializer,
+    )
     def get(self, request: Request, id: str) -> Response:
         return Response(BusinessAccountOutputSerializer(self.get_object()).data)
 
-    @extend_schema(request=InputSerializer, responses=BusinessAccountOutputSerializer)
+    @extend_schema(
+        summary="Update a business account",
+        description="Change the display name, the linked member or the routing (`sip_profile`: a profile id, "
+        "or null to unassign); all changes are made together or not at all. The name is fixed (400 on `name`).",
+        request=InputSerializer,
+        responses=BusinessAccountOutputSerializer,
+    )
     def patch(self, request: Request, id: str) -> Response:
         account = self.get_object()
         serializer = self.InputSerializer(data=request.data)
@@ -150,7 +172,12 @@ class BusinessAccountDetailApi(CompanyScopedAPIView):
                 account = services.business_account_assign(actor=self.actor, account=account, profile=profile)
         return Response(BusinessAccountOutputSerializer(self.get_object()).data)
 
-    @extend_schema(responses={204: None}, description="Delete an account. Refused while numbers ring it.")
+    @extend_schema(
+        summary="Delete a business account",
+        responses={204: None},
+        description="Delete the account; its name can then be taken again. Refused with a 400 `has_numbers` while "
+        "Online Numbers ring it: unassign them first.",
+    )
     def delete(self, request: Request, id: str) -> Response:
         services.business_account_delete(actor=self.actor, account=self.get_object())
         return Response(status=204)

@@ -57,11 +57,24 @@ class CompanyApi(CompanyScopedAPIView):
         }
         return self.OutputSerializer(data).data
 
-    @extend_schema(responses=OutputSerializer, operation_id="company_retrieve")
+    @extend_schema(
+        summary="Get the company",
+        description="The company the request acts for (an API key's company, or a signed-in member's current "
+        "company): its name, country, currency, verification and purchase policy, and your role in it.",
+        responses=OutputSerializer,
+        operation_id="company_retrieve",
+    )
     def get(self, request: Request) -> Response:
         return Response(self._output())
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer, operation_id="company_update")
+    @extend_schema(
+        summary="Update the company",
+        description="Change the name or country (owners and admins). The currency is fixed when the company is "
+        "created: sending another is a 400 on `currency`; any other field is a 400 too.",
+        request=InputSerializer,
+        responses=OutputSerializer,
+        operation_id="company_update",
+    )
     def patch(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -87,7 +100,11 @@ class MemberListApi(CompanyScopedAPIView):
     def scope_queryset(self, queryset: Any) -> Any:
         return queryset.select_related("user").order_by("created_at")
 
-    @extend_schema(responses={200: MemberOutputSerializer(many=True), 400: ERROR})
+    @extend_schema(
+        summary="List members",
+        description="The company's members and their roles, oldest first; filter by `role`.",
+        responses={200: MemberOutputSerializer(many=True), 400: ERROR},
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(MemberOutputSerializer(page, many=True).data)
@@ -103,11 +120,21 @@ class MemberDetailApi(CompanyScopedAPIView):
     def scope_queryset(self, queryset: Any) -> Any:
         return queryset.select_related("user", "company")
 
-    @extend_schema(responses=MemberOutputSerializer)
+    @extend_schema(
+        summary="Get a member",
+        description="One membership: who, and with which role.",
+        responses=MemberOutputSerializer,
+    )
     def get(self, request: Request, id: str) -> Response:
         return Response(MemberOutputSerializer(self.get_object()).data)
 
-    @extend_schema(request=InputSerializer, responses=MemberOutputSerializer)
+    @extend_schema(
+        summary="Change a member's role",
+        description="Only an owner makes or unmakes owners (403 otherwise), and the company always keeps one "
+        "owner (400).",
+        request=InputSerializer,
+        responses=MemberOutputSerializer,
+    )
     def patch(self, request: Request, id: str) -> Response:
         membership = self.get_object()
         serializer = self.InputSerializer(data=request.data)
@@ -117,7 +144,12 @@ class MemberDetailApi(CompanyScopedAPIView):
         )
         return Response(MemberOutputSerializer(membership).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        summary="Remove a member",
+        description="The person loses access to the company at once. Only an owner removes an owner, and the "
+        "last owner cannot be removed (400).",
+        responses={204: None},
+    )
     def delete(self, request: Request, id: str) -> Response:
         services.membership_remove(actor=self.actor, membership=self.get_object())
         return Response(status=204)
@@ -144,15 +176,22 @@ class InvitationListApi(CompanyScopedAPIView):
     def scope_queryset(self, queryset: Any) -> Any:
         return queryset.select_related("invited_by").order_by("-created_at")
 
-    @extend_schema(responses=InvitationOutputSerializer(many=True))
+    @extend_schema(
+        summary="List invitations",
+        description="Invitations sent by the company, newest first, whatever their status.",
+        responses=InvitationOutputSerializer(many=True),
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(InvitationOutputSerializer(page, many=True).data)
 
     @extend_schema(
+        summary="Invite someone",
         request=InputSerializer,
         responses={201: InvitationOutputSerializer},
-        description="Invite someone by e-mail. The accept link is e-mailed to them and expires after 7 days.",
+        description="Invite someone by e-mail with a role. The accept link is e-mailed to them and expires after "
+        "7 days; a new invitation to the same address revokes the pending one. An existing member is a 400 on "
+        "`email`.",
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
@@ -170,14 +209,23 @@ class InvitationDetailApi(CompanyScopedAPIView):
     def scope_queryset(self, queryset: Any) -> Any:
         return queryset.select_related("invited_by", "company")
 
-    @extend_schema(responses=InvitationOutputSerializer)
+    @extend_schema(
+        summary="Get an invitation",
+        description="One invitation and its status.",
+        responses=InvitationOutputSerializer,
+    )
     def get(self, request: Request, id: str) -> Response:
         return Response(InvitationOutputSerializer(self.get_object()).data)
 
-    @extend_schema(responses=InvitationOutputSerializer, description="Revoke a pending invitation.")
+    @extend_schema(
+        summary="Revoke an invitation",
+        description="Its link stops working at once; it stays listed as `revoked`. An invitation that is no "
+        "longer pending is a 400 `not_pending`.",
+        responses={204: None},
+    )
     def delete(self, request: Request, id: str) -> Response:
-        invitation = services.invitation_revoke(actor=self.actor, invitation=self.get_object())
-        return Response(InvitationOutputSerializer(invitation).data)
+        services.invitation_revoke(actor=self.actor, invitation=self.get_object())
+        return Response(status=204)
 
 
 class VerificationApi(CompanyScopedAPIView):
@@ -238,11 +286,25 @@ class VerificationApi(CompanyScopedAPIView):
             ).data
         )
 
-    @extend_schema(responses=OutputSerializer, operation_id="verification_retrieve")
+    @extend_schema(
+        summary="Get the company's verification",
+        description="Whether the company is verified, its purchase policy now and once verified, and its "
+        "latest verification request.",
+        responses=OutputSerializer,
+        operation_id="verification_retrieve",
+    )
     def get(self, request: Request) -> Response:
         return self._output()
 
-    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={201: OutputSerializer})
+    @extend_schema(
+        summary="Ask for verification",
+        description="Send the company's legal details with 1 to 5 documents (multipart; PDF, PNG or JPEG) for "
+        "staff to review. Verified companies get higher purchase limits, bank wire and landline caller IDs. "
+        "A request under review, or a company already verified, is a 409 (`already_pending`, "
+        "`already_verified`).",
+        request={"multipart/form-data": InputSerializer},
+        responses={201: OutputSerializer, 409: ERROR},
+    )
     def post(self, request: Request) -> Response:
         data: dict[str, Any] = {key: request.data.get(key) for key in request.data if key != "documents"}
         data["documents"] = request.FILES.getlist("documents")

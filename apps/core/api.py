@@ -49,9 +49,16 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
 ERROR = inline_serializer(
     "ApiError",
     {
-        "detail": serializers.CharField(),
-        "code": serializers.CharField(),
-        "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+        "detail": serializers.CharField(help_text="What went wrong, for a person: the first field message if one."),
+        "code": serializers.CharField(
+            help_text="What went wrong, for a program: `invalid`, `parse_error`, `not_authenticated`, "
+            "`permission_denied`, `not_found`, `throttled`, or the rule's own code (each operation names its own)."
+        ),
+        "errors": serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField()),
+            help_text="Each field that is not valid, with its messages (`non_field_errors`: the request as a "
+            "whole; nested fields are joined with dots, `allowed_ips.0.address`). Empty for other errors.",
+        ),
     },
 )
 

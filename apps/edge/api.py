@@ -69,7 +69,13 @@ class ProfileStatusApi(CompanyScopedAPIView):
     def scope_queryset(self, queryset: Any) -> Any:
         return queryset.filter(deleted_at__isnull=True)
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(
+        summary="Get a profile's live status",
+        description="Registrations and calls in progress right now, asked of every edge node in parallel. The "
+        "answer comes within about a second whatever the nodes do: a node that does not answer in time is listed "
+        "with `reachable: false` and its error, and `complete` is false. Not cached (`Cache-Control: no-store`).",
+        responses=OutputSerializer,
+    )
     def get(self, request: Request, id: str) -> Response:
         profile = self.get_object()
         live = profile_live_state(profile=profile)

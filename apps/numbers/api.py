@@ -61,7 +61,12 @@ class AvailableNumberListApi(CompanyScopedAPIView):
         price_3_months = _price()
         price_12_months = _price()
 
-    @extend_schema(responses={200: OutputSerializer(many=True), 400: ERROR})
+    @extend_schema(
+        summary="List numbers for sale",
+        description="Online Numbers in stock that the company may buy, with the price of a 3- and a 12-month "
+        "term in its currency; filter by country, area, digits and type.",
+        responses={200: OutputSerializer(many=True), 400: ERROR},
+    )
     def get(self, request: Request) -> Response:
         queryset = self.filter_queryset(selectors.available_numbers())
         page = self.paginate_queryset(queryset)
@@ -107,12 +112,17 @@ class NumberListApi(_NumberBase):
             required=False, allow_null=True, default=None, help_text="A business account to route the calls to."
         )
 
-    @extend_schema(responses={200: NumberOutputSerializer(many=True), 400: ERROR})
+    @extend_schema(
+        summary="List the company's numbers",
+        description="The company's Online Numbers, active first, then ended ones; filter by status and auto-renewal.",
+        responses={200: NumberOutputSerializer(many=True), 400: ERROR},
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(NumberOutputSerializer(page, many=True).data)
 
     @extend_schema(
+        summary="Buy a number",
         request=InputSerializer,
         parameters=[QUOTE_PARAMETER],
         responses={201: NumberOutputSerializer, 200: QuoteSerializer, 400: ERROR, 403: ERROR, 409: ERROR},
@@ -148,11 +158,17 @@ class NumberDetailApi(_NumberBase):
         )
         auto_renew = serializers.BooleanField(required=False)
 
-    @extend_schema(responses={200: NumberOutputSerializer, 404: ERROR})
+    @extend_schema(
+        summary="Get a number",
+        description="One of the company's Online Numbers: its term, price, period and the business account it "
+        "rings; ended numbers stay readable.",
+        responses={200: NumberOutputSerializer, 404: ERROR},
+    )
     def get(self, request: Request, id: str) -> Response:
         return Response(NumberOutputSerializer(self.get_object()).data)
 
     @extend_schema(
+        summary="Change a number",
         request=InputSerializer,
         parameters=[QUOTE_PARAMETER],
         responses={200: or_quote(NumberOutputSerializer, name="NumberOrQuote"), 400: ERROR, 403: ERROR, 404: ERROR},
@@ -179,10 +195,12 @@ class NumberDetailApi(_NumberBase):
         return Response(NumberOutputSerializer(self.get_object()).data)
 
     @extend_schema(
-        responses={200: NumberOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        summary="Release a number",
+        responses={204: None, 400: ERROR, 403: ERROR, 404: ERROR},
         description="Release the number now: it stops receiving calls and is no longer presented as caller ID. "
-        "The rest of the period is not refunded; the number spends 30 days in quarantine. Returns the ended number.",
+        "The rest of the period is not refunded; the number spends 30 days in quarantine. It stays readable "
+        "with status `ended`; releasing it again is a 400 `ended`.",
     )
     def delete(self, request: Request, id: str) -> Response:
         services.number_release(actor=self.actor, subscription=self.get_object())
-        return Response(NumberOutputSerializer(self.get_object()).data)
+        return Response(status=204)

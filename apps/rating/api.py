@@ -67,6 +67,12 @@ class RateLookupApi(CompanyScopedAPIView):
         rate = RateLookupRateSerializer(allow_null=True, help_text="The matched rate, when the number is callable.")
 
     @extend_schema(
+        summary="Look up a call's rate",
+        description="What a call to `number` costs in the company's currency (per minute, connection fee, "
+        "billing increments), by the longest matching prefix of the rate deck in force (or in force at `at`); "
+        "or why the number may never be called (emergency, special-service, operator, premium-rate: "
+        "`callable: false`). A number that is not valid is a 400 on `number`; no deck in force that prices it "
+        "is a 404 `no_rate`.",
         parameters=[FilterSerializer],
         responses={200: OutputSerializer, 400: ERROR, 404: ERROR},
     )
@@ -155,6 +161,11 @@ class SipProfileCallPolicyApi(CompanyScopedAPIView):
         reason = serializers.CharField(help_text="The same, for a person; empty when paid calls are allowed.")
         checked_at = serializers.DateTimeField()
 
-    @extend_schema(responses={200: OutputSerializer, 404: ERROR})
+    @extend_schema(
+        summary="Get a profile's call policy",
+        description="What the SIP edge lets the profile do right now: paid outbound calls (active and a positive "
+        "balance), US calls on bundle minutes, inbound calls; and why paid calls are refused, when they are.",
+        responses={200: OutputSerializer, 404: ERROR},
+    )
     def get(self, request: Request, id: str) -> Response:
         return Response(self.OutputSerializer(call_policy(self.get_object())).data)

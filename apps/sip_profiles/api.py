@@ -139,18 +139,27 @@ class SipProfileListApi(_Base):
             "/api/v1/sip-profiles/{id}/bundles/.",
         )
 
-    @extend_schema(responses={200: SipProfileOutputSerializer(many=True), 400: ERROR})
+    @extend_schema(
+        summary="List SIP profiles",
+        description="The company's SIP profiles (trunks), by name, with their provisioning on each edge node; "
+        "filter by status, authentication method or `search` (name, description, SIP username).",
+        responses={200: SipProfileOutputSerializer(many=True), 400: ERROR},
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(SipProfileOutputSerializer(page, many=True).data)
 
     @extend_schema(
+        summary="Create a SIP profile",
+        description="A new trunk for a PBX: `registration` (SIP digest: a username and password are issued; the "
+        "password is in this answer only, with `Cache-Control: no-store`) or `ip` (calls are recognised by the "
+        "`allowed_ips` they come from). Its first channels (and any `us_minute_bundles`) are charged from the "
+        "company balance, prorated to the renewal day (the day of creation, at most the 28th). The profile is then "
+        "pushed to every edge node (`provisioning`). A name already used is a 400 `name_taken`. With `?quote=1`: "
+        "the same checks, and 200 with what it would charge, creating nothing.",
         request=InputSerializer,
         parameters=[QUOTE_PARAMETER],
-        responses={201: SipProfileCreatedSerializer, 200: QuoteSerializer, 400: ERROR},
-        description="Creates a profile; its first channels (and any `us_minute_bundles`) are charged from the company "
-        "balance, prorated to the renewal day (the day of creation, at most the 28th). With `?quote=1`: the same "
-        "checks, and 200 with what it would charge, creating nothing.",
+        responses={201: SipProfileCreatedSerializer, 200: QuoteSerializer, 400: ERROR, 409: ERROR},
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
@@ -169,17 +178,25 @@ class SipProfileDetailApi(_Base):
     class InputSerializer(_ProfileFields):
         status = serializers.ChoiceField(SipProfile.Status.choices, required=False)
 
-    @extend_schema(responses=SipProfileOutputSerializer)
+    @extend_schema(
+        summary="Get a SIP profile",
+        description="One profile with its addresses, channels, caller ID and provisioning on each edge node.",
+        responses=SipProfileOutputSerializer,
+    )
     def get(self, request: Request, id: str) -> Response:
         return Response(SipProfileOutputSerializer(self.get_object()).data)
 
     @extend_schema(
+        summary="Update a SIP profile",
+        description="Changes the fields sent (the others are kept); `allowed_ips`, when sent, replaces the list. "
+        "More `channels` are charged from the company balance, prorated to the renewal day; fewer take effect at "
+        "once, with no refund. The authentication method is fixed (400 on `auth_method`); bundles change through "
+        "`sip-profiles/{id}/bundles/` (400 on `us_minute_bundles`). The edge nodes take the change within seconds "
+        "(`provisioning`). With `?quote=1`: 200 with a Quote for the `channels` sent (the profile's own if none is "
+        "sent), changing nothing.",
         request=InputSerializer,
         parameters=[QUOTE_PARAMETER],
         responses={200: or_quote(SipProfileOutputSerializer, name="SipProfileOrQuote"), 400: ERROR},
-        description="Changes the fields sent. More `channels` are charged from the company balance, prorated to the "
-        "renewal day; fewer take effect at once, with no refund. With `?quote=1`: 200 with a Quote for the "
-        "`channels` sent (the profile's own if none is sent), changing nothing.",
     )
     def patch(self, request: Request, id: str) -> Response:
         profile = self.get_object()
@@ -203,9 +220,10 @@ class SipProfileDetailApi(_Base):
         return Response(SipProfileOutputSerializer(self.get_object()).data)
 
     @extend_schema(
+        summary="Delete a SIP profile",
         responses={204: None},
-        description="Deletes the profile for you (history is kept): its business accounts and number routing "
-        "are released and the edge stops accepting its PBX.",
+        description="Deletes the profile for you (its calls, charges and audit history are kept): its business "
+        "accounts and number routing are released and the edge stops accepting its PBX. It is then 404.",
     )
     def delete(self, request: Request, id: str) -> Response:
         services.sip_profile_delete(actor=self.actor, profile=self.get_object())
@@ -218,7 +236,14 @@ class SipProfileResetPasswordApi(_Base):
         sip_domain = serializers.CharField()
         password = serializers.CharField(help_text="Shown only in this response.")
 
-    @extend_schema(request=None, responses=OutputSerializer)
+    @extend_schema(
+        summary="Issue a new SIP password",
+        description="A new password for a registration profile, in this answer only (`Cache-Control: "
+        "no-store`); the old one stops working once the edge nodes take the change. An IP profile has no "
+        "password: 400 `no_password`. Send no body.",
+        request=None,
+        responses=OutputSerializer,
+    )
     def post(self, request: Request, id: str) -> Response:
         profile = self.get_object()
         password = services.sip_profile_reset_password(actor=self.actor, profile=profile)

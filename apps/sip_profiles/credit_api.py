@@ -54,11 +54,21 @@ class ProfileCreditApi(CompanyScopedAPIView):
             }
         ).data
 
-    @extend_schema(responses=OutputSerializer, operation_id="sip_profile_credit")
+    @extend_schema(
+        summary="Get a profile's credit",
+        description="The profile's balance (what calls are charged to) and its latest 50 allocations.",
+        responses=OutputSerializer,
+        operation_id="sip_profile_credit",
+    )
     def get(self, request: Request, id: str) -> Response:
         return Response(self._output(self.get_object()))
 
     @extend_schema(
+        summary="Allocate or take back credit",
+        description="`allocate` moves `amount` from the company balance to the profile; `take_back` moves it "
+        "back. Either is refused with a 400 `insufficient_funds` on `amount` when the balance it comes from "
+        "does not hold it. "
+        "Answers the profile's credit after the move.",
         request=InputSerializer,
         responses={201: OutputSerializer},
         parameters=[idempotency.HEADER_PARAMETER],
@@ -103,11 +113,21 @@ class ProfileAutoRechargeApi(CompanyScopedAPIView):
     def scope_queryset(self, queryset: Any) -> Any:
         return queryset.filter(deleted_at__isnull=True).select_related("company")
 
-    @extend_schema(responses=OutputSerializer, operation_id="sip_profile_auto_recharge_retrieve")
+    @extend_schema(
+        summary="Get a profile's auto-recharge",
+        description="Whether credit is allocated automatically from the company balance when the profile "
+        "balance falls below the threshold, and how much was this month.",
+        responses=OutputSerializer,
+        operation_id="sip_profile_auto_recharge_retrieve",
+    )
     def get(self, request: Request, id: Any) -> Response:
         return Response(self.OutputSerializer(profile_auto_recharge_state(self.get_object())).data)
 
     @extend_schema(
+        summary="Set a profile's auto-recharge",
+        description="Set all four settings at once. When on, `amount` is allocated from the company balance "
+        "each time the profile balance falls below `threshold`, up to `monthly_limit` a calendar month (UTC); "
+        "`monthly_limit` is at least `amount`.",
         request=InputSerializer,
         responses={200: OutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
         operation_id="sip_profile_auto_recharge_update",

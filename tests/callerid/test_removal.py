@@ -67,8 +67,8 @@ def test_a_withdrawn_landline_comes_off_every_profile(
     with django_capture_on_commit_callbacks(execute=True):
         response = client_as(company_admin).delete(f"/api/v1/caller-ids/{in_use.public_id}/")
 
-    assert response.status_code == 200
-    assert response.json()["status"] == "withdrawn"
+    assert (response.status_code, response.content) == (204, b"")
+    assert client_as(company_admin).get(f"/api/v1/caller-ids/{in_use.public_id}/").json()["status"] == "withdrawn"
     assert_removed_and_told(company, owner, company_admin, mailoutbox, "because the landline was withdrawn")
 
 

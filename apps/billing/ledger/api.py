@@ -37,7 +37,13 @@ class CreditApi(CompanyScopedAPIView):
         company_balance = serializers.DecimalField(max_digits=16, decimal_places=4)
         profiles = ProfileBalanceSerializer(many=True, help_text="Every SIP profile with its balance, by name.")
 
-    @extend_schema(responses=OutputSerializer, operation_id="credit_balances")
+    @extend_schema(
+        summary="Get the balances",
+        description="The company balance (credit bought, not yet allocated) and each live SIP profile's balance "
+        "(what its calls are charged to), in the company's currency.",
+        responses=OutputSerializer,
+        operation_id="credit_balances",
+    )
     def get(self, request: Request) -> Response:
         company = self.company
         balances = selectors.profile_balances(company)
@@ -66,7 +72,14 @@ class StatementApi(CompanyScopedAPIView):
     queryset = LedgerEntry.objects.none()
     filterset_class = StatementFilter
 
-    @extend_schema(responses={200: EntrySerializer(many=True), 400: ERROR}, operation_id="ledger_list")
+    @extend_schema(
+        summary="List statement entries",
+        description="The company balance's statement, newest first: each entry's date, kind, description, amount "
+        "(+ credit, - debit) and the balance after it; filter by `month` (YYYY-MM) or `kind`, or read a SIP "
+        "profile's balance with `profile`.",
+        responses={200: EntrySerializer(many=True), 400: ERROR},
+        operation_id="ledger_list",
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(selectors.statement_entries(company=self.company)))
         return self.get_paginated_response(EntrySerializer(page, many=True).data)

@@ -95,13 +95,17 @@ class PurchaseListApi(CompanyScopedAPIView):
         return queryset.order_by("-created_at", "-id")
 
     @extend_schema(
-        responses={200: PurchaseOutputSerializer(many=True), 400: ERROR}, operation_id="credit_purchases_list"
+        summary="List credit purchases",
+        description="The company's credit purchases, newest first, whatever their status; filter by status and method.",
+        responses={200: PurchaseOutputSerializer(many=True), 400: ERROR},
+        operation_id="credit_purchases_list",
     )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(PurchaseOutputSerializer(page, many=True).data)
 
     @extend_schema(
+        summary="Buy credit",
         request=InputSerializer,
         parameters=[idempotency.HEADER_PARAMETER],
         responses={201: OutputSerializer, 400: ERROR, 402: ERROR, 403: ERROR, 409: ERROR, 502: ERROR},
@@ -168,6 +172,7 @@ class PurchaseDetailApi(CompanyScopedAPIView):
     queryset = CreditPurchase.objects.all()
 
     @extend_schema(
+        summary="Get a credit purchase",
         responses={200: PurchaseOutputSerializer, 404: ERROR, 502: ERROR},
         operation_id="credit_purchases_retrieve",
         description="One purchase. A card or PayPal purchase still awaiting payment is checked with Stripe "
@@ -201,9 +206,14 @@ class PurchaseReceiptApi(CompanyScopedAPIView):
     queryset = CreditPurchase.objects.all()
 
     @extend_schema(
-        responses={(200, "application/pdf"): OpenApiTypes.BINARY, 404: ERROR},
+        summary="Download a purchase's receipt",
+        responses={
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The receipt, a PDF file."),
+            404: ERROR,
+        },
         operation_id="credit_purchases_receipt",
-        description="The PDF receipt of a paid (or later refunded) purchase.",
+        description="The PDF receipt of a paid (or later refunded) purchase, as an attachment. A purchase that "
+        "was not paid has none: 404.",
     )
     def get(self, request: Request, id: str) -> HttpResponse:
         purchase = self.get_object()
@@ -236,18 +246,28 @@ class PaymentMethodListApi(_PaymentMethodBase):
     """Cards saved for later payments (saved when paying by card on the credit page). Only the
     brand, last four digits and expiry are known to us; the card itself is held by Stripe."""
 
-    @extend_schema(responses=PaymentMethodOutputSerializer(many=True), operation_id="payment_methods_list")
+    @extend_schema(
+        summary="List saved cards",
+        responses=PaymentMethodOutputSerializer(many=True),
+        operation_id="payment_methods_list",
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(PaymentMethodOutputSerializer(page, many=True).data)
 
 
 class PaymentMethodDetailApi(_PaymentMethodBase):
-    @extend_schema(responses={200: PaymentMethodOutputSerializer, 404: ERROR}, operation_id="payment_methods_retrieve")
+    @extend_schema(
+        summary="Get a saved card",
+        description="One saved card: brand, last four digits, expiry and whether auto-recharge charges it.",
+        responses={200: PaymentMethodOutputSerializer, 404: ERROR},
+        operation_id="payment_methods_retrieve",
+    )
     def get(self, request: Request, id: str) -> Response:
         return Response(PaymentMethodOutputSerializer(self.get_object()).data)
 
     @extend_schema(
+        summary="Remove a saved card",
         responses={204: OpenApiResponse(description="Removed."), 403: ERROR, 404: ERROR, 502: ERROR},
         operation_id="payment_methods_destroy",
         description="Remove the card: it is detached from the company at Stripe and can no longer be charged.",
@@ -259,10 +279,11 @@ class PaymentMethodDetailApi(_PaymentMethodBase):
 
 class PaymentMethodDefaultApi(_PaymentMethodBase):
     @extend_schema(
+        summary="Make a card the default",
         request=None,
         responses={200: PaymentMethodOutputSerializer, 403: ERROR, 404: ERROR},
         operation_id="payment_methods_make_default",
-        description="Make this the card auto-recharge charges.",
+        description="Make this the card auto-recharge charges (when its settings name no card). Send no body.",
     )
     def post(self, request: Request, id: str) -> Response:
         card = payment_methods.payment_method_set_default(actor=self.actor, method=self.get_object())

@@ -59,11 +59,18 @@ class AutoRechargeApi(CompanyScopedAPIView):
     def _state(self) -> Response:
         return Response(self.OutputSerializer(auto_recharge_state(self.company)).data)
 
-    @extend_schema(responses=OutputSerializer, operation_id="credit_auto_recharge_retrieve")
+    @extend_schema(
+        summary="Get the company auto-recharge",
+        description="The company auto-recharge settings and state: this month's total, failures, and whether "
+        "a recharge is being charged now.",
+        responses=OutputSerializer,
+        operation_id="credit_auto_recharge_retrieve",
+    )
     def get(self, request: Request) -> Response:
         return self._state()
 
     @extend_schema(
+        summary="Set the company auto-recharge",
         request=InputSerializer,
         responses={200: OutputSerializer, 400: ERROR, 403: ERROR},
         operation_id="credit_auto_recharge_update",
