@@ -318,6 +318,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "payment-methods", "description": "Cards saved at Stripe for later payments."},
         {"name": "ledger", "description": "The company balance's statement."},
         {"name": "rates", "description": "What calls cost."},
+        {"name": "calls", "description": "The company's calls: how each was paid and what it cost (JSON or CSV)."},
         {"name": "audit-events", "description": "Who changed what, when and from where."},
     ],
     "APPEND_COMPONENTS": {

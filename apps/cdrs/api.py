@@ -116,6 +116,7 @@ class CallListApi(CompanyScopedAPIView):
 
     @extend_schema(
         operation_id="calls_list",
+        summary="List calls",
         description=(
             "Every call of the company (refused ones too), newest first by (started_at, id), with its "
             "destination, how it was paid and its cost; calls no rate covers are listed with "

@@ -23,6 +23,26 @@ def choice_filter(choices: type[models.Choices], **kwargs: Any) -> django_filter
     )
 
 
+class _StrictBooleanField(forms.NullBooleanField):
+    """true/false (or 1/0); anything else is an error, where django-filter's boolean quietly
+    filters nothing (`?auto_renew=yes` listed every row)."""
+
+    widget = forms.TextInput
+
+    def to_python(self, value: Any) -> bool | None:  # type: ignore[override]  # None: no filter
+        text = str(value).strip().lower() if value is not None else ""
+        if text in ("", "true", "1", "false", "0"):
+            return None if not text else text in ("true", "1")
+        raise forms.ValidationError("Send true or false.", code="invalid")
+
+    def validate(self, value: Any) -> None:
+        pass
+
+
+class BooleanFilter(django_filters.BooleanFilter):
+    field_class = _StrictBooleanField
+
+
 class _CleanedCharField(forms.CharField):
     """Text put through a domain cleaner; the cleaner's ApplicationError is this field's error."""
 

@@ -109,8 +109,9 @@ class AutoSchema(SpectacularAutoSchema):
         codes += ["429", "503"]
         for code in codes:
             if code not in responses:
+                # Errors are JSON whatever the view renders otherwise (a CSV list, a PDF).
                 responses[code] = self._get_response_for_code(
-                    OpenApiResponse(ERROR, description=ERROR_DESCRIPTIONS[code]), code
+                    OpenApiResponse(ERROR, description=ERROR_DESCRIPTIONS[code]), code, ["application/json"]
                 )
         return dict(sorted(responses.items()))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
-from apps.core.filters import CleanedCharFilter
+from apps.core.filters import BooleanFilter, CleanedCharFilter
 from apps.numbers import selectors
 from apps.numbers.models import NumberSubscription, OnlineNumber
 
@@ -37,6 +37,8 @@ class AvailableNumberFilter(django_filters.FilterSet):
 
 
 class NumberSubscriptionFilter(django_filters.FilterSet):
+    auto_renew = BooleanFilter(help_text="true: numbers that renew themselves; false: those that end.")
+
     class Meta:
         model = NumberSubscription
         fields = ["status", "auto_renew"]

@@ -147,3 +147,15 @@ def test_a_page_size_that_is_not_a_whole_number_in_range_is_a_400_naming_it(comp
     assert "from 1 to 200" in answers[0].json()["detail"]
     assert (page.status_code, list(page.json()["errors"])) == (400, ["page"])
     assert (past_the_end.status_code, past_the_end.json()["code"]) == (404, "not_found")
+
+
+def test_a_boolean_filter_takes_true_or_false_and_refuses_anything_else(company, owner) -> None:
+    from tests.conftest import client_as
+
+    client = client_as(owner)
+    refused = [client.get("/api/v1/numbers/", {"auto_renew": v}) for v in ("yes", "1.6e308", "")]
+    taken = [client.get("/api/v1/numbers/", {"auto_renew": v}).status_code for v in ("true", "false", "1", "0")]
+
+    assert [(r.status_code, list(r.json()["errors"])) for r in refused[:2]] == [(400, ["auto_renew"])] * 2
+    assert refused[2].status_code == 200  # an empty filter filters nothing
+    assert taken == [200, 200, 200, 200]
