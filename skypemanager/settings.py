@@ -319,6 +319,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "ledger", "description": "The company balance's statement."},
         {"name": "rates", "description": "What calls cost."},
         {"name": "calls", "description": "The company's calls: how each was paid and what it cost (JSON or CSV)."},
+        {"name": "reports", "description": "Monthly reports: summary, usage, purchases and allocations."},
         {"name": "audit-events", "description": "Who changed what, when and from where."},
     ],
     "APPEND_COMPONENTS": {

@@ -153,6 +153,7 @@ class SummaryApi(ReportApi):
 
     @extend_schema(
         operation_id="reports_summary",
+        summary="Get a month's summary report",
         description=(
             "Where the company's credit went in a month (UTC): credit bought and refunded, allocated to and "
             "taken back from profiles, and spent on calls, channels, US minute bundles and Online Numbers, "
@@ -185,6 +186,7 @@ class UsageApi(ReportApi):
 
     @extend_schema(
         operation_id="reports_usage",
+        summary="Get a month's usage report",
         description=(
             "The month's calls per profile, per destination (the country and class of the rate that covers "
             "the number dialled) and per day: calls, answered, billable minutes, US bundle minutes, cost, "
@@ -239,6 +241,7 @@ class PurchasesReportApi(ReportApi):
 
     @extend_schema(
         operation_id="reports_purchases",
+        summary="Get a month's purchases report",
         description=(
             "The credit purchases started in the month, oldest first (id, created_at, method, status, amount, "
             "amount_received, succeeded_at, refunded_at), with what they credited and refunded. "
@@ -280,6 +283,7 @@ class AllocationsApi(ReportApi):
 
     @extend_schema(
         operation_id="reports_allocations",
+        summary="Get a month's allocations report",
         description=(
             "Per SIP profile: the credit allocated to it and taken back in the month (from the ledger), its "
             "channels and US minute bundles now, and what its calls of the month cost. `?format=csv`: one "
