@@ -256,6 +256,7 @@ REST_FRAMEWORK = {
     # Deny by default: every view opts in to what it allows.
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.negotiation.ContentNegotiation",
     # DRF's parsers, with depth and NUL checks on every body (apps/core/parsers.py).
     "DEFAULT_PARSER_CLASSES": [
         "apps.core.parsers.JSONParser",

@@ -24,6 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from apps.billing.ledger.selectors import company_balance
@@ -131,8 +132,19 @@ def quote_check(quote: Quote, fingerprint: str | None) -> None:
 # --- The API: `?quote=1` on the action's own endpoint ---------------------------------
 
 
+_YES = {"1", "true", "yes"}
+_NO = {"0", "false", "no"}
+
+
 def wants_quote(request: Request) -> bool:
-    return request.query_params.get(QUOTE_PARAM, "").lower() in {"1", "true", "yes"}
+    """`quote=1` (or true, yes) asks for a quote; left out (or 0, false, no) the request acts.
+    Anything else is a 400: a client that meant to ask for a price is never charged instead."""
+    given = {value.strip().lower() for value in request.query_params.getlist(QUOTE_PARAM)}
+    if not given or given <= _NO:
+        return False
+    if given <= _YES:
+        return True
+    raise ValidationError({QUOTE_PARAM: ["Use quote=1 (or true) for a quote without buying, or leave it out."]})
 
 
 QUOTE_PARAMETER = OpenApiParameter(

@@ -159,3 +159,23 @@ def test_a_boolean_filter_takes_true_or_false_and_refuses_anything_else(company,
     assert [(r.status_code, list(r.json()["errors"])) for r in refused[:2]] == [(400, ["auto_renew"])] * 2
     assert refused[2].status_code == 200  # an empty filter filters nothing
     assert taken == [200, 200, 200, 200]
+
+
+def test_an_unknown_format_is_a_400_naming_the_parameter(owner_api) -> None:
+    response = owner_api.get("/api/v1/reports/summary/?format=%05")
+
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/json")
+    assert "format" in response.json()["errors"]
+    assert owner_api.get("/api/v1/reports/summary/?format=csv").status_code == 200
+
+
+def test_a_quote_parameter_that_is_not_yes_or_no_is_a_400_and_buys_nothing(owner_api) -> None:
+    from apps.sip_profiles.models import SipProfile
+
+    body = {"name": "Quoted PBX", "auth_method": "registration", "channels": 1}
+    response = owner_api.post("/api/v1/sip-profiles/?quote=null&quote=null", body, format="json")
+
+    assert response.status_code == 400
+    assert "quote" in response.json()["errors"]
+    assert not SipProfile.objects.filter(name="Quoted PBX").exists()

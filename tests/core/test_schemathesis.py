@@ -35,6 +35,11 @@ from tests.sip_profiles.factories import digest_profile, ip_profile
 # phase still chains operations through the answers, as its links say, with valid data only: its
 # negative steps sent an empty `since` to audit-events/ and called the 200 a mistake, where an empty
 # filter filtering nothing is the API's documented rule (README); the other phases send invalid data.
+#
+# use_after_free is off: DELETE numbers/{id}/ releases the number, and the subscription stays
+# readable with status "ended" (its periods and charges are billing history), which that check
+# calls a deleted resource still there. Every other DELETE removes its resource, and its own tests
+# assert the 204 with no body and the 404 after it.
 CONFIG = """
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
@@ -86,7 +91,7 @@ def test_every_answer_of_the_api_matches_its_schema_and_none_is_a_server_error(
             [
                 *command,
                 *("--url", live_server.url, "--header", f"Authorization: Bearer {key}"),
-                *("--checks", "all", "--phases", phases),
+                *("--checks", "all", "--exclude-checks", "use_after_free", "--phases", phases),
                 *("--max-examples", str(EXAMPLES_PER_OPERATION), "--seed", str(SEED), "--workers", str(WORKERS)),
                 *("--max-time", str(budget), "--request-timeout", "10", "--warnings", "off"),
             ],

@@ -191,6 +191,7 @@ class PurchaseCancelApi(CompanyScopedAPIView):
         request=None,
         responses={200: PurchaseOutputSerializer, 403: ERROR, 404: ERROR, 409: ERROR, 502: ERROR},
         operation_id="credit_purchases_cancel",
+        summary="Cancel a purchase awaiting payment",
         description="Give up a purchase still awaiting payment (or whose payment failed): a card or PayPal "
         "payment is canceled at Stripe, so it can no longer be paid, and the purchase is `canceled`. 409 "
         "`not_cancellable` when it is no longer awaiting payment; 409 `already_paid` when Stripe took the "

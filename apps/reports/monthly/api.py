@@ -84,7 +84,12 @@ def month_parameters(*, profile: bool, by: bool = False) -> list[OpenApiParamete
         OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"], description="csv: the report's table."),
     ]
     if profile:
-        parameters.append(OpenApiParameter("profile", OpenApiTypes.UUID, description="Only this SIP profile."))
+        # A string, not a uuid: empty means every profile (the API's rule for an empty filter).
+        parameters.append(
+            OpenApiParameter(
+                "profile", OpenApiTypes.STR, description="Only this SIP profile (its id); empty: every profile."
+            )
+        )
     if by:
         parameters.append(
             OpenApiParameter(
