@@ -31,7 +31,8 @@ OWNER_PASSWORD = "demo-owner-password-2026"
 # Pages that are not the portal's own layout or not a customer's: the API's (its docs are
 # Swagger UI's page), the staff admin, health checks, Stripe's webhook; allauth's pages are
 # listed by hand below.
-NOT_PORTAL_PAGES = ("api/", "staff/", "accounts/", "health", "stripe/")
+# Not pages a customer reads: the API, staff, sign-in, monitoring, webhooks, the browser icon.
+NOT_PORTAL_PAGES = ("api/", "staff/", "accounts/", "health", "stripe/", "favicon.ico")
 
 
 def pages_without_arguments() -> list[tuple[str, str]]:
