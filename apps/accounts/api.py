@@ -13,13 +13,14 @@ from apps.accounts.models import ApiKey
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import created
+from apps.core.fields import TextField
 
 
 class ApiKeyOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField(source="public_id")
-    name = serializers.CharField()
+    name = TextField()
     role = serializers.ChoiceField(ApiKey.ROLES)
-    prefix = serializers.CharField(help_text="The visible start of the key, to recognise it.")
+    prefix = TextField(help_text="The visible start of the key, to recognise it.")
     created_by = serializers.EmailField(source="created_by.email")
     created_at = serializers.DateTimeField()
     last_used_at = serializers.DateTimeField(allow_null=True)
@@ -27,7 +28,7 @@ class ApiKeyOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 
 class ApiKeyCreatedSerializer(ApiKeyOutputSerializer):
-    key = serializers.CharField(help_text="The whole key. Shown only in this response; store it now.")
+    key = TextField(help_text="The whole key. Shown only in this response; store it now.")
 
 
 class _SessionOnly(CompanyScopedAPIView):
@@ -43,7 +44,7 @@ class _SessionOnly(CompanyScopedAPIView):
 
 class ApiKeyListApi(_SessionOnly):
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        name = serializers.CharField(max_length=80)
+        name = TextField(max_length=80)
         role = serializers.ChoiceField(ApiKey.ROLES)
 
     @extend_schema(

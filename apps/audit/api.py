@@ -12,17 +12,18 @@ from apps.audit.models import AuditEvent
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR
+from apps.core.fields import TextField
 
 
 class AuditEventOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField(source="public_id")
     created_at = serializers.DateTimeField()
-    action = serializers.CharField()
-    actor = serializers.CharField(source="actor_label")
+    action = TextField()
+    actor = TextField(source="actor_label")
     actor_type = serializers.SerializerMethodField()
-    object_type = serializers.CharField()
-    object_id = serializers.CharField()
-    object_repr = serializers.CharField()
+    object_type = TextField()
+    object_id = TextField()
+    object_repr = TextField()
     changes = serializers.JSONField()
     ip_address = serializers.IPAddressField(allow_null=True)
 

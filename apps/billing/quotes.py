@@ -31,6 +31,7 @@ from apps.billing.ledger.selectors import company_balance
 from apps.billing.money import CENTS
 from apps.companies.models import Company
 from apps.core.exceptions import Conflict
+from apps.core.fields import TextField
 from apps.core.money import format_money
 
 QUOTE_PARAM = "quote"
@@ -164,7 +165,7 @@ class QuoteSerializer(serializers.Serializer):  # type: ignore[type-arg]
     amount = serializers.DecimalField(
         max_digits=14, decimal_places=2, help_text="What the request will charge to the company balance."
     )
-    currency = serializers.CharField()
+    currency = TextField()
     balance_now = serializers.DecimalField(max_digits=16, decimal_places=2, help_text="The company balance now.")
     balance_after = serializers.DecimalField(
         max_digits=16,
@@ -172,8 +173,8 @@ class QuoteSerializer(serializers.Serializer):  # type: ignore[type-arg]
         help_text="The company balance after the charge. Below zero, the charge stays unpaid (7 days' grace).",
     )
     period_end = serializers.DateTimeField(allow_null=True, help_text="The end of the period paid for.")
-    description = serializers.CharField(help_text="What is charged, as the statement will say it.")
-    fingerprint = serializers.CharField(help_text="Names the price (unit prices, counts, period).")
+    description = TextField(help_text="What is charged, as the statement will say it.")
+    fingerprint = TextField(help_text="Names the price (unit prices, counts, period).")
 
     class Meta:
         ref_name = "Quote"

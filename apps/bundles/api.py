@@ -15,6 +15,7 @@ from apps.bundles.selectors import BundleSummary, bundle_summary
 from apps.bundles.services import bundles_buy, bundles_buy_quote, bundles_cancel, bundles_cancel_quote
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
+from apps.core.fields import TextField
 from apps.sip_profiles.models import MAX_CHANNELS, SipProfile
 
 
@@ -47,7 +48,7 @@ class ProfileBundlesApi(CompanyScopedAPIView):
         bundles = serializers.IntegerField(help_text="Bundles held; they renew on the profile's renewal day.")
         max_bundles = serializers.IntegerField(help_text="At most one bundle per channel.")
         minutes_per_bundle = serializers.IntegerField()
-        currency = serializers.CharField()
+        currency = TextField()
         monthly_price = serializers.DecimalField(
             max_digits=12, decimal_places=4, allow_null=True, help_text="Per bundle and month."
         )

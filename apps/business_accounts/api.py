@@ -15,12 +15,13 @@ from apps.companies.models import Capability, Company, Membership
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR, created
 from apps.core.exceptions import ApplicationError
+from apps.core.fields import TextField
 
 
 class BusinessAccountOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField(source="public_id")
-    name = serializers.CharField(help_text="The callable name; fixed after creation.")
-    display_name = serializers.CharField()
+    name = TextField(help_text="The callable name; fixed after creation.")
+    display_name = TextField()
     member = serializers.UUIDField(
         source="member.public_id", allow_null=True, default=None, help_text="The linked membership's id."
     )
@@ -28,7 +29,7 @@ class BusinessAccountOutputSerializer(serializers.Serializer):  # type: ignore[t
     sip_profile = serializers.UUIDField(
         source="sip_profile.public_id", allow_null=True, default=None, help_text="The profile it is routed to."
     )
-    sip_profile_name = serializers.CharField(source="sip_profile.name", allow_null=True, default=None)
+    sip_profile_name = TextField(source="sip_profile.name", allow_null=True, default=None)
     signin_enabled = serializers.BooleanField(
         help_text="Whether the account can be signed in to with its name (in an app or phone, which then takes "
         "its calls). False while the account is routed to a profile: its calls ring the profile's PBX instead."
@@ -71,11 +72,11 @@ class BusinessAccountListApi(CompanyScopedAPIView):
     filterset_class = BusinessAccountFilter
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        name = serializers.CharField(
+        name = TextField(
             help_text="6–32 characters: lowercase letters, digits, “.”, “-”, “_”, starting with a letter. "
             "Unique across the service; fixed after creation."
         )
-        display_name = serializers.CharField(max_length=100)
+        display_name = TextField(max_length=100)
         member = serializers.UUIDField(required=False, allow_null=True, help_text="A membership id of the company.")
         sip_profile = serializers.UUIDField(
             required=False, allow_null=True, help_text="Route the new account to this profile at once."
@@ -130,8 +131,8 @@ class BusinessAccountDetailApi(CompanyScopedAPIView):
     write_capability = Capability.MANAGE_SERVICE
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        name = serializers.CharField(required=False, help_text="Fixed after creation; sending another is an error.")
-        display_name = serializers.CharField(required=False, max_length=100)
+        name = TextField(required=False, help_text="Fixed after creation; sending another is an error.")
+        display_name = TextField(required=False, max_length=100)
         member = serializers.UUIDField(required=False, allow_null=True, help_text="A membership id, or null.")
         sip_profile = serializers.UUIDField(
             required=False, allow_null=True, help_text="A profile id to route the account to, or null to unassign."

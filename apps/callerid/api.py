@@ -12,16 +12,17 @@ from apps.callerid.models import Landline
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import created
+from apps.core.fields import TextField
 
 
 class LandlineOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField(source="public_id")
-    number = serializers.CharField(help_text="E.164.")
+    number = TextField(help_text="E.164.")
     status = serializers.ChoiceField(
         Landline.Status.choices, help_text="Set by staff review, expiry (12 months after approval) or withdrawal."
     )
-    reason = serializers.CharField(help_text="Why staff rejected it; empty otherwise.")
-    proof_name = serializers.CharField(help_text="The name of the uploaded proof of ownership.")
+    reason = TextField(help_text="Why staff rejected it; empty otherwise.")
+    proof_name = TextField(help_text="The name of the uploaded proof of ownership.")
     submitted_at = serializers.DateTimeField(source="created_at")
     verified_at = serializers.DateTimeField(allow_null=True)
     expires_at = serializers.DateTimeField(allow_null=True, help_text="When the proof must be renewed.")
@@ -34,7 +35,7 @@ class CallerIdListApi(CompanyScopedAPIView):
     write_capability = Capability.MANAGE_SERVICE
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        number = serializers.CharField(
+        number = TextField(
             help_text="A fixed-line number: E.164 (+44 20 7946 0958) or national in your company's country."
         )
         proof = serializers.FileField(help_text="Proof of ownership (phone bill…): PDF, PNG or JPEG, up to 10 MB.")
@@ -102,9 +103,9 @@ class CallerIdOptionsApi(CompanyScopedAPIView):
     pagination_class = None
 
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        number = serializers.CharField(source="e164", help_text="E.164; send it as a profile's `caller_id`.")
+        number = TextField(source="e164", help_text="E.164; send it as a profile's `caller_id`.")
         kind = serializers.ChoiceField(["online_number", "landline"], help_text="Where the number comes from.")
-        label = serializers.CharField(  # type: ignore[assignment]  # a field named like Field.label
+        label = TextField(  # type: ignore[assignment]  # a field named like Field.label
             help_text="The number as a person reads it, with its kind."
         )
 

@@ -20,6 +20,7 @@ from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR
 from apps.core.exceptions import ApplicationError
+from apps.core.fields import TextField
 from apps.core.keyset import Cursor, keyset_page
 
 PAGE_SIZE = 50
@@ -41,13 +42,11 @@ class CsvRenderer(BaseRenderer):
 class CallOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField(source="public_id")
     profile = serializers.UUIDField(source="profile_id", allow_null=True, help_text="The SIP profile's id.")
-    profile_name = serializers.CharField(allow_null=True)
+    profile_name = TextField(allow_null=True)
     direction = serializers.ChoiceField(Cdr.Direction.choices)
-    caller = serializers.CharField(help_text="E.164.")
-    callee = serializers.CharField(
-        help_text="E.164; a business account's name (on-net); what was dialled (a refused call)."
-    )
-    destination = serializers.CharField(
+    caller = TextField(help_text="E.164.")
+    callee = TextField(help_text="E.164; a business account's name (on-net); what was dialled (a refused call).")
+    destination = TextField(
         allow_null=True, help_text="The rate deck's name for the destination; null where no rate applied."
     )
     started_at = serializers.DateTimeField()
@@ -55,7 +54,7 @@ class CallOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     duration_seconds = serializers.IntegerField()
     billable_seconds = serializers.IntegerField()
     disposition = serializers.ChoiceField(Cdr.Disposition.choices)
-    refusal_reason = serializers.CharField(help_text="Why the edge refused the call (disposition refused), else empty.")
+    refusal_reason = TextField(help_text="Why the edge refused the call (disposition refused), else empty.")
     paid_by = serializers.ChoiceField(
         list(PaidBy.CHOICES),
         help_text="credit (at rate_per_minute), bundle (US minute bundle), bundle_and_credit, free, refused, "
@@ -71,8 +70,8 @@ class CallOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         allow_null=True,
         help_text="What the profile's credit paid; null: not rated yet.",
     )
-    currency = serializers.CharField()
-    note = serializers.CharField(help_text="Rating's note: e.g. which rate was missing.")
+    currency = TextField()
+    note = TextField(help_text="Rating's note: e.g. which rate was missing.")
 
 
 _PAGE = inline_serializer(

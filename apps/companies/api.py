@@ -13,12 +13,13 @@ from apps.companies.filters import MemberFilter
 from apps.companies.models import Capability, Invitation, Membership, Role
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR, created
+from apps.core.fields import TextField
 
 
 class PurchasePolicySerializer(serializers.Serializer):  # type: ignore[type-arg]
-    tier = serializers.CharField()
+    tier = TextField()
     max_purchase = serializers.DecimalField(max_digits=14, decimal_places=2)
-    currency = serializers.CharField()
+    currency = TextField()
     limit_overridden = serializers.BooleanField()
     payment_methods = serializers.ListField(child=serializers.ChoiceField(["card", "paypal", "bank_wire"]))
 
@@ -29,18 +30,18 @@ class CompanyApi(CompanyScopedAPIView):
     write_capability = Capability.MANAGE_COMPANY
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        name = serializers.CharField(max_length=120, required=False)
+        name = TextField(max_length=120, required=False)
         country = CountryField(required=False)
-        currency = serializers.CharField(required=False, help_text="Fixed at creation; sending another is an error.")
+        currency = TextField(required=False, help_text="Fixed at creation; sending another is an error.")
 
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         id = serializers.UUIDField(source="public_id")
-        name = serializers.CharField()
+        name = TextField()
         country = CountryField()
-        currency = serializers.CharField()
-        verification_status = serializers.CharField()
+        currency = TextField()
+        verification_status = TextField()
         purchase_policy = PurchasePolicySerializer()
-        your_role = serializers.CharField()
+        your_role = TextField()
         created_at = serializers.DateTimeField()
 
     def _output(self) -> dict[str, Any]:
@@ -88,7 +89,7 @@ class CompanyApi(CompanyScopedAPIView):
 class MemberOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField(source="public_id")
     email = serializers.EmailField(source="user.email")
-    full_name = serializers.CharField(source="user.full_name")
+    full_name = TextField(source="user.full_name")
     role = serializers.ChoiceField(Role.choices)
     joined_at = serializers.DateTimeField(source="created_at")
 
@@ -234,36 +235,36 @@ class VerificationApi(CompanyScopedAPIView):
     write_capability = Capability.MANAGE_COMPANY
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        legal_name = serializers.CharField(max_length=200)
-        registration_number = serializers.CharField(max_length=64)
-        address_line1 = serializers.CharField(max_length=200)
-        address_line2 = serializers.CharField(max_length=200, required=False, allow_blank=True)
-        city = serializers.CharField(max_length=100)
-        postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
+        legal_name = TextField(max_length=200)
+        registration_number = TextField(max_length=64)
+        address_line1 = TextField(max_length=200)
+        address_line2 = TextField(max_length=200, required=False, allow_blank=True)
+        city = TextField(max_length=100)
+        postal_code = TextField(max_length=20, required=False, allow_blank=True)
         country = CountryField()
         documents = serializers.ListField(child=serializers.FileField(), min_length=1, max_length=5)
 
     class RequestSerializer(serializers.Serializer):  # type: ignore[type-arg]
         id = serializers.UUIDField(source="public_id")
-        status = serializers.CharField()
-        legal_name = serializers.CharField()
-        registration_number = serializers.CharField()
-        address_line1 = serializers.CharField()
-        address_line2 = serializers.CharField()
-        city = serializers.CharField()
-        postal_code = serializers.CharField()
+        status = TextField()
+        legal_name = TextField()
+        registration_number = TextField()
+        address_line1 = TextField()
+        address_line2 = TextField()
+        city = TextField()
+        postal_code = TextField()
         country = CountryField()
-        reason = serializers.CharField(help_text="Why staff rejected the request.")
+        reason = TextField(help_text="Why staff rejected the request.")
         submitted_at = serializers.DateTimeField(source="created_at")
         reviewed_at = serializers.DateTimeField(allow_null=True)
         documents = inline_serializer(
             "VerificationDocument",
-            {"name": serializers.CharField(source="original_name"), "size": serializers.IntegerField()},
+            {"name": TextField(source="original_name"), "size": serializers.IntegerField()},
             many=True,
         )
 
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        status = serializers.CharField()
+        status = TextField()
         purchase_policy = PurchasePolicySerializer()
         if_verified = PurchasePolicySerializer(allow_null=True)
         latest_request = serializers.SerializerMethodField()

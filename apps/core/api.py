@@ -19,6 +19,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core import outages
 from apps.core.exceptions import ApplicationError, ServiceUnavailable
+from apps.core.fields import TextField
 from apps.core.middleware import discard_broken_connections, quiet, request_too_large_detail
 
 logger = logging.getLogger(__name__)
@@ -49,13 +50,13 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
 ERROR = inline_serializer(
     "ApiError",
     {
-        "detail": serializers.CharField(help_text="What went wrong, for a person: the first field message if one."),
-        "code": serializers.CharField(
+        "detail": TextField(help_text="What went wrong, for a person: the first field message if one."),
+        "code": TextField(
             help_text="What went wrong, for a program: `invalid`, `parse_error`, `not_authenticated`, "
             "`permission_denied`, `not_found`, `throttled`, or the rule's own code (each operation names its own)."
         ),
         "errors": serializers.DictField(
-            child=serializers.ListField(child=serializers.CharField()),
+            child=serializers.ListField(child=TextField()),
             help_text="Each field that is not valid, with its messages (`non_field_errors`: the request as a "
             "whole; nested fields are joined with dots, `allowed_ips.0.address`). Empty for other errors.",
         ),

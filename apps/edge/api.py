@@ -11,27 +11,28 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.companies.scoping import CompanyScopedAPIView
+from apps.core.fields import TextField
 from apps.edge.live import ProfileLiveState, profile_live_state
 from apps.edge.models import EdgeNode
 from apps.sip_profiles.models import SipProfile
 
 
 class EdgeRegistrationSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    contact = serializers.CharField(help_text="The Contact URI the PBX registered.")
-    received = serializers.CharField(
+    contact = TextField(help_text="The Contact URI the PBX registered.")
+    received = TextField(
         help_text="The address its REGISTER really came from when it is behind NAT (calls go there); empty otherwise."
     )
-    user_agent = serializers.CharField(help_text="The PBX's User-Agent header (may be empty).")
+    user_agent = TextField(help_text="The PBX's User-Agent header (may be empty).")
     expires_in = serializers.IntegerField(allow_null=True, help_text="Seconds until it expires; null if permanent.")
     expires_at = serializers.DateTimeField(allow_null=True)
-    socket = serializers.CharField(help_text="The node's address it registered to, e.g. udp:198.51.100.7:5060.")
+    socket = TextField(help_text="The node's address it registered to, e.g. udp:198.51.100.7:5060.")
 
 
 class EdgeNodeStatusSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    node = serializers.CharField(help_text="The edge node's name.")
+    node = TextField(help_text="The edge node's name.")
     role = serializers.ChoiceField(EdgeNode.Role.choices)
     reachable = serializers.BooleanField(help_text="False: the node did not answer in time (see `error`).")
-    error = serializers.CharField(help_text="Why the node is not answering; empty when it answered.")
+    error = TextField(help_text="Why the node is not answering; empty when it answered.")
     registered = serializers.BooleanField(
         allow_null=True, help_text="The PBX has a contact on this node; null for IP profiles or a node not answering."
     )

@@ -13,6 +13,7 @@ from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR, created
 from apps.core.exceptions import ApplicationError
+from apps.core.fields import TextField
 from apps.numbers import selectors, services
 from apps.numbers.filters import AvailableNumberFilter, NumberSubscriptionFilter
 from apps.numbers.models import TERMS, NumberSubscription, OnlineNumber
@@ -24,14 +25,14 @@ def _price(**kwargs: Any) -> serializers.DecimalField:
 
 class NumberOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField(source="public_id")
-    number = serializers.CharField(source="number.number", help_text="E.164.")
+    number = TextField(source="number.number", help_text="E.164.")
     country = CountryField(source="number.country")
-    area = serializers.CharField(source="number.area")
+    area = TextField(source="number.area")
     type = serializers.ChoiceField(OnlineNumber.Type.choices, source="number.number_type")
     months = serializers.ChoiceField(TERMS, help_text="The term: each period lasts this many months.")
     auto_renew = serializers.BooleanField()
     price = _price(help_text="Per period, fixed when the number was bought.")
-    currency = serializers.CharField()
+    currency = TextField()
     status = serializers.ChoiceField(NumberSubscription.Status.choices)
     current_period_start = serializers.DateTimeField()
     current_period_end = serializers.DateTimeField(help_text="Renewed or ended at this time.")
@@ -39,7 +40,7 @@ class NumberOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     business_account = serializers.UUIDField(
         source="business_account.public_id", allow_null=True, default=None, help_text="Calls to the number reach it."
     )
-    business_account_name = serializers.CharField(source="business_account.name", allow_null=True, default=None)
+    business_account_name = TextField(source="business_account.name", allow_null=True, default=None)
     created_at = serializers.DateTimeField()
 
 
@@ -53,11 +54,11 @@ class AvailableNumberListApi(CompanyScopedAPIView):
 
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         id = serializers.UUIDField(source="public_id")
-        number = serializers.CharField(help_text="E.164.")
+        number = TextField(help_text="E.164.")
         country = CountryField()
-        area = serializers.CharField()
+        area = TextField()
         type = serializers.ChoiceField(OnlineNumber.Type.choices, source="number_type")
-        currency = serializers.CharField()
+        currency = TextField()
         price_3_months = _price()
         price_12_months = _price()
 
@@ -103,7 +104,7 @@ class NumberListApi(_NumberBase):
     filterset_class = NumberSubscriptionFilter
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        number = serializers.CharField(
+        number = TextField(
             max_length=40, help_text="E.164 (+442079460958), or national in your company's country (020 7946 0958)."
         )
         months = serializers.ChoiceField(TERMS)

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR
+from apps.core.fields import TextField
 from apps.rating import selectors
 from apps.rating.call_policy import Refusal, call_policy
 from apps.rating.models import BlockedPrefix, DestinationClass
@@ -21,21 +22,21 @@ def _rate(**kwargs: Any) -> serializers.DecimalField:
 
 class RateLookupBlockedSerializer(serializers.Serializer):  # type: ignore[type-arg]
     kind = serializers.ChoiceField(BlockedPrefix.Kind.choices)
-    reason = serializers.CharField()
+    reason = TextField()
 
 
 class RateLookupRateSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    prefix = serializers.CharField(help_text="The longest prefix that matched, with +.")
-    destination = serializers.CharField()
-    country = serializers.CharField(help_text="ISO 3166 code; empty for ranges of no country.")
+    prefix = TextField(help_text="The longest prefix that matched, with +.")
+    destination = TextField()
+    country = TextField(help_text="ISO 3166 code; empty for ranges of no country.")
     destination_class = serializers.ChoiceField(DestinationClass.choices)
-    currency = serializers.CharField()
+    currency = TextField()
     price_per_minute = _rate()
     connection_fee = _rate()
     first_increment = serializers.IntegerField(help_text="Seconds billed first.")
     next_increment = serializers.IntegerField(help_text="Seconds billed after the first increment.")
     deck = serializers.UUIDField(help_text="The rate deck in force.")
-    deck_name = serializers.CharField(help_text="The deck's display name, e.g. “GBP rates from 1 Jan 2026”.")
+    deck_name = TextField(help_text="The deck's display name, e.g. “GBP rates from 1 Jan 2026”.")
     effective_from = serializers.DateTimeField(help_text="When that deck took effect.")
 
 
@@ -47,7 +48,7 @@ class RateLookupApi(CompanyScopedAPIView):
     filter_backends: list[Any] = []
 
     class FilterSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        number = serializers.CharField(
+        number = TextField(
             max_length=40,
             help_text="E.164 (+442079460958), or as dialled in your company's country (020 7946 0958, 911).",
         )
@@ -59,7 +60,7 @@ class RateLookupApi(CompanyScopedAPIView):
             ref_name = "RateLookupFilter"
 
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        number = serializers.CharField(help_text="E.164 when the number is valid, else as given.")
+        number = TextField(help_text="E.164 when the number is valid, else as given.")
         callable = serializers.BooleanField(
             help_text="False for emergency, special-service, operator and premium-rate numbers."
         )
@@ -149,7 +150,7 @@ class SipProfileCallPolicyApi(CompanyScopedAPIView):
             "Never depends on the balance."
         )
         balance = serializers.DecimalField(max_digits=16, decimal_places=4)
-        currency = serializers.CharField()
+        currency = TextField()
         us_bundle_minutes_left = serializers.IntegerField(
             source="bundle_minutes_left", help_text="0 when there is no current bundle period or it is suspended."
         )
@@ -158,7 +159,7 @@ class SipProfileCallPolicyApi(CompanyScopedAPIView):
             help_text="The current period's bundle charge is unpaid: its minutes cannot be used."
         )
         refusal = serializers.ChoiceField(REFUSALS, help_text="Why paid calls are refused; empty when allowed.")
-        reason = serializers.CharField(help_text="The same, for a person; empty when paid calls are allowed.")
+        reason = TextField(help_text="The same, for a person; empty when paid calls are allowed.")
         checked_at = serializers.DateTimeField()
 
     @extend_schema(

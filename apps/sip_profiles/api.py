@@ -12,6 +12,7 @@ from apps.billing.quotes import QUOTE_PARAMETER, QuoteSerializer, or_quote, want
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR, created
+from apps.core.fields import TextField
 from apps.sip_profiles import services
 from apps.sip_profiles.filters import SipProfileFilter
 from apps.sip_profiles.hooks import provisioning_of
@@ -20,7 +21,7 @@ from apps.sip_profiles.selectors import with_details
 
 
 class AllowedAddressSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    address = serializers.CharField(
+    address = TextField(
         help_text="The PBX's public IPv4/IPv6 host, or a network up to /24 (IPv4) or /64 (IPv6). Private, "
         "loopback, link-local and multicast addresses are refused, and so are the documentation ranges "
         "(192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32) as reserved for documentation."
@@ -30,12 +31,12 @@ class AllowedAddressSerializer(serializers.Serializer):  # type: ignore[type-arg
 
 
 class NodeProvisioningSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    node = serializers.CharField(help_text="The edge node's name.")
+    node = TextField(help_text="The edge node's name.")
     role = serializers.ChoiceField([("primary", "Primary"), ("secondary", "Secondary")])
-    public_host = serializers.CharField(help_text="The node's host name for your PBX (may be empty).")
+    public_host = TextField(help_text="The node's host name for your PBX (may be empty).")
     state = serializers.ChoiceField(SipProfile.Provisioning.choices)
     synced_at = serializers.DateTimeField(allow_null=True, help_text="When the node last took the profile.")
-    error = serializers.CharField(help_text="Why the last attempt failed; empty unless failed.")
+    error = TextField(help_text="Why the last attempt failed; empty unless failed.")
     attempts = serializers.IntegerField(help_text="Failed attempts since the last success (retried with backoff).")
 
 
@@ -53,11 +54,11 @@ class SipProfileOutputSerializer(serializers.Serializer):  # type: ignore[type-a
         list_serializer_class = _ProfileList
 
     id = serializers.UUIDField(source="public_id")
-    name = serializers.CharField()
-    description = serializers.CharField()
+    name = TextField()
+    description = TextField()
     auth_method = serializers.ChoiceField(SipProfile.AuthMethod.choices)
-    sip_username = serializers.CharField(allow_null=True, help_text="Registration profiles only.")
-    sip_domain = serializers.CharField(source="sip_realm", help_text="The digest realm and registrar domain.")
+    sip_username = TextField(allow_null=True, help_text="Registration profiles only.")
+    sip_domain = TextField(source="sip_realm", help_text="The digest realm and registrar domain.")
     allowed_ips = serializers.SerializerMethodField()
     channels = serializers.IntegerField()
     us_minute_bundles = serializers.IntegerField(
@@ -100,17 +101,17 @@ class SipProfileOutputSerializer(serializers.Serializer):  # type: ignore[type-a
 
 
 class SipProfileCreatedSerializer(SipProfileOutputSerializer):
-    password = serializers.CharField(
+    password = TextField(
         allow_null=True, help_text="The SIP password (registration profiles). Shown only in this response."
     )
 
 
 class _ProfileFields(serializers.Serializer):  # type: ignore[type-arg]
-    name = serializers.CharField(max_length=80)
-    description = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    name = TextField(max_length=80)
+    description = TextField(max_length=300, required=False, allow_blank=True)
     allowed_ips = AllowedAddressSerializer(many=True, required=False)
     channels = serializers.IntegerField(min_value=MIN_CHANNELS, max_value=MAX_CHANNELS)
-    caller_id = serializers.CharField(
+    caller_id = TextField(
         required=False, allow_null=True, allow_blank=True, help_text="E.164 of an Online Number or proven landline."
     )
     withhold_caller_id = serializers.BooleanField(required=False)
@@ -232,9 +233,9 @@ class SipProfileDetailApi(_Base):
 
 class SipProfileResetPasswordApi(_Base):
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        sip_username = serializers.CharField()
-        sip_domain = serializers.CharField()
-        password = serializers.CharField(help_text="Shown only in this response.")
+        sip_username = TextField()
+        sip_domain = TextField()
+        password = TextField(help_text="Shown only in this response.")
 
     @extend_schema(
         summary="Issue a new SIP password",

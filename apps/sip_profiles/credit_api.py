@@ -21,6 +21,7 @@ from apps.billing.recharge.selectors import profile_auto_recharge_state
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR, created
+from apps.core.fields import TextField
 from apps.sip_profiles.models import SipProfile
 
 
@@ -36,7 +37,7 @@ class ProfileCreditApi(CompanyScopedAPIView):
 
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         profile = serializers.UUIDField()
-        currency = serializers.CharField()
+        currency = TextField()
         balance = serializers.DecimalField(max_digits=16, decimal_places=4)
         history = EntrySerializer(many=True)
 

@@ -12,20 +12,21 @@ from apps.billing.ledger.filters import StatementFilter
 from apps.billing.models import LedgerAccount, LedgerEntry
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR
+from apps.core.fields import TextField
 
 
 class EntrySerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField(source="transaction.public_id")
     date = serializers.DateTimeField(source="created_at")
-    kind = serializers.CharField(source="transaction.kind")
-    description = serializers.CharField(source="transaction.description")
+    kind = TextField(source="transaction.kind")
+    description = TextField(source="transaction.description")
     amount = serializers.DecimalField(max_digits=16, decimal_places=4)
     balance_after = serializers.DecimalField(max_digits=16, decimal_places=4)
 
 
 class ProfileBalanceSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField()
-    name = serializers.CharField()
+    name = TextField()
     balance = serializers.DecimalField(max_digits=16, decimal_places=4)
 
 
@@ -33,7 +34,7 @@ class CreditApi(CompanyScopedAPIView):
     """The company balance and each SIP profile's balance."""
 
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        currency = serializers.CharField()
+        currency = TextField()
         company_balance = serializers.DecimalField(max_digits=16, decimal_places=4)
         profiles = ProfileBalanceSerializer(many=True, help_text="Every SIP profile with its balance, by name.")
 

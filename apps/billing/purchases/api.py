@@ -23,6 +23,7 @@ from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR
 from apps.core.exceptions import ApplicationError
+from apps.core.fields import TextField
 
 
 def money_field(**kwargs: Any) -> serializers.DecimalField:
@@ -31,21 +32,21 @@ def money_field(**kwargs: Any) -> serializers.DecimalField:
 
 
 class CardSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    brand = serializers.CharField()
-    last4 = serializers.CharField()
+    brand = TextField()
+    last4 = TextField()
 
 
 class PurchaseOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField(source="public_id")
     amount = money_field(help_text="What was asked for.")
-    currency = serializers.CharField()
+    currency = TextField()
     method = serializers.ChoiceField(CreditPurchase.Method.choices)
     status = serializers.ChoiceField(CreditPurchase.Status.choices)
     amount_received = money_field(allow_null=True, help_text="What was credited: paid at Stripe, or arrived by wire.")
-    wire_reference = serializers.CharField(allow_null=True, help_text="Bank wire: write it on the transfer.")
+    wire_reference = TextField(allow_null=True, help_text="Bank wire: write it on the transfer.")
     wire_instructions = serializers.SerializerMethodField(help_text="Bank wire: account details, amount, reference.")
     card = serializers.SerializerMethodField()
-    failure_message = serializers.CharField()
+    failure_message = TextField()
     receipt_url = serializers.SerializerMethodField(help_text="The PDF receipt (API), once paid.")
     created_at = serializers.DateTimeField()
     succeeded_at = serializers.DateTimeField(allow_null=True)
@@ -84,7 +85,7 @@ class PurchaseListApi(CompanyScopedAPIView):
         )
 
     class OutputSerializer(PurchaseOutputSerializer):
-        client_secret = serializers.CharField(
+        client_secret = TextField(
             allow_null=True,
             help_text="Card or PayPal: the PaymentIntent's client secret for Stripe.js "
             "(confirmCardPayment, confirmPayPalPayment, or 3-D Secure when `requires_action`).",
@@ -227,8 +228,8 @@ class PurchaseReceiptApi(CompanyScopedAPIView):
 
 class PaymentMethodOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField(source="public_id")
-    brand = serializers.CharField()
-    last4 = serializers.CharField()
+    brand = TextField()
+    last4 = TextField()
     exp_month = serializers.IntegerField()
     exp_year = serializers.IntegerField()
     is_default = serializers.BooleanField(help_text="The card auto-recharge charges.")

@@ -16,6 +16,7 @@ from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR
 from apps.core.exceptions import ApplicationError
+from apps.core.fields import TextField
 
 
 class _SettingsInput(serializers.Serializer):  # type: ignore[type-arg]
@@ -30,12 +31,12 @@ class _StateOutput(serializers.Serializer):  # type: ignore[type-arg]
     amount = money_field(allow_null=True)
     threshold = money_field(allow_null=True)
     monthly_limit = money_field(allow_null=True)
-    currency = serializers.CharField()
+    currency = TextField()
     month = serializers.DateField(help_text="The first day of the current month.")
     month_total = money_field(help_text="Recharged this month (including a recharge in progress).")
     consecutive_failures = serializers.IntegerField()
     last_failure_at = serializers.DateTimeField(allow_null=True)
-    last_failure_message = serializers.CharField()
+    last_failure_message = TextField()
 
 
 class AutoRechargeApi(CompanyScopedAPIView):
@@ -54,7 +55,7 @@ class AutoRechargeApi(CompanyScopedAPIView):
             source="payment_method.public_id", allow_null=True, help_text="None: the default card."
         )
         in_flight = serializers.BooleanField(help_text="A recharge is being charged now.")
-        disabled_reason = serializers.CharField(help_text="Why auto-recharge switched itself off, if it did.")
+        disabled_reason = TextField(help_text="Why auto-recharge switched itself off, if it did.")
 
     def _state(self) -> Response:
         return Response(self.OutputSerializer(auto_recharge_state(self.company)).data)

@@ -16,6 +16,7 @@ from apps.cdrs.models import DailyCalls
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR
+from apps.core.fields import TextField
 from apps.reports.monthly import selectors, tables
 from apps.reports.monthly.params import ReportParams, report_params
 
@@ -37,13 +38,13 @@ def money(**kwargs: Any) -> serializers.DecimalField:
 
 
 class MonthSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    month = serializers.CharField(source="key", help_text="YYYY-MM (UTC).")
+    month = TextField(source="key", help_text="YYYY-MM (UTC).")
     first_day = serializers.DateField(source="first")
-    previous = serializers.CharField(source="previous.key", help_text="The month before, YYYY-MM.")
+    previous = TextField(source="previous.key", help_text="The month before, YYYY-MM.")
 
 
 class UsageSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    label = serializers.CharField(help_text="The profile's name, the destination, or the day.")  # type: ignore[assignment]
+    label = TextField(help_text="The profile's name, the destination, or the day.")  # type: ignore[assignment]
     calls = serializers.IntegerField(help_text="Every call, answered or not, refused ones included.")
     answered = serializers.IntegerField()
     minutes = serializers.DecimalField(max_digits=14, decimal_places=1, help_text="Billable minutes.")
@@ -56,7 +57,7 @@ class UsageSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 
 class ProfileUsageSerializer(UsageSerializer):
-    profile = serializers.CharField(source="key", help_text="The SIP profile's id; empty for calls of no profile.")
+    profile = TextField(source="key", help_text="The SIP profile's id; empty for calls of no profile.")
 
 
 class DestinationUsageSerializer(UsageSerializer):
@@ -141,7 +142,7 @@ class SpendDaySerializer(serializers.Serializer):  # type: ignore[type-arg]
 class SummaryApi(ReportApi):
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         month = MonthSerializer()
-        currency = serializers.CharField()
+        currency = TextField()
         purchases = money(help_text="Credit bought (credited) in the month.")
         purchase_count = serializers.IntegerField()
         refunds = money()
@@ -182,7 +183,7 @@ class SummaryApi(ReportApi):
 class UsageApi(ReportApi):
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         month = MonthSerializer()
-        currency = serializers.CharField()
+        currency = TextField()
         profile = serializers.UUIDField(allow_null=True, help_text="The profile the report is limited to.")
         total = UsageSerializer()
         by_profile = ProfileUsageSerializer(many=True)
@@ -228,8 +229,8 @@ class UsageApi(ReportApi):
 class PurchaseLineSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField(source="public_id")
     created_at = serializers.DateTimeField()
-    method = serializers.CharField()
-    status = serializers.CharField()
+    method = TextField()
+    status = TextField()
     amount = money(help_text="What was asked for.")
     amount_received = money(allow_null=True, help_text="What was credited.")
     succeeded_at = serializers.DateTimeField(allow_null=True)
@@ -239,7 +240,7 @@ class PurchaseLineSerializer(serializers.Serializer):  # type: ignore[type-arg]
 class PurchasesReportApi(ReportApi):
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         month = MonthSerializer()
-        currency = serializers.CharField()
+        currency = TextField()
         credited = money(help_text="Credited by the month's purchases (refunded ones included).")
         refunded = money()
         purchases = PurchaseLineSerializer(many=True)
@@ -267,7 +268,7 @@ class PurchasesReportApi(ReportApi):
 
 class ProfileAllocationSerializer(serializers.Serializer):  # type: ignore[type-arg]
     profile = serializers.UUIDField(source="profile.public_id")
-    name = serializers.CharField(source="profile.name")
+    name = TextField(source="profile.name")
     channels = serializers.IntegerField(source="profile.channels", help_text="Channels now.")
     us_minute_bundles = serializers.IntegerField(source="profile.us_minute_bundles", help_text="Bundles now.")
     allocated = money(help_text="Credit allocated to the profile in the month.")
@@ -279,7 +280,7 @@ class ProfileAllocationSerializer(serializers.Serializer):  # type: ignore[type-
 class AllocationsApi(ReportApi):
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         month = MonthSerializer()
-        currency = serializers.CharField()
+        currency = TextField()
         allocated = money()
         taken_back = money()
         channels = serializers.IntegerField()
