@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -154,8 +155,6 @@ def test_a_number_or_list_where_the_schema_says_string_is_a_400_naming_it(owner_
 
 
 def test_no_api_serializer_uses_drfs_lenient_char_field() -> None:
-    from pathlib import Path
-
     offenders = [
         str(path)
         for path in Path(settings.BASE_DIR, "apps").rglob("*.py")
