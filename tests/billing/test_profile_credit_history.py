@@ -4,6 +4,7 @@ that day and profile, so that every "balance after" adds up, checked against the
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,6 +19,7 @@ from apps.billing.ledger.selectors import profile_credit_history
 from apps.billing.models import LedgerEntry, LedgerTransaction
 from apps.companies.models import Role
 from apps.core.actor import Actor
+from apps.core.money import format_money
 from apps.rating.engine import rate_pending
 from tests.billing.factories import populate_billing
 from tests.factories import member
@@ -142,3 +144,37 @@ def test_the_pages_show_the_days_calls_and_link_to_exactly_those_calls(company: 
     # A kind chosen on the statement lists the ledger's entries of that kind as they are.
     only_calls = client.get("/credit/statement/", {"profile": str(history.public_id), "kind": "call"})
     assert len(only_calls.context["page"].object_list) == 5
+
+
+def _history_cells(html: str) -> list[tuple[str, str]]:
+    """The Amount and Balance after cells of each history or statement row, as shown."""
+    return re.findall(
+        r'<td class="mono" style="text-align:right">([^<]*)</td><td class="mono" style="text-align:right">([^<]*)</td>',
+        html,
+    )
+
+
+def test_the_pages_show_amounts_and_balances_to_two_places(company: Any, history: Any) -> None:
+    client = Client()
+    client.force_login(member(company, Role.VIEWER))
+    lines = profile_credit_history(profile=history)
+    # The calls cost tenths of a cent: the ledger keeps 4 places, people are shown 2.
+    assert any(line.amount != line.amount.quantize(Decimal("0.01")) for line in lines)
+    pages = {
+        "profile": client.get(f"/sip-profiles/{history.public_id}/").content.decode(),
+        "profile statement": client.get("/credit/statement/", {"profile": str(history.public_id)}).content.decode(),
+    }
+    for name, html in pages.items():
+        cells = _history_cells(html)
+        assert len(cells) == len(lines), name
+        for (amount, balance), line in zip(cells, lines, strict=True):
+            assert amount == format_money(line.amount), name
+            assert balance == format_money(line.balance_after), name
+            assert re.fullmatch(r"-?[0-9,]+\.[0-9]{2}", amount)
+            assert re.fullmatch(r"-?[0-9,]+\.[0-9]{2}", balance)
+    company_statement = client.get("/credit/statement/").content.decode()
+    cells = _history_cells(company_statement)
+    assert cells
+    for amount, balance in cells:
+        assert re.fullmatch(r"-?[0-9,]+\.[0-9]{2}", amount)
+        assert re.fullmatch(r"-?[0-9,]+\.[0-9]{2}", balance)

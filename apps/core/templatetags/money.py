@@ -1,5 +1,7 @@
 """Money on pages: `{% load money %}{{ balance|money:currency }}` ("1,234.50 GBP"),
-`{{ balance|money }}` ("1,234.50"), `{{ entry.amount|ledger_money }}` (the ledger's 4 places).
+`{{ balance|money }}` ("1,234.50"), `{{ call.cost|ledger_money }}` (the ledger's 4 places).
+Balances and amounts (statements and credit histories too) are shown to 2 places; 4 only where
+one call's cost would otherwise read 0.00.
 Each calls apps.core.money.format_money, so a page writes an amount as messages, e-mails,
 receipts and the admin do."""
 
@@ -34,6 +36,6 @@ def money(value: Any, currency: Any = "") -> str:
 
 @register.filter
 def ledger_money(value: Any, currency: Any = "") -> str:
-    """The amount to the ledger's 4 places, for a statement's postings and balances."""
+    """The amount to the ledger's 4 places, for one call's cost (a few tenths of a cent)."""
     amount = _amount(value)
     return "" if amount is None else format_money(amount, str(currency or ""), places=LEDGER_PLACES)
