@@ -3,7 +3,8 @@ as the page's CSV with `?format=csv`."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -17,7 +18,7 @@ from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR
 from apps.core.fields import TextField
-from apps.reports.monthly import selectors, tables
+from apps.reports.monthly import definitions, selectors, tables
 from apps.reports.monthly.params import ReportParams, report_params
 
 
@@ -109,7 +110,25 @@ def responses(serializer: Any) -> dict[Any, Any]:
     }
 
 
-class ReportApi(CompanyScopedAPIView):
+ReportApiT = TypeVar("ReportApiT", bound="ReportApi")
+
+
+def report_schema(**schema: Any) -> Callable[[type[ReportApiT]], type[ReportApiT]]:
+    """extend_schema for a report's GET (the base's), answering its OutputSerializer."""
+
+    def decorate(view: type[ReportApiT]) -> type[ReportApiT]:
+        # On the GET itself, a copy of the base's per report: drf-spectacular takes no
+        # operation_id on a view class.
+        def get(self: ReportApi, request: Request) -> Any:
+            return ReportApi.get(self, request)
+
+        view.get = extend_schema(responses=responses(view.OutputSerializer), **schema)(get)  # type: ignore[method-assign]
+        return view
+
+    return decorate
+
+
+class ReportApi(definitions.Definition, CompanyScopedAPIView):
     """The reports' common base: reports role, JSON or CSV, errors as JSON whichever was asked."""
 
     queryset = DailyCalls.objects.all()  # the base's tenancy check; each report reads its own rows
@@ -129,6 +148,22 @@ class ReportApi(CompanyScopedAPIView):
     def wants_csv(self, request: Request) -> bool:
         return request.accepted_renderer.format == "csv"
 
+    def get(self, request: Request) -> Any:
+        params = self.params(request)
+        report = self.build(params)
+        if self.wants_csv(request):
+            return tables.csv_response(
+                self.table(report, params),
+                filename=tables.filename(self.report, report.month.key, self.filename_extra(params)),
+            )
+        return Response(self.OutputSerializer(self.output(report, params)).data)
+
+    OutputSerializer: ClassVar[type[serializers.Serializer]]  # type: ignore[type-arg]
+
+    def output(self, report: Any, params: ReportParams) -> Any:
+        """What OutputSerializer reads: the report itself unless a report says otherwise."""
+        return report
+
 
 class SpendDaySerializer(serializers.Serializer):  # type: ignore[type-arg]
     day = serializers.DateField()
@@ -139,7 +174,19 @@ class SpendDaySerializer(serializers.Serializer):  # type: ignore[type-arg]
     total = money()
 
 
-class SummaryApi(ReportApi):
+@report_schema(
+    operation_id="reports_summary",
+    summary="Get a month's summary report",
+    description=(
+        "Where the company's credit went in a month (UTC): credit bought and refunded, allocated to and "
+        "taken back from profiles, and spent on calls, channels, US minute bundles and Online Numbers, "
+        "with each day's spend (`days`: day, calls, channels, bundles, numbers, total). Calls are the "
+        "cost of the calls made in the month, as rated; the rest is the ledger's entries of the month. "
+        "`?format=csv`: one row per total and per day and item."
+    ),
+    parameters=month_parameters(profile=False),
+)
+class SummaryApi(definitions.Summary, ReportApi):
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         month = MonthSerializer()
         currency = TextField()
@@ -157,30 +204,20 @@ class SummaryApi(ReportApi):
         spent = money(help_text="calls + channels + bundles + numbers.")
         days = SpendDaySerializer(many=True, help_text="Each day's spend, every day of the month.")
 
-    @extend_schema(
-        operation_id="reports_summary",
-        summary="Get a month's summary report",
-        description=(
-            "Where the company's credit went in a month (UTC): credit bought and refunded, allocated to and "
-            "taken back from profiles, and spent on calls, channels, US minute bundles and Online Numbers, "
-            "with each day's spend (`days`: day, calls, channels, bundles, numbers, total). Calls are the "
-            "cost of the calls made in the month, as rated; the rest is the ledger's entries of the month. "
-            "`?format=csv`: one row per total and per day and item."
-        ),
-        parameters=month_parameters(profile=False),
-        responses=responses(OutputSerializer),
-    )
-    def get(self, request: Request) -> Any:
-        params = self.params(request)
-        report = selectors.summary_report(company=self.company, month=params.month)
-        if self.wants_csv(request):
-            return tables.csv_response(
-                tables.summary_table(report), filename=tables.filename("summary", report.month.key)
-            )
-        return Response(self.OutputSerializer(report).data)
 
-
-class UsageApi(ReportApi):
+@report_schema(
+    operation_id="reports_usage",
+    summary="Get a month's usage report",
+    description=(
+        "The month's calls per profile, per destination (the country and class of the rate that covers "
+        "the number dialled) and per day: calls, answered, billable minutes, US bundle minutes, cost, "
+        "calls refused (at the channel limit among them) and calls no rate covered. Read from the daily "
+        "figures the rating job keeps with the ratings, so it agrees with the Calls list. "
+        "`?format=csv&by=profile|destination|day`: that table."
+    ),
+    parameters=month_parameters(profile=True, by=True),
+)
+class UsageApi(definitions.Usage, ReportApi):
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         month = MonthSerializer()
         currency = TextField()
@@ -190,40 +227,16 @@ class UsageApi(ReportApi):
         by_destination = DestinationUsageSerializer(many=True)
         by_day = DayUsageSerializer(many=True, help_text="Every day of the month, in order.")
 
-    @extend_schema(
-        operation_id="reports_usage",
-        summary="Get a month's usage report",
-        description=(
-            "The month's calls per profile, per destination (the country and class of the rate that covers "
-            "the number dialled) and per day: calls, answered, billable minutes, US bundle minutes, cost, "
-            "calls refused (at the channel limit among them) and calls no rate covered. Read from the daily "
-            "figures the rating job keeps with the ratings, so it agrees with the Calls list. "
-            "`?format=csv&by=profile|destination|day`: that table."
-        ),
-        parameters=month_parameters(profile=True, by=True),
-        responses=responses(OutputSerializer),
-    )
-    def get(self, request: Request) -> Any:
-        params = self.params(request)
-        report = selectors.usage_report(company=self.company, month=params.month, profile=params.profile)
-        if self.wants_csv(request):
-            extra = [params.by] + ([str(params.profile.public_id)] if params.profile else [])
-            return tables.csv_response(
-                tables.usage_table(report, by=params.by), filename=tables.filename("usage", report.month.key, extra)
-            )
-        return Response(
-            self.OutputSerializer(
-                {
-                    "month": report.month,
-                    "currency": report.currency,
-                    "profile": params.profile.public_id if params.profile else None,
-                    "total": report.total,
-                    "by_profile": report.by_profile,
-                    "by_destination": report.by_destination,
-                    "by_day": report.by_day,
-                }
-            ).data
-        )
+    def output(self, report: selectors.UsageReport, params: ReportParams) -> Any:
+        return {
+            "month": report.month,
+            "currency": report.currency,
+            "profile": params.profile.public_id if params.profile else None,
+            "total": report.total,
+            "by_profile": report.by_profile,
+            "by_destination": report.by_destination,
+            "by_day": report.by_day,
+        }
 
 
 class PurchaseLineSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -237,33 +250,23 @@ class PurchaseLineSerializer(serializers.Serializer):  # type: ignore[type-arg]
     refunded_at = serializers.DateTimeField(allow_null=True)
 
 
-class PurchasesReportApi(ReportApi):
+@report_schema(
+    operation_id="reports_purchases",
+    summary="Get a month's purchases report",
+    description=(
+        "The credit purchases started in the month, oldest first (id, created_at, method, status, amount, "
+        "amount_received, succeeded_at, refunded_at), with what they credited and refunded. "
+        "`?format=csv`: one row per purchase."
+    ),
+    parameters=month_parameters(profile=False),
+)
+class PurchasesReportApi(definitions.Purchases, ReportApi):
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         month = MonthSerializer()
         currency = TextField()
         credited = money(help_text="Credited by the month's purchases (refunded ones included).")
         refunded = money()
         purchases = PurchaseLineSerializer(many=True)
-
-    @extend_schema(
-        operation_id="reports_purchases",
-        summary="Get a month's purchases report",
-        description=(
-            "The credit purchases started in the month, oldest first (id, created_at, method, status, amount, "
-            "amount_received, succeeded_at, refunded_at), with what they credited and refunded. "
-            "`?format=csv`: one row per purchase."
-        ),
-        parameters=month_parameters(profile=False),
-        responses=responses(OutputSerializer),
-    )
-    def get(self, request: Request) -> Any:
-        params = self.params(request)
-        report = selectors.purchases_report(company=self.company, month=params.month)
-        if self.wants_csv(request):
-            return tables.csv_response(
-                tables.purchases_table(report), filename=tables.filename("purchases", report.month.key)
-            )
-        return Response(self.OutputSerializer(report).data)
 
 
 class ProfileAllocationSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -277,7 +280,17 @@ class ProfileAllocationSerializer(serializers.Serializer):  # type: ignore[type-
     calls_cost = money(source="charges", help_text="What its calls of the month cost.")
 
 
-class AllocationsApi(ReportApi):
+@report_schema(
+    operation_id="reports_allocations",
+    summary="Get a month's allocations report",
+    description=(
+        "Per SIP profile: the credit allocated to it and taken back in the month (from the ledger), its "
+        "channels and US minute bundles now, and what its calls of the month cost. `?format=csv`: one "
+        "row per profile."
+    ),
+    parameters=month_parameters(profile=True),
+)
+class AllocationsApi(definitions.Allocations, ReportApi):
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         month = MonthSerializer()
         currency = TextField()
@@ -286,23 +299,3 @@ class AllocationsApi(ReportApi):
         channels = serializers.IntegerField()
         bundles = serializers.IntegerField()
         profiles = ProfileAllocationSerializer(many=True)
-
-    @extend_schema(
-        operation_id="reports_allocations",
-        summary="Get a month's allocations report",
-        description=(
-            "Per SIP profile: the credit allocated to it and taken back in the month (from the ledger), its "
-            "channels and US minute bundles now, and what its calls of the month cost. `?format=csv`: one "
-            "row per profile."
-        ),
-        parameters=month_parameters(profile=True),
-        responses=responses(OutputSerializer),
-    )
-    def get(self, request: Request) -> Any:
-        params = self.params(request)
-        report = selectors.allocations_report(company=self.company, month=params.month, profile=params.profile)
-        if self.wants_csv(request):
-            return tables.csv_response(
-                tables.allocations_table(report), filename=tables.filename("allocations", report.month.key)
-            )
-        return Response(self.OutputSerializer(report).data)

@@ -15,7 +15,7 @@ from django.views import View
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError
-from apps.reports.monthly import selectors, tables
+from apps.reports.monthly import definitions, selectors, tables
 from apps.reports.monthly.params import ReportParams, report_params
 from apps.sip_profiles.models import SipProfile
 
@@ -27,10 +27,9 @@ REPORTS = [
 ]
 
 
-class ReportPage(CompanyPageMixin, View):
+class ReportPage(definitions.Definition, CompanyPageMixin, View):
     read_capability = Capability.VIEW_REPORTS
     model = SipProfile  # the profile filter's choices
-    report: ClassVar[str]
     has_profile_filter: ClassVar[bool] = False
 
     def get(self, request: HttpRequest) -> HttpResponse:
@@ -42,9 +41,13 @@ class ReportPage(CompanyPageMixin, View):
             errors = [error.message]
         else:
             errors = []
+        report = self.build(params)
         if request.GET.get("format") == "csv":
-            return self.csv(params)
-        context = self.context(params)
+            return tables.csv_response(
+                self.table(report, params),
+                filename=tables.filename(self.report, params.month.key, self.filename_extra(params)),
+            )
+        context = self.context(report, params)
         this_month = selectors.Month.parse(None, today=timezone.now().date())
         base = reverse(f"report-{self.report}-page")
         profile_query = f"&profile={params.profile.public_id}" if params.profile else ""
@@ -75,18 +78,13 @@ class ReportPage(CompanyPageMixin, View):
         )
         return render(request, f"reports/{self.report}.html", context)
 
-    def context(self, params: ReportParams) -> dict[str, Any]:
+    def context(self, report: Any, params: ReportParams) -> dict[str, Any]:
+        """What the page shows besides the month picker and the filters."""
         raise NotImplementedError
 
-    def csv(self, params: ReportParams) -> HttpResponse:
-        raise NotImplementedError
 
-
-class SummaryPage(ReportPage):
-    report = "summary"
-
-    def context(self, params: ReportParams) -> dict[str, Any]:
-        report = selectors.summary_report(company=self.company, month=params.month)
+class SummaryPage(definitions.Summary, ReportPage):
+    def context(self, report: selectors.SummaryReport, params: ReportParams) -> dict[str, Any]:
         chart = {
             "type": "bar",
             "stacked": True,
@@ -101,20 +99,11 @@ class SummaryPage(ReportPage):
         }
         return {"summary": report, "lines": report.lines(), "chart": chart}
 
-    def csv(self, params: ReportParams) -> HttpResponse:
-        report = selectors.summary_report(company=self.company, month=params.month)
-        return tables.csv_response(tables.summary_table(report), filename=tables.filename("summary", params.month.key))
 
-
-class UsagePage(ReportPage):
-    report = "usage"
+class UsagePage(definitions.Usage, ReportPage):
     has_profile_filter = True
 
-    def _report(self, params: ReportParams) -> selectors.UsageReport:
-        return selectors.usage_report(company=self.company, month=params.month, profile=params.profile)
-
-    def context(self, params: ReportParams) -> dict[str, Any]:
-        report = self._report(params)
+    def context(self, report: selectors.UsageReport, params: ReportParams) -> dict[str, Any]:
         chart = {
             "type": "bar",
             "stacked": True,
@@ -127,36 +116,16 @@ class UsagePage(ReportPage):
         }
         return {"usage": report, "chart": chart}
 
-    def csv(self, params: ReportParams) -> HttpResponse:
-        report = self._report(params)
-        extra = [params.by] + ([str(params.profile.public_id)] if params.profile else [])
-        return tables.csv_response(
-            tables.usage_table(report, by=params.by), filename=tables.filename("usage", params.month.key, extra)
-        )
+
+class PurchasesPage(definitions.Purchases, ReportPage):
+    def context(self, report: selectors.PurchasesReport, params: ReportParams) -> dict[str, Any]:
+        return {"purchases": report}
 
 
-class PurchasesPage(ReportPage):
-    report = "purchases"
-
-    def context(self, params: ReportParams) -> dict[str, Any]:
-        return {"purchases": selectors.purchases_report(company=self.company, month=params.month)}
-
-    def csv(self, params: ReportParams) -> HttpResponse:
-        report = selectors.purchases_report(company=self.company, month=params.month)
-        return tables.csv_response(
-            tables.purchases_table(report), filename=tables.filename("purchases", params.month.key)
-        )
-
-
-class AllocationsPage(ReportPage):
-    report = "allocations"
+class AllocationsPage(definitions.Allocations, ReportPage):
     has_profile_filter = True
 
-    def _report(self, params: ReportParams) -> selectors.AllocationsReport:
-        return selectors.allocations_report(company=self.company, month=params.month, profile=params.profile)
-
-    def context(self, params: ReportParams) -> dict[str, Any]:
-        report = self._report(params)
+    def context(self, report: selectors.AllocationsReport, params: ReportParams) -> dict[str, Any]:
         chart = {
             "type": "bar",
             "stacked": False,
@@ -169,9 +138,3 @@ class AllocationsPage(ReportPage):
             "unit": self.company.currency,
         }
         return {"allocations": report, "chart": chart}
-
-    def csv(self, params: ReportParams) -> HttpResponse:
-        report = self._report(params)
-        return tables.csv_response(
-            tables.allocations_table(report), filename=tables.filename("allocations", params.month.key)
-        )

@@ -1,0 +1,69 @@
+"""What each report reads and what its CSV holds, written once for its page
+(apps.reports.monthly.views) and its API (apps.reports.monthly.api): each class here is mixed
+into both, before their base, which reads the query, answers CSV or renders the rest."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from apps.companies.models import Company
+from apps.reports.monthly import selectors, tables
+from apps.reports.monthly.params import ReportParams
+
+
+class Definition:
+    report: ClassVar[str]
+    company: Company  # the request's company, resolved by the view's company-scoped base
+
+    def build(self, params: ReportParams) -> Any:
+        raise NotImplementedError
+
+    def table(self, report: Any, params: ReportParams) -> tables.Table:
+        raise NotImplementedError
+
+    def filename_extra(self, params: ReportParams) -> list[str]:
+        """What the CSV's file name says besides the report and the month."""
+        return []
+
+
+class Summary(Definition):
+    report = "summary"
+
+    def build(self, params: ReportParams) -> selectors.SummaryReport:
+        return selectors.summary_report(company=self.company, month=params.month)
+
+    def table(self, report: selectors.SummaryReport, params: ReportParams) -> tables.Table:
+        return tables.summary_table(report)
+
+
+class Usage(Definition):
+    report = "usage"
+
+    def build(self, params: ReportParams) -> selectors.UsageReport:
+        return selectors.usage_report(company=self.company, month=params.month, profile=params.profile)
+
+    def table(self, report: selectors.UsageReport, params: ReportParams) -> tables.Table:
+        return tables.usage_table(report, by=params.by)
+
+    def filename_extra(self, params: ReportParams) -> list[str]:
+        return [params.by] + ([str(params.profile.public_id)] if params.profile else [])
+
+
+class Purchases(Definition):
+    report = "purchases"
+
+    def build(self, params: ReportParams) -> selectors.PurchasesReport:
+        return selectors.purchases_report(company=self.company, month=params.month)
+
+    def table(self, report: selectors.PurchasesReport, params: ReportParams) -> tables.Table:
+        return tables.purchases_table(report)
+
+
+class Allocations(Definition):
+    report = "allocations"
+
+    def build(self, params: ReportParams) -> selectors.AllocationsReport:
+        return selectors.allocations_report(company=self.company, month=params.month, profile=params.profile)
+
+    def table(self, report: selectors.AllocationsReport, params: ReportParams) -> tables.Table:
+        return tables.allocations_table(report)
