@@ -11,6 +11,7 @@ here writes; it is a read of the nodes, so it lives next to the client, not in s
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from apps.edge import clients
 from apps.edge.models import EdgeNode
 from apps.edge.selectors import edge_nodes
 from apps.sip_profiles.models import SipProfile
+
+logger = logging.getLogger(__name__)
 
 # What usrloc answers for a field it has no value for.
 _UNSET = {"", "[not set]", "n/a"}
@@ -131,6 +134,8 @@ def _node_state(
         elif future.exception() is not None:
             error = str(future.exception())
     if error:
+        # The technical reason is for the logs (and staff): customers read a plain sentence.
+        logger.info("edge node %s not answering the live status: %s", node.name, error)
         return NodeLiveState(
             node=node.name, role=node.role, reachable=False, error=error, registrations=None, active_calls=None
         )

@@ -18,10 +18,15 @@ from apps.sip_profiles.models import SipProfile
 register = template.Library()
 
 
-@register.inclusion_tag("edge/_provisioning_card.html")
-def edge_provisioning_card(profile: SipProfile) -> dict[str, Any]:
-    """Where the profile stands on each enabled node (one query)."""
-    return {"profile": profile, "nodes": provisioning_by_profile([profile.pk]).get(profile.pk, [])}
+@register.inclusion_tag("edge/_provisioning_card.html", takes_context=True)
+def edge_provisioning_card(context: template.Context, profile: SipProfile) -> dict[str, Any]:
+    """Where the profile stands on each enabled node (one query); a failure's technical
+    reason only for staff (`user`)."""
+    return {
+        "profile": profile,
+        "nodes": provisioning_by_profile([profile.pk]).get(profile.pk, []),
+        "user": context.get("user"),
+    }
 
 
 @register.inclusion_tag("edge/_connect_cards.html")
