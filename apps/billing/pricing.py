@@ -4,6 +4,7 @@ charges), so a product depends on pricing rather than on the charges module."""
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -39,3 +40,37 @@ def prorate(
     """`amount` for the part [start, end) of the period, rounded half-up to 4 places once."""
     fraction = Decimal((end - start).total_seconds()) / Decimal((period_end - period_start).total_seconds())
     return (amount * fraction).quantize(AMOUNT_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class ProratedPrice:
+    """`count` of a monthly item (channels, US minute bundles) bought at `at`, charged from then
+    to the end of the renewal period it falls in: what the charge records and its quote shows."""
+
+    kind: str
+    count: int
+    unit_price: Decimal
+    amount: Decimal
+    period_start: datetime
+    period_end: datetime
+
+    def description(self, *, counted: str, name: str, at: datetime) -> str:
+        """`counted` is the item with its count ("3 channels"); `name` the profile's."""
+        return f"{counted} on {name}, {at:%d %b} to {self.period_end:%d %b %Y} (prorated)"
+
+
+def prorated_price(*, kind: str, currency: str, renewal_day: int, count: int, at: datetime) -> ProratedPrice:
+    """What `count` of the monthly item `kind` bought at `at` costs, prorated to the period's end."""
+    unit_price = price_for(kind=kind, currency=currency)
+    period_start, period_end = monthly_period(renewal_day=renewal_day, at=at)
+    amount = prorate(
+        amount=unit_price * count, start=at, end=period_end, period_start=period_start, period_end=period_end
+    )
+    return ProratedPrice(
+        kind=kind,
+        count=count,
+        unit_price=unit_price,
+        amount=amount,
+        period_start=period_start,
+        period_end=period_end,
+    )

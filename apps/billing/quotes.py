@@ -29,6 +29,7 @@ from rest_framework.request import Request
 
 from apps.billing.ledger.selectors import company_balance
 from apps.billing.money import CENTS
+from apps.billing.pricing import ProratedPrice
 from apps.companies.models import Company
 from apps.core.exceptions import Conflict
 from apps.core.fields import TextField
@@ -100,6 +101,18 @@ def quote_make(
         period_end=period_end,
         basis=basis,
         balance_now=company_balance(company),
+    )
+
+
+def quote_for_price(*, company: Company, price: ProratedPrice, basis: str, description: str) -> Quote:
+    """The quote of a prorated price: `basis` names the item in the fingerprint ("channel",
+    "us_bundle"), with the period's end, the count and the unit price."""
+    return quote_make(
+        company=company,
+        amount=price.amount,
+        description=description,
+        period_end=price.period_end,
+        basis=((f"{basis}:{price.period_end:%Y-%m-%d}", price.count, price.unit_price),),
     )
 
 

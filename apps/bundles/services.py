@@ -39,8 +39,8 @@ from django.utils.translation import ngettext
 from apps.audit.services import audit_record
 from apps.billing.charges.services import charge_record
 from apps.billing.models import Charge, Price
-from apps.billing.pricing import monthly_period, price_for, prorate
-from apps.billing.quotes import Quote, quote_make, quote_sum
+from apps.billing.pricing import ProratedPrice, monthly_period, price_for, prorated_price
+from apps.billing.quotes import Quote, quote_for_price, quote_make, quote_sum
 from apps.bundles.models import MINUTES_PER_BUNDLE, BundlePeriod
 from apps.companies.models import Company, Notice
 from apps.companies.notices import notice_create
@@ -160,38 +160,20 @@ def _renewal(*, actor: Actor, profile: SipProfile, now: datetime) -> BundlePerio
     return period
 
 
-@dataclass(frozen=True)
-class _BuyPrice:
-    count: int
-    unit_price: Decimal
-    amount: Decimal
-    period_start: datetime
-    period_end: datetime
-
-    def description(self, *, name: str, at: datetime) -> str:
-        return f"{_plural(self.count)} on {name}, {at:%d %b} to {self.period_end:%d %b %Y} (prorated)"
-
-
-def _buy_price(*, company: Company, renewal_day: int, count: int, at: datetime) -> _BuyPrice:
+def _buy_price(*, company: Company, renewal_day: int, count: int, at: datetime) -> ProratedPrice:
     """What `count` bundles bought at `at` cost, prorated to the period's end: the charge and its quote."""
-    unit_price = price_for(kind=Price.Kind.US_BUNDLE_MONTHLY, currency=company.currency)
-    period_start, period_end = monthly_period(renewal_day=renewal_day, at=at)
-    amount = prorate(
-        amount=unit_price * count, start=at, end=period_end, period_start=period_start, period_end=period_end
-    )
-    return _BuyPrice(
-        count=count, unit_price=unit_price, amount=amount, period_start=period_start, period_end=period_end
+    return prorated_price(
+        kind=Price.Kind.US_BUNDLE_MONTHLY, currency=company.currency, renewal_day=renewal_day, count=count, at=at
     )
 
 
 def _buy_quote(*, company: Company, name: str, renewal_day: int, count: int, at: datetime) -> Quote:
     price = _buy_price(company=company, renewal_day=renewal_day, count=count, at=at)
-    return quote_make(
+    return quote_for_price(
         company=company,
-        amount=price.amount,
-        description=price.description(name=name, at=at),
-        period_end=price.period_end,
-        basis=((f"us_bundle:{price.period_end:%Y-%m-%d}", count, price.unit_price),),
+        price=price,
+        basis="us_bundle",
+        description=price.description(counted=_plural(count), name=name, at=at),
     )
 
 
@@ -327,7 +309,7 @@ def bundles_buy(
             actor=actor,
             company=company,
             kind=Charge.Kind.US_BUNDLE,
-            description=price.description(name=profile.name, at=now),
+            description=price.description(counted=_plural(count), name=profile.name, at=now),
             quantity=count,
             unit_price=unit_price,
             amount=price.amount,

@@ -9,8 +9,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import django_filters
-from django import forms
-from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -18,7 +16,7 @@ from drf_spectacular.utils import extend_schema_field
 
 from apps.cdrs.models import Cdr
 from apps.core.exceptions import ApplicationError
-from apps.core.filters import CleanedCharFilter, choice_filter
+from apps.core.filters import ChoiceByIdFilter, CleanedCharFilter, choice_filter
 from apps.sip_profiles.models import SipProfile
 
 _SEPARATORS = re.compile(r"[\s\-().]")
@@ -39,18 +37,6 @@ def _company_profiles(request: Any) -> QuerySet[SipProfile]:
     return SipProfile.objects.filter(company=request.tenancy.company)
 
 
-class _ProfileField(forms.ModelChoiceField):  # type: ignore[type-arg]
-    def to_python(self, value: Any) -> Any:
-        try:
-            return super().to_python(value)
-        except ValidationError as error:  # a malformed id says the same as an unknown one
-            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice") from error
-
-
-class _ProfileFilter(django_filters.ModelChoiceFilter):
-    field_class = _ProfileField
-
-
 def day_start(day: date) -> datetime:
     """Midnight starting `day` in the portal's time zone (the days of the credit history too)."""
     return datetime.combine(day, time.min, timezone.get_current_timezone())
@@ -59,7 +45,7 @@ def day_start(day: date) -> datetime:
 class CallFilter(django_filters.FilterSet):
     """Filters a company's calls (apps.cdrs.selectors.call_list). Needs `request.tenancy`."""
 
-    profile = _ProfileFilter(
+    profile = ChoiceByIdFilter(
         queryset=_company_profiles,
         to_field_name="public_id",
         field_name="sip_profile",

@@ -9,6 +9,7 @@ from typing import Any
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from apps.core.exceptions import ApplicationError
@@ -65,6 +66,21 @@ class CleanedCharFilter(django_filters.CharFilter):
     the filter (or its `method`) receives, its refusal a 400 naming the filter."""
 
     field_class = _CleanedCharField
+
+
+class _ChoiceByIdField(forms.ModelChoiceField):  # type: ignore[type-arg]
+    def to_python(self, value: Any) -> Any:
+        try:
+            return super().to_python(value)
+        except ValidationError as error:  # a malformed id says the same as an unknown one
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice") from error
+
+
+class ChoiceByIdFilter(django_filters.ModelChoiceFilter):
+    """One of the tenant's rows by its public id (`to_field_name`): a malformed id is refused
+    with the same message as an unknown one, not a UUID parser's."""
+
+    field_class = _ChoiceByIdField
 
 
 # The widest UTC offsets in use anywhere (UTC-12:00 to UTC+14:00). PostgreSQL refuses offsets

@@ -28,8 +28,8 @@ from apps.billing.charges.items import charge_item_label
 from apps.billing.charges.services import charge_record
 from apps.billing.ledger.allocations import profile_balance
 from apps.billing.models import Charge, Price
-from apps.billing.pricing import monthly_period, price_for, prorate
-from apps.billing.quotes import Quote, quote_make, quote_sum
+from apps.billing.pricing import ProratedPrice, monthly_period, prorated_price
+from apps.billing.quotes import Quote, quote_for_price, quote_make, quote_sum
 from apps.business_accounts.models import BusinessAccount
 from apps.callerid.services import caller_id_resolve
 from apps.companies.models import Company
@@ -286,38 +286,24 @@ def _check_counts(channels: Any, bundles: Any, *, creating: bool = False) -> tup
     return channels, bundles
 
 
-@dataclass(frozen=True)
-class ChannelsPrice:
-    added: int
-    unit_price: Decimal
-    amount: Decimal
-    period_end: datetime
-
-    def description(self, *, name: str, at: datetime) -> str:
-        return (
-            ngettext("%(n)d channel", "%(n)d channels", self.added) % {"n": self.added} + f" on {name}, "
-            f"{at:%d %b} to {self.period_end:%d %b %Y} (prorated)"
-        )
+def _channels_label(count: int) -> str:
+    return ngettext("%(n)d channel", "%(n)d channels", count) % {"n": count}
 
 
-def _channels_price(*, company: Company, renewal_day: int, added: int, at: datetime) -> ChannelsPrice:
+def _channels_price(*, company: Company, renewal_day: int, added: int, at: datetime) -> ProratedPrice:
     """What `added` channels cost from `at` to the next renewal day: the charge and its quote."""
-    unit_price = price_for(kind=Price.Kind.CHANNEL_MONTHLY, currency=company.currency)
-    period_start, period_end = monthly_period(renewal_day=renewal_day, at=at)
-    amount = prorate(
-        amount=unit_price * added, start=at, end=period_end, period_start=period_start, period_end=period_end
+    return prorated_price(
+        kind=Price.Kind.CHANNEL_MONTHLY, currency=company.currency, renewal_day=renewal_day, count=added, at=at
     )
-    return ChannelsPrice(added=added, unit_price=unit_price, amount=amount, period_end=period_end)
 
 
 def _channels_quote(*, company: Company, renewal_day: int, added: int, name: str, at: datetime) -> Quote:
     price = _channels_price(company=company, renewal_day=renewal_day, added=added, at=at)
-    return quote_make(
+    return quote_for_price(
         company=company,
-        amount=price.amount,
-        description=price.description(name=name, at=at),
-        period_end=price.period_end,
-        basis=((f"channel:{price.period_end:%Y-%m-%d}", added, price.unit_price),),
+        price=price,
+        basis="channel",
+        description=price.description(counted=_channels_label(added), name=name, at=at),
     )
 
 
@@ -334,7 +320,7 @@ def _charge_channels(*, actor: Actor, profile: SipProfile, change: ChannelChange
         actor=actor,
         company=company,
         kind=Charge.Kind.CHANNELS,
-        description=price.description(name=profile.name, at=now),
+        description=price.description(counted=_channels_label(added), name=profile.name, at=now),
         quantity=added,
         unit_price=unit_price,
         amount=amount,

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from apps.companies.models import Role
-from apps.edge.models import EdgeNode
+from tests.edge.factories import two_edge_nodes
 from tests.factories import PASSWORD, CompanyFactory, member
 from tests.helpers.browser import assert_fits, look_at_both_widths
 from tests.sip_profiles.factories import digest_profile
@@ -37,14 +37,7 @@ def test_the_owner_copies_the_srv_records_of_both_nodes_from_connect_your_pbx(
     base = live_server.url
     page.set_default_timeout(TIMEOUT_MS)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
-    for name, role, host, public in (
-        ("edge1", "primary", "203.0.113.10", "sip1.example.com"),
-        ("edge2", "secondary", "198.51.100.10", "sip2.example.com"),
-    ):
-        EdgeNode.objects.create(
-            name=name, role=role, sip_host=host, sip_port=5060, tls_port=5061, rpc_url="http://10.0.0.1:5071/RPC",
-            database_url=f"postgres://k@10.0.0.1/{name}", public_host=public,
-        )  # fmt: skip
+    two_edge_nodes(secondary_ports=(5060, 5061))
     company = CompanyFactory(name="Connect Calls Ltd", country="GB", currency="GBP")
     owner = member(company, Role.OWNER, email=EMAIL)
     profile, _ = digest_profile(company, owner, name="Head office PBX", tls_required=True, srtp_required=True)

@@ -8,21 +8,13 @@ from typing import Any
 
 from apps.edge.models import EdgeNode
 from tests.conftest import client_as
+from tests.edge.factories import two_edge_nodes
 from tests.sip_profiles.factories import digest_profile
 
 
 def two_nodes() -> None:
     # The secondary's name sorts first: the order must come from the role.
-    EdgeNode.objects.create(
-        name="a-edge", role="secondary", sip_host="198.51.100.10", sip_port=5080, tls_port=5081,
-        rpc_url="http://10.0.1.10:5071/RPC", database_url="postgres://k@10.0.1.10/edge2",
-        public_host="sip2.example.com",
-    )  # fmt: skip
-    EdgeNode.objects.create(
-        name="z-edge", role="primary", sip_host="203.0.113.10", sip_port=5060, tls_port=5061,
-        rpc_url="http://10.0.0.10:5071/RPC", database_url="postgres://k@10.0.0.10/edge1",
-        public_host="sip1.example.com",
-    )  # fmt: skip
+    two_edge_nodes(primary="z-edge", secondary="a-edge")
     EdgeNode.objects.create(
         name="retired", role="secondary", sip_host="192.0.2.10", rpc_url="http://10.0.2.10:5071/RPC",
         database_url="postgres://k@10.0.2.10/edge3", public_host="old.example.com", enabled=False,

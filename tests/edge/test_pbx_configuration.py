@@ -13,27 +13,14 @@ from typing import Any
 
 import pytest
 
-from apps.edge.models import EdgeNode
 from apps.edge.pbx_config import PASSWORD_PLACEHOLDER
 from apps.sip_profiles.models import SipProfile
 from tests.conftest import client_as
+from tests.edge.factories import two_edge_nodes
 from tests.helpers.confirm import post_confirmed
 from tests.sip_profiles.factories import digest_profile, ip_profile
 
 pytestmark = pytest.mark.django_db
-
-
-def two_nodes() -> None:
-    EdgeNode.objects.create(
-        name="edge2", role="secondary", sip_host="198.51.100.10", sip_port=5080, tls_port=5081,
-        rpc_url="http://10.0.1.10:5071/RPC", database_url="postgres://k@10.0.1.10/edge2",
-        public_host="sip2.example.com",
-    )  # fmt: skip
-    EdgeNode.objects.create(
-        name="edge1", role="primary", sip_host="203.0.113.10", sip_port=5060, tls_port=5061,
-        rpc_url="http://10.0.0.10:5071/RPC", database_url="postgres://k@10.0.0.10/edge1",
-        public_host="sip1.example.com",
-    )  # fmt: skip
 
 
 def block(html: str, element_id: str) -> str:
@@ -77,7 +64,7 @@ def test_the_connect_page_configures_asterisk_and_freeswitch_with_the_profiles_v
     company: Any, owner: Any, settings: Any
 ) -> None:
     settings.SIP_DOMAIN = "sip.example.com"
-    two_nodes()
+    two_edge_nodes()
     profile, password = digest_profile(company, owner, name="Head office", tls_required=True, srtp_required=True)
     username = profile.sip_username
     assert username
@@ -155,7 +142,7 @@ def test_the_firewall_rules_name_the_nodes_addresses_and_both_rtp_ranges(
 ) -> None:
     settings.SIP_DOMAIN = "sip.example.com"
     settings.EDGE_RTP_PORT_MIN, settings.EDGE_RTP_PORT_MAX = 30000, 40000
-    two_nodes()
+    two_edge_nodes()
     profile, _ = digest_profile(company, owner, tls_required=True)
     SipProfile.objects.filter(pk=profile.pk).update(channels=10)
 
@@ -183,7 +170,7 @@ def test_the_firewall_rules_name_the_nodes_addresses_and_both_rtp_ranges(
 
 def test_the_configuration_carries_the_password_right_after_creation(company: Any, owner: Any, settings: Any) -> None:
     settings.SIP_DOMAIN = "sip.example.com"
-    two_nodes()
+    two_edge_nodes()
 
     client = client_as(owner)
     _, created = post_confirmed(
@@ -216,7 +203,7 @@ def test_the_configuration_carries_the_new_password_right_after_a_reset(
     company: Any, owner: Any, settings: Any
 ) -> None:
     settings.SIP_DOMAIN = "sip.example.com"
-    two_nodes()
+    two_edge_nodes()
     profile, old_password = digest_profile(company, owner, name="Head office")
 
     client = client_as(owner)
@@ -241,7 +228,7 @@ def test_the_configuration_carries_the_new_password_right_after_a_reset(
 def test_an_ip_profile_without_tls_gets_a_trunk_by_address_over_udp(company: Any, owner: Any, settings: Any) -> None:
     settings.SIP_DOMAIN = "sip.example.com"
     settings.ALLOW_PRIVATE_SIP_ADDRESSES = True
-    two_nodes()
+    two_edge_nodes()
     profile = ip_profile(
         company, owner, address="198.51.100.77", name="Branch", tls_required=False, srtp_required=False
     )

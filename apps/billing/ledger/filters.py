@@ -7,8 +7,6 @@ from datetime import datetime
 from typing import Any
 
 import django_filters
-from django import forms
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -16,7 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from apps.billing.ledger.selectors import month_bounds
 from apps.billing.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from apps.core.exceptions import ApplicationError
-from apps.core.filters import CleanedCharFilter, choice_filter
+from apps.core.filters import ChoiceByIdFilter, CleanedCharFilter, choice_filter
 
 
 def _month(value: str) -> tuple[datetime, datetime]:
@@ -33,23 +31,11 @@ def _company_profiles(request: Any) -> QuerySet[Any]:
     return profiles.filter(company=request.tenancy.company)
 
 
-class _ProfileField(forms.ModelChoiceField):  # type: ignore[type-arg]
-    def to_python(self, value: Any) -> Any:
-        try:
-            return super().to_python(value)
-        except ValidationError as error:  # a malformed id says the same as an unknown one
-            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice") from error
-
-
-class _ProfileFilter(django_filters.ModelChoiceFilter):
-    field_class = _ProfileField
-
-
 class StatementFilter(django_filters.FilterSet):
     """Filters a company's entries of every account: the company balance's unless `profile`
     names one of its SIP profiles. Needs `request.tenancy` (both company bases set it)."""
 
-    profile = _ProfileFilter(
+    profile = ChoiceByIdFilter(
         queryset=_company_profiles,
         to_field_name="public_id",
         method="filter_profile",
