@@ -1,5 +1,5 @@
-"""`GET /api/v1/reports/{summary,usage,purchases,allocations}/`: the monthly reports as JSON, or
-as the page's CSV with `?format=csv`."""
+"""`GET /api/v1/reports/{summary,usage,purchases,allocations}/`: the monthly reports as JSON, as
+the page's CSV with `?format=csv`, or as its PDF with `?format=pdf`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR
 from apps.core.fields import TextField
-from apps.reports.monthly import definitions, selectors, tables
+from apps.reports.monthly import definitions, pdf, selectors, tables
 from apps.reports.monthly.params import ReportParams, report_params
 
 
@@ -29,6 +29,19 @@ class CsvRenderer(BaseRenderer):
     media_type = "text/csv"
     format = "csv"
     charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        return b""
+
+
+class PdfRenderer(BaseRenderer):
+    """Names the PDF format for content negotiation (`?format=pdf`, Accept: application/pdf);
+    the view draws the file itself (pdf.py)."""
+
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+    render_style = "binary"
 
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
         return b""
@@ -83,7 +96,12 @@ class DayUsageSerializer(UsageSerializer):
 def month_parameters(*, profile: bool, by: bool = False) -> list[OpenApiParameter]:
     parameters = [
         OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM (UTC); this month if left out."),
-        OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"], description="csv: the report's table."),
+        OpenApiParameter(
+            "format",
+            OpenApiTypes.STR,
+            enum=["json", "csv", "pdf"],
+            description="csv: the report's table; pdf: the report's tables with their totals, to print.",
+        ),
     ]
     if profile:
         # A string, not a uuid: empty means every profile (the API's rule for an empty filter).
@@ -105,6 +123,7 @@ def responses(serializer: Any) -> dict[Any, Any]:
     return {
         (200, "application/json"): serializer,
         (200, "text/csv"): OpenApiTypes.STR,
+        (200, "application/pdf"): OpenApiTypes.BINARY,
         (400, "application/json"): ERROR,
         (403, "application/json"): ERROR,
     }
@@ -129,12 +148,12 @@ def report_schema(**schema: Any) -> Callable[[type[ReportApiT]], type[ReportApiT
 
 
 class ReportApi(definitions.Definition, CompanyScopedAPIView):
-    """The reports' common base: reports role, JSON or CSV, errors as JSON whichever was asked."""
+    """The reports' common base: reports role, JSON, CSV or PDF, errors as JSON whichever was asked."""
 
     queryset = DailyCalls.objects.all()  # the base's tenancy check; each report reads its own rows
     read_capability = Capability.VIEW_REPORTS
     pagination_class = None
-    renderer_classes = [JSONRenderer, CsvRenderer]
+    renderer_classes = [JSONRenderer, CsvRenderer, PdfRenderer]
 
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)
@@ -156,6 +175,8 @@ class ReportApi(definitions.Definition, CompanyScopedAPIView):
                 self.table(report, params),
                 filename=tables.filename(self.report, report.month.key, self.filename_extra(params)),
             )
+        if request.accepted_renderer.format == "pdf":
+            return pdf.pdf_response(self.document(report, params), company_name=self.company.name)
         return Response(self.OutputSerializer(self.output(report, params)).data)
 
     OutputSerializer: ClassVar[type[serializers.Serializer]]  # type: ignore[type-arg]
@@ -182,7 +203,7 @@ class SpendDaySerializer(serializers.Serializer):  # type: ignore[type-arg]
         "taken back from profiles, and spent on calls, channels, US minute bundles and Online Numbers, "
         "with each day's spend (`days`: day, calls, channels, bundles, numbers, total). Calls are the "
         "cost of the calls made in the month, as rated; the rest is the ledger's entries of the month. "
-        "`?format=csv`: one row per total and per day and item."
+        "`?format=csv`: one row per total and per day and item; `?format=pdf`: the totals and each day's spend."
     ),
     parameters=month_parameters(profile=False),
 )
@@ -213,7 +234,7 @@ class SummaryApi(definitions.Summary, ReportApi):
         "the number dialled) and per day: calls, answered, billable minutes, US bundle minutes, cost, "
         "calls refused (at the channel limit among them) and calls no rate covered. Read from the daily "
         "figures the rating job keeps with the ratings, so it agrees with the Calls list. "
-        "`?format=csv&by=profile|destination|day`: that table."
+        "`?format=csv&by=profile|destination|day`: that table; `?format=pdf`: all three with their totals."
     ),
     parameters=month_parameters(profile=True, by=True),
 )
@@ -256,7 +277,7 @@ class PurchaseLineSerializer(serializers.Serializer):  # type: ignore[type-arg]
     description=(
         "The credit purchases started in the month, oldest first (id, created_at, method, status, amount, "
         "amount_received, succeeded_at, refunded_at), with what they credited and refunded. "
-        "`?format=csv`: one row per purchase."
+        "`?format=csv`: one row per purchase; `?format=pdf`: the same, to print."
     ),
     parameters=month_parameters(profile=False),
 )
@@ -286,7 +307,7 @@ class ProfileAllocationSerializer(serializers.Serializer):  # type: ignore[type-
     description=(
         "Per SIP profile: the credit allocated to it and taken back in the month (from the ledger), its "
         "channels and US minute bundles now, and what its calls of the month cost. `?format=csv`: one "
-        "row per profile."
+        "row per profile; `?format=pdf`: the same with their totals."
     ),
     parameters=month_parameters(profile=True),
 )

@@ -1,4 +1,4 @@
-"""What each report reads and what its CSV holds, written once for its page
+"""What each report reads, what its CSV holds and what its PDF draws, written once for its page
 (apps.reports.monthly.views) and its API (apps.reports.monthly.api): each class here is mixed
 into both, before their base, which reads the query, answers CSV or renders the rest."""
 
@@ -25,6 +25,17 @@ class Definition:
         """What the CSV's file name says besides the report and the month."""
         return []
 
+    def document(self, report: Any, params: ReportParams) -> tables.Document:
+        """What the report's PDF draws (apps.reports.monthly.pdf)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def profile_names(params: ReportParams) -> dict[str, str]:
+        """The profile a report is limited to, for its document's subtitle and file name."""
+        if params.profile is None:
+            return {}
+        return {"profile_name": params.profile.name, "profile_id": str(params.profile.public_id)}
+
 
 class Summary(Definition):
     report = "summary"
@@ -35,6 +46,9 @@ class Summary(Definition):
     def table(self, report: selectors.SummaryReport, params: ReportParams) -> tables.Table:
         return tables.summary_table(report)
 
+    def document(self, report: selectors.SummaryReport, params: ReportParams) -> tables.Document:
+        return tables.summary_document(report)
+
 
 class Usage(Definition):
     report = "usage"
@@ -44,6 +58,9 @@ class Usage(Definition):
 
     def table(self, report: selectors.UsageReport, params: ReportParams) -> tables.Table:
         return tables.usage_table(report, by=params.by)
+
+    def document(self, report: selectors.UsageReport, params: ReportParams) -> tables.Document:
+        return tables.usage_document(report, **self.profile_names(params))
 
     def filename_extra(self, params: ReportParams) -> list[str]:
         return [params.by] + ([str(params.profile.public_id)] if params.profile else [])
@@ -58,6 +75,9 @@ class Purchases(Definition):
     def table(self, report: selectors.PurchasesReport, params: ReportParams) -> tables.Table:
         return tables.purchases_table(report)
 
+    def document(self, report: selectors.PurchasesReport, params: ReportParams) -> tables.Document:
+        return tables.purchases_document(report)
+
 
 class Allocations(Definition):
     report = "allocations"
@@ -67,3 +87,6 @@ class Allocations(Definition):
 
     def table(self, report: selectors.AllocationsReport, params: ReportParams) -> tables.Table:
         return tables.allocations_table(report)
+
+    def document(self, report: selectors.AllocationsReport, params: ReportParams) -> tables.Document:
+        return tables.allocations_document(report, **self.profile_names(params))

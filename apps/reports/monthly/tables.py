@@ -1,16 +1,26 @@
 """Each report as one table (a header and rows of plain values): what its CSV holds, on the
-page's download and the API's `?format=csv` alike."""
+page's download and the API's `?format=csv` alike; and each report as a Document (its title
+and one or more titled tables with their totals), what its PDF draws (`pdf.py`, `?format=pdf`).
+A new report gets both by writing its `<report>_table` and `<report>_document` here."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.http import HttpResponse
 
-from apps.reports.monthly.selectors import AllocationsReport, PurchasesReport, SummaryReport, Usage, UsageReport
+from apps.reports.monthly.selectors import (
+    AllocationsReport,
+    Month,
+    PurchasesReport,
+    SummaryReport,
+    Usage,
+    UsageReport,
+)
 
 Table = tuple[list[str], list[list[object]]]
 
@@ -114,5 +124,125 @@ def csv_response(table: Table, *, filename: str) -> HttpResponse:
     return response
 
 
-def filename(report: str, month_key: str, extra: Sequence[str] = ()) -> str:
-    return "-".join(["report", report, *extra, month_key]) + ".csv"
+def filename(report: str, month_key: str, extra: Sequence[str] = (), *, ext: str = "csv") -> str:
+    return "-".join(["report", report, *extra, month_key]) + "." + ext
+
+
+# --- Documents: what a report's PDF holds ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Section:
+    """One titled table of a document; `totals` is its last row, drawn in bold (None: none)."""
+
+    title: str
+    header: list[str]
+    rows: list[list[object]]
+    totals: list[object] | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    report: str  # its key, e.g. "usage": the file's name
+    title: str  # as the page's heading says it
+    month: Month
+    currency: str
+    sections: list[Section]
+    subtitle: str = ""  # e.g. the profile the report is limited to
+    name_parts: list[str] = field(default_factory=list)  # more of the file's name (e.g. the profile id)
+
+    @property
+    def filename(self) -> str:
+        return filename(self.report, self.month.key, self.name_parts, ext="pdf")
+
+
+def section(title: str, table: Table, *, label: str = "Total", given: Mapping[str, object] | None = None) -> Section:
+    """A table with a total row: every column whose values are all numbers is added up (empty
+    cells count as none), unless `given` has its total (minutes: the sum of the seconds, not
+    of rounded minutes); the first column says `label`."""
+    header, rows = table
+    if not rows:
+        return Section(title, header, rows, None)
+    totals: list[object] = [label]
+    for index, name in enumerate(header[1:], start=1):
+        values = [row[index] for row in rows if row[index] != ""]
+        numbers = [v for v in values if isinstance(v, int | Decimal) and not isinstance(v, bool)]
+        if given and name in given:
+            totals.append(given[name])
+        elif not numbers or len(numbers) != len(values):
+            totals.append("")
+        elif any(isinstance(v, Decimal) for v in numbers):
+            totals.append(sum((Decimal(v) for v in numbers), Decimal(0)))
+        else:
+            totals.append(sum(int(v) for v in numbers))
+    return Section(title, header, rows, totals)
+
+
+def summary_document(report: SummaryReport) -> Document:
+    lines = Section(
+        "Where the credit went",
+        ["item", "amount"],
+        [[label, amount] for _key, label, amount in report.lines()],
+        ["Spent (calls, channels, bundles, numbers)", report.spent],
+    )
+    days = section(
+        "Spend per day",
+        (
+            ["day", "calls", "channels", "bundles", "numbers", "total"],
+            [[d.day.isoformat(), d.calls, d.channels, d.bundles, d.numbers, d.total] for d in report.days],
+        ),
+    )
+    return Document("summary", "Where the credit went", report.month, report.currency, [lines, days])
+
+
+def _without(table: Table, names: Sequence[str]) -> Table:
+    """The table less some columns (ids and codes the CSV carries for machines; people read
+    the names beside them)."""
+    header, rows = table
+    keep = [i for i, name in enumerate(header) if name not in names]
+    return [header[i] for i in keep], [[row[i] for i in keep] for row in rows]
+
+
+def usage_document(report: UsageReport, *, profile_name: str = "", profile_id: str = "") -> Document:
+    minutes = {"minutes": report.total.minutes}
+    sections = [
+        section("Per profile", _without(usage_table(report, by="profile"), ["profile_id"]), given=minutes),
+        section(
+            "Per destination",
+            _without(usage_table(report, by="destination"), ["direction", "country", "destination_class"]),
+            given=minutes,
+        ),
+        section("Per day", usage_table(report, by="day"), given=minutes),
+    ]
+    return Document(
+        "usage",
+        "Usage",
+        report.month,
+        report.currency,
+        sections,
+        subtitle=profile_name,
+        name_parts=[profile_id] if profile_id else [],
+    )
+
+
+def purchases_document(report: PurchasesReport) -> Document:
+    header, rows = purchases_table(report)
+    # Dates to the minute: a PDF is read by people.
+    shown = [[str(row[0])[:16].replace("T", " "), *row[1:6], str(row[6])[:10], str(row[7])[:10]] for row in rows]
+    sections = [section("Purchases", (header, shown))]
+    sections.append(
+        Section("Totals", ["item", "amount"], [["Credited", report.credited], ["Refunded", report.refunded]])
+    )
+    return Document("purchases", "Purchases", report.month, report.currency, sections)
+
+
+def allocations_document(report: AllocationsReport, *, profile_name: str = "", profile_id: str = "") -> Document:
+    return Document(
+        "allocations",
+        "Allocations",
+        report.month,
+        report.currency,
+        [section("Per profile", _without(allocations_table(report), ["profile_id"]))],
+        subtitle=profile_name,
+        name_parts=[profile_id] if profile_id else [],
+    )

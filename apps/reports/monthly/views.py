@@ -1,6 +1,7 @@
 """The Reports pages: one month at a time (previous and next), a profile filter where it applies,
 a chart drawn in the browser by Chart.js (static/vendor/chartjs) from the figures passed with
-json_script, the same figures as a table, and the table as CSV (`?format=csv`)."""
+json_script, the same figures as a table, the table as CSV (`?format=csv`) and the report as a
+PDF (`?format=pdf`, drawn from its definition's document)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from django.views import View
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError
-from apps.reports.monthly import definitions, selectors, tables
+from apps.reports.monthly import definitions, pdf, selectors, tables
 from apps.reports.monthly.params import ReportParams, report_params
 from apps.sip_profiles.models import SipProfile
 
@@ -47,6 +48,8 @@ class ReportPage(definitions.Definition, CompanyPageMixin, View):
                 self.table(report, params),
                 filename=tables.filename(self.report, params.month.key, self.filename_extra(params)),
             )
+        if request.GET.get("format") == "pdf":
+            return pdf.pdf_response(self.document(report, params), company_name=self.company.name)
         context = self.context(report, params)
         this_month = selectors.Month.parse(None, today=timezone.now().date())
         base = reverse(f"report-{self.report}-page")
@@ -73,6 +76,7 @@ class ReportPage(definitions.Definition, CompanyPageMixin, View):
                     else None
                 ),
                 "csv_url": f"{base}?month={params.month.key}{profile_query}&format=csv",
+                "pdf_url": f"{base}?month={params.month.key}{profile_query}&format=pdf",
                 "currency": self.company.currency,
             }
         )
