@@ -12,11 +12,17 @@
     type: chart.type,
     data: {
       labels: chart.labels,
+      // A series may be drawn as a line over the bars (e.g. the channels a peak is held against).
       datasets: chart.series.map((series, n) => ({
         label: series.label,
         data: series.data,
+        type: series.type || chart.type,
         backgroundColor: colours[n % colours.length],
-        borderWidth: 0,
+        borderColor: colours[n % colours.length],
+        borderWidth: series.type === "line" ? 2 : 0,
+        pointRadius: series.type === "line" ? 0 : undefined,
+        stepped: series.step ? "middle" : false,
+        fill: false,
       })),
     },
     options: {

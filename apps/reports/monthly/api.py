@@ -1,9 +1,9 @@
-"""`GET /api/v1/reports/{summary,usage,purchases,allocations}/`: the monthly reports as JSON, as
+"""`GET /api/v1/reports/{summary,usage,purchases,allocations,channel-peaks}/`: the monthly reports as JSON, as
 the page's CSV with `?format=csv`, or as its PDF with `?format=pdf`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from drf_spectacular.types import OpenApiTypes
@@ -19,7 +19,7 @@ from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR
 from apps.core.fields import TextField
 from apps.reports.monthly import definitions, pdf, selectors, tables
-from apps.reports.monthly.params import ReportParams, report_params
+from apps.reports.monthly.params import ReportParams
 
 
 class CsvRenderer(BaseRenderer):
@@ -93,7 +93,7 @@ class DayUsageSerializer(UsageSerializer):
     day = serializers.DateField(source="label")
 
 
-def month_parameters(*, profile: bool, by: bool = False) -> list[OpenApiParameter]:
+def month_parameters(*, profile: bool, by: Sequence[str] = ()) -> list[OpenApiParameter]:
     parameters = [
         OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM (UTC); this month if left out."),
         OpenApiParameter(
@@ -111,11 +111,7 @@ def month_parameters(*, profile: bool, by: bool = False) -> list[OpenApiParamete
             )
         )
     if by:
-        parameters.append(
-            OpenApiParameter(
-                "by", OpenApiTypes.STR, enum=list(tables.USAGE_GROUPS), description="CSV only: which table."
-            )
-        )
+        parameters.append(OpenApiParameter("by", OpenApiTypes.STR, enum=list(by), description="CSV only: which table."))
     return parameters
 
 
@@ -161,14 +157,11 @@ class ReportApi(definitions.Definition, CompanyScopedAPIView):
         self.request.accepted_media_type = JSONRenderer.media_type
         return response
 
-    def params(self, request: Request) -> ReportParams:
-        return report_params(request.query_params, company=self.company)
-
     def wants_csv(self, request: Request) -> bool:
         return request.accepted_renderer.format == "csv"
 
     def get(self, request: Request) -> Any:
-        params = self.params(request)
+        params = self.params(request.query_params)
         report = self.build(params)
         if self.wants_csv(request):
             return tables.csv_response(
@@ -236,7 +229,7 @@ class SummaryApi(definitions.Summary, ReportApi):
         "figures the rating job keeps with the ratings, so it agrees with the Calls list. "
         "`?format=csv&by=profile|destination|day`: that table; `?format=pdf`: all three with their totals."
     ),
-    parameters=month_parameters(profile=True, by=True),
+    parameters=month_parameters(profile=True, by=tables.USAGE_GROUPS),
 )
 class UsageApi(definitions.Usage, ReportApi):
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -320,3 +313,54 @@ class AllocationsApi(definitions.Allocations, ReportApi):
         channels = serializers.IntegerField()
         bundles = serializers.IntegerField()
         profiles = ProfileAllocationSerializer(many=True)
+
+
+class PeakDaySerializer(serializers.Serializer):  # type: ignore[type-arg]
+    day = serializers.DateField()
+    peak = serializers.IntegerField(help_text="The most answered calls in progress at once that day (UTC).")
+    channels = serializers.IntegerField(help_text="The most channels the profile had that day; 0 before it existed.")
+    refused_at_channel_limit = serializers.IntegerField(source="refused_at_limit")
+    at_cap = serializers.BooleanField(help_text="The peak reached the channels, or a call was refused at the limit.")
+
+
+class RecommendationSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    action = serializers.ChoiceField(choices=["add", "drop", "keep"])
+    change = serializers.IntegerField(help_text="Channels to add (positive) or drop (negative).")
+    channels = serializers.IntegerField(help_text="The channels it advises.")
+    text = TextField(help_text='In words, e.g. "Add 2 channels: calls peaked at the cap on 9 of 30 days."')
+    monthly_change = money(
+        allow_null=True, help_text="What it changes on the monthly bill (channel price × change); null: no price set."
+    )
+
+
+class ProfilePeaksSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    profile = serializers.UUIDField(source="profile.public_id")
+    name = TextField(source="profile.name")
+    channels = serializers.IntegerField(source="profile.channels", help_text="Channels now.")
+    us_minute_bundles = serializers.IntegerField(source="profile.us_minute_bundles", help_text="Bundles now.")
+    peak = serializers.IntegerField(help_text="The month's highest daily peak (the days judged).")
+    days_at_cap = serializers.IntegerField(source="at_cap_days")
+    days = serializers.IntegerField(source="counted", help_text="Days judged: up to today, since it had channels.")
+    refused_at_channel_limit = serializers.IntegerField(source="refused_at_limit")
+    recommendation = RecommendationSerializer()
+    by_day = PeakDaySerializer(source="days", many=True, help_text="Every day of the month, in order.")
+
+
+@report_schema(
+    operation_id="reports_channel_peaks",
+    summary="Get a month's channel peaks report",
+    description=(
+        "Per SIP profile and UTC day: the most answered calls in progress at once (from the calls' start and "
+        "end times; a call over midnight counts on both days) against the channels the profile had that day, "
+        "and the calls the edge refused at the channel limit; per profile a recommendation (add, drop or keep "
+        "channels) and what it changes on the monthly bill at the channel price. "
+        "`?format=csv&by=profile|day`: the recommendations, or every profile's days; `?format=pdf`: both."
+    ),
+    parameters=month_parameters(profile=True, by=tables.PLAN_GROUPS),
+)
+class ChannelPeaksApi(definitions.ChannelPeaks, ReportApi):
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        month = MonthSerializer()
+        currency = TextField()
+        channel_price = money(allow_null=True, help_text="One channel a month; null: no price set.")
+        profiles = ProfilePeaksSerializer(many=True)

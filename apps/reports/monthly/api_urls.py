@@ -7,4 +7,5 @@ urlpatterns = [
     path("reports/usage/", api.UsageApi.as_view(), name="report-usage"),
     path("reports/purchases/", api.PurchasesReportApi.as_view(), name="report-purchases"),
     path("reports/allocations/", api.AllocationsApi.as_view(), name="report-allocations"),
+    path("reports/channel-peaks/", api.ChannelPeaksApi.as_view(), name="report-peaks"),
 ]

@@ -4,15 +4,17 @@ into both, before their base, which reads the query, answers CSV or renders the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from apps.companies.models import Company
-from apps.reports.monthly import selectors, tables
-from apps.reports.monthly.params import ReportParams
+from apps.reports.monthly import channel_peaks, selectors, tables
+from apps.reports.monthly.params import ReportParams, report_params
 
 
 class Definition:
     report: ClassVar[str]
+    groups: ClassVar[tuple[str, ...]] = tables.USAGE_GROUPS  # the CSV's tables (`by`), default first
     company: Company  # the request's company, resolved by the view's company-scoped base
 
     def build(self, params: ReportParams) -> Any:
@@ -35,6 +37,9 @@ class Definition:
         if params.profile is None:
             return {}
         return {"profile_name": params.profile.name, "profile_id": str(params.profile.public_id)}
+
+    def params(self, query: Mapping[str, str]) -> ReportParams:
+        return report_params(query, company=self.company, groups=self.groups)
 
 
 class Summary(Definition):
@@ -90,3 +95,20 @@ class Allocations(Definition):
 
     def document(self, report: selectors.AllocationsReport, params: ReportParams) -> tables.Document:
         return tables.allocations_document(report, **self.profile_names(params))
+
+
+class ChannelPeaks(Definition):
+    report = "peaks"
+    groups = tables.PLAN_GROUPS
+
+    def build(self, params: ReportParams) -> channel_peaks.PeaksReport:
+        return channel_peaks.peaks_report(company=self.company, month=params.month, profile=params.profile)
+
+    def table(self, report: channel_peaks.PeaksReport, params: ReportParams) -> tables.Table:
+        return tables.peaks_table(report, by=params.by)
+
+    def document(self, report: channel_peaks.PeaksReport, params: ReportParams) -> tables.Document:
+        return tables.peaks_document(report, **self.profile_names(params))
+
+    def filename_extra(self, params: ReportParams) -> list[str]:
+        return [params.by] + ([str(params.profile.public_id)] if params.profile else [])

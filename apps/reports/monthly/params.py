@@ -4,7 +4,7 @@ string: the same rules and the same errors (ApplicationError naming the field) f
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from django.utils import timezone
@@ -23,8 +23,9 @@ class ReportParams:
     by: str
 
 
-def report_params(query: Mapping[str, str], *, company: Company) -> ReportParams:
-    """Queries: 1 when a profile is named, else 0."""
+def report_params(query: Mapping[str, str], *, company: Company, groups: Sequence[str] = USAGE_GROUPS) -> ReportParams:
+    """`groups`: the report's CSV tables (`by`), its default first. Queries: 1 when a profile
+    is named, else 0."""
     month = Month.parse(query.get("month"), today=timezone.now().date())
     profile = None
     text = (query.get("profile") or "").strip()
@@ -36,7 +37,7 @@ def report_params(query: Mapping[str, str], *, company: Company) -> ReportParams
         profile = SipProfile.objects.for_company(company).filter(public_id=public_id).first()
         if profile is None:
             raise ApplicationError("No such profile in this company.", field="profile")
-    by = (query.get("by") or "profile").strip()
-    if by not in USAGE_GROUPS:
-        raise ApplicationError(f"Choose one of: {', '.join(USAGE_GROUPS)}.", field="by")
+    by = (query.get("by") or groups[0]).strip()
+    if by not in groups:
+        raise ApplicationError(f"Choose one of: {', '.join(groups)}.", field="by")
     return ReportParams(month, profile, by)

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.http import HttpResponse
 
+from apps.reports.monthly.channel_peaks import PeaksReport
 from apps.reports.monthly.selectors import (
     AllocationsReport,
     Month,
@@ -25,6 +26,8 @@ from apps.reports.monthly.selectors import (
 Table = tuple[list[str], list[list[object]]]
 
 USAGE_GROUPS = ("profile", "destination", "day")
+# Channel peaks and Bundle usage: a row per profile (what to do), or per profile and day.
+PLAN_GROUPS = ("profile", "day")
 USAGE_COLUMNS = [
     "calls",
     "answered",
@@ -105,6 +108,52 @@ def allocations_table(report: AllocationsReport) -> Table:
         ]
         for a in report.profiles
     ]
+    return header, rows
+
+
+def peaks_table(report: PeaksReport, *, by: str) -> Table:
+    """Per profile its peak and the recommendation, or (by day) each day's peak against the
+    channels and the calls refused at the limit."""
+    if by == "day":
+        header = ["profile", "profile_id", "day", "peak", "channels", "refused_at_channel_limit", "at_cap"]
+        rows: list[list[object]] = [
+            [p.profile.name, p.profile.public_id, d.day.isoformat(), d.peak, d.channels, d.refused_at_limit, d.at_cap]
+            for p in report.profiles
+            for d in p.days
+        ]
+        return header, rows
+    header = [
+        "profile",
+        "profile_id",
+        "channels",
+        "peak",
+        "days_at_cap",
+        "days",
+        "refused_at_channel_limit",
+        "action",
+        "change",
+        f"monthly_change_{report.currency.lower()}",
+        "recommendation",
+    ]
+    rows = []
+    for p in report.profiles:
+        advice = p.recommendation
+        assert advice is not None  # every line of a built report has one
+        rows.append(
+            [
+                p.profile.name,
+                p.profile.public_id,
+                p.profile.channels,
+                p.peak,
+                p.at_cap_days,
+                p.counted,
+                p.refused_at_limit,
+                advice.action,
+                advice.change,
+                "" if advice.monthly_change is None else advice.monthly_change,
+                advice.text,
+            ]
+        )
     return header, rows
 
 
@@ -243,6 +292,25 @@ def allocations_document(report: AllocationsReport, *, profile_name: str = "", p
         report.month,
         report.currency,
         [section("Per profile", _without(allocations_table(report), ["profile_id"]))],
+        subtitle=profile_name,
+        name_parts=[profile_id] if profile_id else [],
+    )
+
+
+def peaks_document(report: PeaksReport, *, profile_name: str = "", profile_id: str = "") -> Document:
+    # A peak, a count of days or of channels a day does not add up across profiles or days.
+    blank = {"peak": "", "days_at_cap": "", "days": "", "channels": ""}
+    per_profile = _without(peaks_table(report, by="profile"), ["profile_id", "recommendation"])
+    per_day = _without(peaks_table(report, by="day"), ["profile_id"])
+    return Document(
+        "peaks",
+        "Channel peaks",
+        report.month,
+        report.currency,
+        [
+            section("Per profile: what to do", per_profile, given=blank),
+            section("Per profile and day", per_day, given=blank),
+        ],
         subtitle=profile_name,
         name_parts=[profile_id] if profile_id else [],
     )

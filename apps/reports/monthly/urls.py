@@ -7,4 +7,5 @@ urlpatterns = [
     path("reports/usage/", views.UsagePage.as_view(), name="report-usage-page"),
     path("reports/purchases/", views.PurchasesPage.as_view(), name="report-purchases-page"),
     path("reports/allocations/", views.AllocationsPage.as_view(), name="report-allocations-page"),
+    path("reports/channel-peaks/", views.ChannelPeaksPage.as_view(), name="report-peaks-page"),
 ]

@@ -16,8 +16,8 @@ from django.views import View
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError
-from apps.reports.monthly import definitions, pdf, selectors, tables
-from apps.reports.monthly.params import ReportParams, report_params
+from apps.reports.monthly import channel_peaks, definitions, pdf, selectors, tables
+from apps.reports.monthly.params import ReportParams
 from apps.sip_profiles.models import SipProfile
 
 REPORTS = [
@@ -25,6 +25,7 @@ REPORTS = [
     ("usage", "Usage"),
     ("purchases", "Purchases"),
     ("allocations", "Allocations"),
+    ("peaks", "Channel peaks"),
 ]
 
 
@@ -35,10 +36,10 @@ class ReportPage(definitions.Definition, CompanyPageMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         try:
-            params = report_params(request.GET, company=self.company)
+            params = self.params(request.GET)
         except ApplicationError as error:
             # A bad month or profile in the address: this month's whole report, and why.
-            params = report_params({}, company=self.company)
+            params = self.params({})
             errors = [error.message]
         else:
             errors = []
@@ -142,3 +143,22 @@ class AllocationsPage(definitions.Allocations, ReportPage):
             "unit": self.company.currency,
         }
         return {"allocations": report, "chart": chart}
+
+
+class ChannelPeaksPage(definitions.ChannelPeaks, ReportPage):
+    has_profile_filter = True
+
+    def context(self, report: channel_peaks.PeaksReport, params: ReportParams) -> dict[str, Any]:
+        shown = report.chart_profile
+        days = shown.days if shown else []
+        chart = {
+            "type": "bar",
+            "stacked": False,
+            "labels": [d.day.strftime("%d") for d in days],
+            "series": [
+                {"label": "Peak calls at once", "data": [d.peak for d in days]},
+                {"label": "Channels", "data": [d.channels for d in days], "type": "line", "step": True},
+            ],
+            "unit": "calls",
+        }
+        return {"peaks": report, "shown": shown, "chart": chart}
