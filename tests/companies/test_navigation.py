@@ -86,3 +86,25 @@ def test_the_dashboard_asks_only_those_who_may_verify_to_verify_the_company(comp
 
     assert "Verify your company" not in viewer
     assert "Verify your company" in admin
+
+
+def switcher(client: Client) -> str:
+    html = client.get("/").content.decode()
+    found = re.search(r'<form method="post" action="/companies/switch/" class="switcher">(.*?)</form>', html, re.S)
+    assert found, "no company switcher on the page"
+    return found.group(1)
+
+
+@pytest.mark.parametrize("role", [Role.OWNER, Role.VIEWER])
+def test_the_company_switcher_links_to_creating_another_company_which_is_then_offered_in_it(company, role) -> None:
+    client = signed_in(company, role)
+    links = re.findall(r'<a class="switcher-new" href="([^"]+)">([^<]+)</a>', switcher(client))
+    assert links == [("/companies/new/", "New company")]
+
+    assert client.get(links[0][0]).status_code == 200
+    created = client.post(links[0][0], {"name": "Second Branch Ltd", "country": "GB", "currency": "EUR"})
+    assert created.status_code == 302
+
+    options = re.findall(r"<option [^>]*>([^<]+)</option>", switcher(client))
+    assert sorted(options) == sorted([company.name, "Second Branch Ltd"])
+    assert re.search(r"<option [^>]*selected>Second Branch Ltd</option>", switcher(client))
