@@ -368,7 +368,17 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / "sent-mail"))
 # The product's name in e-mails (subjects, signatures) and page titles.
 PRODUCT_NAME = env_str("PRODUCT_NAME", "Skype Manager")
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Skype Manager <no-reply@skypemanager.invalid>")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"{PRODUCT_NAME} <no-reply@skypemanager.invalid>")
+# Who sells the credit, as printed on receipts: the business's name, its postal address (lines
+# separated by newlines, or by "\n" in a one-line .env), its VAT or tax number and an e-mail.
+SELLER_NAME = env_str("SELLER_NAME", PRODUCT_NAME)
+SELLER_ADDRESS = tuple(
+    line.strip() for line in env_str("SELLER_ADDRESS", "").replace("\\n", "\n").splitlines() if line.strip()
+)
+SELLER_TAX_NUMBER = env_str("SELLER_TAX_NUMBER", "")
+SELLER_EMAIL = env_str("SELLER_EMAIL", "")
+if SELLER_EMAIL and "@" not in SELLER_EMAIL.strip("@"):
+    raise ImproperlyConfigured(f"SELLER_EMAIL must be an e-mail address, not {SELLER_EMAIL!r}.")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Security -----------------------------------------------------------------

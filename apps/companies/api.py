@@ -32,12 +32,19 @@ class CompanyApi(CompanyScopedAPIView):
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         name = TextField(max_length=120, required=False)
         country = CountryField(required=False)
+        tax_number = TextField(
+            max_length=40,
+            required=False,
+            allow_blank=True,
+            help_text="VAT or tax number printed on receipts; empty for none.",
+        )
         currency = TextField(required=False, help_text="Fixed at creation; sending another is an error.")
 
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         id = serializers.UUIDField(source="public_id")
         name = TextField()
         country = CountryField()
+        tax_number = TextField(help_text="VAT or tax number printed on receipts; empty for none.")
         currency = TextField()
         verification_status = TextField()
         purchase_policy = PurchasePolicySerializer()
@@ -50,6 +57,7 @@ class CompanyApi(CompanyScopedAPIView):
             "public_id": company.public_id,
             "name": company.name,
             "country": company.country,
+            "tax_number": company.tax_number,
             "currency": company.currency,
             "verification_status": company.verification_status,
             "purchase_policy": selectors.purchase_policy_for_company(company).__dict__,
@@ -70,8 +78,8 @@ class CompanyApi(CompanyScopedAPIView):
 
     @extend_schema(
         summary="Update the company",
-        description="Change the name or country (owners and admins). The currency is fixed when the company is "
-        "created: sending another is a 400 on `currency`; any other field is a 400 too.",
+        description="Change the name, country or VAT/tax number (owners and admins). The currency is fixed when "
+        "the company is created: sending another is a 400 on `currency`; any other field is a 400 too.",
         request=InputSerializer,
         responses=OutputSerializer,
         operation_id="company_update",

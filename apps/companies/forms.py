@@ -10,9 +10,16 @@ from apps.core.forms import MultipleFileField
 class CompanySettingsForm(forms.Form):
     name = forms.CharField(max_length=120)
     country = forms.ChoiceField(choices=lambda: list(countries))
+    tax_number = forms.CharField(
+        max_length=40,
+        required=False,
+        label="VAT or tax number",
+        help_text="Printed on your receipts, e.g. GB123456789. Leave it empty if you have none.",
+    )
 
 
 class CompanyCreateForm(CompanySettingsForm):
+    tax_number = None  # type: ignore[assignment]  # set later on the company's settings page
     currency = forms.ChoiceField(
         choices=Currency.choices, help_text="Balances and prices are kept in this currency. It cannot be changed later."
     )

@@ -78,6 +78,8 @@ class Company(PublicModel):
     purchase_limit_override = models.DecimalField(
         max_digits=14, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(Decimal("0"))]
     )
+    # The buyer's VAT (or other tax) number, printed on its receipts; optional.
+    tax_number = models.CharField(max_length=40, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = CompanyQuerySet.as_manager()

@@ -113,3 +113,44 @@ def latest_verification_request(*, company: Company) -> VerificationRequest | No
     return (
         VerificationRequest.objects.for_company(company).prefetch_related("documents").order_by("-created_at").first()
     )
+
+
+@dataclass(frozen=True)
+class BillingDetails:
+    """Who the company is on a receipt: the legal name and address staff verified (else the
+    company's name and country alone), its registration and VAT/tax numbers when known."""
+
+    name: str
+    legal_name: str
+    address_lines: tuple[str, ...]
+    country: str
+    registration_number: str
+    tax_number: str
+
+
+def company_billing_details(*, company: Company) -> BillingDetails:
+    """Queries: the latest approved verification request (1)."""
+    verified = (
+        VerificationRequest.objects.for_company(company)
+        .filter(status=VerificationRequest.Status.APPROVED)
+        .order_by("-reviewed_at", "-created_at")
+        .first()
+    )
+    if verified is None:
+        return BillingDetails(
+            name=company.name,
+            legal_name=company.name,
+            address_lines=(),
+            country=str(company.country.name),
+            registration_number="",
+            tax_number=company.tax_number,
+        )
+    town = " ".join(part for part in (verified.postal_code, verified.city) if part)
+    return BillingDetails(
+        name=company.name,
+        legal_name=verified.legal_name,
+        address_lines=tuple(line for line in (verified.address_line1, verified.address_line2, town) if line),
+        country=str(verified.country.name),
+        registration_number=verified.registration_number,
+        tax_number=company.tax_number,
+    )

@@ -7,6 +7,7 @@ rule must hold whatever calls the service.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
@@ -74,7 +75,9 @@ def company_create(*, actor: Actor, owner: Any, name: str, country: str, currenc
     return company
 
 
-COMPANY_EDITABLE_FIELDS = ("name", "country")
+COMPANY_EDITABLE_FIELDS = ("name", "country", "tax_number")
+# A VAT or tax number as tax offices write them: letters and digits, with spaces, dots or dashes.
+_TAX_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .-]{1,38}[A-Za-z0-9]", re.ASCII)
 
 
 def company_update(*, actor: Actor, company: Company, **fields: Any) -> Company:
@@ -91,6 +94,14 @@ def company_update(*, actor: Actor, company: Company, **fields: Any) -> Company:
         fields["name"] = clean_name(fields["name"])
         if not fields["name"]:
             raise ApplicationError("Enter the company's name.", field="name")
+    if "tax_number" in fields:
+        fields["tax_number"] = " ".join(str(fields["tax_number"] or "").split()).upper()
+        if fields["tax_number"] and not _TAX_NUMBER.fullmatch(fields["tax_number"]):
+            raise ApplicationError(
+                "Enter the tax number as your tax office writes it, such as GB123456789 (letters and digits, "
+                "3 to 40 characters); leave it empty if you have none.",
+                field="tax_number",
+            )
     with transaction.atomic():
         company = Company.objects.select_for_update(no_key=True).get(pk=company.pk)
         before = snapshot(company, COMPANY_EDITABLE_FIELDS)

@@ -41,7 +41,11 @@ class CompanySettingsView(CompanyPageMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         company = self.company
-        return self._render(CompanySettingsForm(initial={"name": company.name, "country": company.country.code}))
+        return self._render(
+            CompanySettingsForm(
+                initial={"name": company.name, "country": company.country.code, "tax_number": company.tax_number}
+            )
+        )
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = CompanySettingsForm(request.POST)
