@@ -18,6 +18,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_filter = (("created_at", admin.DateFieldListFilter), ("action", IndexedValuesFilter))
     search_fields = ("actor_label", "object_id", "company__name")
     search_help_text = "Exactly: who (their email or the key's name), the object's id, or the company's name."
+    list_select_related = ("company",)  # the company column, else one query per row
     paginator = EstimatedCountPaginator
     show_full_result_count = False
 

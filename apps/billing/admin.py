@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -23,9 +24,17 @@ from apps.billing.money import format_money
 from apps.billing.purchases.refunds import purchase_refund
 from apps.billing.purchases.wires import purchase_confirm_wire
 from apps.core.actor import Actor
-from apps.core.admin_lists import EstimatedCountPaginator, exact_search
+from apps.core.admin_lists import EstimatedCountPaginator, IndexedValuesFilter, exact_search
 from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.exceptions import ApplicationError
+
+
+def _is_uuid(term: str) -> bool:
+    try:
+        uuid.UUID(term)
+    except ValueError:
+        return False
+    return True
 
 
 class ConfirmWireForm(forms.Form):
@@ -44,9 +53,22 @@ class RefundForm(forms.Form):
 @admin.register(CreditPurchase)
 class CreditPurchaseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("created_at", "company", "method", "amount", "currency", "status", "wire_reference")
-    list_filter = ("status", "method", "currency")
+    # A growing table (apps.core.admin_lists): a date range, an estimated count, exact searches
+    # on indexes (every searched column is unique, the company's name a sub-select).
+    list_filter = (("created_at", admin.DateFieldListFilter), "status", "method", "currency")
     search_fields = ("public_id", "wire_reference", "stripe_payment_intent", "company__name")
+    search_help_text = "Exactly: the purchase's id, the wire reference, the PaymentIntent (pi_…) or the company's name."
     list_select_related = ("company",)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        term = search_term.strip()
+        text = ["wire_reference", "stripe_payment_intent", "company__name"]
+        if _is_uuid(term):
+            text.append("public_id")
+        return exact_search(queryset, term, text=text), False
+
     readonly_fields = (
         "public_id",
         "company",
@@ -148,8 +170,17 @@ class CreditPurchaseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "type", "event_id", "status", "attempts", "processed_at")
-    list_filter = ("status", "type")
+    # A growing table (apps.core.admin_lists): a date range, the types from their index, an
+    # estimated count, the event id compared exactly (unique).
+    list_filter = (("received_at", admin.DateFieldListFilter), "status", ("type", IndexedValuesFilter))
     search_fields = ("event_id",)
+    search_help_text = "Exactly: Stripe's event id (evt_…)."
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        return exact_search(queryset, search_term, text=("event_id",)), False
+
     readonly_fields = ("event_id", "type", "status", "error", "attempts", "received_at", "processed_at", "payload")
 
 
@@ -184,8 +215,16 @@ class PriceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 @admin.register(Charge)
 class ChargeAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "company", "description", "amount", "currency", "status", "grace_until", "paid_at")
-    list_filter = ("status", "kind", "currency")
-    search_fields = ("company__name", "description", "idempotency_key")
+    # A growing table (every renewal is a row): an estimated count, exact searches on indexes.
+    list_filter = (("created_at", admin.DateFieldListFilter), "status", "kind", "currency")
+    search_fields = ("company__name", "idempotency_key")
+    search_help_text = "Exactly: the idempotency key or the company's name."
+    list_select_related = ("company",)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        return exact_search(queryset, search_term, text=("idempotency_key", "company__name")), False
 
 
 class LedgerEntryInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -219,4 +258,5 @@ class LedgerTransactionAdmin(ReadOnlyAdmin):
 class LedgerAccountAdmin(ReadOnlyAdmin):
     list_display = ("kind", "company", "sip_profile", "currency", "balance", "updated_at")
     list_filter = ("kind", "currency")
+    list_select_related = ("company", "sip_profile")
     search_fields = ("company__name", "sip_profile__name")

@@ -78,7 +78,10 @@ class Charge(PublicModel):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "grace_until"], name="charge_unpaid_due")]
+        indexes = [
+            models.Index(fields=["status", "grace_until"], name="charge_unpaid_due"),
+            models.Index(fields=["created_at"], name="charge_recent"),  # the staff list's order and dates
+        ]
         constraints = [
             models.CheckConstraint(condition=~Q(status="paid") | Q(paid_at__isnull=False), name="charge_paid_has_time"),
             models.CheckConstraint(
@@ -312,6 +315,7 @@ class CreditPurchase(PublicModel):
         indexes = [
             models.Index(fields=["company", "-created_at"], name="purchase_company_recent"),
             models.Index(fields=["status", "created_at"], name="purchase_status_age"),
+            models.Index(fields=["created_at", "id"], name="purchase_recent"),  # the staff list's order and dates
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="purchase_amount_positive"),
@@ -382,7 +386,12 @@ class StripeEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        indexes = [models.Index(fields=["status", "received_at"], name="stripe_event_status_age")]
+        indexes = [
+            models.Index(fields=["status", "received_at"], name="stripe_event_status_age"),
+            # The staff list: its order and dates, and its type filter's values (apps.core.admin_lists).
+            models.Index(fields=["received_at", "id"], name="stripe_event_recent"),
+            models.Index(fields=["type"], name="stripe_event_type"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id} ({self.status})"

@@ -135,11 +135,24 @@ class RejectedCdrAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     look into (a profile deleted by hand on a node, a malformed number); read only."""
 
     list_display = ("created_at", "node", "edge_id", "reason")
-    list_filter = ("node",)
-    search_fields = ("=edge_id", "reason")
+    # A growing table (apps.core.admin_lists): a date range instead of date_hierarchy, the nodes
+    # from the (node, edge id) index, an estimated count, the edge id found by node.
+    list_filter = (("created_at", admin.DateFieldListFilter), ("node", IndexedValuesFilter))
+    search_fields = ("edge_id",)
+    search_help_text = "Exactly: the record's edge id."
     readonly_fields = ("node", "edge_id", "reason", "record", "created_at")
-    date_hierarchy = "created_at"
     list_per_page = 100
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        if not search_term.strip():
+            return queryset, False
+        if not search_term.strip().isdigit():
+            return queryset.none(), False  # an edge id is a number: nothing else matches
+        nodes = IndexedValuesFilter.values(RejectedCdr, "node")
+        numbers = {"edge_id": Q() if nodes is None else Q(node__in=nodes)}
+        return exact_search(queryset, search_term, numbers=numbers), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

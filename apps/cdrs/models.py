@@ -247,6 +247,7 @@ class RejectedCdr(models.Model):
     class Meta:
         verbose_name = "rejected edge CDR"
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["created_at"], name="rejected_cdr_recent")]  # the staff list
         constraints = [
             models.UniqueConstraint(fields=["node", "edge_id"], name="rejected_cdr_node_edge_id_unique"),
         ]

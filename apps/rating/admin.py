@@ -9,6 +9,7 @@ from django.utils.html import format_html
 
 from apps.core.actor import Actor
 from apps.core.admin_imports import CsvImportAdminMixin
+from apps.core.admin_lists import EstimatedCountPaginator
 from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.exceptions import ApplicationError
 from apps.core.models import ImportJob
@@ -122,10 +123,21 @@ class RateAdmin(ReadOnlyAdmin):
         "deck",
     )
     list_filter = ("destination_class", "deck__currency", "deck")
-    search_fields = ("=prefix", "destination")
+    # Decks of 100,000 rates, kept by version: an estimated count, and a prefix compared
+    # exactly within each deck, so the (deck, prefix) unique index finds it.
+    search_fields = ("prefix",)
+    search_help_text = "Exactly: a prefix (digits, as in the deck)."
     list_select_related = ("deck",)
     list_per_page = 100
+    paginator = EstimatedCountPaginator
     show_full_result_count = False
+
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        decks = list(RateDeck.objects.values_list("pk", flat=True))
+        return queryset.filter(deck__in=decks, prefix=term), False
 
 
 @admin.register(BlockedPrefix)

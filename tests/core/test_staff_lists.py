@@ -1,4 +1,5 @@
-"""The staff lists over growing tables (CDRs, ledger transactions, audit events) use indexes for
+"""The staff lists over growing tables (CDRs and their ratings, ledger transactions, audit events,
+rejected edge CDRs, Stripe events, purchases, charges, rates) use indexes for
 every query they make: their page, filters, searches and count (apps.core.admin_lists).
 
 Each table gets 40,000 rows and is analysed, so that the plans are PostgreSQL's real choice
@@ -8,6 +9,7 @@ Every query a page runs is then explained, and none may read one of the big tabl
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,56 +21,42 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from tests.core.staff_rows import LISTS
 from tests.factories import UserFactory
 from tests.sip_profiles.factories import digest_profile
 
 pytestmark = pytest.mark.django_db
 
 ROWS = 40_000
-BIG = ("cdrs_cdr", "cdrs_cdrrating", "audit_auditevent", "billing_ledgertransaction")
+BIG = (
+    "cdrs_cdr",
+    "cdrs_cdrrating",
+    "audit_auditevent",
+    "billing_ledgertransaction",
+    "cdrs_rejectedcdr",
+    "billing_stripeevent",
+    "billing_creditpurchase",
+    "billing_charge",
+    "rating_rate",
+)
+
+
+def lists(*urls: str) -> pytest.MarkDecorator:
+    """The staff lists a test opens: only their tables are filled (each costs seconds)."""
+    return pytest.mark.staff_lists(*urls)
 
 
 @pytest.fixture
-def staff_client(company: Any, owner: Any) -> Iterator[Client]:
+def staff_client(request: pytest.FixtureRequest, company: Any, owner: Any) -> Iterator[Client]:
+    marker = request.node.get_closest_marker("staff_lists")
+    urls = marker.args if marker else tuple(LISTS)
     profile, _ = digest_profile(company, owner)
     # Rolled back before the test's end checks the deferred constraints (the ledger's
     # transactions below have no entries: every transaction must balance when it commits).
     savepoint = transaction.savepoint()
+    for url in urls:
+        LISTS[url](ROWS, company, profile)
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO cdrs_cdr (public_id, created_at, node, edge_id, call_id, direction, caller, callee,
-                started_at, answered_at, ended_at, duration_seconds, billable_seconds, sip_code, disposition,
-                refusal_reason, auth_method, source_address, company_id, sip_profile_id)
-            SELECT gen_random_uuid(), now(), 'node-' || (n %% 2), n, 'call-' || n || '@pbx.example', 'outbound',
-                   '+1202555' || lpad((n %% 10000)::text, 4, '0'), '+44207946' || lpad(n::text, 5, '0'),
-                   s.t, s.t, s.t + interval '60 seconds', 60, 60, 200, 'answered', '', 'registration',
-                   '192.0.2.1', %(company)s, %(profile)s
-              FROM generate_series(1, %(rows)s) AS n,
-                   LATERAL (SELECT now() - n * interval '2 minutes' AS t) AS s
-            """,
-            {"company": company.pk, "profile": profile.pk, "rows": ROWS},
-        )
-        cursor.execute(
-            "INSERT INTO cdrs_cdrrating (cdr_id, status, cost, currency, rate_prefix, bundle_seconds,"
-            " bundle_minutes, note, rated_at) SELECT id, CASE WHEN id %% 500 = 0 THEN 'error' ELSE 'zero_rated' END,"
-            " 0, 'GBP', '', 0, 0, '', now() FROM cdrs_cdr",
-            [],
-        )
-        cursor.execute(
-            "INSERT INTO audit_auditevent (public_id, created_at, company_id, actor_label, action, object_type,"
-            " object_id, object_repr, changes, user_agent) SELECT gen_random_uuid(), now() - n * interval '1 minute',"
-            " %(c)s, 'person' || (n %% 50) || '@example.com', 'action.' || (n %% 20), 'thing', n::text, 'thing',"
-            " '{}', ''"
-            " FROM generate_series(1, %(rows)s) AS n",
-            {"c": company.pk, "rows": ROWS},
-        )
-        cursor.execute(
-            "INSERT INTO billing_ledgertransaction (public_id, created_at, kind, company_id, currency, description,"
-            " idempotency_key, actor_label) SELECT gen_random_uuid(), now() - n * interval '1 minute', 'adjustment',"
-            " %(c)s, 'GBP', 'Adjustment', 'test:' || n, '' FROM generate_series(1, %(rows)s) AS n",
-            {"c": company.pk, "rows": ROWS},
-        )
         for table in BIG:
             cursor.execute(f"ANALYZE {table}")
     client = Client()
@@ -111,6 +99,7 @@ def scans_of(client: Client, url: str) -> dict[str, list[str]]:
     return {sql[:200]: scans for sql in selects if (scans := full_scans(sql))}
 
 
+@lists("/staff/cdrs/cdr/")
 def test_the_staff_cdr_list_its_filters_and_searches_use_indexes(staff_client: Client) -> None:
     day = timezone.now() - timedelta(days=20)
     urls = [
@@ -128,6 +117,7 @@ def test_the_staff_cdr_list_its_filters_and_searches_use_indexes(staff_client: C
     assert {url: scans_of(staff_client, url) for url in urls} == {url: {} for url in urls}
 
 
+@lists("/staff/cdrs/cdr/")
 def test_the_cdr_list_finds_by_exact_number_and_edge_id_and_lists_the_nodes(staff_client: Client) -> None:
     by_number = staff_client.get(f"/staff/cdrs/cdr/?q={quote('+4420794600042')}").content.decode()
     by_edge_id = staff_client.get("/staff/cdrs/cdr/?q=31337").content.decode()
@@ -139,6 +129,7 @@ def test_the_cdr_list_finds_by_exact_number_and_edge_id_and_lists_the_nodes(staf
     assert "?node=node-1" in page
 
 
+@lists("/staff/audit/auditevent/", "/staff/billing/ledgertransaction/")
 def test_the_staff_audit_and_ledger_lists_use_indexes(staff_client: Client) -> None:
     day = timezone.now() - timedelta(days=10)
     urls = [
@@ -153,3 +144,51 @@ def test_the_staff_audit_and_ledger_lists_use_indexes(staff_client: Client) -> N
     ]
 
     assert {url: scans_of(staff_client, url) for url in urls} == {url: {} for url in urls}
+
+
+@lists(
+    "/staff/cdrs/rejectedcdr/",
+    "/staff/billing/stripeevent/",
+    "/staff/billing/creditpurchase/",
+    "/staff/billing/charge/",
+    "/staff/rating/rate/",
+)
+def test_the_staff_lists_of_payments_charges_rejected_cdrs_and_rates_use_indexes(staff_client: Client) -> None:
+    day = timezone.now() - timedelta(days=10)
+    urls = [
+        "/staff/cdrs/rejectedcdr/",
+        "/staff/cdrs/rejectedcdr/?node=node-1",
+        "/staff/cdrs/rejectedcdr/?q=31337",
+        f"/staff/cdrs/rejectedcdr/?{one_day('created_at', day)}",
+        "/staff/billing/stripeevent/",
+        "/staff/billing/stripeevent/?type=charge.refunded",
+        "/staff/billing/stripeevent/?status=failed",
+        "/staff/billing/stripeevent/?q=evt_31337",
+        f"/staff/billing/stripeevent/?{one_day('received_at', day)}",
+        "/staff/billing/creditpurchase/",
+        "/staff/billing/creditpurchase/?status=pending",
+        "/staff/billing/creditpurchase/?q=pi_31337",
+        "/staff/billing/creditpurchase/?q=SM-00031338",
+        f"/staff/billing/creditpurchase/?q={quote(str(uuid.uuid4()))}",
+        f"/staff/billing/creditpurchase/?{one_day('created_at', day)}",
+        "/staff/billing/charge/",
+        "/staff/billing/charge/?q=test:31337",
+        f"/staff/billing/charge/?{one_day('created_at', day)}",
+        "/staff/rating/rate/",
+        "/staff/rating/rate/?q=440031337",
+        "/staff/rating/rate/?p=5",
+    ]
+
+    assert {url: scans_of(staff_client, url) for url in urls} == {url: {} for url in urls}
+    # What they find, exactly.
+    events = staff_client.get("/staff/billing/stripeevent/").content.decode()
+    by_intent = staff_client.get("/staff/billing/creditpurchase/?q=pi_31337").content.decode()
+    by_prefix = staff_client.get("/staff/rating/rate/?q=440031337").content.decode()
+    rejected = staff_client.get("/staff/cdrs/rejectedcdr/?q=31337").content.decode()
+
+    assert "?type=charge.refunded" in events
+    assert "?type=payment_intent.succeeded" in events
+    assert "1 result" in by_intent
+    assert "440031337" in by_prefix
+    assert "1 result" in by_prefix
+    assert "1 result" in rejected
