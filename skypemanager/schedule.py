@@ -66,4 +66,9 @@ BEAT_SCHEDULE = {
         "task": "apps.callerid.tasks.expire_landlines",
         "schedule": crontab(minute=15),
     },
+    # CDRs past CALL_RETENTION_MONTHS are deleted in bounded batches (the daily figures stay).
+    "cdrs-purge-expired": {
+        "task": "apps.cdrs.tasks.purge_expired_cdrs",
+        "schedule": crontab(minute=50),
+    },
 }

@@ -494,6 +494,14 @@ MINIMUM_PURCHASE = env_decimal("MINIMUM_PURCHASE", Decimal("10"))
 # grows with the profiles it touches, not its calls); smaller ones hold the profiles' balance
 # rows locked for less time (about 1.3 s for 100,000 on 2 cores).
 RATING_BATCH_SIZE = env_int("RATING_BATCH_SIZE", 100_000, minimum=1)
+# Call detail records (CDRs and their ratings) are kept this many months, then deleted by a
+# periodic task in bounded batches; the daily call figures the reports read are kept. Six
+# months is the least the reports promise, so a smaller value stops the process at start.
+CALL_RETENTION_MONTHS = env_int("CALL_RETENTION_MONTHS", 6, minimum=6, maximum=1200)
+# CDRs deleted per transaction, and at most this many transactions per run (the task runs
+# hourly, so a backlog is worked off over several runs without a long lock or a long run).
+CALL_RETENTION_BATCH_SIZE = env_int("CALL_RETENTION_BATCH_SIZE", 10_000, minimum=1)
+CALL_RETENTION_MAX_BATCHES = env_int("CALL_RETENTION_MAX_BATCHES", 50, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -8,6 +8,7 @@ registers the resolver (`call_destinations_register`) that fills them in, one qu
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,10 +16,27 @@ from decimal import Decimal
 from itertools import islice
 from typing import Any
 
+from django.conf import settings
 from django.db.models import F, QuerySet
 
 from apps.cdrs.models import Cdr, CdrRating, PendingCdr
 from apps.companies.models import Company
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    """The same moment `months` calendar months earlier (31 March less one month: 28 or 29
+    February, the last day that month has)."""
+    index = moment.year * 12 + moment.month - 1 - months
+    year, month = divmod(index, 12)
+    month += 1
+    last_day = calendar.monthrange(year, month)[1]
+    return moment.replace(year=year, month=month, day=min(moment.day, last_day))
+
+
+def call_retention_cutoff(*, now: datetime) -> datetime:
+    """Calls that started before this are past CALL_RETENTION_MONTHS: their CDRs and ratings
+    are deleted (the daily figures stay). Queries: 0."""
+    return months_before(now, settings.CALL_RETENTION_MONTHS)
 
 
 def company_has_calls(*, company: Company) -> bool:

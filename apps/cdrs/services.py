@@ -8,14 +8,18 @@ import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.cdrs import imports
 from apps.cdrs.models import Cdr, CdrRating, PendingCdr, RejectedCdr
+from apps.cdrs.selectors import call_retention_cutoff
 from apps.core.actor import Actor
 from apps.core.enqueue import enqueue_on_commit
 from apps.core.exceptions import ApplicationError
@@ -310,3 +314,51 @@ def cdrs_queued_task_register(task: Any) -> None:
 def _cdrs_queued() -> None:
     for task in _queued_tasks:
         enqueue_on_commit(task, robust=True)
+
+
+# pg_try_advisory_xact_lock key of the retention purge: two runs never delete side by side.
+PURGE_LOCK = 0x5C_D0_0001
+
+
+@dataclass(frozen=True)
+class CdrsPurged:
+    cutoff: datetime
+    deleted: int
+    batches: int
+    more: bool  # the run stopped at CALL_RETENTION_MAX_BATCHES with rows still to delete
+
+
+def cdrs_purge_expired(*, now: datetime | None = None) -> CdrsPurged:
+    """Delete the CDRs (and their ratings) of calls that started before the retention cutoff
+    (CALL_RETENTION_MONTHS), oldest first, CALL_RETENTION_BATCH_SIZE per transaction and at most
+    CALL_RETENTION_MAX_BATCHES transactions per run. The daily call figures (DailyCalls) are
+    left alone, so reports of those months read the same. A CDR still waiting to be rated is
+    kept until it is rated. On PostgreSQL the triggers allow these deletes only inside a
+    transaction that names the cutoff (SET LOCAL skypemanager.cdr_purge_before), and only of
+    calls before it; a run that finds another one holding the lock does nothing."""
+    cutoff = call_retention_cutoff(now=now or timezone.now())
+    size, deleted, batches, more = settings.CALL_RETENTION_BATCH_SIZE, 0, 0, False
+    expired = Cdr.objects.filter(started_at__lt=cutoff).exclude(pk__in=PendingCdr.objects.values("cdr_id"))
+    while True:
+        if batches == settings.CALL_RETENTION_MAX_BATCHES:
+            more = expired.exists()  # the next run goes on
+            break
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [PURGE_LOCK])
+                    if not cursor.fetchone()[0]:
+                        logger.info("CDR retention purge: another run holds the lock")
+                        return CdrsPurged(cutoff, deleted, batches, more=True)
+                    cursor.execute("SELECT set_config('skypemanager.cdr_purge_before', %s, true)", [cutoff.isoformat()])
+            ids = list(expired.order_by("started_at", "id").values_list("pk", flat=True)[:size])
+            if not ids:
+                break
+            CdrRating.objects.filter(cdr_id__in=ids).delete()
+            deleted += Cdr.objects.filter(pk__in=ids).delete()[0]
+            batches += 1
+        if len(ids) < size:
+            break
+    if deleted:
+        logger.info("CDR retention purge: %s CDRs before %s deleted (more to go: %s)", deleted, cutoff, more)
+    return CdrsPurged(cutoff, deleted, batches, more)

@@ -9,3 +9,9 @@ from apps.cdrs import services
 def run_cdr_import(job_id: int) -> None:
     """Check and load one staff CDR CSV. A redelivered task finds the job finished."""
     services.cdr_import_run(job_id=job_id)
+
+
+@shared_task(acks_late=True, soft_time_limit=240, time_limit=300)
+def purge_expired_cdrs() -> int:
+    """Delete the CDRs past CALL_RETENTION_MONTHS, in bounded batches (hourly)."""
+    return services.cdrs_purge_expired().deleted

@@ -7,8 +7,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.utils import timezone
 
+from apps.cdrs.selectors import call_retention_cutoff
 from apps.companies.models import Company
 from apps.core.exceptions import ApplicationError
 from apps.reports.monthly.selectors import Month
@@ -23,10 +25,21 @@ class ReportParams:
     by: str
 
 
+def earliest_month() -> Month:
+    """The first month the reports offer: the month the call retention cutoff falls in
+    (CALL_RETENTION_MONTHS); its calls before the cutoff are read from the daily figures."""
+    return Month(call_retention_cutoff(now=timezone.now()).date().replace(day=1))
+
+
 def report_params(query: Mapping[str, str], *, company: Company, groups: Sequence[str] = USAGE_GROUPS) -> ReportParams:
     """`groups`: the report's CSV tables (`by`), its default first. Queries: 1 when a profile
     is named, else 0."""
     month = Month.parse(query.get("month"), today=timezone.now().date())
+    earliest = earliest_month()
+    if month.first < earliest.first:
+        raise ApplicationError(
+            f"Reports go back {settings.CALL_RETENTION_MONTHS} months, to {earliest.label}.", field="month"
+        )
     profile = None
     text = (query.get("profile") or "").strip()
     if text:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -17,7 +18,7 @@ from apps.companies.models import Capability
 from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError
 from apps.reports.monthly import channel_peaks, definitions, pdf, selectors, tables
-from apps.reports.monthly.params import ReportParams
+from apps.reports.monthly.params import ReportParams, earliest_month
 from apps.sip_profiles.models import SipProfile
 
 REPORTS = [
@@ -53,6 +54,7 @@ class ReportPage(definitions.Definition, CompanyPageMixin, View):
             return pdf.pdf_response(self.document(report, params), company_name=self.company.name)
         context = self.context(report, params)
         this_month = selectors.Month.parse(None, today=timezone.now().date())
+        earliest = earliest_month()
         base = reverse(f"report-{self.report}-page")
         profile_query = f"&profile={params.profile.public_id}" if params.profile else ""
         context.update(
@@ -70,7 +72,14 @@ class ReportPage(definitions.Definition, CompanyPageMixin, View):
                     if self.has_profile_filter
                     else []
                 ),
-                "previous_url": f"{base}?month={params.month.previous.key}{profile_query}",
+                # Not before the call retention period (CALL_RETENTION_MONTHS).
+                "previous_url": (
+                    f"{base}?month={params.month.previous.key}{profile_query}"
+                    if params.month.first > earliest.first
+                    else None
+                ),
+                "earliest_month": earliest,
+                "retention_months": settings.CALL_RETENTION_MONTHS,
                 "next_url": (
                     f"{base}?month={params.month.next.key}{profile_query}"
                     if params.month.first < this_month.first
