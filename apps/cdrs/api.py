@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.utils.urls import replace_query_param
 
 from apps.cdrs.exports import CSV_COLUMNS, calls_csv_response
 from apps.cdrs.filters import CallFilter
@@ -19,12 +18,8 @@ from apps.cdrs.selectors import PaidBy, call_values, calls_describe
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR
-from apps.core.exceptions import ApplicationError
-from apps.core.fields import TextField
-from apps.core.keyset import Cursor, keyset_page
-
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
+from apps.core.fields import TextField, UtcDateTimeField, decimal_text, iso_datetime
+from apps.core.keyset import keyset_api_page, keyset_page_serializer, keyset_parameters
 
 
 class CsvRenderer(BaseRenderer):
@@ -49,8 +44,8 @@ class CallOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     destination = TextField(
         allow_null=True, help_text="The rate deck's name for the destination; null where no rate applied."
     )
-    started_at = serializers.DateTimeField()
-    answered_at = serializers.DateTimeField(allow_null=True)
+    started_at = UtcDateTimeField()
+    answered_at = UtcDateTimeField(allow_null=True)
     duration_seconds = serializers.IntegerField()
     billable_seconds = serializers.IntegerField()
     disposition = serializers.ChoiceField(Cdr.Disposition.choices)
@@ -74,24 +69,29 @@ class CallOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     note = TextField(help_text="Rating's note: e.g. which rate was missing.")
 
 
-_PAGE = inline_serializer(
-    "CallPage",
-    {
-        "next": serializers.URLField(allow_null=True, help_text="Older calls."),
-        "previous": serializers.URLField(allow_null=True, help_text="Newer calls."),
-        "results": CallOutputSerializer(many=True),
-    },
-)
-
-
-def _page_size(request: Request) -> int:
-    text = request.query_params.get("page_size")
-    if not text:
-        return PAGE_SIZE
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE_SIZE:
-        message = f"Give a whole number from 1 to {MAX_PAGE_SIZE}."
-        raise ApplicationError(message, field="page_size")
-    return int(text)
+def call_output(row: dict[str, Any]) -> dict[str, Any]:
+    """CallOutputSerializer's output, from a row of call_values described by calls_describe."""
+    return {
+        "id": str(row["public_id"]),
+        "profile": None if row["profile_id"] is None else str(row["profile_id"]),
+        "profile_name": row["profile_name"],
+        "direction": row["direction"],
+        "caller": row["caller"],
+        "callee": row["callee"],
+        "destination": row["destination"],
+        "started_at": iso_datetime(row["started_at"]),
+        "answered_at": iso_datetime(row["answered_at"]),
+        "duration_seconds": row["duration_seconds"],
+        "billable_seconds": row["billable_seconds"],
+        "disposition": row["disposition"],
+        "refusal_reason": row["refusal_reason"],
+        "paid_by": row["paid_by"],
+        "rate_per_minute": decimal_text(row["rate_per_minute"]),
+        "bundle_minutes": row["bundle_minutes"],
+        "cost": decimal_text(row["cost"]),
+        "currency": row["currency"],
+        "note": row["note"],
+    }
 
 
 class CallListApi(CompanyScopedAPIView):
@@ -126,12 +126,13 @@ class CallListApi(CompanyScopedAPIView):
         ),
         filters=True,
         parameters=[
-            OpenApiParameter("cursor", OpenApiTypes.STR, description="From a page's next or previous link."),
-            OpenApiParameter("page_size", OpenApiTypes.INT, description=f"1 to {MAX_PAGE_SIZE}; {PAGE_SIZE}."),
+            *keyset_parameters(),
             OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"], description="csv: the whole list."),
         ],
         responses={
-            (200, "application/json"): _PAGE,
+            (200, "application/json"): keyset_page_serializer(
+                "CallPage", CallOutputSerializer(many=True), older="older calls", newer="newer calls"
+            ),
             (200, "text/csv"): OpenApiTypes.STR,
             (400, "application/json"): ERROR,
             (403, "application/json"): ERROR,
@@ -142,14 +143,6 @@ class CallListApi(CompanyScopedAPIView):
         currency = self.company.currency
         if request.accepted_renderer.format == "csv":
             return calls_csv_response(calls, currency=currency, filename="calls.csv")
-        size = _page_size(request)
-        text = request.query_params.get("cursor")
-        page = keyset_page(calls, cursor=Cursor.decode(text) if text else None, size=size, time_field="started_at")
-        url = request.build_absolute_uri()
-        return Response(
-            {
-                "next": replace_query_param(url, "cursor", page.next.encode()) if page.next else None,
-                "previous": replace_query_param(url, "cursor", page.previous.encode()) if page.previous else None,
-                "results": CallOutputSerializer(calls_describe(page.rows, currency=currency), many=True).data,
-            }
-        )
+        page, links = keyset_api_page(request, calls, time_field="started_at")
+        results = [call_output(row) for row in calls_describe(page.rows, currency=currency)]
+        return Response({**links, "results": results})

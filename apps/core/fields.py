@@ -8,6 +8,8 @@ field of the API is a `TextField`: a string or a 400 naming the field. Amounts a
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from rest_framework import serializers
@@ -20,3 +22,27 @@ class TextField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)  # type: ignore[no-any-return]
+
+
+def iso_datetime(value: datetime | None) -> str | None:
+    """A datetime as the API writes it, ISO 8601 in UTC with `Z` (what DRF's DateTimeField
+    writes under TIME_ZONE = "UTC"), without DRF's per-value time-zone look-up: every
+    datetime read from the database is already in UTC (the connection's time zone)."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.isoformat()[:-6] + "Z"
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    """DateTimeField in the schema; written by iso_datetime (no time-zone look-up per value)."""
+
+    def to_representation(self, value: Any) -> str:
+        return iso_datetime(value)  # type: ignore[return-value]  # DRF skips the field when the value is None
+
+
+def decimal_text(value: Decimal | None) -> str | None:
+    """A Decimal read from a column of fixed scale as DRF's DecimalField writes it ("12.3400"):
+    the column already holds the field's decimal places, so there is nothing to quantize."""
+    return None if value is None else f"{value:f}"

@@ -3,7 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,12 +13,12 @@ from apps.billing.quotes import QUOTE_PARAMETER, QuoteSerializer, or_quote, want
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR, created
-from apps.core.fields import TextField
+from apps.core.fields import TextField, UtcDateTimeField, iso_datetime
 from apps.sip_profiles import services
 from apps.sip_profiles.filters import SipProfileFilter
-from apps.sip_profiles.hooks import provisioning_of
+from apps.sip_profiles.hooks import NodeProvisioning
 from apps.sip_profiles.models import MAX_CHANNELS, MIN_CHANNELS, AllowedAddress, SipProfile
-from apps.sip_profiles.selectors import with_details
+from apps.sip_profiles.selectors import profile_details, profile_values
 
 
 class AllowedAddressSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -40,64 +41,79 @@ class NodeProvisioningSerializer(serializers.Serializer):  # type: ignore[type-a
     attempts = serializers.IntegerField(help_text="Failed attempts since the last success (retried with backoff).")
 
 
-class _ProfileList(serializers.ListSerializer):  # type: ignore[type-arg]
-    """Reads the edge state of every listed profile in one go, not one query per profile."""
-
-    def to_representation(self, data: Any) -> list[Any]:
-        items = list(data.all() if hasattr(data, "all") else data)
-        self.child._provisioning = provisioning_of([p.pk for p in items])  # type: ignore[union-attr]
-        return super().to_representation(items)
-
-
+# The schema of a profile; the API writes each one with profile_output (plain dicts from
+# selectors.profile_values and profile_details: no model instances, no per-field calls).
 class SipProfileOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    class Meta:
-        list_serializer_class = _ProfileList
-
     id = serializers.UUIDField(source="public_id")
     name = TextField()
     description = TextField()
     auth_method = serializers.ChoiceField(SipProfile.AuthMethod.choices)
     sip_username = TextField(allow_null=True, help_text="Registration profiles only.")
     sip_domain = TextField(source="sip_realm", help_text="The digest realm and registrar domain.")
-    allowed_ips = serializers.SerializerMethodField()
+    allowed_ips = serializers.ListField(child=serializers.DictField(), read_only=True)
     channels = serializers.IntegerField()
     us_minute_bundles = serializers.IntegerField(
         help_text="Bundles held and renewed monthly; minutes and changes: /api/v1/sip-profiles/{id}/bundles/."
     )
-    caller_id = serializers.SerializerMethodField(help_text="E.164, or null: calls show “Unknown number”.")
+    caller_id = TextField(allow_null=True, read_only=True, help_text="E.164, or null: calls show “Unknown number”.")
     withhold_caller_id = serializers.BooleanField()
     tls_required = serializers.BooleanField()
     srtp_required = serializers.BooleanField()
     status = serializers.ChoiceField(SipProfile.Status.choices)
-    provisioning = serializers.SerializerMethodField(
+    provisioning = NodeProvisioningSerializer(
+        many=True,
+        read_only=True,
         help_text="Where the profile stands on each SIP edge node (primary first): pending, synced, or failed "
-        "with the error and the attempts so far."
+        "with the error and the attempts so far.",
     )
     provisioning_state = serializers.ChoiceField(
         SipProfile.Provisioning.choices,
         help_text="A summary of `provisioning`: failed if any node failed, synced once every node is, else pending.",
     )
-    business_accounts = serializers.SerializerMethodField()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+    business_accounts = serializers.ListField(child=TextField(), read_only=True)
+    created_at = UtcDateTimeField()
+    updated_at = UtcDateTimeField()
 
-    def get_allowed_ips(self, profile: SipProfile) -> list[dict[str, Any]]:
-        return [
-            {"address": a.network, "port": a.port, "transport": a.transport} for a in profile.allowed_addresses.all()
-        ]
 
-    @extend_schema_field(NodeProvisioningSerializer(many=True))
-    def get_provisioning(self, profile: SipProfile) -> list[dict[str, Any]]:
-        batch = getattr(self, "_provisioning", None)
-        if batch is None or profile.pk not in batch:
-            batch = provisioning_of([profile.pk])
-        return [NodeProvisioningSerializer(node).data for node in batch[profile.pk]]
+def _node_output(node: NodeProvisioning) -> dict[str, Any]:
+    return {
+        "node": node.node,
+        "role": node.role,
+        "public_host": node.public_host,
+        "state": node.state,
+        "synced_at": iso_datetime(node.synced_at),
+        "error": node.error,
+        "attempts": node.attempts,
+    }
 
-    def get_caller_id(self, profile: SipProfile) -> str | None:
-        return services.caller_id_e164(profile)
 
-    def get_business_accounts(self, profile: SipProfile) -> list[str]:
-        return [account.name for account in profile.business_accounts.all()]
+def profile_output(row: dict[str, Any]) -> dict[str, Any]:
+    """SipProfileOutputSerializer's output, from a row of selectors.profile_details."""
+    return {
+        "id": str(row["public_id"]),
+        "name": row["name"],
+        "description": row["description"],
+        "auth_method": row["auth_method"],
+        "sip_username": row["sip_username"],
+        "sip_domain": row["sip_realm"],
+        "allowed_ips": row["allowed_addresses"],
+        "channels": row["channels"],
+        "us_minute_bundles": row["us_minute_bundles"],
+        "caller_id": row["caller_id"],
+        "withhold_caller_id": row["withhold_caller_id"],
+        "tls_required": row["tls_required"],
+        "srtp_required": row["srtp_required"],
+        "status": row["status"],
+        "provisioning": [_node_output(node) for node in row["provisioning"]],
+        "provisioning_state": row["provisioning_state"],
+        "business_accounts": row["business_accounts"],
+        "created_at": iso_datetime(row["created_at"]),
+        "updated_at": iso_datetime(row["updated_at"]),
+    }
+
+
+def profile_outputs(rows: Any) -> list[dict[str, Any]]:
+    return [profile_output(row) for row in profile_details(list(rows))]
 
 
 class SipProfileCreatedSerializer(SipProfileOutputSerializer):
@@ -124,7 +140,11 @@ class _Base(CompanyScopedAPIView):
     write_capability = Capability.MANAGE_SERVICE
 
     def scope_queryset(self, queryset: Any) -> Any:
-        return with_details(queryset.filter(deleted_at__isnull=True)).order_by("name")
+        return queryset.filter(deleted_at__isnull=True).order_by("name")
+
+    def output(self, profile_id: int) -> dict[str, Any]:
+        """One profile as the API writes it (after a write: read back from the database)."""
+        return profile_outputs(profile_values(self.get_queryset().filter(pk=profile_id)))[0]
 
 
 class SipProfileListApi(_Base):
@@ -147,8 +167,8 @@ class SipProfileListApi(_Base):
         responses={200: SipProfileOutputSerializer(many=True), 400: ERROR},
     )
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(SipProfileOutputSerializer(page, many=True).data)
+        page = self.paginate_queryset(profile_values(self.filter_queryset(self.get_queryset())))
+        return self.get_paginated_response(profile_outputs(page))
 
     @extend_schema(
         summary="Create a SIP profile",
@@ -171,8 +191,7 @@ class SipProfileListApi(_Base):
         profile, password = services.sip_profile_create(
             actor=self.actor, company=self.company, **serializer.validated_data
         )
-        profile = with_details(SipProfile.objects.filter(pk=profile.pk)).get()
-        return created({**SipProfileOutputSerializer(profile).data, "password": password}, secret=password is not None)
+        return created({**self.output(profile.pk), "password": password}, secret=password is not None)
 
 
 class SipProfileDetailApi(_Base):
@@ -185,7 +204,8 @@ class SipProfileDetailApi(_Base):
         responses=SipProfileOutputSerializer,
     )
     def get(self, request: Request, id: str) -> Response:
-        return Response(SipProfileOutputSerializer(self.get_object()).data)
+        rows = profile_values(self.get_queryset().filter(public_id=id))
+        return Response(profile_outputs([get_object_or_404(rows)])[0])
 
     @extend_schema(
         summary="Update a SIP profile",
@@ -218,7 +238,7 @@ class SipProfileDetailApi(_Base):
             quote = services.sip_profile_channels_quote(profile=profile, channels=channels)
             return Response(QuoteSerializer(quote.as_dict()).data)
         services.sip_profile_update(actor=self.actor, profile=profile, **serializer.validated_data)
-        return Response(SipProfileOutputSerializer(self.get_object()).data)
+        return Response(self.output(profile.pk))
 
     @extend_schema(
         summary="Delete a SIP profile",

@@ -163,8 +163,8 @@ def test_the_audit_api_filters_by_action_actor_and_time(company, owner) -> None:
     assert [e["action"] for e in by_action["results"]] == ["company.updated"]
     assert by_action["results"][0]["changes"]["name"]["after"] == "One"
     assert {e["action"] for e in by_prefix["results"]} == {"invitation.created"}
-    assert by_actor["count"] >= 2
-    assert future["count"] == 0
+    assert len(by_actor["results"]) >= 2
+    assert future["results"] == []
     assert bad.status_code == 400
     assert "since" in bad.json()["errors"]
 
@@ -175,7 +175,7 @@ def test_the_audit_list_takes_a_fixed_number_of_queries(company, owner) -> None:
         audit_record(actor=Actor(user=owner), action=f"test.{n}", company=company)
     client.get("/api/v1/audit-events/")  # warm the session
 
-    with expect_queries(*SIGNED_IN, "the count", "the page of events"):
+    with expect_queries(*SIGNED_IN, "the page of events (keyset: no count)"):
         response = client.get("/api/v1/audit-events/")
 
     assert response.status_code == 200

@@ -181,7 +181,7 @@ def test_the_ledger_list_takes_a_fixed_number_of_queries(company, owner) -> None
     grant(company, "100")
     client = client_as(owner)
     client.get("/api/v1/ledger/")  # warm the session
-    reasons = (*SIGNED_IN, "the count", "the page of entries")
+    reasons = (*SIGNED_IN, "the page of entries (keyset: no count)")
 
     with expect_queries(*reasons):
         one = client.get("/api/v1/ledger/").json()
@@ -191,4 +191,4 @@ def test_the_ledger_list_takes_a_fixed_number_of_queries(company, owner) -> None
     with expect_queries(*reasons):
         many = client.get("/api/v1/ledger/").json()
 
-    assert (one["count"], many["count"]) == (1, 13)
+    assert (len(one["results"]), len(many["results"])) == (1, 13)

@@ -21,6 +21,21 @@ def company_balance(company: Company) -> Decimal:
     return account.balance if account is not None else Decimal("0")
 
 
+def balances(company: Company) -> tuple[Decimal, dict[int, Decimal]]:
+    """The company balance and each SIP profile's balance by profile id (profiles without an
+    account hold nothing). Queries: 1."""
+    company_total, by_profile = Decimal("0"), {}
+    rows = LedgerAccount.objects.filter(
+        kind__in=[LedgerAccount.Kind.COMPANY_BALANCE, LedgerAccount.Kind.PROFILE_BALANCE], company=company
+    ).values_list("kind", "sip_profile_id", "balance")
+    for kind, profile_id, balance in rows:
+        if kind == LedgerAccount.Kind.COMPANY_BALANCE:
+            company_total = balance
+        else:
+            by_profile[profile_id] = balance
+    return company_total, by_profile
+
+
 def profile_balances(company: Company) -> dict[int, Decimal]:
     """Balance by SIP profile id (profiles without an account hold nothing)."""
     return dict(
@@ -64,6 +79,22 @@ def statement_entries(*, company: Company) -> QuerySet[LedgerEntry]:
     """Entries of every account of the company, newest first: the statement's list before its
     filters (apps.billing.ledger.filters) choose the balance, month and kind."""
     return LedgerEntry.objects.filter(account__company=company).select_related("transaction").order_by("-id")
+
+
+STATEMENT_VALUES = (
+    "id",
+    "created_at",
+    "amount",
+    "balance_after",
+    "transaction__public_id",
+    "transaction__kind",
+    "transaction__description",
+)
+
+
+def statement_values(entries: QuerySet[LedgerEntry]) -> QuerySet[Any]:
+    """The statement's entries (statement_entries, filtered) as dicts of what the API shows."""
+    return entries.values(*STATEMENT_VALUES)
 
 
 # What the customer spent: calls rated from its profile balances and recurring charges paid
