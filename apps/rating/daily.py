@@ -4,7 +4,9 @@ transaction, and rebuilt from the ratings by `manage.py rating_daily_rebuild`.
 
 A batch of 100,000 calls of a few thousand profiles spread over a month makes tens of
 thousands of rows; they go through COPY into a temporary table and one INSERT … SELECT … ON
-CONFLICT DO UPDATE that adds each row's sums to the row already there."""
+CONFLICT DO UPDATE that adds each row's sums to the row already there. Two more statements
+add the same rows' sums, grouped, to the roll-ups reports read (MonthlyCalls: per month, profile
+and destination; ProfileDayCalls: per day and profile), so all three always agree."""
 
 from __future__ import annotations
 
@@ -12,11 +14,11 @@ import io
 from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db import connection, transaction
 
-from apps.cdrs.models import Cdr, CdrRating, DailyCalls
+from apps.cdrs.models import Cdr, CdrRating, DailyCalls, MonthlyCalls, ProfileDayCalls
 
 if TYPE_CHECKING:
     from apps.rating.engine import Decks, Tariff
@@ -147,20 +149,74 @@ def daily_add(sums: dict[Key, Sums]) -> None:
                 f"INSERT INTO {table} AS d ({columns}) SELECT {select} FROM rating_daily_batch"  # noqa: S608
                 f" ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {updates}"
             )
+            for statement in _rollups_sql():
+                cursor.execute(statement)
             cursor.execute("DROP TABLE rating_daily_batch")
         return
-    # SQLite (a laptop).
-    marks = ", ".join(["%s"] * (len(KEY_COLUMNS) + len(SUM_COLUMNS)))
-    updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in SUM_COLUMNS)
+    # SQLite (a laptop): the roll-ups are summed here.
+    monthly: dict[tuple[Any, ...], Sums] = {}
+    per_day: dict[tuple[Any, ...], Sums] = {}
+    for (company, day, profile, direction, country, kind, refusal), s in sums.items():
+        first = (EPOCH_DAY + timedelta(days=day)).replace(day=1)
+        _add(monthly, (company, first, profile, direction, country, kind, refusal), s)
+        _add(per_day, (company, EPOCH_DAY + timedelta(days=day), profile), [*s, *_refused(refusal, s[0])])
     with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608
-            f" ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {updates}",
-            [
-                (company, EPOCH_DAY + timedelta(days=day), profile, direction, country, kind, refusal, *s)
-                for (company, day, profile, direction, country, kind, refusal), s in sums.items()
-            ],
-        )
+        for model, rows in (
+            (DailyCalls, {(k[0], EPOCH_DAY + timedelta(days=k[1]), *k[2:]): s for k, s in sums.items()}),
+            (MonthlyCalls, monthly),
+            (ProfileDayCalls, per_day),
+        ):
+            keys = [f.column for f in model._meta.pk_fields]  # type: ignore[attr-defined]
+            values = [c for c in (*SUM_COLUMNS, *ROLLUP_REFUSED) if c in {f.column for f in model._meta.fields}]
+            names = ", ".join((*keys, *values))
+            marks = ", ".join(["%s"] * (len(keys) + len(values)))
+            updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in values)
+            cursor.executemany(
+                f"INSERT INTO {model._meta.db_table} ({names}) VALUES ({marks})"  # noqa: S608
+                f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
+                [(*key, *s) for key, s in rows.items()],
+            )
+
+
+ROLLUP_REFUSED = ("refused", "refused_at_channel_limit")
+CHANNEL_LIMIT = Cdr.RefusalReason.CHANNEL_LIMIT.value
+
+
+def _refused(reason: str, calls: int | Decimal) -> tuple[int | Decimal, int | Decimal]:
+    return (calls if reason else 0, calls if reason == CHANNEL_LIMIT else 0)
+
+
+def _add(into: dict[tuple[Any, ...], Sums], key: tuple[Any, ...], sums: Sums) -> None:
+    row = into.get(key)
+    if row is None:
+        into[key] = list(sums)
+    else:
+        for n, value in enumerate(sums):
+            row[n] += value
+
+
+def _rollups_sql() -> list[str]:
+    """The statements adding the staged batch (rating_daily_batch) to the roll-ups, grouped."""
+    sums = ", ".join(f"sum({c})" for c in SUM_COLUMNS)
+    monthly_keys = ", ".join(("company_id", "month", *KEY_COLUMNS[2:]))
+    day_keys = "company_id, day, sip_profile_id"
+    monthly_updates = ", ".join(f"{c} = m.{c} + EXCLUDED.{c}" for c in SUM_COLUMNS)
+    day_updates = ", ".join(f"{c} = p.{c} + EXCLUDED.{c}" for c in (*SUM_COLUMNS, *ROLLUP_REFUSED))
+    # The batch's rows are sorted by their key before the upsert: neighbouring keys land on the
+    # same index pages.
+    return [
+        f"INSERT INTO {MonthlyCalls._meta.db_table} AS m ({monthly_keys}, {', '.join(SUM_COLUMNS)})"  # noqa: S608
+        f" SELECT company_id, date_trunc('month', DATE '1970-01-01' + day)::date, {', '.join(KEY_COLUMNS[2:])},"
+        f" {sums} FROM rating_daily_batch GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7"
+        f" ON CONFLICT ({monthly_keys}) DO UPDATE SET {monthly_updates}",
+        f"INSERT INTO {ProfileDayCalls._meta.db_table} AS p"  # noqa: S608
+        f" ({day_keys}, {', '.join((*SUM_COLUMNS, *ROLLUP_REFUSED))})"
+        f" SELECT company_id, DATE '1970-01-01' + day, sip_profile_id, {sums},"
+        f" coalesce(sum(calls) FILTER (WHERE refusal_reason <> ''), 0),"
+        f" coalesce(sum(calls) FILTER (WHERE refusal_reason = '{CHANNEL_LIMIT}'), 0)"
+        f" FROM rating_daily_batch GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        f" ON CONFLICT ({day_keys}) DO UPDATE SET {day_updates}",
+    ]
 
 
 class _Rated:
@@ -264,7 +320,8 @@ def daily_rebuild(*, chunk: int = 50_000) -> int:
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RATING_LOCK])
-            cursor.execute(f"DELETE FROM {DailyCalls._meta.db_table}")  # noqa: S608
+            for model in (DailyCalls, MonthlyCalls, ProfileDayCalls):
+                cursor.execute(f"DELETE FROM {model._meta.db_table}")  # noqa: S608
         for calls in _rated_calls(chunk):
             daily_add(daily_sums(calls, calls, decks=decks))
             read += len(calls)

@@ -2,7 +2,9 @@
 batches of every size, each (profile, UTC day, destination, direction, refusal) row is what a
 plain computation from the CDRs, their ratings and the decks finds; a batch that fails leaves
 no figure behind; and `rating_daily_rebuild` computes the same rows again from the ratings.
-(The engine never rates a CDR twice, so there is no re-rating to follow.)"""
+The roll-ups reports read (per month, profile and destination; per day and profile) are
+always those rows summed. (The engine never rates a CDR twice, so there is no re-rating to
+follow.)"""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from apps.cdrs.models import Cdr, CdrRating, DailyCalls, PendingCdr
+from apps.cdrs.models import Cdr, CdrRating, DailyCalls, MonthlyCalls, PendingCdr, ProfileDayCalls
 from apps.rating import engine
 from apps.rating.engine import rate_pending
 from tests.rating.factories import Call, _reference_rate_for, cdr_for, queue_calls
@@ -80,6 +82,33 @@ def actual_figures() -> dict[Row, list[Any]]:
     }
 
 
+SUMS = ("calls", "answered", "billable_seconds", "bundle_seconds", "bundle_minutes", "cost", "unrated")
+
+
+def assert_rollups_agree() -> None:
+    """The roll-ups equal the daily figures, summed here by month and by day and profile."""
+    monthly: dict[Row, list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, Decimal(0), 0])
+    per_day: dict[Row, list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, Decimal(0), 0, 0, 0])
+    for key, sums in actual_figures().items():
+        company, day, profile, direction, country, kind, reason = key
+        for into, group, values in (
+            (monthly, (company, day.replace(day=1), profile, direction, country, kind, reason), sums),
+            (
+                per_day,
+                (company, day, profile),
+                [*sums, sums[0] if reason else 0, sums[0] * (reason == "channel_limit")],
+            ),
+        ):
+            row = into[group]
+            for n, value in enumerate(values):
+                row[n] += value
+    keys = ("company_id", "month", "sip_profile_id", "direction", "country", "destination_class", "refusal_reason")
+    assert {r[:7]: list(r[7:]) for r in MonthlyCalls.objects.values_list(*keys, *SUMS)} == dict(monthly)
+    day_keys = ("company_id", "day", "sip_profile_id")
+    day_sums = (*SUMS, "refused", "refused_at_channel_limit")
+    assert {r[:3]: list(r[3:]) for r in ProfileDayCalls.objects.values_list(*day_keys, *day_sums)} == dict(per_day)
+
+
 def refused(calls: list[Call], reason: str) -> None:
     """Queue `calls` as calls the edge refused (`reason`), as its CDR import writes them."""
     cdrs = []
@@ -125,6 +154,7 @@ def test_the_daily_figures_equal_the_calls_after_several_rating_runs() -> None:
     # The totals are the ledger's: every rated call's cost, once.
     assert sum(f[5] for f in figures.values()) == sum(CdrRating.objects.values_list("cost", flat=True))
     assert sum(f[0] for f in figures.values()) == Cdr.objects.count() == 300 + 200 + 12 + 5 + 1
+    assert_rollups_agree()
 
 
 def test_a_batch_that_fails_leaves_no_figure(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,6 +173,7 @@ def test_a_batch_that_fails_leaves_no_figure(monkeypatch: pytest.MonkeyPatch) ->
         rate_pending(batch_size=20)
     assert actual_figures() == before
     assert PendingCdr.objects.count() == 20
+    assert_rollups_agree()
 
     monkeypatch.undo()
     rate_pending(batch_size=20)
@@ -161,11 +192,15 @@ def test_the_rebuild_command_computes_the_same_figures_from_the_ratings() -> Non
     # Figures lost or wrong (a restore, a bug): the command recomputes them all.
     DailyCalls.objects.filter(day=min(k[1] for k in rated)).delete()
     DailyCalls.objects.update(calls=999)
+    MonthlyCalls.objects.update(calls=999)
+    ProfileDayCalls.objects.all().delete()
     call_command("rating_daily_rebuild", chunk=40, verbosity=0)
     assert actual_figures() == rated
+    assert_rollups_agree()
 
     # And later batches add to the rebuilt rows.
     more = world.calls(30, first_edge_id=900, seed=8)
     queue_calls([replace(c, started_at=c.started_at + timedelta(minutes=1)) for c in more])
     rate_pending()
     assert actual_figures() == expected_figures(world)
+    assert_rollups_agree()

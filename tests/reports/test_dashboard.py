@@ -22,15 +22,18 @@ from apps.billing.ledger.services import Leg, ledger_post, platform_account, pro
 from apps.billing.models import AutoRecharge, LedgerAccount, LedgerEntry, LedgerTransaction
 from apps.bundles.models import BundlePeriod
 from apps.callerid.models import Landline
+from apps.cdrs.models import CdrRating
 from apps.companies.models import Company, Role, VerificationRequest, VerificationStatus
 from apps.core.actor import Actor
 from apps.core.money import format_money
 from apps.edge.models import EdgeNode
+from apps.rating.engine import rate_pending
 from apps.sip_profiles.models import SipProfile
 from apps.sip_profiles.services import sip_profile_create
 from tests.cdrs.factories import cdr_csv, csv_row, load
 from tests.core.outages import closed_port
 from tests.factories import CompanyFactory, UserFactory, grant, member
+from tests.rating.factories import Call, queue_calls, small_deck
 from tests.sip_profiles.factories import digest_profile, held_number, ip_profile
 
 pytestmark = pytest.mark.django_db
@@ -238,6 +241,48 @@ def test_the_number_of_queries_does_not_grow_with_the_number_of_profiles(company
     held_number(company)
 
     assert query_count(owner) == one
+
+
+def rated_calls(profiles: list[SipProfile], count: int, *, first_edge_id: int) -> None:
+    """`count` calls of the profiles this month and last, rated by the rating job (answered and
+    not, to a covered and an uncovered number): ledger call entries, ratings, daily figures."""
+    calls = [
+        Call(
+            first_edge_id + n,
+            profiles[n % len(profiles)].pk,
+            profiles[n % len(profiles)].company_id,
+            "GBP",
+            ("+442079460000", "+447911123456", "+99912345")[n % 3],
+            NOW - timedelta(days=n % 40, hours=1 + n % 5),
+            30 + n % 300,
+            answered=n % 4 != 0,
+        )
+        for n in range(count)
+    ]
+    queue_calls(calls)
+    rate_pending(batch_size=50)  # a ledger call transaction per batch, as every few seconds
+
+
+def test_the_number_of_queries_does_not_grow_with_the_calls(company, owner) -> None:
+    small_deck(effective_from=datetime(2026, 1, 1, tzinfo=UTC))
+    grant(company, "2000", "stripe:pi_calls")
+    first, _ = digest_profile(company, owner, name="P0")
+    credit_allocate(actor=Actor.system(), profile=first, amount="50", key="alloc:c0")
+    with time_machine.travel(NOW, tick=False):
+        rated_calls([first], 1, first_edge_id=1)
+        one = query_count(owner)
+
+        profiles = [first]
+        for i in range(1, 8):
+            more, _ = digest_profile(company, owner, name=f"P{i}")
+            credit_allocate(actor=Actor.system(), profile=more, amount="50", key=f"alloc:c{i}")
+            profiles.append(more)
+        rated_calls(profiles, 400, first_edge_id=100)
+        assert CdrRating.objects.filter(cdr__company=company).count() == 401
+        assert LedgerTransaction.objects.filter(company=company, kind=LedgerTransaction.Kind.CALL).count() == 8
+        many = query_count(owner)
+
+    assert many == one
 
 
 def alert_kinds(response: Any) -> dict[str, Any]:

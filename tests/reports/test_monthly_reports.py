@@ -334,13 +334,26 @@ def queries(client: Client, url: str, query: dict[str, str]) -> int:
 def test_every_report_takes_the_same_queries_with_ten_times_the_calls_and_profiles(deck) -> None:
     small, large = CompanyFactory(currency="GBP"), CompanyFactory(currency="GBP")
     small_owner, large_owner = member(small, Role.OWNER), member(large, Role.OWNER)
-    world(small, small_owner, profiles=1, calls=12)
-    world(large, large_owner, profiles=6, calls=240)
-    urls = [f"/api/v1/reports/{r}/" for r in ("summary", "usage", "purchases", "allocations")]
-    urls += ["/reports/", "/reports/usage/", "/reports/purchases/", "/reports/allocations/"]
-    for url in urls:
-        counts = [queries(signed_in(user), url, {"month": MARCH}) for user in (small_owner, large_owner)]
-        assert counts[0] == counts[1], url
+    first = {small: world(small, small_owner, profiles=1, calls=12)[0]}
+    first[large] = world(large, large_owner, profiles=6, calls=240)[0]
+    urls: list[tuple[str, dict[str, str]]] = []
+    for report in ("summary", "usage", "purchases", "allocations"):
+        urls += [(f"/api/v1/reports/{report}/", {}), (f"/api/v1/reports/{report}/", {"format": "csv"})]
+    urls += [("/api/v1/reports/usage/", {"format": "csv", "by": by}) for by in ("destination", "day")]
+    urls += [(f"/reports/{r}", {}) for r in ("", "usage/", "purchases/", "allocations/")]
+    urls += [(f"/reports/{r}", {"format": "csv"}) for r in ("", "usage/", "purchases/", "allocations/")]
+    # One profile's usage and allocations.
+    urls += [
+        (url, {"profile": "first"}) for url in ("/api/v1/reports/usage/", "/reports/usage/", "/reports/allocations/")
+    ]
+    for url, extra in urls:
+        counts = []
+        for company, user in ((small, small_owner), (large, large_owner)):
+            query = {"month": MARCH, **extra}
+            if "profile" in query:
+                query["profile"] = str(first[company].public_id)
+            counts.append(queries(signed_in(user), url, query))
+        assert counts[0] == counts[1], (url, extra)
         # Session, user, membership… then the report's own (summary 2, usage 4, purchases 1,
         # allocations 3, the profile filter's list on the pages that have one).
         assert counts[0] <= 12, (url, counts)

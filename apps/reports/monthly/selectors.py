@@ -1,7 +1,9 @@
 """The monthly reports (Summary, Usage, Purchases, Allocations): reads only, each a fixed
-number of queries whatever the month holds. Calls are read from the daily call figures the
-rating engine keeps (apps.cdrs.models.DailyCalls), never from the CDRs; money that is not calls
-from the ledger. Months and days are UTC, as the figures' days are."""
+number of queries whatever the month holds. Calls are read from the call figures the rating
+engine keeps, never from the CDRs: per profile and destination from the month's roll-up
+(apps.cdrs.models.MonthlyCalls), per day from the per-profile daily roll-up (ProfileDayCalls),
+so a month of a million calls is read as some thousands of rows; money that is not calls from
+the ledger. Months and days are UTC, as the figures' days are."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from django.db.models.functions import TruncDate
 from django_countries import countries
 
 from apps.billing.models import CreditPurchase, LedgerAccount, LedgerEntry, LedgerTransaction
-from apps.cdrs.models import Cdr, DailyCalls
+from apps.cdrs.models import Cdr, MonthlyCalls, ProfileDayCalls
 from apps.companies.models import Company
 from apps.core.exceptions import ApplicationError
 from apps.rating.models import DestinationClass
@@ -83,8 +85,15 @@ class Month:
         return datetime(self.after.year, self.after.month, 1, tzinfo=UTC)
 
 
-def _calls(company: Company, month: Month, profile: SipProfile | None) -> QuerySet[DailyCalls]:
-    figures = DailyCalls.objects.for_company(company).filter(day__gte=month.first, day__lt=month.after)
+def _calls(company: Company, month: Month, profile: SipProfile | None) -> QuerySet[MonthlyCalls]:
+    """The month's figures per profile, destination and refusal reason."""
+    figures = MonthlyCalls.objects.for_company(company).filter(month=month.first)
+    return figures.filter(sip_profile_id=profile.pk) if profile is not None else figures
+
+
+def _days(company: Company, month: Month, profile: SipProfile | None) -> QuerySet[ProfileDayCalls]:
+    """The month's figures per day and profile."""
+    figures = ProfileDayCalls.objects.for_company(company).filter(day__gte=month.first, day__lt=month.after)
     return figures.filter(sip_profile_id=profile.pk) if profile is not None else figures
 
 
@@ -112,6 +121,14 @@ def _sums() -> dict[str, Any]:
         "sum_refused": Sum("calls", filter=~Q(refusal_reason="")),
         "sum_refused_at_channel_limit": Sum("calls", filter=Q(refusal_reason=Cdr.RefusalReason.CHANNEL_LIMIT)),
     }
+
+
+def _day_sums() -> dict[str, Any]:
+    """The usage sums of the per-day roll-up, which counts the refused calls itself."""
+    sums = _sums()
+    sums["sum_refused"] = Sum("refused")
+    sums["sum_refused_at_channel_limit"] = Sum("refused_at_channel_limit")
+    return sums
 
 
 @dataclass
@@ -176,7 +193,9 @@ def usage_report(*, company: Company, month: Month, profile: SipProfile | None =
         .annotate(**sums)
         .order_by("direction", "country", "destination_class")
     )
-    per_day = {row["day"]: row for row in calls.values("day").annotate(**sums).order_by("day")}
+    per_day = {
+        row["day"]: row for row in _days(company, month, profile).values("day").annotate(**_day_sums()).order_by("day")
+    }
     names = {
         pk: (name, str(public_id))
         for pk, name, public_id in SipProfile.objects.for_company(company)
@@ -273,11 +292,7 @@ def summary_report(*, company: Company, month: Month) -> SummaryReport:
     report = SummaryReport(month, company.currency)
     days = {day: SpendDay(day) for day in month.days}
     calls = (
-        DailyCalls.objects.for_company(company)
-        .filter(day__gte=month.first, day__lt=month.after)
-        .values("day")
-        .annotate(day_cost=Sum("cost"), day_calls=Sum("calls"))
-        .order_by("day")
+        _days(company, month, None).values("day").annotate(day_cost=Sum("cost"), day_calls=Sum("calls")).order_by("day")
     )
     for row in calls:
         days[row["day"]].calls = row["day_cost"]
