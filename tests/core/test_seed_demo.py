@@ -7,13 +7,14 @@ from io import StringIO
 import pytest
 import time_machine
 from django.core.management import call_command
-from django.db.models import Sum
+from django.db.models import Count, Sum
 from django.test import Client
+from django.utils import timezone
 
 from apps.billing.ledger.selectors import company_balance, profile_balances
-from apps.billing.models import Charge
+from apps.billing.models import Charge, LedgerEntry
 from apps.bundles.models import BundlePeriod
-from apps.cdrs.models import CdrRating
+from apps.cdrs.models import Cdr, CdrRating, PendingCdr
 from apps.companies.models import Company
 from apps.numbers.models import OnlineNumber
 from apps.rating.models import RateDeck
@@ -37,16 +38,15 @@ def _load_the_demo_and_check_it(django_capture_on_commit_callbacks) -> None:
     call_command("seed_demo", stdout=out)
 
     company = Company.objects.get(name="Demo Telecom Ltd")
-    # 100 of credit, less 20 allocated to the demo profile and its channels and bundle (prorated).
+    # 300 of credit, less 150 allocated to the demo profile and its channels and bundle (prorated).
     paid = Charge.objects.filter(company=company, status="paid").aggregate(total=Sum("amount"))["total"]
     assert {c.kind for c in Charge.objects.filter(company=company)} == {"channels", "us_bundle"}
-    assert company_balance(company) == Decimal("80") - paid
-    # Its calls were loaded and rated: a US call from the bundle, the rest from the profile's credit.
-    statuses = sorted(CdrRating.objects.values_list("status", flat=True))
+    assert company_balance(company) == Decimal("150") - paid
+    # Its few calls were loaded and rated: a US call from the bundle, the rest from the profile's credit.
+    statuses = sorted(CdrRating.objects.filter(cdr__call_id__startswith="demo-").values_list("status", flat=True))
     assert statuses == ["bundle", "rated", "rated", "rated", "zero_rated", "zero_rated"]
     profile = SipProfile.objects.get(company=company, name="Demo PBX")
-    assert BundlePeriod.objects.get(sip_profile=profile).minutes_used == 13
-    assert profile_balances(company) == {profile.pk: Decimal("20") - Decimal("0.4770")}
+    _the_month_of_calls_is_rated_and_reported(company, profile)
     assert OnlineNumber.objects.filter(status="available").count() == 8
     assert sorted(RateDeck.objects.filter(status="active").values_list("currency", flat=True)) == ["EUR", "GBP", "USD"]
     assert "owner@demo.example / demo-owner-password-2026" in out.getvalue()
@@ -73,3 +73,43 @@ def test_the_staff_option_makes_a_separate_staff_user_and_prints_both_logins_at_
     response = client.post("/accounts/login/", {"login": "staff@demo.example", "password": "demo-staff-password-2026"})
     assert response.status_code == 302
     assert client.get("/staff/").status_code == 200
+
+
+def _the_month_of_calls_is_rated_and_reported(company: Company, profile: SipProfile) -> None:
+    """A month of calls, every one rated through the engine; the bundle, the profile's credit,
+    the daily figures and the reports say the same."""
+    cdrs = Cdr.objects.filter(company=company)
+    assert not PendingCdr.objects.exists()
+    assert cdrs.count() == CdrRating.objects.filter(cdr__company=company).count() > 1000
+    month = cdrs.filter(call_id__startswith="month-")
+    assert len({c.date() for c in month.values_list("started_at", flat=True)}) >= 30
+    assert max(month.values_list("ended_at", flat=True)) < timezone.now()
+    assert month.filter(refusal_reason="channel_limit").count() > 10
+    assert month.filter(direction="inbound").count() > 50
+    assert month.filter(answered_at__isnull=True).count() > 50
+    statuses = dict(month.values_list("rating__status").annotate(n=Count("pk")).order_by())
+    assert statuses["rated"] > 1000
+    assert statuses["error"] >= 5  # no rate covers the number
+    assert statuses["zero_rated"] > 100  # inbound, unanswered, refused
+    ratings = CdrRating.objects.filter(cdr__company=company)
+    costs = ratings.aggregate(cost=Sum("cost"), minutes=Sum("bundle_minutes"))
+    assert BundlePeriod.objects.get(sip_profile=profile).minutes_used == costs["minutes"] >= 13
+    assert profile_balances(company) == {profile.pk: Decimal("150") - costs["cost"]}
+    assert profile_balances(company)[profile.pk] > 0
+    calls_debited = LedgerEntry.objects.filter(account__sip_profile=profile, transaction__kind="call")
+    assert calls_debited.aggregate(total=Sum("amount"))["total"] == -costs["cost"]
+
+    # The reports of the months the calls fall in add up to every call and its cost.
+    client = Client()
+    client.force_login(company.memberships.get().user)
+    months = sorted({d.strftime("%Y-%m") for d in month.values_list("started_at", flat=True)})
+    totals = {"calls": 0, "cost": Decimal(0)}
+    for key in months:
+        usage = client.get("/api/v1/reports/usage/", {"month": key}).json()
+        totals["calls"] += usage["total"]["calls"]
+        totals["cost"] += Decimal(usage["total"]["cost"])
+        assert usage["by_profile"][0]["label"] == "Demo PBX"
+        summary = client.get("/api/v1/reports/summary/", {"month": key}).json()
+        assert Decimal(summary["calls"]) == Decimal(usage["total"]["cost"])
+        assert "Demo PBX" in client.get("/reports/usage/", {"month": key}).content.decode()
+    assert totals == {"calls": cdrs.count(), "cost": costs["cost"]}

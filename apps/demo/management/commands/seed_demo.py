@@ -1,8 +1,10 @@
-"""Demo data for the laptop default: one company with an owner who can sign in."""
+"""Demo data for the laptop default: one company with an owner who can sign in, and a month of
+its calls (so the dashboard, the Calls list and the reports show something)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,14 +21,15 @@ from apps.billing.models import LedgerAccount, LedgerTransaction
 from apps.bundles.models import BundlePeriod
 from apps.bundles.services import bundles_buy
 from apps.cdrs.imports import COLUMNS as CDR_COLUMNS
-from apps.cdrs.services import cdr_import_create
+from apps.cdrs.imports import EdgeRecord
+from apps.cdrs.services import cdr_import_create, cdrs_import_edge_records
 from apps.companies.services import company_create
 from apps.core.actor import Actor
 from apps.numbers.models import OnlineNumber
 from apps.numbers.services import number_stock_create
 from apps.rating.imports import COLUMNS as RATE_COLUMNS
 from apps.rating.models import RateDeck
-from apps.rating.services import rate_deck_import_create
+from apps.rating.services import cdrs_rate_queued, rate_deck_import_create
 from apps.sip_profiles.services import sip_profile_create
 
 # A little Online Number stock so the demo can search and buy (valid numbers of
@@ -49,7 +52,9 @@ DEMO_PRICES = {
     "price_3m_gbp": "4.80",
     "price_12m_gbp": "16.00",
 }
-DEMO_CREDIT = Decimal("100")
+DEMO_CREDIT = Decimal("300")
+# What the demo profile is given: enough for its month of calls.
+DEMO_ALLOCATION = "150"
 # A small rate deck per currency, so the price look-up and (later) rating have prices.
 DEMO_RATES = [
     ("1", "United States and Canada", "US", "landline", "0.010000", "0", 6, 6),
@@ -70,6 +75,22 @@ DEMO_CALLS = [
     ("inbound", "+12025550104", 300, "answered"),
     ("outbound", "+442079460959", 0, "no_answer"),
 ]
+# The month before today: (share of the calls, the number dialled (random digits appended up to
+# its length, with the "+"), the longest answered call in seconds). A number no rate covers is "not rated".
+MONTH_DESTINATIONS = [
+    (30, "+4420794", 13, 900),  # London
+    (14, "+447400", 13, 300),  # UK mobile
+    (14, "+1212555", 12, 1500),  # US: today's calls from the bundle, earlier ones at the rate
+    (8, "+4930123", 13, 700),  # Berlin
+    (5, "+4915112", 14, 240),  # German mobile
+    (4, "+3314567", 12, 600),  # Paris
+    (1, "+8613800", 14, 120),  # China: no rate covers it
+]
+MONTH_DAYS = 30
+# Calls on a weekday and on a weekend day, spread over the working hours (UTC).
+WEEKDAY_CALLS, WEEKEND_CALLS = 75, 8
+HOURS = [8, 9, 9, 10, 10, 10, 11, 11, 11, 12, 13, 14, 14, 14, 15, 15, 15, 16, 16, 17, 18, 20]
+MONTH_EDGE_IDS = 1000  # the month's edge ids start after the few calls above
 DEMO_EMAIL = "owner@demo.example"
 DEMO_PASSWORD = "demo-owner-password-2026"
 STAFF_EMAIL = "staff@demo.example"
@@ -167,7 +188,7 @@ class Command(BaseCommand):
             profile, _ = sip_profile_create(
                 actor=actor, company=company, name="Demo PBX", auth_method="registration", channels=2
             )
-            credit_allocate(actor=actor, profile=profile, amount="20", key=f"demo:{profile.public_id}")
+            credit_allocate(actor=actor, profile=profile, amount=DEMO_ALLOCATION, key=f"demo:{profile.public_id}")
             bundles_buy(actor=actor, profile=profile, count=1)
         # Two hours ago, but never before the bundle's period began (a profile made just after
         # midnight UTC on its renewal day has a period only minutes old), so the US call is the
@@ -201,3 +222,55 @@ class Command(BaseCommand):
             lines.append(",".join(values[column] for column in CDR_COLUMNS))
         # Loaded, then rated right after the load (in-process here; by the workers in production).
         cdr_import_create(actor=Actor.system(), filename="demo-cdrs.csv", content="\n".join(lines) + "\n")
+        # After the rate decks' import jobs (queued on commit too), or no call would find its rate.
+        transaction.on_commit(lambda: self._demo_month(profile))
+
+    def _demo_month(self, profile: Any) -> None:
+        """A month of the profile's calls, as the edge writes them (answered, unanswered and
+        refused at the channel limit; inbound ones; a few to a number no rate covers),
+        imported and rated by the real path, so the daily figures, the reports and the
+        profile's credit agree. Today's US calls come from its minute bundle. Seeded: every
+        demo has the same calls."""
+        rng = random.Random(2026)  # noqa: S311 (the same demo calls every time, not a secret)
+        now = timezone.now()
+        today = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        shares = [share for share, *_ in MONTH_DESTINATIONS]
+        records: list[EdgeRecord] = []
+        for days_ago in range(MONTH_DAYS, -1, -1):
+            day = today - timedelta(days=days_ago)
+            count = WEEKDAY_CALLS if day.weekday() < 5 else WEEKEND_CALLS
+            for _ in range(count):
+                begin = day + timedelta(hours=rng.choice(HOURS), seconds=rng.randrange(3600))
+                if begin > now - timedelta(minutes=30):
+                    continue  # today's calls only until a little before now
+                edge_id = MONTH_EDGE_IDS + len(records)
+                roll = rng.random()
+                _, prefix, length, longest = rng.choices(MONTH_DESTINATIONS, weights=shares)[0]
+                number = prefix + "".join(rng.choices("0123456789", k=length - len(prefix)))
+                inbound = rng.random() < 0.08
+                refused = roll < 0.03  # every channel was in use
+                answered = roll >= 0.12
+                seconds = min(longest, int(rng.expovariate(1 / 150)) + 5) if answered else 0
+                answer = begin + timedelta(seconds=rng.randint(3, 12)) if answered and not refused else None
+                end = answer + timedelta(seconds=seconds) if answer else begin + timedelta(seconds=0 if refused else 25)
+                records.append(
+                    EdgeRecord(
+                        edge_id=edge_id,
+                        call_id=f"month-{edge_id}@pbx.demo.example",
+                        profile_id=profile.pk,
+                        dest_profile_id=None,
+                        direction="inbound" if inbound else "outbound",
+                        auth_method="digest",
+                        source_ip="198.51.100.20",
+                        caller=number if inbound else "+442079460100",
+                        callee="+442079460100" if inbound else number,
+                        started_at=begin,
+                        answered_at=answer,
+                        ended_at=end,
+                        sip_code=200 if answer else (486 if refused else 480),
+                        refusal="channel_limit" if refused else "",
+                    )
+                )
+        with transaction.atomic():
+            cdrs_import_edge_records(node="demo-edge", records=records)
+        cdrs_rate_queued(max_seconds=60)
