@@ -109,6 +109,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.companies.context_processors.current_company",
+                "apps.core.context_processors.product",
             ],
         },
     },
@@ -221,7 +222,10 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_FORMS = {"signup": "apps.accounts.forms.CompanySignupForm"}
 ACCOUNT_ADAPTER = "apps.accounts.adapter.AccountAdapter"
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Skype Manager] "
+# The product's name in e-mails (subjects, signatures), page titles, allauth's e-mails (their
+# subject prefix and "site name", never the host name), the TOTP issuer and the API's title.
+PRODUCT_NAME = env_str("PRODUCT_NAME", "Skype Manager")
+ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{PRODUCT_NAME}] "
 # allauth's defaults, written out so they are visible and tunable:
 # failed logins per user/IP, sign-ups per IP, password resets per e-mail.
 ACCOUNT_RATE_LIMITS = {
@@ -235,7 +239,7 @@ ACCOUNT_RATE_LIMITS = {
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True
-MFA_TOTP_ISSUER = "Skype Manager"
+MFA_TOTP_ISSUER = PRODUCT_NAME
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
 
 # --- REST API ---------------------------------------------------------------
@@ -279,7 +283,7 @@ REST_FRAMEWORK = {
 # The schema (/api/v1/schema/) and docs (/api/v1/docs/) need no sign-in unless this is off.
 API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", default=True)
 SPECTACULAR_SETTINGS = {
-    "TITLE": "Skype Manager API",
+    "TITLE": f"{PRODUCT_NAME} API",
     "DESCRIPTION": (
         "Manage a company's SIP trunking service. Authenticate with an API key "
         "(`Authorization: Bearer <key>`) or a browser session. Errors always have the shape "
@@ -366,8 +370,6 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / "sent-mail"))
-# The product's name in e-mails (subjects, signatures) and page titles.
-PRODUCT_NAME = env_str("PRODUCT_NAME", "Skype Manager")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"{PRODUCT_NAME} <no-reply@skypemanager.invalid>")
 # Who sells the credit, as printed on receipts: the business's name, its postal address (lines
 # separated by newlines, or by "\n" in a one-line .env), its VAT or tax number and an e-mail.

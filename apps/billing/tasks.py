@@ -14,7 +14,7 @@ from apps.billing.purchases import services as purchases
 from apps.billing.purchases import webhooks
 from apps.billing.recharge import company as company_recharge
 from apps.billing.recharge import sweep as recharge_sweep
-from apps.companies.emails import EMAIL_TASK, email_members
+from apps.companies.emails import EMAIL_TASK, email_members, email_subject
 from apps.companies.models import Capability, Company, Role, role_can
 from apps.core.locks import job_lock
 
@@ -101,7 +101,7 @@ def send_auto_recharge_charged_email(attempt_id: int) -> None:
     company, purchase = attempt.company, attempt.purchase
     amount = format_money(attempt.amount, attempt.currency)
     card = (
-        f"{purchase.card_brand.title()} card ending {purchase.card_last4}"
+        f"{purchase.card_brand.title() or 'Card'} ending {purchase.card_last4}"
         if purchase.card_last4
         else "your default card"
     )
@@ -116,7 +116,7 @@ def send_auto_recharge_charged_email(attempt_id: int) -> None:
     email_members(
         company=company,
         roles=[role for role in Role if role_can(role, Capability.MANAGE_BILLING)],
-        subject=f"[{settings.PRODUCT_NAME}] Auto-recharge charged {amount}",
+        subject=email_subject(f"Auto-recharge charged {amount} to {card}", company),
         message=(
             f"Auto-recharge charged {amount} to {card} for {company.name} on "
             f"{(attempt.finished_at or timezone.now()):%d %b %Y %H:%M} UTC, because {why}.\n\n"
@@ -137,6 +137,12 @@ def send_auto_recharge_failure_email(company_id: int, message: str) -> None:
     email_members(
         company=company,
         roles=[Role.BILLING],
-        subject=f"[Skype Manager] {company.name}: auto-recharge failed",
+        subject=email_subject(_first_line(message), company),
         message=f"{message}\n\n{settings.SITE_URL.rstrip('/')}{reverse('credit')}\n",
     )
+
+
+def _first_line(message: str) -> str:
+    """The failure notice's first sentence ("Auto-recharge could not charge 50.00 GBP: …")."""
+    sentence = message.split(". ", 1)[0].rstrip(".")
+    return sentence if len(sentence) <= 120 else sentence[:119].rstrip() + "…"

@@ -509,7 +509,11 @@ def _notify(*, pk: int, threshold: _Threshold, now: datetime) -> bool:
                 f"of {period.minutes_included:,} are left until {period.period_end:%d %b %Y}."
             )
         notice_create(
-            company=period.company, kind=f"bundle_minutes_{threshold.percent}", level=threshold.level, message=message
+            company=period.company,
+            kind=f"bundle_minutes_{threshold.percent}",
+            subject=f"{name} has used {threshold.percent}% of its US bundle minutes",
+            level=threshold.level,
+            message=message,
         )
     return True
 

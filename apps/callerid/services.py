@@ -100,6 +100,7 @@ def caller_id_remove_everywhere(
             notice_create(
                 company=company,
                 kind="caller_id_removed",
+                subject=f"Caller ID {number} was removed from {names}",
                 level=Notice.Level.WARNING,
                 message=(
                     f"Calls from {names} now show “Unknown number”: caller ID {number} was removed because {reason}."
@@ -244,6 +245,7 @@ def landline_approve(*, actor: Actor, landline: Landline) -> Landline:
         notice_create(
             company=landline.company,
             kind="landline_verified",
+            subject=f"Landline {landline.number} is verified as caller ID",
             level=Notice.Level.INFO,
             message=(
                 f"Landline {landline.number} is verified: your SIP profiles may present it as caller ID until "
@@ -290,6 +292,7 @@ def landline_reject(*, actor: Actor, landline: Landline, reason: str) -> Landlin
             notice_create(
                 company=landline.company,
                 kind="landline_rejected",
+                subject=f"Landline {landline.number} was rejected as caller ID",
                 level=Notice.Level.WARNING,
                 message=f"Landline {landline.number} was rejected as a caller ID: {reason}",
             )
@@ -352,6 +355,7 @@ def landlines_expire(*, now: datetime, batch: int = EXPIRY_BATCH) -> int:
                 notice_create(
                     company=landline.company,
                     kind="landline_expired",
+                    subject=f"The proof of landline {landline.number} expired",
                     level=Notice.Level.WARNING,
                     message=(
                         f"The proof of ownership of landline {landline.number} expired after 12 months. "

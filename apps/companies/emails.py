@@ -7,6 +7,7 @@ import smtplib
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.core.mail import send_mail
 
 from apps.companies.models import Company, Membership
@@ -29,6 +30,13 @@ EMAIL_TASK: dict[str, Any] = {
     "soft_time_limit": 50,
     "time_limit": 60,
 }
+
+
+def email_subject(what_happened: str, company: Company | None = None) -> str:
+    """Every e-mail's subject: the product's name (never the host name), the company when the
+    reader may belong to several, and what happened ("Auto-recharge charged 50.00 GBP …")."""
+    about = f"{company.name}: " if company is not None else ""
+    return f"[{settings.PRODUCT_NAME}] {about}{what_happened}"
 
 
 def member_emails(company: Company, roles: Iterable[str]) -> list[str]:

@@ -271,6 +271,8 @@ class Notice(PublicModel):
     company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="notices")
     level = models.CharField(max_length=10, choices=Level.choices, default=Level.WARNING)
     kind = models.CharField(max_length=40)
+    # What happened, in a few words: the e-mail's subject ("Landline +44… is verified").
+    subject = models.CharField(max_length=200, blank=True)
     message = models.TextField()
     dismissed_at = models.DateTimeField(null=True, blank=True)
     dismissed_by = models.ForeignKey(

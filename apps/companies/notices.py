@@ -12,8 +12,12 @@ from apps.core.actor import Actor
 from apps.core.enqueue import enqueue_on_commit
 
 
-def notice_create(*, company: Company, kind: str, message: str, level: str = Notice.Level.WARNING) -> Notice:
-    notice = Notice.objects.create(company=company, kind=kind, message=message, level=level)
+def notice_create(
+    *, company: Company, kind: str, subject: str, message: str, level: str = Notice.Level.WARNING
+) -> Notice:
+    """A dashboard notice, e-mailed to the owners and admins with `subject` (what happened, in a
+    few words) after "[PRODUCT_NAME] <company>: "."""
+    notice = Notice.objects.create(company=company, kind=kind, subject=subject[:200], message=message, level=level)
 
     notice_id = notice.pk
     enqueue_on_commit(send_notice_email, notice_id)

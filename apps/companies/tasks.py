@@ -6,7 +6,7 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from apps.companies.emails import EMAIL_TASK, email_members
+from apps.companies.emails import EMAIL_TASK, email_members, email_subject
 from apps.companies.models import Company, Invitation, Notice, Role
 
 
@@ -17,6 +17,7 @@ def send_invitation_email(invitation_id: int, token: str) -> None:
         return  # revoked or replaced before we got to it: send nothing
     context = {
         "invitation": invitation,
+        "product_name": settings.PRODUCT_NAME,
         "accept_url": settings.SITE_URL.rstrip("/") + reverse("invitation-accept", args=[token]),
     }
     send_mail(
@@ -35,6 +36,7 @@ def send_verification_decision_email(company_id: int, action: str, reason: str =
         return
     context = {
         "company": company,
+        "product_name": settings.PRODUCT_NAME,
         "action": action,
         "reason": reason,
         "url": settings.SITE_URL.rstrip("/") + reverse("verification"),
@@ -56,6 +58,13 @@ def send_notice_email(notice_id: int) -> None:
     email_members(
         company=notice.company,
         roles=[Role.OWNER, Role.ADMIN],
-        subject=f"[Skype Manager] {notice.company.name}: {notice.get_level_display()}",
+        # What happened, never just the level ("Information"); a notice written before subjects
+        # were kept says its first sentence.
+        subject=email_subject(notice.subject or _first_sentence(notice.message), notice.company),
         message=f"{notice.message}\n\n{settings.SITE_URL.rstrip('/')}{reverse('dashboard')}\n",
     )
+
+
+def _first_sentence(message: str) -> str:
+    sentence = message.split(". ", 1)[0].rstrip(".")
+    return sentence if len(sentence) <= 120 else sentence[:119].rstrip() + "…"

@@ -379,6 +379,7 @@ def _process_one(*, pk: int, now: datetime) -> str | None:
             notice_create(
                 company=subscription.company,
                 kind="number_ended",
+                subject=f"Online Number {subscription.number.number} ended",
                 level=Notice.Level.INFO,
                 message=(
                     f"Online Number {subscription.number.number} ended on {now:%d %b %Y}: it was not set to renew. "

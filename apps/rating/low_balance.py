@@ -162,7 +162,12 @@ def _notify(*, profile_id: int, kind: str, now: datetime) -> bool:
                 "Allocate credit to it before it runs out: paid outbound calls stop at zero."
             )
             level = Notice.Level.WARNING
-        notice = notice_create(company=account.company, kind=kind, message=message, level=level)
+        subject = (
+            f"SIP profile {profile.name} has no credit left"
+            if kind == EMPTY
+            else f"SIP profile {profile.name} has {format_money(balance, currency)} left"
+        )
+        notice = notice_create(company=account.company, kind=kind, subject=subject, message=message, level=level)
         # Lazy: apps.rating.tasks imports this module (import cycle).
         from apps.rating.tasks import send_low_balance_email
 

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.companies.emails import EMAIL_TASK, email_members
+from apps.companies.emails import EMAIL_TASK, email_members, email_subject
 from apps.companies.models import Notice, Role
 from apps.core.enqueue import enqueue
 from apps.core.locks import job_lock
@@ -78,6 +78,6 @@ def send_low_balance_email(notice_id: int) -> None:
     email_members(
         company=notice.company,
         roles=[Role.BILLING],
-        subject=f"[Skype Manager] {notice.company.name}: SIP profile balance",
+        subject=email_subject(notice.subject or "A SIP profile's balance is low", notice.company),
         message=f"{notice.message}\n\n{settings.SITE_URL.rstrip('/')}{reverse('credit')}\n",
     )

@@ -115,8 +115,8 @@ def test_a_recharge_e_mails_the_billing_members_how_much_which_card_and_why(
     assert attempt.status == RechargeAttempt.Status.SUCCEEDED
     (message,) = mail.outbox
     assert sorted(message.to) == sorted([owner.email, admin.email, billing.email])  # no viewer
-    assert message.subject == "[Acme Voice] Auto-recharge charged 50.00 GBP"
-    assert "charged 50.00 GBP to Visa card ending 4242" in message.body
+    assert message.subject == f"[Acme Voice] {company.name}: Auto-recharge charged 50.00 GBP to Visa ending 4242"
+    assert "charged 50.00 GBP to Visa ending 4242" in message.body
     assert "because your balance fell below the threshold of 10.00 GBP" in message.body
     assert "The company balance is now 55.00 GBP." in message.body
     assert f"/credit/purchases/{attempt.purchase.public_id}/receipt.pdf" in message.body

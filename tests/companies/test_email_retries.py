@@ -22,7 +22,13 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def notice(company: Any) -> Notice:
     member(company, Role.ADMIN, email="admin@example.com")
-    return notice_create(company=company, kind="test", level=Notice.Level.ERROR, message="Something happened.")
+    return notice_create(
+        company=company,
+        kind="test",
+        subject="Something happened",
+        level=Notice.Level.ERROR,
+        message="Something happened.",
+    )
 
 
 @pytest.fixture

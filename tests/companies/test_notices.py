@@ -19,14 +19,19 @@ def test_a_notice_shows_on_the_dashboard_and_is_emailed_to_owners_and_admins(
     member(company, Role.VIEWER)
 
     with django_capture_on_commit_callbacks(execute=True):
-        notice_create(company=company, kind="test", message="Caller ID +442079460001 was removed.")
+        notice_create(
+            company=company,
+            kind="test",
+            subject="Caller ID +442079460001 was removed",
+            message="Caller ID +442079460001 was removed.",
+        )
 
     assert "Caller ID +442079460001 was removed." in client_as(owner).get("/").content.decode()
     assert sorted(mail.outbox[-1].to) == sorted([owner.email, admin.email])
 
 
 def test_an_admin_dismisses_a_notice_and_a_viewer_cannot(company, owner) -> None:
-    notice = notice_create(company=company, kind="test", message="Something to see.")
+    notice = notice_create(company=company, kind="test", subject="Something to see", message="Something to see.")
     viewer = client_as(member(company, Role.VIEWER))
 
     refused = viewer.post(f"/notices/{notice.public_id}/dismiss/", format="multipart")

@@ -77,7 +77,7 @@ def populate(company: Company) -> Any:
         country="GB",
     )
     audit_record(actor=actor, action="test.event", company=company)
-    notice_create(company=company, kind="test", message="A notice.")
+    notice_create(company=company, kind="test", subject="A notice", message="A notice.")
     populate_sip_profiles(company, owner)
     populate_business_accounts(company, owner)
     populate_callerid(company, owner)

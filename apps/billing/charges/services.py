@@ -117,6 +117,7 @@ def charge_record(
             notice_create(
                 company=company,
                 kind="charge_unpaid",
+                subject=f"{description}: {format_money(amount, company.currency)} could not be paid",
                 level=Notice.Level.ERROR,
                 message=(
                     f"{description}: {format_money(amount, company.currency)} could not be paid from your balance. "
@@ -182,6 +183,7 @@ def _settle_one(*, pk: int, now: datetime) -> str | None:
             notice_create(
                 company=charge.company,
                 kind="charge_paid",
+                subject=f"{charge.description}: {owed} was paid",
                 level=Notice.Level.INFO,
                 message=f"{charge.description}: {owed} was paid from your balance.",
             )
@@ -194,6 +196,7 @@ def _settle_one(*, pk: int, now: datetime) -> str | None:
             notice_create(
                 company=charge.company,
                 kind="charge_suspended",
+                subject=f"{charge.description} is suspended: {owed} unpaid",
                 level=Notice.Level.ERROR,
                 message=f"{charge.description} is suspended: {owed} is still unpaid. Buy credit and it resumes.",
             )
@@ -202,6 +205,7 @@ def _settle_one(*, pk: int, now: datetime) -> str | None:
             notice_create(
                 company=charge.company,
                 kind="charge_unpaid",
+                subject=f"{charge.description}: {owed} is still unpaid",
                 level=Notice.Level.ERROR,
                 message=(
                     f"{charge.description}: {owed} is unpaid. Buy credit before "

@@ -137,6 +137,7 @@ def _refund_record(*, actor: Actor, purchase: CreditPurchase, stripe_refund: str
         notice_create(
             company=purchase.company,
             kind="credit_refunded",
+            subject=f"Your purchase of {format_money(credited, purchase.currency)} was refunded",
             level=Notice.Level.INFO,
             message=f"Your purchase of {format_money(credited, purchase.currency)} on "
             f"{purchase.created_at:%d %b %Y} was refunded; the credit was taken back from your balance.",

@@ -76,6 +76,7 @@ def purchase_confirm_wire(*, actor: Actor, purchase: CreditPurchase, amount_rece
         notice_create(
             company=company,
             kind="credit_wire_received",
+            subject=f"Bank wire {purchase.wire_reference} received: {format_money(received, purchase.currency)} added",
             level=Notice.Level.INFO,
             message=f"We received your bank wire {purchase.wire_reference}: "
             f"{format_money(received, purchase.currency)} was added to your balance.",

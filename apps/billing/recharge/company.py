@@ -356,7 +356,13 @@ def _finish(
                 changes={"enabled": {"before": True, "after": False}, "reason": auto.disabled_reason},
             )
         auto.save()
-        notice_create(company=company, kind="auto_recharge_failed", level=Notice.Level.ERROR, message=text)
+        notice_create(
+            company=company,
+            kind="auto_recharge_failed",
+            subject=f"Auto-recharge could not charge {amount}" + ("; it is switched off" if not auto.enabled else ""),
+            level=Notice.Level.ERROR,
+            message=text,
+        )
         # Lazy: apps.billing.tasks imports this module (import cycle).
         from apps.billing.tasks import send_auto_recharge_failure_email
 

@@ -196,6 +196,8 @@ def profile_recharge_run(
                 notice_create(
                     company=company,
                     kind="profile_auto_recharge_failed",
+                    subject=f"Auto-recharge of SIP profile {profile.name} could not allocate "
+                    f"{format_money(auto.amount, company.currency)}",
                     level=Notice.Level.ERROR,
                     message=(
                         f"Auto-recharge of SIP profile {profile.name} could not allocate "
