@@ -23,6 +23,9 @@
         pointRadius: series.type === "line" ? 0 : undefined,
         stepped: series.step ? "middle" : false,
         fill: false,
+        // A line is a stack of its own (never added to the bars); a series may read the right axis.
+        stack: series.type === "line" ? `line-${n}` : "bars",
+        yAxisID: series.axis === "right" ? "y1" : "y",
       })),
     },
     options: {
@@ -41,6 +44,9 @@
       scales: {
         x: { stacked: chart.stacked, ticks: { autoSkip: true, maxRotation: 0, font: { size: narrow ? 10 : 12 } } },
         y: { stacked: chart.stacked, beginAtZero: true, ticks: { font: { size: narrow ? 10 : 12 } } },
+        ...(chart.series.some((series) => series.axis === "right")
+          ? { y1: { position: "right", stacked: chart.stacked, beginAtZero: true, grid: { drawOnChartArea: false }, ticks: { font: { size: narrow ? 10 : 12 } } } }
+          : {}),
       },
     },
   });

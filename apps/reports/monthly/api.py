@@ -1,5 +1,5 @@
-"""`GET /api/v1/reports/{summary,usage,purchases,allocations,channel-peaks}/`: the monthly reports as JSON, as
-the page's CSV with `?format=csv`, or as its PDF with `?format=pdf`."""
+"""`GET /api/v1/reports/{summary,usage,purchases,allocations,channel-peaks,bundle-usage}/`: the
+monthly reports as JSON, as the page's CSV with `?format=csv`, or as its PDF with `?format=pdf`."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.bundles.models import MINUTES_PER_BUNDLE
 from apps.cdrs.models import DailyCalls
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR
 from apps.core.fields import TextField
-from apps.reports.monthly import definitions, pdf, selectors, tables
+from apps.reports.monthly import bundle_usage, definitions, pdf, selectors, tables
 from apps.reports.monthly.params import ReportParams
 
 
@@ -364,3 +365,83 @@ class ChannelPeaksApi(definitions.ChannelPeaks, ReportApi):
         currency = TextField()
         channel_price = money(allow_null=True, help_text="One channel a month; null: no price set.")
         profiles = ProfilePeaksSerializer(many=True)
+
+
+class BurnDaySerializer(serializers.Serializer):  # type: ignore[type-arg]
+    day = serializers.DateField()
+    minutes_left = serializers.IntegerField(
+        allow_null=True, help_text="At the end of the day (UTC); null: no bundle period that day, or not yet."
+    )
+    landline = serializers.IntegerField(help_text="Bundle minutes used that day by calls to US landlines.")
+    mobile = serializers.IntegerField(help_text="… by calls to US mobiles (the same pool of minutes).")
+
+
+class WhatIfSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    bundles = serializers.IntegerField()
+    bundle_cost = money(help_text="bundles × the monthly bundle price.")
+    minutes_over = serializers.DecimalField(
+        max_digits=14, decimal_places=1, help_text="Last month's US minutes past bundles × 5,000."
+    )
+    over_cost = money(help_text="minutes_over at the rates paid.")
+    total = money()
+    cheapest = serializers.BooleanField()
+    current = serializers.BooleanField(help_text="As many bundles as the profile holds now.")
+    needs_more_channels = serializers.BooleanField(
+        source="needs_channels", help_text="More bundles than the profile's channels: each bundle needs a channel."
+    )
+
+
+class ProfileBundlesSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    profile = serializers.UUIDField(source="profile.public_id")
+    name = TextField(source="profile.name")
+    channels = serializers.IntegerField(source="profile.channels")
+    us_minute_bundles = serializers.IntegerField(source="profile.us_minute_bundles", help_text="Bundles now.")
+    period_start = serializers.DateTimeField(source="period.period_start", allow_null=True, default=None)
+    period_end = serializers.DateTimeField(source="period.period_end", allow_null=True, default=None)
+    minutes_included = serializers.IntegerField(help_text="Of the period in force today (or on the month's last day).")
+    minutes_used = serializers.IntegerField()
+    minutes_left = serializers.IntegerField()
+    run_out = serializers.DateField(
+        allow_null=True, help_text="When the minutes ran out, or will at the pace so far; null: not before renewal."
+    )
+    ran_out = serializers.BooleanField()
+    forecast = TextField(help_text='In words: "Will not run out", "Runs out about 24 Mar", "Ran out on 14 Mar".')
+    last_month_minutes = serializers.DecimalField(
+        max_digits=14, decimal_places=1, help_text="Last month's minutes to US landlines and mobiles."
+    )
+    rate = serializers.DecimalField(
+        max_digits=14, decimal_places=6, help_text="What one of those minutes cost at the rates paid (blended)."
+    )
+    what_if = WhatIfSerializer(many=True, help_text="Last month with 0, 1, … bundles; the cheapest marked.")
+    by_day = BurnDaySerializer(source="days", many=True, help_text="Every day of the month, in order.")
+
+
+@report_schema(
+    operation_id="reports_bundle_usage",
+    summary="Get a month's bundle usage report",
+    description=(
+        "Per SIP profile: its US minute bundle minutes left at the end of each UTC day of the month and the "
+        "minutes used that day by calls to US landlines and to US mobiles (one pool), when the minutes run out "
+        "at the period's pace so far (or that they will not before the period renews), and what last month's "
+        "US landline and mobile minutes would have cost with 0, 1, … bundles (bundles × the bundle price plus "
+        "the minutes past bundles × 5,000 at the rates paid), the cheapest marked. "
+        "`?format=csv&by=profile|day`: the what-ifs, or every profile's days; `?format=pdf`: all of it."
+    ),
+    parameters=month_parameters(profile=True, by=tables.PLAN_GROUPS),
+)
+class BundleUsageApi(definitions.BundleUsage, ReportApi):
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        month = MonthSerializer()
+        currency = TextField()
+        bundle_price = money(allow_null=True, help_text="One bundle a month; null: no price set.")
+        minutes_per_bundle = serializers.IntegerField()
+        profiles = ProfileBundlesSerializer(many=True)
+
+    def output(self, report: bundle_usage.BundleReport, params: ReportParams) -> Any:
+        return {
+            "month": report.month,
+            "currency": report.currency,
+            "bundle_price": report.bundle_price,
+            "minutes_per_bundle": MINUTES_PER_BUNDLE,
+            "profiles": report.profiles,
+        }

@@ -8,4 +8,5 @@ urlpatterns = [
     path("reports/purchases/", api.PurchasesReportApi.as_view(), name="report-purchases"),
     path("reports/allocations/", api.AllocationsApi.as_view(), name="report-allocations"),
     path("reports/channel-peaks/", api.ChannelPeaksApi.as_view(), name="report-peaks"),
+    path("reports/bundle-usage/", api.BundleUsageApi.as_view(), name="report-bundles"),
 ]

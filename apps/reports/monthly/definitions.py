@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from apps.companies.models import Company
-from apps.reports.monthly import channel_peaks, selectors, tables
+from apps.reports.monthly import bundle_usage, channel_peaks, selectors, tables
 from apps.reports.monthly.params import ReportParams, report_params
 
 
@@ -109,6 +109,23 @@ class ChannelPeaks(Definition):
 
     def document(self, report: channel_peaks.PeaksReport, params: ReportParams) -> tables.Document:
         return tables.peaks_document(report, **self.profile_names(params))
+
+    def filename_extra(self, params: ReportParams) -> list[str]:
+        return [params.by] + ([str(params.profile.public_id)] if params.profile else [])
+
+
+class BundleUsage(Definition):
+    report = "bundles"
+    groups = tables.PLAN_GROUPS
+
+    def build(self, params: ReportParams) -> bundle_usage.BundleReport:
+        return bundle_usage.bundle_report(company=self.company, month=params.month, profile=params.profile)
+
+    def table(self, report: bundle_usage.BundleReport, params: ReportParams) -> tables.Table:
+        return tables.bundles_table(report, by=params.by)
+
+    def document(self, report: bundle_usage.BundleReport, params: ReportParams) -> tables.Document:
+        return tables.bundles_document(report, **self.profile_names(params))
 
     def filename_extra(self, params: ReportParams) -> list[str]:
         return [params.by] + ([str(params.profile.public_id)] if params.profile else [])

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.http import HttpResponse
 
+from apps.reports.monthly.bundle_usage import BundleReport
 from apps.reports.monthly.channel_peaks import PeaksReport
 from apps.reports.monthly.selectors import (
     AllocationsReport,
@@ -154,6 +155,56 @@ def peaks_table(report: PeaksReport, *, by: str) -> Table:
                 advice.text,
             ]
         )
+    return header, rows
+
+
+def bundles_table(report: BundleReport, *, by: str) -> Table:
+    """Per profile what last month would have cost with 0, 1, … bundles, or (by day) each
+    day's minutes left and used."""
+    if by == "day":
+        header = ["profile", "profile_id", "day", "minutes_left", "landline_minutes", "mobile_minutes"]
+        rows: list[list[object]] = [
+            [
+                p.profile.name,
+                p.profile.public_id,
+                d.day.isoformat(),
+                "" if d.minutes_left is None else d.minutes_left,
+                d.landline,
+                d.mobile,
+            ]
+            for p in report.profiles
+            for d in p.days
+        ]
+        return header, rows
+    currency = report.currency.lower()
+    header = [
+        "profile",
+        "profile_id",
+        "bundles",
+        f"bundle_cost_{currency}",
+        "minutes_over",
+        f"over_cost_{currency}",
+        f"total_{currency}",
+        "cheapest",
+        "current",
+        "needs_more_channels",
+    ]
+    rows = [
+        [
+            p.profile.name,
+            p.profile.public_id,
+            w.bundles,
+            w.bundle_cost,
+            w.minutes_over.quantize(Decimal("0.1")),
+            w.over_cost,
+            w.total,
+            w.cheapest,
+            w.current,
+            w.needs_channels,
+        ]
+        for p in report.profiles
+        for w in p.what_if
+    ]
     return header, rows
 
 
@@ -310,6 +361,49 @@ def peaks_document(report: PeaksReport, *, profile_name: str = "", profile_id: s
         [
             section("Per profile: what to do", per_profile, given=blank),
             section("Per profile and day", per_day, given=blank),
+        ],
+        subtitle=profile_name,
+        name_parts=[profile_id] if profile_id else [],
+    )
+
+
+def bundles_document(report: BundleReport, *, profile_name: str = "", profile_id: str = "") -> Document:
+    # Costs of different bundle counts are alternatives: no total adds them up.
+    currency = report.currency.lower()
+    names = ("bundles", f"bundle_cost_{currency}", "minutes_over", f"over_cost_{currency}", f"total_{currency}")
+    alternatives: dict[str, object] = dict.fromkeys(names, "")
+    forecast = Section(
+        "The minutes this period",
+        ["profile", "bundles", "minutes_included", "minutes_used", "minutes_left", "forecast"],
+        [
+            [
+                p.profile.name,
+                p.profile.us_minute_bundles,
+                p.minutes_included,
+                p.minutes_used,
+                p.minutes_left,
+                p.forecast,
+            ]
+            for p in report.profiles
+        ],
+    )
+    return Document(
+        "bundles",
+        "Bundle usage",
+        report.month,
+        report.currency,
+        [
+            forecast,
+            section(
+                f"Last month ({report.month.previous.label}) with 0, 1, … bundles",
+                _without(bundles_table(report, by="profile"), ["profile_id", "current"]),
+                given=alternatives,
+            ),
+            section(
+                "Per profile and day",
+                _without(bundles_table(report, by="day"), ["profile_id"]),
+                given={"minutes_left": ""},
+            ),
         ],
         subtitle=profile_name,
         name_parts=[profile_id] if profile_id else [],

@@ -8,4 +8,5 @@ urlpatterns = [
     path("reports/purchases/", views.PurchasesPage.as_view(), name="report-purchases-page"),
     path("reports/allocations/", views.AllocationsPage.as_view(), name="report-allocations-page"),
     path("reports/channel-peaks/", views.ChannelPeaksPage.as_view(), name="report-peaks-page"),
+    path("reports/bundle-usage/", views.BundleUsagePage.as_view(), name="report-bundles-page"),
 ]

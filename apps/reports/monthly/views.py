@@ -17,7 +17,7 @@ from django.views import View
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError
-from apps.reports.monthly import channel_peaks, definitions, pdf, selectors, tables
+from apps.reports.monthly import bundle_usage, channel_peaks, definitions, pdf, selectors, tables
 from apps.reports.monthly.params import ReportParams, earliest_month
 from apps.sip_profiles.models import SipProfile
 
@@ -27,6 +27,7 @@ REPORTS = [
     ("purchases", "Purchases"),
     ("allocations", "Allocations"),
     ("peaks", "Channel peaks"),
+    ("bundles", "Bundle usage"),
 ]
 
 
@@ -171,3 +172,22 @@ class ChannelPeaksPage(definitions.ChannelPeaks, ReportPage):
             "unit": "calls",
         }
         return {"peaks": report, "shown": shown, "chart": chart}
+
+
+class BundleUsagePage(definitions.BundleUsage, ReportPage):
+    has_profile_filter = True
+
+    def context(self, report: bundle_usage.BundleReport, params: ReportParams) -> dict[str, Any]:
+        days = report.days
+        chart = {
+            "type": "bar",
+            "stacked": True,
+            "labels": [d.day.strftime("%d") for d in days],
+            "series": [
+                {"label": "Minutes left", "data": [d.minutes_left for d in days], "type": "line"},
+                {"label": "Used: US landlines", "data": [d.landline for d in days], "axis": "right"},
+                {"label": "Used: US mobiles", "data": [d.mobile for d in days], "axis": "right"},
+            ],
+            "unit": "minutes",
+        }
+        return {"bundles": report, "bundle_days": days, "chart": chart}
