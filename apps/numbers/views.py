@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
 
-from apps.billing.pages import confirm_page, priced_post
+from apps.billing.pages import act_once, confirm_page, priced_post
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError, Conflict
@@ -186,26 +186,52 @@ class NumberAssignView(_NumberPage):
 
 
 class NumberAutoRenewView(_NumberPage):
+    """Turning auto-renewal on commits the company balance to the next term's price: it is a
+    priced action, confirmed on a step that names the price, the balance it is paid from and
+    the balance after (as buying a number is). Turning it off costs nothing and acts at once.
+    Either acts once per form (a reload or a second click does nothing more)."""
+
     def post(self, request: HttpRequest, id: Any) -> HttpResponse:
         subscription = self.get_object_or_404(id)
         form = NumberAutoRenewForm(request.POST)
         form.is_valid()
         auto_renew = bool(form.cleaned_data.get("auto_renew"))
+        back = reverse("number-detail", args=[subscription.public_id])
+
+        def act() -> HttpResponse:
+            try:
+                changed = services.number_set_auto_renew(
+                    actor=self.actor, subscription=subscription, auto_renew=auto_renew
+                )
+            except ApplicationError as error:
+                messages.error(request, f"{subscription.number.number}: {error.message}")
+                return _back(request, subscription)
+            end = f"{changed.current_period_end:%d %b %Y}"
+            return redirect_done(
+                request,
+                back if request.POST.get("back") == "detail" else reverse("number-list"),
+                message=f"{changed.number.number} renews on {end}."
+                if auto_renew
+                else f"{changed.number.number} will end on {end} and will not be renewed.",
+            )
+
+        if not auto_renew or subscription.auto_renew or subscription.status != NumberSubscription.Status.ACTIVE:
+            return act_once(request, company=self.company, act=act)
         try:
-            subscription = services.number_set_auto_renew(
-                actor=self.actor, subscription=subscription, auto_renew=auto_renew
+            return priced_post(
+                request,
+                company=self.company,
+                quote=lambda: services.number_renewal_quote(subscription=subscription),
+                act=act,
+                confirm=lambda context: confirm_page(request, context),
+                back=lambda: redirect(back),
+                title=f"Renew {subscription.number.number} for {subscription.months} months",
+                button="Confirm and turn auto-renew on",
+                cancel_url=back,
             )
         except ApplicationError as error:
             messages.error(request, f"{subscription.number.number}: {error.message}")
-        else:
-            end = f"{subscription.current_period_end:%d %b %Y}"
-            messages.success(
-                request,
-                f"{subscription.number.number} renews on {end}."
-                if auto_renew
-                else f"{subscription.number.number} will end on {end} and will not be renewed.",
-            )
-        return _back(request, subscription)
+            return _back(request, subscription)
 
 
 class NumberReleaseView(_NumberPage):

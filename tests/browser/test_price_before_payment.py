@@ -14,6 +14,7 @@ import pytest
 import time_machine
 from playwright.sync_api import Page, expect
 
+from apps.audit.models import AuditEvent
 from apps.billing.ledger.selectors import company_balance
 from apps.billing.models import Charge
 from apps.companies.models import Role
@@ -140,3 +141,31 @@ def test_every_price_is_shown_before_it_is_paid_and_a_reload_repeats_nothing(liv
         expect(page.locator("#renewal-quote")).to_be_visible()
         assert NumberSubscription.objects.filter(company=company).count() == 1
         assert Charge.objects.get(kind=Charge.Kind.NUMBER).amount == number_price
+
+        # Renewing it: turning auto-renew back on names the next term's price, the balance it is
+        # paid from and the balance after, and changes nothing until confirmed.
+        subscription = NumberSubscription.objects.get(company=company)
+        if subscription.auto_renew:
+            page.get_by_role("button", name="Turn auto-renew off").click()
+            expect(page.locator("#page-messages")).to_contain_text("will not be renewed")
+        subscription.refresh_from_db()
+        assert not subscription.auto_renew
+        page.get_by_role("button", name="Turn auto-renew on").click()
+        expect(page.locator("#confirm-title")).to_have_text("Renew +442079460958 for 12 months")
+        renewal_price = _money(page.locator("#quote-amount strong").inner_text())
+        assert renewal_price == _cents(subscription.price)
+        balance = company_balance(company)
+        expect(page.locator("#quote-balance-now")).to_contain_text(f"the company balance, {balance:,.2f} GBP now")
+        expect(page.locator("#quote-balance-after")).to_have_text(f"{_cents(balance) - renewal_price:,.2f} GBP")
+        subscription.refresh_from_db()
+        assert not subscription.auto_renew
+        look_at_both_widths(page, "confirm-number-renewal")
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.locator("#confirm-button").click()
+        expect(page.locator("#page-messages")).to_contain_text("renews on")
+        subscription.refresh_from_db()
+        assert subscription.auto_renew
+        # A reload of the page it was redirected to changes nothing more.
+        changes = AuditEvent.objects.filter(company=company, action="number.auto_renew_changed").count()
+        page.reload()
+        assert AuditEvent.objects.filter(company=company, action="number.auto_renew_changed").count() == changes

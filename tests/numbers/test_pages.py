@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
+from apps.audit.models import AuditEvent
 from apps.business_accounts.models import BusinessAccount
 from apps.companies.models import Role
 from apps.core.actor import Actor
@@ -216,3 +218,44 @@ def test_an_ended_number_page_shows_its_history(company, owner, stock) -> None:
     assert "Release +442079460958" not in page
     assert 'id="ended-numbers"' in listing
     assert datetime.now(UTC).strftime("%Y") in page
+
+
+def test_turning_auto_renew_on_is_confirmed_at_its_price_and_acts_once(company, owner, stock) -> None:
+    subscription = number_buy(
+        actor=Actor(user=owner), company=company, number="+442079460958", months=3, auto_renew=False
+    )
+    client = client_as(owner)
+    url = f"/numbers/{subscription.public_id}/auto-renew/"
+    form = {"auto_renew": "on", "back": "detail", "once": "renew-token-1"}
+
+    step = client.post(url, form, format="multipart")
+
+    assert step.status_code == 200
+    html = step.content.decode()
+    assert "Renew +442079460958 for 3 months" in html
+    assert "4.25 GBP" in html  # the term's price
+    assert 'id="quote-balance-now"' in html
+    assert 'id="quote-balance-after"' in html
+    subscription.refresh_from_db()
+    assert not subscription.auto_renew  # nothing changed before the confirmation
+    fingerprint = re.search(r'name="confirm" value="([0-9a-f]+)"', html)
+    assert fingerprint
+
+    confirmed = {**form, "confirm": fingerprint.group(1)}
+    done = client.post(url, confirmed, format="multipart")
+    again = client.post(url, confirmed, format="multipart")
+
+    assert done.status_code == 302
+    assert done["Location"] == f"/numbers/{subscription.public_id}/"
+    assert again.status_code == 302
+    subscription.refresh_from_db()
+    assert subscription.auto_renew
+    assert AuditEvent.objects.filter(action="number.auto_renew_changed", company=company).count() == 1
+    assert "was done once" in client.get(again["Location"]).content.decode()
+    # Turning it off costs nothing: no step, at once, once.
+    off = {"back": "detail", "once": "renew-token-2"}
+    assert client.post(url, off, format="multipart").status_code == 302
+    assert client.post(url, off, format="multipart").status_code == 302
+    subscription.refresh_from_db()
+    assert not subscription.auto_renew
+    assert AuditEvent.objects.filter(action="number.auto_renew_changed", company=company).count() == 2
