@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
@@ -23,6 +24,12 @@ api_v1: list[URLPattern | URLResolver] = [
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", DocsView.as_view(url_name="v1:api-schema"), name="api-docs"),
 ]
+
+# The staff side (/staff/) under the product's name; its index starts with what needs a person
+# (templates/admin/index.html, apps.reports.staff_desk).
+admin.site.site_header = f"{settings.PRODUCT_NAME} staff"
+admin.site.site_title = f"{settings.PRODUCT_NAME} staff"
+admin.site.index_title = "Staff desk"
 
 urlpatterns = [
     path("", report_views.DashboardView.as_view(), name="dashboard"),

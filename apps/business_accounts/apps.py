@@ -4,6 +4,7 @@ from django.apps import AppConfig
 class BusinessAccountsConfig(AppConfig):
     name = "apps.business_accounts"
     label = "business_accounts"
+    verbose_name = "Business accounts"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

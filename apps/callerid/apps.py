@@ -4,6 +4,7 @@ from django.apps import AppConfig
 class CalleridConfig(AppConfig):
     name = "apps.callerid"
     label = "callerid"
+    verbose_name = "Caller ID"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -4,5 +4,5 @@ from django.apps import AppConfig
 class CdrsConfig(AppConfig):
     name = "apps.cdrs"
     label = "cdrs"
-    verbose_name = "CDRs"
+    verbose_name = "Calls (CDRs)"
     default_auto_field = "django.db.models.BigAutoField"

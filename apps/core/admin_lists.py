@@ -9,6 +9,8 @@ what keeps their admin pages fast with millions of rows.
   canonical), instead of the admin's `UPPER(x) = UPPER(…)` or `LIKE '%…%'`, which no index serves.
 - `IndexedValuesFilter`: a filter's choices read from an index, one probe per distinct value (a
   recursive "loose index scan"), instead of `SELECT DISTINCT` over the whole table.
+- `QuickRowsMixin`: the row's action checkbox written as one format_html, not a form widget
+  rendered through a template per row (a fifth of a 100-row page's time).
 - Date ranges through Django's DateFieldListFilter (`__gte`/`__lt` on an indexed column) instead
   of `date_hierarchy`, which scans the table for its distinct months and its MIN/MAX.
 """
@@ -20,11 +22,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Q, QuerySet
 from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 # Below this many (estimated) rows the exact count is cheap and shown.
 EXACT_COUNT_BELOW = 10_000
@@ -112,3 +118,17 @@ class IndexedValuesFilter(admin.AllValuesFieldListFilter):
                 f" WHERE v.value IS NOT NULL) SELECT value FROM v WHERE value IS NOT NULL"
             )
             return [row[0] for row in cursor.fetchall()]
+
+
+class QuickRowsMixin:
+    """For a ModelAdmin with actions over a big list: the same checkbox Django's
+    `action_checkbox` renders (name, value, class, label), without a widget template per row."""
+
+    def action_checkbox(self, obj: Any) -> SafeString:
+        label = format_html(_("Select this object for an action - {}"), str(obj))
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            ACTION_CHECKBOX_NAME,
+            obj.pk,
+            label,
+        )

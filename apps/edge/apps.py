@@ -4,6 +4,7 @@ from django.apps import AppConfig
 class EdgeConfig(AppConfig):
     name = "apps.edge"
     label = "edge"
+    verbose_name = "SIP edge"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

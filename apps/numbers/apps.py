@@ -4,6 +4,7 @@ from django.apps import AppConfig
 class NumbersConfig(AppConfig):
     name = "apps.numbers"
     label = "numbers"
+    verbose_name = "Online Numbers"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -4,6 +4,7 @@ from django.apps import AppConfig
 class RatingConfig(AppConfig):
     name = "apps.rating"
     label = "rating"
+    verbose_name = "Rating"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

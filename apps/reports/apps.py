@@ -4,4 +4,5 @@ from django.apps import AppConfig
 class ReportsConfig(AppConfig):
     name = "apps.reports"
     label = "reports"
+    verbose_name = "Reports"
     default_auto_field = "django.db.models.BigAutoField"

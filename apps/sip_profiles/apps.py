@@ -4,6 +4,7 @@ from django.apps import AppConfig
 class SipProfilesConfig(AppConfig):
     name = "apps.sip_profiles"
     label = "sip_profiles"
+    verbose_name = "SIP profiles"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
