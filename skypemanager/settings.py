@@ -83,13 +83,15 @@ MIDDLEWARE = [
     # parameter, is refused in the API's error body before anything reads it.
     "apps.core.middleware.ApiInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # The *ForBrowsers ones are Django's (and django-htmx's) skipped for API-key requests,
+    # which never read a session, a CSRF cookie, messages or htmx headers (apps.core.middleware).
+    "apps.core.middleware.SessionForBrowsers",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "apps.core.middleware.CsrfForBrowsers",
+    "apps.core.middleware.AuthenticationForBrowsers",
+    "apps.core.middleware.MessagesForBrowsers",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
+    "apps.core.middleware.HtmxForBrowsers",
     "allauth.account.middleware.AccountMiddleware",
     "apps.core.middleware.ClientAddressMiddleware",
 ]

@@ -5,13 +5,18 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from threading import local
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.db import DatabaseError, connection, connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.template.loader import render_to_string
+from django_htmx.middleware import HtmxMiddleware
 from psycopg.pq import ConnStatus
 
 from apps.core import outages
@@ -32,6 +37,53 @@ def client_ip(request: HttpRequest) -> str | None:
         if len(addresses) >= hops:
             return addresses[-hops]
     return request.META.get("REMOTE_ADDR")
+
+
+def api_key_request(request: HttpRequest) -> bool:
+    """An API request that authenticates with an API key: `Authorization: Bearer …` under
+    /api/. DRF's ApiKeyAuthentication answers such a request itself (accepted, or a 401),
+    never falling back to the session, so nothing of the browser's is read for it."""
+    return request.path.startswith("/api/") and request.META.get("HTTP_AUTHORIZATION", "").startswith("Bearer ")
+
+
+class _SkipsApiKeyRequests:
+    """Mixed into a middleware so it runs for every request except API-key ones
+    (api_key_request): the session, CSRF cookie, lazy user, messages and htmx middleware do
+    nothing for those but cost CPU on each of them (issue 15, the fixed cost). A
+    session-authenticated API request (the portal's own pages calling the API) still goes
+    through them all, and so does its CSRF check (DRF's SessionAuthentication); the security
+    headers are set on every response by the middleware outside these. Subclasses of
+    Django's own classes, so the admin's checks still find them."""
+
+    get_response: Callable[[HttpRequest], Any]
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if api_key_request(request):
+            return self.get_response(request)
+        return super().__call__(request)  # type: ignore[misc]
+
+
+class SessionForBrowsers(_SkipsApiKeyRequests, SessionMiddleware):
+    pass
+
+
+class CsrfForBrowsers(_SkipsApiKeyRequests, CsrfViewMiddleware):
+    def process_view(self, request: HttpRequest, callback: Any, callback_args: Any, callback_kwargs: Any) -> Any:
+        if api_key_request(request):
+            return None
+        return super().process_view(request, callback, callback_args, callback_kwargs)
+
+
+class AuthenticationForBrowsers(_SkipsApiKeyRequests, AuthenticationMiddleware):
+    pass
+
+
+class MessagesForBrowsers(_SkipsApiKeyRequests, MessageMiddleware):
+    pass
+
+
+class HtmxForBrowsers(_SkipsApiKeyRequests, HtmxMiddleware):
+    pass
 
 
 class ClientAddressMiddleware:

@@ -143,3 +143,43 @@ def test_a_connection_that_just_served_a_request_is_not_probed_and_an_idle_one_i
     time.sleep(0.01)
     assert get(client).status_code == 200
     assert probes == [True]  # idle longer than the limit: probed as Django does
+
+
+def test_an_api_key_request_skips_the_browsers_middleware_and_keeps_the_security_headers(company, owner) -> None:
+    _, key = api_key_for(company, Role.VIEWER, creator=owner)
+    client = bearer(key)
+    # A browser's session cookie beside the key changes nothing: the key decides.
+    client.force_login(owner)
+
+    response = get(client)
+
+    assert response.status_code == 200
+    request = response.wsgi_request
+    assert not hasattr(request, "session")
+    assert not hasattr(request, "_messages")
+    assert not hasattr(request, "htmx")
+    assert response.cookies == {}
+    assert "Cookie" not in response.get("Vary", "")
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    assert "camera=()" in response["Permissions-Policy"]
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"]
+
+
+def test_a_session_api_request_still_has_its_session_and_its_csrf_check(company, owner) -> None:
+    client = APIClient(enforce_csrf_checks=True, REMOTE_ADDR="192.0.2.7")
+    client.force_login(owner)
+
+    read = client.get(URL)
+    refused = client.patch(URL, {"name": "No token"}, format="json")
+    client.get("/")  # a page sets the CSRF cookie, as the browser has it
+    token = client.cookies["csrftoken"].value
+    accepted = client.patch(URL, {"name": "With token"}, format="json", HTTP_X_CSRFTOKEN=token)
+
+    assert read.status_code == 200
+    assert hasattr(read.wsgi_request, "session")
+    assert refused.status_code == 403
+    assert "CSRF" in refused.json()["detail"]
+    assert accepted.status_code == 200, accepted.json()
+    assert accepted.json()["name"] == "With token"
