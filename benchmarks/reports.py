@@ -197,7 +197,7 @@ def run(args: argparse.Namespace, url: str) -> int:
     from django.db import connection
     from django.test import Client
 
-    from apps.cdrs.models import DailyCalls
+    from apps.cdrs.models import DailyCalls, MonthlyCalls, ProfileDayCalls
     from apps.rating.engine import rate_pending
     from apps.sip_profiles.models import SipProfile
 
@@ -221,8 +221,10 @@ def run(args: argparse.Namespace, url: str) -> int:
         cursor.execute("VACUUM ANALYZE")
     _log(
         f"  rated {rated.cdrs:,} calls in {time.perf_counter() - t:.1f} s (the rating job, which writes the daily "
-        f"figures: {DailyCalls.objects.count():,} rows)"
+        f"figures: {DailyCalls.objects.count():,} rows; the reports' roll-ups: {MonthlyCalls.objects.count():,} "
+        f"monthly and {ProfileDayCalls.objects.count():,} per day and profile)"
     )
+    _log(f"  rating steps (s): { {k: round(v, 2) for k, v in rated.timings.items()} }")
 
     busiest = SipProfile.objects.filter(company__name="Busy Calls").order_by("pk").values_list("public_id", flat=True)
     first_profile = f"?profile={busiest[0]}"
@@ -233,10 +235,14 @@ def run(args: argparse.Namespace, url: str) -> int:
         ("purchases api", "/api/v1/reports/purchases/"),
         ("allocations api", "/api/v1/reports/allocations/"),
         ("usage csv (per destination)", "/api/v1/reports/usage/?format=csv&by=destination"),
+        ("usage csv (per day)", "/api/v1/reports/usage/?format=csv&by=day"),
+        ("channel peaks api", "/api/v1/reports/channel-peaks/"),
         ("summary page", "/reports/"),
         ("usage page", "/reports/usage/"),
         ("purchases page", "/reports/purchases/"),
         ("allocations page", "/reports/allocations/"),
+        ("usage page, one profile", "/reports/usage/" + first_profile),
+        ("channel peaks page", "/reports/channel-peaks/"),
     ]
     clients = {}
     for name, owner in (("big", big), ("small", small)):

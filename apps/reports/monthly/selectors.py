@@ -185,17 +185,17 @@ def destination_label(country: str, destination_class: str, direction: str) -> s
 def usage_report(*, company: Company, month: Month, profile: SipProfile | None = None) -> UsageReport:
     """Calls, minutes, cost and bundle minutes of the month per profile, per destination and
     per day. Queries: 4 (per profile, per destination, per day, the profiles' names)."""
-    calls = _calls(company, month, profile)
     sums = _sums()
-    per_profile = list(calls.values("sip_profile_id").annotate(**sums).order_by("sip_profile_id"))
+    # Per profile from the per-day roll-up: fewer rows than the month's per destination.
+    days = _days(company, month, profile)
+    per_profile = list(days.values("sip_profile_id").annotate(**_day_sums()).order_by("sip_profile_id"))
     per_destination = list(
-        calls.values("direction", "country", "destination_class")
+        _calls(company, month, profile)
+        .values("direction", "country", "destination_class")
         .annotate(**sums)
         .order_by("direction", "country", "destination_class")
     )
-    per_day = {
-        row["day"]: row for row in _days(company, month, profile).values("day").annotate(**_day_sums()).order_by("day")
-    }
+    per_day = {row["day"]: row for row in days.values("day").annotate(**_day_sums()).order_by("day")}
     names = {
         pk: (name, str(public_id))
         for pk, name, public_id in SipProfile.objects.for_company(company)
@@ -424,7 +424,7 @@ def allocations_report(*, company: Company, month: Month, profile: SipProfile | 
         else:
             line.taken_back -= row["amount"]
     costs = (
-        _calls(company, month, profile)
+        _days(company, month, profile)
         .filter(sip_profile_id__in=list(rows))
         .values("sip_profile_id")
         .annotate(calls_cost=Sum("cost"))
