@@ -6,6 +6,7 @@ back with what was typed."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from apps.numbers.models import NumberSubscription
 from apps.sip_profiles.models import SipProfile
 from tests.billing.factories import wire_purchase
 from tests.factories import PASSWORD, member
-from tests.helpers.browser import look_at_both_widths, sign_in
+from tests.helpers.browser import assert_fits, look_at_both_widths, sign_in
 from tests.sip_profiles.factories import held_number, ip_profile
 
 OWNER = "owner@demo.example"
@@ -199,3 +200,47 @@ def test_a_take_back_refused_comes_back_as_take_back_with_its_amount_on_a_phone(
     expect(credit.get_by_label("Amount (GBP)")).to_have_value("5000")
     expect(credit.locator("#id_credit_amount_error")).to_be_visible()
     look_at_both_widths(page, "profile-credit-error")
+
+
+def _stacked_inside(page: Page, form: str, width: int) -> None:
+    """Each field of `form` sits inside the window and below the one before it (stacked, not
+    side by side past the edge)."""
+    boxes = page.evaluate(
+        """(selector) => [...document.querySelectorAll(selector + ' input:not([type=hidden]):not([type=checkbox]), '
+                                                     + selector + ' select, ' + selector + ' button')]
+             .map(el => { const b = el.getBoundingClientRect(); return {id: el.id || el.textContent.trim(),
+                          left: b.left, right: b.right, top: b.top, bottom: b.bottom}; })""",
+        form,
+    )
+    assert len(boxes) >= 3, boxes
+    for box in boxes:
+        assert box["left"] >= 0, box
+        assert box["right"] <= width + 1, (box, width)
+    for above, below in pairwise(boxes):
+        assert below["top"] >= above["bottom"] - 1, (above, below)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_auto_recharge_forms_stack_their_fields_on_a_phone_also_with_errors(live_server: Any, page: Page) -> None:
+    company, _ = the_demo_company()
+    profile = SipProfile.objects.for_company(company).get(name="Demo PBX")
+    base = live_server.url
+    sign_in(page, base, OWNER, OWNER_PASSWORD)
+    page.set_viewport_size({"width": 375, "height": 812})
+
+    page.goto(f"{base}/sip-profiles/{profile.public_id}/")
+    _stacked_inside(page, "#profile-auto-recharge-form", 375)
+    form = page.locator("#profile-auto-recharge-form")
+    form.get_by_label("Top up from the company balance automatically").check()
+    form.get_by_label("Allocate (GBP)").fill("100000000000000")
+    form.get_by_role("button", name="Save auto-recharge").click()
+    form = page.locator("#profile-auto-recharge-form")
+    expect(form.locator(".error").first).to_be_visible()
+    expect(form.get_by_label("Allocate (GBP)")).to_have_value("100000000000000")
+    _stacked_inside(page, "#profile-auto-recharge-form", 375)
+    assert_fits(page, 375)
+
+    page.goto(f"{base}/credit/")
+    _stacked_inside(page, "#auto-recharge-form", 375)
+    assert_fits(page, 375)
