@@ -35,6 +35,7 @@ CONFIRM_FIELD = "confirm"
 BACK_FIELD = "back_to_form"
 MAX_TOKEN_LENGTH = 64
 ALREADY_DONE = "This form was sent already and was done once: nothing was done again."
+_CLAIMED = "_once_token_claimed"
 
 
 def once_token() -> str:
@@ -54,6 +55,8 @@ def act_once(request: HttpRequest, *, company: Company, act: Callable[[], HttpRe
         return act()
     if len(token) > MAX_TOKEN_LENGTH or not token.isascii() or not token.isprintable():
         raise ApplicationError("This form is damaged: reload the page and try again.")
+    if getattr(request, _CLAIMED, False):
+        return act()  # this request's token is claimed already, by an enclosing act_once
     endpoint = _endpoint(request)
     with transaction.atomic():
         try:
@@ -64,6 +67,7 @@ def act_once(request: HttpRequest, *, company: Company, act: Callable[[], HttpRe
                 )
         except IntegrityError:
             return _replay(request, company=company, endpoint=endpoint, token=token)
+        setattr(request, _CLAIMED, True)
         response = act()
         if 300 <= response.status_code < 400:
             IdempotentRequest.objects.filter(pk=row.pk).update(
@@ -74,6 +78,23 @@ def act_once(request: HttpRequest, *, company: Company, act: Callable[[], HttpRe
         else:
             transaction.set_rollback(True)
     return response
+
+
+class OncePostMixin:
+    """For a company page whose every POST is a form with `{% form_once %}`: the POST acts once
+    per token (act_once), on the company the page mixin resolved (in any order of the bases:
+    it is the POST handler that is wrapped, which runs after the page mixin's checks)."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        if request.method == "POST":
+            handler = self.post  # type: ignore[attr-defined]
+
+            def post_once(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+                company = self.company  # type: ignore[attr-defined]
+                return act_once(request, company=company, act=lambda: handler(request, *args, **kwargs))
+
+            setattr(self, "post", post_once)  # noqa: B010  # this view instance serves this request only
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
 
 
 def _replay(request: HttpRequest, *, company: Company, endpoint: str, token: str) -> HttpResponse:
@@ -166,6 +187,7 @@ __all__ = [
     "BACK_FIELD",
     "CONFIRM_FIELD",
     "ONCE_FIELD",
+    "OncePostMixin",
     "act_once",
     "confirm_context",
     "confirm_page",

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views import View
 
+from apps.billing.pages import OncePostMixin
 from apps.business_accounts import selectors, services
 from apps.business_accounts.filters import BusinessAccountFilter
 from apps.business_accounts.forms import BusinessAccountCreateForm, BusinessAccountEditForm
@@ -22,7 +23,7 @@ from apps.core.forms import add_application_error
 PAGE_SIZE = 50
 
 
-class BusinessAccountListView(CompanyPageMixin, View):
+class BusinessAccountListView(CompanyPageMixin, OncePostMixin, View):
     write_capability = Capability.MANAGE_SERVICE
     model = BusinessAccount
 
@@ -71,7 +72,7 @@ class BusinessAccountListView(CompanyPageMixin, View):
         return self._render(form, status=400)
 
 
-class BusinessAccountEditView(CompanyPageMixin, View):
+class BusinessAccountEditView(CompanyPageMixin, OncePostMixin, View):
     write_capability = Capability.MANAGE_SERVICE
     model = BusinessAccount
 
@@ -111,7 +112,7 @@ class BusinessAccountEditView(CompanyPageMixin, View):
         return self._render(account, form, status=400)
 
 
-class BusinessAccountAssignView(CompanyPageMixin, View):
+class BusinessAccountAssignView(CompanyPageMixin, OncePostMixin, View):
     write_capability = Capability.MANAGE_SERVICE
     model = BusinessAccount
 
@@ -141,7 +142,7 @@ class BusinessAccountAssignView(CompanyPageMixin, View):
         return redirect("business-account-list")
 
 
-class BusinessAccountDeleteView(CompanyPageMixin, View):
+class BusinessAccountDeleteView(CompanyPageMixin, OncePostMixin, View):
     write_capability = Capability.MANAGE_SERVICE
     model = BusinessAccount
 

@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views import View
 
+from apps.billing.pages import OncePostMixin
 from apps.callerid import selectors, services
 from apps.callerid.forms import LandlineForm
 from apps.callerid.models import VERIFICATION_DAYS, Landline
@@ -20,7 +21,7 @@ from apps.core.forms import add_application_error
 _SIGNATURES = ((b"%PDF", "application/pdf"), (b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
 
 
-class CallerIdListView(CompanyPageMixin, View):
+class CallerIdListView(CompanyPageMixin, OncePostMixin, View):
     write_capability = Capability.MANAGE_SERVICE
     model = Landline
 
@@ -62,7 +63,7 @@ class CallerIdListView(CompanyPageMixin, View):
         return self._render(form, status=400)
 
 
-class CallerIdWithdrawView(CompanyPageMixin, View):
+class CallerIdWithdrawView(CompanyPageMixin, OncePostMixin, View):
     write_capability = Capability.MANAGE_SERVICE
     model = Landline
 

@@ -14,6 +14,7 @@ from django.views import View
 
 from apps.billing.ledger.allocations import credit_move
 from apps.billing.ledger.views import AllocationForm
+from apps.billing.pages import OncePostMixin
 from apps.billing.recharge import profile as profile_recharge
 from apps.billing.recharge.views import ProfileAutoRechargeForm
 from apps.companies.models import Capability
@@ -67,7 +68,7 @@ class ProfileCreditView(_ProfileCreditForm):
         return self.render_with_errors(profile, allocation_form=form)
 
 
-class ProfileAutoRechargeView(_ProfileCreditForm):
+class ProfileAutoRechargeView(OncePostMixin, _ProfileCreditForm):
     """Saves a SIP profile's auto-recharge from the profile page's Credit card."""
 
     def post(self, request: HttpRequest, id: Any) -> HttpResponse:

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from apps.billing.ledger.selectors import company_balance
 from apps.billing.models import CreditPurchase, SavedPaymentMethod
 from apps.billing.money import format_money
+from apps.billing.pages import OncePostMixin
 from apps.billing.purchases import clients, payment_methods, selectors, services, webhooks
 from apps.billing.purchases.receipts import receipt_number, receipt_pdf
 from apps.billing.recharge.views import AutoRechargeForm, auto_recharge_context, auto_recharge_save
@@ -142,7 +143,7 @@ class CreditView(_CreditPage):
         return self._render(form, status=400)
 
 
-class AutoRechargeView(CreditView):
+class AutoRechargeView(OncePostMixin, CreditView):
     """Saves the company auto-recharge from the credit page's form; a form with errors comes
     back on the credit page with every value as sent and each error under its field."""
 
