@@ -71,4 +71,9 @@ BEAT_SCHEDULE = {
         "task": "apps.cdrs.tasks.purge_expired_cdrs",
         "schedule": crontab(minute=50),
     },
+    # Background exports are kept a day (EXPORT_TTL_HOURS): then the file and its row go.
+    "cdrs-purge-expired-exports": {
+        "task": "apps.cdrs.tasks.purge_expired_exports",
+        "schedule": crontab(minute="*/15"),
+    },
 }

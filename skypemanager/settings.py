@@ -306,6 +306,8 @@ SPECTACULAR_SETTINGS = {
         "EdgeNodeRoleEnum": "apps.edge.models.EdgeNode.Role",
         "CreditPurchaseStatusEnum": "apps.billing.models.CreditPurchase.Status",
         "CreditPurchaseMethodEnum": "apps.billing.models.CreditPurchase.Method",
+        "ExportKindEnum": "apps.cdrs.models.Export.Kind",
+        "ExportStatusEnum": "apps.cdrs.models.Export.Status",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -326,6 +328,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "ledger", "description": "The company balance's statement."},
         {"name": "rates", "description": "What calls cost."},
         {"name": "calls", "description": "The company's calls: how each was paid and what it cost (JSON or CSV)."},
+        {"name": "exports", "description": "Large CSV files written in the background, with progress; kept a day."},
         {"name": "reports", "description": "Monthly reports: summary, usage, purchases and allocations."},
         {"name": "audit-events", "description": "Who changed what, when and from where."},
     ],
@@ -347,8 +350,11 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Uploads (verification documents) are private: never served under a public URL.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "/media-not-public/"
+# Background exports (apps.cdrs.models.Export): a folder every web and worker process reads.
+EXPORTS_ROOT = Path(env_str("EXPORTS_ROOT", str(MEDIA_ROOT / "exports")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "exports": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": EXPORTS_ROOT}},
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -506,6 +512,12 @@ CALL_RETENTION_MONTHS = env_int("CALL_RETENTION_MONTHS", 6, minimum=6, maximum=1
 # hourly, so a backlog is worked off over several runs without a long lock or a long run).
 CALL_RETENTION_BATCH_SIZE = env_int("CALL_RETENTION_BATCH_SIZE", 10_000, minimum=1)
 CALL_RETENTION_MAX_BATCHES = env_int("CALL_RETENTION_MAX_BATCHES", 50, minimum=1)
+# A CSV of more rows than this (the Calls list's) is written by a background task, with a
+# progress bar and a download link, instead of streamed to the browser; the file and its row
+# are deleted EXPORT_TTL_HOURS later.
+EXPORT_ASYNC_ROWS = env_int("EXPORT_ASYNC_ROWS", 10_000, minimum=1)
+EXPORT_TTL_HOURS = env_int("EXPORT_TTL_HOURS", 24, minimum=1)
+EXPORT_PROGRESS_EVERY = env_int("EXPORT_PROGRESS_EVERY", 1000, minimum=1)
 
 LOGGING = {
     "version": 1,

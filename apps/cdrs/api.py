@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import FileResponse, Http404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -13,8 +15,9 @@ from rest_framework.response import Response
 
 from apps.cdrs.exports import CSV_COLUMNS, calls_csv_response
 from apps.cdrs.filters import CallFilter
-from apps.cdrs.models import Cdr
+from apps.cdrs.models import Cdr, Export
 from apps.cdrs.selectors import PaidBy, call_values, calls_describe
+from apps.cdrs.services import export_start
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyScopedAPIView
 from apps.core.api import ERROR
@@ -146,3 +149,124 @@ class CallListApi(CompanyScopedAPIView):
         page, links = keyset_api_page(request, calls, time_field="started_at")
         results = [call_output(row) for row in calls_describe(page.rows, currency=currency)]
         return Response({**links, "results": results})
+
+
+class ExportOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField(source="public_id")
+    kind = serializers.ChoiceField(Export.Kind.choices)
+    status = serializers.ChoiceField(
+        Export.Status.choices, help_text="queued (waiting for a worker), running, done (download it), failed."
+    )
+    rows_done = serializers.IntegerField(help_text="Rows written so far.")
+    rows_total = serializers.IntegerField(help_text="Rows the file will hold (0 until the export has counted them).")
+    percent = serializers.IntegerField()
+    filters = serializers.DictField(
+        source="params", child=TextField(), help_text="The filters the export was asked with."
+    )
+    filename = TextField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(help_text="The file and this export are deleted then.")
+    error = TextField(help_text="Why it failed; empty otherwise.")
+    download_url = serializers.SerializerMethodField(help_text="Where to get the file once done; null before.")
+
+    def get_download_url(self, export: Export) -> str | None:
+        if export.status != Export.Status.DONE:
+            return None
+        request = self.context["request"]
+        return str(request.build_absolute_uri(reverse("v1:export-download", kwargs={"id": export.public_id})))
+
+
+FILTER_NAMES = ("profile", "direction", "number", "date_from", "date_to", "answered")
+
+
+class ExportListApi(CompanyScopedAPIView):
+    """Start a background export."""
+
+    queryset = Export.objects.all()
+    read_capability = Capability.VIEW_REPORTS
+    write_capability = Capability.VIEW_REPORTS  # an export reads; whoever may read the calls may export them
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        kind = serializers.ChoiceField(Export.Kind.choices, help_text="calls: the Calls list as CSV.")
+        filters = serializers.DictField(
+            child=TextField(allow_blank=True),
+            required=False,
+            help_text="The Calls list's filters: " + ", ".join(FILTER_NAMES) + " (as for GET calls/).",
+        )
+
+    @extend_schema(
+        operation_id="exports_create",
+        summary="Start an export",
+        description=(
+            "Writes a large CSV in the background (the Calls list, filtered as `GET calls/` is) and answers "
+            "202 with the export at once: read it with `GET exports/{id}/` until `status` is done (its "
+            "`rows_done` of `rows_total` show the progress), then fetch `download_url`. The file is kept "
+            "for a day (`expires_at`). A bad filter is a 400 naming it (`filters.<name>`)."
+        ),
+        request=InputSerializer,
+        responses={202: ExportOutputSerializer, (400, "application/json"): ERROR, (403, "application/json"): ERROR},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        filters = dict(data.validated_data.get("filters", {}))
+        unknown = sorted(set(filters) - set(FILTER_NAMES))
+        if unknown:
+            raise serializers.ValidationError({"filters": {name: ["Not a filter of the calls."] for name in unknown}})
+        check = CallFilter(filters, queryset=Cdr.objects.none(), request=request)
+        if not check.is_valid():
+            raise serializers.ValidationError({"filters": check.errors})
+        export = export_start(
+            actor=self.actor,
+            company=self.company,
+            kind=data.validated_data["kind"],
+            params=filters,
+            filename="calls.csv",
+        )
+        export.refresh_from_db()  # in-process (make run), the task has run on commit already
+        return Response(ExportOutputSerializer(export, context={"request": request}).data, status=202)
+
+
+class ExportDetailApi(CompanyScopedAPIView):
+    queryset = Export.objects.all()
+    read_capability = Capability.VIEW_REPORTS
+
+    @extend_schema(
+        operation_id="exports_retrieve",
+        summary="Get an export's progress",
+        description="The export's status and progress (`rows_done` of `rows_total`), and `download_url` once done.",
+        responses={200: ExportOutputSerializer, (403, "application/json"): ERROR, (404, "application/json"): ERROR},
+    )
+    def get(self, request: Request, id: Any) -> Response:
+        return Response(ExportOutputSerializer(self.get_object(), context={"request": request}).data)
+
+
+class ExportDownloadApi(CompanyScopedAPIView):
+    queryset = Export.objects.all()
+    read_capability = Capability.VIEW_REPORTS
+    renderer_classes = [JSONRenderer, CsvRenderer]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
+    @extend_schema(
+        operation_id="exports_download",
+        summary="Download an export's file",
+        description="The finished export's CSV file. An export that is not done yet (or has expired) is a 404.",
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            (403, "application/json"): ERROR,
+            (404, "application/json"): ERROR,
+        },
+    )
+    def get(self, request: Request, id: Any) -> Any:
+        export = self.get_object()
+        if export.status != Export.Status.DONE:
+            raise Http404("This export is not ready.")
+        return FileResponse(
+            export.file.open("rb"), as_attachment=True, filename=export.filename, content_type="text/csv; charset=utf-8"
+        )

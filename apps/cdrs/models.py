@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.files.storage import Storage, storages
 from django.db import models
 from django.db.models import F, Q
 
@@ -387,3 +388,68 @@ class ProfileDayCalls(CallSums):
 
     def __str__(self) -> str:
         return f"{self.day} profile #{self.sip_profile_id}: {self.calls} calls"
+
+
+def exports_storage() -> Storage:
+    """Where export files are written: STORAGES["exports"] (a private folder; never served
+    under a public URL, only through the company's download view)."""
+    return storages["exports"]
+
+
+class Export(PublicModel):
+    """A large CSV written in the background for a company (a Celery task), with its progress,
+    kept for EXPORT_TTL_HOURS and then deleted with its file by a periodic task.
+
+    A run claims the row by raising `attempt` (a redelivered task starts over under a new
+    attempt, and only the attempt that still holds the row may finish it); the file is written
+    whole to storage before the row says done, so a done export always has its whole file
+    (and the database refuses done without one)."""
+
+    class Kind(models.TextChoices):
+        CALLS = "calls", "Calls"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting"
+        RUNNING = "running", "Writing"
+        DONE = "done", "Ready"
+        FAILED = "failed", "Failed"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="exports")
+    requested_by = models.ForeignKey("accounts.User", on_delete=models.SET_NULL, null=True, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # What to export: for calls, the Calls list's filters as the query string gave them.
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempt = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveBigIntegerField(default=0)
+    rows_total = models.PositiveBigIntegerField(default=0)
+    file = models.FileField(storage=exports_storage, max_length=300, blank=True)
+    filename = models.CharField(max_length=120, help_text="The name the download is saved under.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    error = models.CharField(max_length=500, blank=True)
+
+    objects = CompanyOwnedQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="export_expires_idx")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(status="done") | ~Q(file=""), name="export_done_has_file"),
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "done", "failed"]), name="export_status_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} export {self.public_id} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return min(100, int(100 * self.rows_done / self.rows_total)) if self.rows_total else 0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)

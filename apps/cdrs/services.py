@@ -6,20 +6,25 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
+from django.core.files import File
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.cdrs import imports
-from apps.cdrs.models import Cdr, CdrRating, PendingCdr, RejectedCdr
-from apps.cdrs.selectors import call_retention_cutoff
+from apps.cdrs.exports import calls_csv
+from apps.cdrs.filters import CallFilter
+from apps.cdrs.models import Cdr, CdrRating, Export, PendingCdr, RejectedCdr, exports_storage
+from apps.cdrs.selectors import call_list, call_retention_cutoff, calls_in_chunks
 from apps.core.actor import Actor
 from apps.core.enqueue import enqueue_on_commit
 from apps.core.exceptions import ApplicationError
@@ -362,3 +367,107 @@ def cdrs_purge_expired(*, now: datetime | None = None) -> CdrsPurged:
     if deleted:
         logger.info("CDR retention purge: %s CDRs before %s deleted (more to go: %s)", deleted, cutoff, more)
     return CdrsPurged(cutoff, deleted, batches, more)
+
+
+# --- Background exports ----------------------------------------------------------------------
+
+# kind → (the export's rows as CSV text lines, header first, and how many rows): each kind's
+# producer; the calls' is below, a higher app may register more (its AppConfig.ready()).
+ExportProducer = Callable[[Export], tuple[int, Iterator[str]]]
+_export_producers: dict[str, ExportProducer] = {}
+
+
+def export_producer_register(kind: str, producer: ExportProducer) -> None:
+    _export_producers[kind] = producer
+
+
+def _calls_export(export: Export) -> tuple[int, Iterator[str]]:
+    request = SimpleNamespace(tenancy=SimpleNamespace(company=export.company))
+    filters = CallFilter(export.params, queryset=call_list(company=export.company), request=request)
+    if not filters.is_valid():
+        raise ApplicationError(f"The filters are no longer valid: {dict(filters.errors)}")
+    calls = filters.qs
+    return calls.count(), calls_csv(calls_in_chunks(calls, currency=export.company.currency))
+
+
+export_producer_register(Export.Kind.CALLS, _calls_export)
+
+
+def export_start(*, actor: Actor, company: Any, kind: str, params: dict[str, str], filename: str) -> Export:
+    """Queue a background export of `kind` for the company (its task runs on commit)."""
+    from apps.cdrs.tasks import run_export  # the tasks module imports this one
+
+    if kind not in _export_producers:
+        raise ApplicationError(f"Choose one of: {', '.join(sorted(_export_producers))}.", field="kind")
+    with transaction.atomic():
+        export = Export.objects.create(
+            company=company,
+            requested_by=actor.user,
+            kind=kind,
+            params=params,
+            filename=filename,
+            expires_at=timezone.now() + timedelta(hours=settings.EXPORT_TTL_HOURS),
+        )
+        audit_record(actor=actor, action="export.started", company=company, target=export, changes={"kind": kind})
+        enqueue_on_commit(run_export, export.pk)
+    return export
+
+
+def export_run(*, export_id: int) -> Export | None:
+    """Write one export's file. Claims the row (a new attempt) unless it is finished or gone;
+    writes the CSV to a temporary file, reporting progress every EXPORT_PROGRESS_EVERY rows,
+    saves it whole to storage and only then marks the row done, if this attempt still holds
+    it (else its file is removed). A failure marks the row failed with the error."""
+    claimed = Export.objects.filter(pk=export_id, status__in=[Export.Status.QUEUED, Export.Status.RUNNING]).update(
+        status=Export.Status.RUNNING, attempt=F("attempt") + 1, started_at=timezone.now(), rows_done=0
+    )
+    if not claimed:
+        return None
+    export = Export.objects.select_related("company").get(pk=export_id)
+    mine = Export.objects.filter(pk=export_id, attempt=export.attempt, status=Export.Status.RUNNING)
+    storage = exports_storage()
+    name = ""
+    try:
+        total, lines = _export_producers[export.kind](export)
+        mine.update(rows_total=total)
+        done, every = -1, settings.EXPORT_PROGRESS_EVERY  # the header is not a row
+        with tempfile.TemporaryFile() as out:
+            for line in lines:
+                out.write(line.encode("utf-8"))
+                done += 1
+                if done and done % every == 0 and not mine.update(rows_done=done):
+                    logger.info("export %s: attempt %s was superseded", export.public_id, export.attempt)
+                    return None
+            out.seek(0)
+            name = storage.save(f"{export.company.public_id}/{export.public_id}-{export.attempt}.csv", File(out))
+        finished = mine.update(
+            status=Export.Status.DONE,
+            file=name,
+            rows_done=done,
+            rows_total=max(total, done),
+            finished_at=timezone.now(),
+        )
+        if not finished:
+            storage.delete(name)
+            return None
+    except Exception as error:
+        logger.exception("export %s failed", export.public_id)
+        if name:
+            storage.delete(name)
+        message = error.message if isinstance(error, ApplicationError) else "The export could not be written."
+        mine.update(status=Export.Status.FAILED, error=message[:500], finished_at=timezone.now())
+    export.refresh_from_db()
+    return export
+
+
+def exports_purge_expired(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Delete the exports past their expiry, file first, then the row (a file that cannot be
+    deleted keeps its row for the next run). At most `batch` a run. Returns how many."""
+    now = now or timezone.now()
+    storage = exports_storage()
+    deleted = 0
+    for export in Export.objects.filter(expires_at__lte=now).order_by("expires_at")[:batch]:
+        if export.file.name:
+            storage.delete(export.file.name)
+        deleted += Export.objects.filter(pk=export.pk, expires_at__lte=now).delete()[0]
+    return deleted

@@ -15,3 +15,16 @@ def run_cdr_import(job_id: int) -> None:
 def purge_expired_cdrs() -> int:
     """Delete the CDRs past CALL_RETENTION_MONTHS, in bounded batches (hourly)."""
     return services.cdrs_purge_expired().deleted
+
+
+@shared_task(acks_late=True, soft_time_limit=840, time_limit=900)
+def run_export(export_id: int) -> None:
+    """Write one background export. A redelivered task starts it over under a new attempt;
+    a finished one is left alone."""
+    services.export_run(export_id=export_id)
+
+
+@shared_task(acks_late=True, soft_time_limit=240, time_limit=300)
+def purge_expired_exports() -> int:
+    """Delete the exports (file and row) past their day."""
+    return services.exports_purge_expired()

@@ -36,7 +36,12 @@ ERROR_DESCRIPTIONS = {
     "502": "Stripe did not answer or failed (`payment_provider_error`); retry, with the same `Idempotency-Key`.",
     "503": "The service is briefly unavailable (`service_unavailable`): retry after `Retry-After` seconds.",
 }
-SUCCESS_DESCRIPTIONS = {"200": "Success.", "201": "Created.", "204": "Done; the answer has no body."}
+SUCCESS_DESCRIPTIONS = {
+    "200": "Success.",
+    "201": "Created.",
+    "202": "Accepted: the work goes on in the background.",
+    "204": "Done; the answer has no body.",
+}
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}}
 WRITES = ("POST", "PUT", "PATCH")
 PAGINATION_NOTE = (
