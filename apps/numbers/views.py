@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
 
-from apps.billing.pages import act_once, confirm_page, priced_post
+from apps.billing.pages import OncePostMixin, act_once, confirm_page, priced_post
 from apps.companies.models import Capability
 from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError, Conflict
@@ -166,7 +166,7 @@ def _back(request: HttpRequest, subscription: NumberSubscription) -> HttpRespons
     return redirect("number-list")
 
 
-class NumberAssignView(_NumberPage):
+class NumberAssignView(OncePostMixin, _NumberPage):
     def post(self, request: HttpRequest, id: Any) -> HttpResponse:
         subscription = self.get_object_or_404(id)
         form = NumberAssignForm(request.POST)
@@ -234,7 +234,7 @@ class NumberAutoRenewView(_NumberPage):
             return _back(request, subscription)
 
 
-class NumberReleaseView(_NumberPage):
+class NumberReleaseView(OncePostMixin, _NumberPage):
     def post(self, request: HttpRequest, id: Any) -> HttpResponse:
         subscription = self.get_object_or_404(id)
         try:

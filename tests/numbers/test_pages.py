@@ -259,3 +259,31 @@ def test_turning_auto_renew_on_is_confirmed_at_its_price_and_acts_once(company, 
     subscription.refresh_from_db()
     assert not subscription.auto_renew
     assert AuditEvent.objects.filter(action="number.auto_renew_changed", company=company).count() == 2
+
+
+def test_assigning_and_releasing_a_number_act_once(company, owner, stock) -> None:
+    subscription = number_buy(
+        actor=Actor(user=owner), company=company, number="+442079460958", months=3, auto_renew=True
+    )
+    sales = BusinessAccount.objects.create(company=company, name="sales.line", display_name="Sales")
+    support = BusinessAccount.objects.create(company=company, name="support.line", display_name="Support")
+    client = client_as(owner)
+    page = client.get(f"/numbers/{subscription.public_id}/").content.decode()
+    assert page.count('name="once"') >= 3  # assign, auto-renew, release
+
+    url = f"/numbers/{subscription.public_id}/assign/"
+    first = client.post(url, {"business_account": str(sales.public_id), "once": "assign-1"}, format="multipart")
+    second = client.post(url, {"business_account": str(support.public_id), "once": "assign-1"}, format="multipart")
+    assert (first.status_code, second.status_code) == (302, 302)
+    subscription.refresh_from_db()
+    assert subscription.business_account == sales
+    assert "was done once" in client.get(second["Location"]).content.decode()
+
+    release = f"/numbers/{subscription.public_id}/release/"
+    assert client.post(release, {"once": "release-1"}, format="multipart").status_code == 302
+    again = client.post(release, {"once": "release-1"}, format="multipart")
+    assert again.status_code == 302
+    assert "was done once" in client.get(again["Location"]).content.decode()
+    assert AuditEvent.objects.filter(company=company, action="number.released").count() == 1
+    subscription.refresh_from_db()
+    assert subscription.status == "ended"
