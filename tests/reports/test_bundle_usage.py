@@ -73,13 +73,13 @@ def calls(
 
 def world(company: Company, owner: Any) -> dict[str, SipProfile]:
     """Heavy (2 bundles): 12,000 US minutes in February, 700 a day in March until its minutes
-    ran out; Light (1 bundle): 1,000 in February, 190 a day in March; Steady (1 bundle): 100 a
+    ran out; Light (1 bundle): 1,000 in February, 190 a day in March; Steady US (1 bundle): 100 a
     day in March; Payg (no bundles): 4,000 in February, all at the rate."""
     actor = Actor(user=owner)
     with time_machine.travel(at(1, 0, 2), tick=False):
         purchase_confirm_wire(actor=actor, purchase=wire_purchase(company, owner, "900.00"), amount_received="900.00")
         made = {}
-        for name, channels, bundles in (("Heavy", 3, 2), ("Light", 2, 1), ("Steady", 2, 1), ("Payg", 2, 0)):
+        for name, channels, bundles in (("Heavy", 3, 2), ("Light", 2, 1), ("Steady US", 2, 1), ("Payg", 2, 0)):
             made[name], _ = sip_profile_create(
                 actor=actor,
                 company=company,
@@ -203,7 +203,7 @@ def test_the_burn_down_and_the_run_out_forecast_equal_the_calls_bundle_minutes(c
     made = world(company, owner)
     data = api_get(signed_in(member(company, Role.VIEWER)), month=MARCH)
     rows = {p["name"]: p for p in data["profiles"]}
-    assert list(rows) == ["Heavy", "Light", "Payg", "Steady"]
+    assert list(rows) == ["Heavy", "Light", "Payg", "Steady US"]
     for name, profile in made.items():
         want = expected_burn_down(profile)
         got = {d["day"]: (d["minutes_left"], d["landline"], d["mobile"]) for d in rows[name]["by_day"]}
@@ -215,7 +215,7 @@ def test_the_burn_down_and_the_run_out_forecast_equal_the_calls_bundle_minutes(c
     assert rows["Heavy"]["by_day"][25]["minutes_left"] is None  # the 26th has not come yet
 
     # The forecast, worked out here from the period so far (the 1st to the 20th).
-    for name in ("Light", "Steady", "Heavy"):
+    for name in ("Light", "Steady US", "Heavy"):
         period = BundlePeriod.objects.get(sip_profile=made[name], period_start__lte=NOW, period_end__gt=NOW)
         spent = sum(m for _left, *pool in expected_burn_down(made[name]).values() for m in pool)
         row = rows[name]
@@ -225,7 +225,7 @@ def test_the_burn_down_and_the_run_out_forecast_equal_the_calls_bundle_minutes(c
     light = rows["Light"]  # 3,800 of 5,000 in 20 days: 190 a day, 6.3 days to go
     assert light["run_out"] == (NOW.date() + timedelta(days=math.ceil(1200 / (3800 / 20)))).isoformat() == "2027-03-27"
     assert (light["ran_out"], light["forecast"]) == (False, "Runs out about 27 Mar")
-    steady = rows["Steady"]  # 2,000 in 20 days: 30 more days, past the renewal on 1 April
+    steady = rows["Steady US"]  # 2,000 in 20 days: 30 more days, past the renewal on 1 April
     assert (steady["run_out"], steady["ran_out"], steady["forecast"]) == (None, False, "Will not run out")
     heavy = rows["Heavy"]  # 700 a day: 10,000 reached on the 15th
     ran_out_on = next(day for day, (left, *_pool) in expected_burn_down(made["Heavy"]).items() if left == 0)
@@ -274,10 +274,10 @@ def test_last_month_with_0_1_or_more_bundles_against_pay_as_you_go_the_cheapest_
             assert w["current"] == (w["bundles"] == profile.us_minute_bundles)
             assert w["needs_more_channels"] == (w["bundles"] > profile.channels)
     # Heavy's 12,000 minutes: 2 bundles (what it holds) are cheapest; Payg's 4,000: one bundle
-    # would have saved; Light's 1,000: none (its bundle cost more than its minutes); Steady
+    # would have saved; Light's 1,000: none (its bundle cost more than its minutes); Steady US
     # made no calls in February.
     cheapest = {name: next(w["bundles"] for w in row["what_if"] if w["cheapest"]) for name, row in rows.items()}
-    assert cheapest == {"Heavy": 2, "Light": 0, "Payg": 1, "Steady": 0}
+    assert cheapest == {"Heavy": 2, "Light": 0, "Payg": 1, "Steady US": 0}
     assert D(rows["Heavy"]["last_month_minutes"]) == 12000
     assert D(rows["Payg"]["last_month_minutes"]) == 4000  # the UK call is not a US minute
     assert rows["Heavy"]["what_if"][-1]["needs_more_channels"] is True  # 4 bundles, 3 channels
@@ -290,7 +290,7 @@ def test_last_month_with_0_1_or_more_bundles_against_pay_as_you_go_the_cheapest_
         ("Heavy", 2),
         ("Light", 0),
         ("Payg", 1),
-        ("Steady", 0),
+        ("Steady US", 0),
     ]
     assert {D(r["total_gbp"]) for r in table if r["profile"] == "Payg"} == set(
         expected_what_if(company, made["Payg"])[1]
