@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -273,14 +273,16 @@ class _Rated:
         self.tariff = None
 
 
-def _rated_calls(chunk: int) -> Iterator[list[_Rated]]:
-    """Every rated CDR with its rating, in chunks, oldest first (keyset on the CDR id)."""
+def _rated_calls(chunk: int, since: datetime | None = None) -> Iterator[list[_Rated]]:
+    """Every rated CDR with its rating (of calls started from `since`), in chunks, oldest first
+    (keyset on the CDR id)."""
     from apps.rating.engine import _aware, micros
 
     last = 0
+    ratings = CdrRating.objects.filter(cdr__started_at__gte=since) if since else CdrRating.objects.all()
     while True:
         rows = list(
-            CdrRating.objects.filter(cdr_id__gt=last)
+            ratings.filter(cdr_id__gt=last)
             .order_by("cdr_id")
             .values_list(
                 "cdr_id",
@@ -308,10 +310,12 @@ def _rated_calls(chunk: int) -> Iterator[list[_Rated]]:
         ]
 
 
-def daily_rebuild(*, chunk: int = 50_000) -> int:
+def daily_rebuild(*, chunk: int = 50_000, since: date | None = None) -> int:
     """Recompute every daily figure from the ratings, in one transaction that holds the rating
     lock (no batch rates meanwhile, so no call is counted twice or missed). Returns the number
-    of CDRs read."""
+    of CDRs read. `since` (a month's first day): only the figures from that month on; older
+    ones are left as they are (their CDRs may have been deleted by the retention purge, so a
+    rebuild from the ratings would lose them)."""
     from apps.rating.engine import RATING_LOCK, Decks
 
     decks = Decks()
@@ -320,9 +324,13 @@ def daily_rebuild(*, chunk: int = 50_000) -> int:
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RATING_LOCK])
-            for model in (DailyCalls, MonthlyCalls, ProfileDayCalls):
-                cursor.execute(f"DELETE FROM {model._meta.db_table}")  # noqa: S608
-        for calls in _rated_calls(chunk):
+            for model, column in ((DailyCalls, "day"), (MonthlyCalls, "month"), (ProfileDayCalls, "day")):
+                if since is None:
+                    cursor.execute(f"DELETE FROM {model._meta.db_table}")  # noqa: S608
+                else:
+                    cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE {column} >= %s", [since])  # noqa: S608
+        start = datetime(since.year, since.month, since.day, tzinfo=UTC) if since else None
+        for calls in _rated_calls(chunk, start):
             daily_add(daily_sums(calls, calls, decks=decks))
             read += len(calls)
     return read

@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import time_machine
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, transaction
 
 from apps.cdrs.models import Cdr, CdrRating, DailyCalls, PendingCdr
@@ -22,10 +23,11 @@ from apps.cdrs.selectors import call_retention_cutoff, months_before
 from apps.cdrs.services import cdrs_purge_expired
 from apps.cdrs.tasks import purge_expired_cdrs
 from apps.companies.models import Role
+from apps.rating.engine import rate_pending
 from skypemanager.schedule import BEAT_SCHEDULE
 from tests.factories import member
 from tests.rating.factories import Call, cdr_for
-from tests.reports.test_monthly_reports import NOW, api_get, deck, signed_in, world
+from tests.reports.test_monthly_reports import NOW, api_get, deck, make_calls, signed_in, world
 
 pytestmark = pytest.mark.django_db
 __all__ = ["deck"]
@@ -119,6 +121,25 @@ def test_postgresql_refuses_any_other_delete_of_a_cdr_or_its_rating(company, own
     with pytest.raises(DatabaseError, match="never changed or deleted"), transaction.atomic():
         Cdr.objects.filter(pk=cdr.pk).update(billable_seconds=1)
     assert Cdr.objects.filter(pk=cdr.pk).exists()
+
+
+def test_after_a_purge_the_figures_are_rebuilt_only_from_the_months_whose_calls_are_all_kept(
+    company, owner, deck
+) -> None:
+    with time_machine.travel(NOW, tick=False):
+        profiles = world(company, owner, profiles=1, calls=20)
+    make_calls(profiles, 15, first_edge_id=company.pk * 100_000 + 70_000, month=4)
+    rate_pending()
+    figures = daily_figures(company)
+    with time_machine.travel(LATER, tick=False):
+        assert cdrs_purge_expired().deleted
+    # April's figures go wrong (a restore, a bug); March's calls are partly purged.
+    DailyCalls.objects.filter(day__gte=date(2027, 4, 1)).update(calls=999)
+
+    call_command("rating_daily_rebuild", since="2027-04", verbosity=0)
+    assert daily_figures(company) == figures  # April recomputed, March (and February) kept
+    with pytest.raises(CommandError, match="YYYY-MM"):
+        call_command("rating_daily_rebuild", since="April", verbosity=0)
 
 
 def test_the_purge_is_in_the_beat_schedule() -> None:
