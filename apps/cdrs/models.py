@@ -390,6 +390,23 @@ class ProfileDayCalls(CallSums):
         return f"{self.day} profile #{self.sip_profile_id}: {self.calls} calls"
 
 
+class CdrPurge(models.Model):
+    """One run of the retention purge that deleted CDRs: calls that started before `cutoff`
+    may be gone. A CDR from before the latest cutoff is not loaded again (a staff CSV, an edge
+    record read late): its first rating's row and ledger key went with it, so it would be
+    charged a second time."""
+
+    cutoff = models.DateTimeField()
+    deleted = models.PositiveBigIntegerField(default=0)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["-cutoff"], name="cdr_purge_cutoff_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.deleted} CDRs before {self.cutoff:%Y-%m-%d %H:%M} UTC"
+
+
 def exports_storage() -> Storage:
     """Where export files are written: STORAGES["exports"] (a private folder; never served
     under a public URL, only through the company's download view)."""

@@ -17,9 +17,9 @@ from itertools import islice
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, QuerySet
+from django.db.models import F, Max, QuerySet
 
-from apps.cdrs.models import Cdr, CdrRating, PendingCdr
+from apps.cdrs.models import Cdr, CdrPurge, CdrRating, PendingCdr
 from apps.companies.models import Company
 
 
@@ -37,6 +37,20 @@ def call_retention_cutoff(*, now: datetime) -> datetime:
     """Calls that started before this are past CALL_RETENTION_MONTHS: their CDRs and ratings
     are deleted (the daily figures stay). Queries: 0."""
     return months_before(now, settings.CALL_RETENTION_MONTHS)
+
+
+def cdrs_purged_before() -> datetime | None:
+    """The latest retention cutoff a purge deleted calls before (apps.cdrs.models.CdrPurge),
+    or None if none ever did. Queries: 1."""
+    return CdrPurge.objects.aggregate(cutoff=Max("cutoff"))["cutoff"]
+
+
+def purged_call_error(started_at: datetime, purged_before: datetime) -> str:
+    return (
+        f"start: calls before {purged_before:%Y-%m-%d %H:%M} UTC were deleted by the call retention "
+        f"(CALL_RETENTION_MONTHS={settings.CALL_RETENTION_MONTHS}) after they were rated; this one "
+        f"({started_at:%Y-%m-%d %H:%M} UTC) is not loaded again, so it is never charged twice."
+    )
 
 
 def company_has_calls(*, company: Company) -> bool:

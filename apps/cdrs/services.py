@@ -23,8 +23,14 @@ from apps.audit.services import audit_record
 from apps.cdrs import imports
 from apps.cdrs.exports import calls_csv
 from apps.cdrs.filters import CallFilter
-from apps.cdrs.models import Cdr, CdrRating, Export, PendingCdr, RejectedCdr, exports_storage
-from apps.cdrs.selectors import call_list, call_retention_cutoff, calls_in_chunks
+from apps.cdrs.models import Cdr, CdrPurge, CdrRating, Export, PendingCdr, RejectedCdr, exports_storage
+from apps.cdrs.selectors import (
+    call_list,
+    call_retention_cutoff,
+    calls_in_chunks,
+    cdrs_purged_before,
+    purged_call_error,
+)
 from apps.core.actor import Actor
 from apps.core.enqueue import enqueue_on_commit
 from apps.core.exceptions import ApplicationError
@@ -173,9 +179,13 @@ class CdrImport(CsvImport[imports.CdrValues]):
     def check(self, valid: list[tuple[int, imports.CdrValues]]) -> list[RowError]:
         """Each row's profile must exist; the rows to load, with its ids."""
         profiles = _profiles([values for _, values in valid])
+        purged_before = cdrs_purged_before()
         errors: list[RowError] = []
         self.load = []
         for line, v in valid:
+            if purged_before is not None and v.started_at < purged_before:
+                errors.append({"line": line, "error": purged_call_error(v.started_at, purged_before)})
+                continue
             found = profiles.get(v.profile)
             if found is None:
                 errors.append(
@@ -250,10 +260,17 @@ def cdrs_import_edge_records(*, node: str, records: Sequence[imports.EdgeRecord]
             "pk", "company_id", "auth_method"
         )
     }
+    purged_before = cdrs_purged_before()
     load: list[tuple[Any, ...]] = []
     rejected: list[RejectedCdr] = []
     for record in records:
         found = profiles.get(record.profile_id) if record.profile_id is not None else None
+        if purged_before is not None and record.started_at < purged_before:
+            reason = purged_call_error(record.started_at, purged_before)
+            rejected.append(
+                RejectedCdr(node=node, edge_id=record.edge_id, reason=reason[:300], record=record.as_json())
+            )
+            continue
         if found is None:
             reason = f"profile: no SIP profile has the id {record.profile_id}" if record.profile_id else "no profile"
             rejected.append(RejectedCdr(node=node, edge_id=record.edge_id, reason=reason, record=record.as_json()))
@@ -344,6 +361,7 @@ def cdrs_purge_expired(*, now: datetime | None = None) -> CdrsPurged:
     cutoff = call_retention_cutoff(now=now or timezone.now())
     size, deleted, batches, more = settings.CALL_RETENTION_BATCH_SIZE, 0, 0, False
     expired = Cdr.objects.filter(started_at__lt=cutoff).exclude(pk__in=PendingCdr.objects.values("cdr_id"))
+    mark: CdrPurge | None = None
     while True:
         if batches == settings.CALL_RETENTION_MAX_BATCHES:
             more = expired.exists()  # the next run goes on
@@ -360,8 +378,14 @@ def cdrs_purge_expired(*, now: datetime | None = None) -> CdrsPurged:
             if not ids:
                 break
             CdrRating.objects.filter(cdr_id__in=ids).delete()
-            deleted += Cdr.objects.filter(pk__in=ids).delete()[0]
+            removed = Cdr.objects.filter(pk__in=ids).delete()[0]
+            deleted += removed
             batches += 1
+            # In the deletes' transaction: a deleted call is never loaded again (CdrPurge).
+            if mark is None:
+                mark = CdrPurge.objects.create(cutoff=cutoff, deleted=removed)
+            else:
+                CdrPurge.objects.filter(pk=mark.pk).update(deleted=F("deleted") + removed)
         if len(ids) < size:
             break
     if deleted:

@@ -65,6 +65,16 @@ class AutoSchema(SpectacularAutoSchema):
                     break
         return doc or ""
 
+    def _get_filter_parameters(self) -> list[dict[str, Any]]:
+        # An empty filter filters nothing (`?date_to=`, `?status=`: the API's rule, README), so
+        # each optional filter says it takes an empty value; a client, and schemathesis, then
+        # know that such a request is one the API answers with the unfiltered list.
+        parameters: list[dict[str, Any]] = list(super()._get_filter_parameters())
+        for parameter in parameters:
+            if parameter.get("in") == "query" and not parameter.get("required"):
+                parameter["allowEmptyValue"] = True
+        return parameters
+
     def map_parsers(self) -> list[Any]:
         # Views on the default parsers take JSON (form bodies are accepted too, but offering three
         # encodings of one body makes generated clients guess): only views that take files name

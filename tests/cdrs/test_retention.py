@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,16 @@ import time_machine
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, transaction
 
-from apps.cdrs.models import Cdr, CdrRating, DailyCalls, PendingCdr
-from apps.cdrs.selectors import call_retention_cutoff, months_before
-from apps.cdrs.services import cdrs_purge_expired
+from apps.cdrs.imports import EdgeRecord
+from apps.cdrs.models import Cdr, CdrPurge, CdrRating, DailyCalls, PendingCdr, RejectedCdr
+from apps.cdrs.selectors import call_retention_cutoff, cdrs_purged_before, months_before
+from apps.cdrs.services import cdrs_import_edge_records, cdrs_purge_expired
 from apps.cdrs.tasks import purge_expired_cdrs
 from apps.companies.models import Role
 from apps.rating.engine import rate_pending
 from skypemanager.schedule import BEAT_SCHEDULE
-from tests.factories import member
+from tests.cdrs.factories import cdr_csv, csv_row, load
+from tests.factories import UserFactory, member
 from tests.rating.factories import Call, cdr_for
 from tests.reports.test_monthly_reports import NOW, api_get, deck, make_calls, signed_in, world
 
@@ -159,3 +161,52 @@ def test_a_retention_under_six_months_stops_the_process_at_start() -> None:
     )
     assert result.returncode != 0
     assert "CALL_RETENTION_MONTHS must be at least 6, not 3." in result.stderr
+
+
+def test_a_call_deleted_by_the_purge_is_never_loaded_again_so_never_charged_twice(company, owner, deck) -> None:
+    """A staff CSV or a late edge record of a call from before the purge's cutoff is refused
+    (its first rating's row and ledger key were deleted with it); a later call still loads."""
+    with time_machine.travel(NOW, tick=False):
+        profile = world(company, owner, profiles=1, calls=20)[0]
+    staff = UserFactory(is_staff=True, is_superuser=True, email="retention@platform.example")
+    assert cdrs_purged_before() is None
+    with time_machine.travel(LATER, tick=False):
+        purged = cdrs_purge_expired()
+    assert purged.deleted > 0
+    assert cdrs_purged_before() == CUTOFF
+    assert list(CdrPurge.objects.values_list("cutoff", "deleted")) == [(CUTOFF, purged.deleted)]
+    calls_before = Cdr.objects.count()
+
+    old_start = CUTOFF - timedelta(days=2)
+    new_start = CUTOFF + timedelta(days=100)
+
+    def row(edge_id: int, start: datetime) -> str:
+        stamp = "%Y-%m-%dT%H:%M:%SZ"
+        return csv_row(
+            edge_id, profile.public_id, node="edge-9", start=start.strftime(stamp),
+            answer=(start + timedelta(seconds=5)).strftime(stamp), end=(start + timedelta(seconds=65)).strftime(stamp),
+            duration=65, billable=60,
+        )  # fmt: skip
+
+    with time_machine.travel(LATER, tick=False):
+        job = load(cdr_csv(row(1, new_start), row(2, old_start)), staff)
+    assert job.status == "failed"  # a file loads whole or not at all
+    assert [e["line"] for e in job.errors] == [3]
+    assert job.errors[0]["error"].startswith(
+        "start: calls before 2027-03-10 12:00 UTC were deleted by the call retention"
+    )
+    assert Cdr.objects.count() == calls_before
+
+    def record(edge_id: int, start: datetime) -> EdgeRecord:
+        return EdgeRecord(
+            edge_id=edge_id, call_id=f"late-{edge_id}@pbx.example", profile_id=profile.pk, dest_profile_id=None,
+            direction="outbound", auth_method="digest", source_ip="198.51.100.7", caller="+442079460958",
+            callee="+14155550123", started_at=start, answered_at=start + timedelta(seconds=5),
+            ended_at=start + timedelta(seconds=65), sip_code=200, refusal="",
+        )  # fmt: skip
+
+    with time_machine.travel(LATER, tick=False), transaction.atomic():
+        imported = cdrs_import_edge_records(node="edge-9", records=[record(11, old_start), record(12, new_start)])
+    assert (imported.cdrs, imported.rejected) == (1, 1)
+    assert Cdr.objects.filter(node="edge-9").values_list("edge_id", flat=True).get() == 12
+    assert RejectedCdr.objects.get(node="edge-9").reason.startswith("start: calls before 2027-03-10 12:00 UTC")

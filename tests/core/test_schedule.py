@@ -28,6 +28,8 @@ LOCKS = {
     "apps.callerid.tasks.expire_landlines": "callerid.expire_landlines",
     "apps.edge.tasks.edge_reconcile_task": "edge-reconcile",
     "apps.edge.tasks.edge_cdrs_import_all": "edge-cdr-import-all",
+    "apps.cdrs.tasks.purge_expired_cdrs": "cdrs-purge-expired",
+    "apps.cdrs.tasks.purge_expired_exports": "cdrs-purge-expired-exports",
 }
 SCHEDULED = sorted({entry["task"] for entry in BEAT_SCHEDULE.values()})
 VISIBILITY_TIMEOUT = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
