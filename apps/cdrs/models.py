@@ -56,8 +56,14 @@ class Cdr(PublicModel):
     node = models.CharField(max_length=40)
     edge_id = models.BigIntegerField()
     call_id = models.CharField("SIP Call-ID", max_length=255)
+    # Indexed with started_at (Meta.indexes), not alone.
     sip_profile = models.ForeignKey(
-        "sip_profiles.SipProfile", on_delete=models.PROTECT, null=True, blank=True, related_name="cdrs"
+        "sip_profiles.SipProfile",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="cdrs",
+        db_index=False,
     )
     # The profile's company, copied so tenant queries and reports need no join.
     company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="cdrs", db_index=False)
@@ -131,6 +137,10 @@ class Cdr(PublicModel):
             # Call-IDs (the node comes from the (node, edge_id) index; the date range from the
             # BRIN index cdr_started_brin, PostgreSQL only: migration 0008).
             models.Index(fields=["caller"], name="cdr_caller_idx"),
+            # A profile's calls by start time: the rating batch recomputes the channel peaks of
+            # the (profile, day) pairs it touched from these (apps.cdrs.peaks). It replaced the
+            # foreign key's own index (sip_profile_id), of which it is a superset.
+            models.Index(fields=["sip_profile", "started_at"], name="cdr_profile_start_idx"),
             models.Index(fields=["callee"], name="cdr_callee_idx"),
             models.Index(fields=["call_id"], name="cdr_call_id_idx"),
             # Reports count refused calls by reason (the channel limit's above all).
@@ -405,6 +415,35 @@ class CdrPurge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deleted} CDRs before {self.cutoff:%Y-%m-%d %H:%M} UTC"
+
+
+class ChannelPeakDay(models.Model):
+    """One profile's channel figures on one UTC day that are maxima, not sums (so they cannot be
+    added to like ProfileDayCalls): the most answered calls in progress at once (a call that
+    spans midnight counts on both days) and the most calls refused at the channel limit within
+    one minute. The Channel peaks report reads these (a month of 200 profiles is 6,000 rows,
+    whatever the calls) and the refused counts from ProfileDayCalls.
+
+    Recomputed by the rating batch, in the transaction that writes the ratings, for the
+    (profile, day) pairs its calls touched, from those pairs' CDRs (apps.cdrs.peaks); rebuilt by
+    `manage.py rating_daily_rebuild`. No database foreign keys, as for DailyCalls."""
+
+    pk = models.CompositePrimaryKey("company_id", "day", "sip_profile_id")
+    company = models.ForeignKey(
+        Company, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    day = models.DateField()
+    sip_profile_id = models.BigIntegerField()
+    peak = models.PositiveIntegerField(default=0)
+    busiest_refused_minute = models.PositiveIntegerField(default=0)
+
+    objects = CompanyOwnedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "daily channel peak"
+
+    def __str__(self) -> str:
+        return f"{self.day} profile #{self.sip_profile_id}: peak {self.peak}"
 
 
 def exports_storage() -> Storage:

@@ -1,6 +1,7 @@
 """The daily call figures (apps.cdrs.models.DailyCalls) that reports read: summed from a rating
 batch's calls and decisions in memory, added to the table in one statement in the batch's own
-transaction, and rebuilt from the ratings by `manage.py rating_daily_rebuild`.
+transaction, and rebuilt from the ratings by `manage.py rating_daily_rebuild` (with the daily
+channel peaks, apps.cdrs.peaks, which are maxima and are recomputed rather than added to).
 
 A batch of 100,000 calls of a few thousand profiles spread over a month makes tens of
 thousands of rows; they go through COPY into a temporary table and one INSERT … SELECT … ON
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db import connection, transaction
 
-from apps.cdrs.models import Cdr, CdrRating, DailyCalls, MonthlyCalls, ProfileDayCalls
+from apps.cdrs.models import Cdr, CdrRating, ChannelPeakDay, DailyCalls, MonthlyCalls, ProfileDayCalls
+from apps.cdrs.peaks import peaks_rebuild
 
 if TYPE_CHECKING:
     from apps.rating.engine import Decks, Tariff
@@ -324,7 +326,12 @@ def daily_rebuild(*, chunk: int = 50_000, since: date | None = None) -> int:
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RATING_LOCK])
-            for model, column in ((DailyCalls, "day"), (MonthlyCalls, "month"), (ProfileDayCalls, "day")):
+            for model, column in (
+                (DailyCalls, "day"),
+                (MonthlyCalls, "month"),
+                (ProfileDayCalls, "day"),
+                (ChannelPeakDay, "day"),
+            ):
                 if since is None:
                     cursor.execute(f"DELETE FROM {model._meta.db_table}")  # noqa: S608
                 else:
@@ -333,4 +340,6 @@ def daily_rebuild(*, chunk: int = 50_000, since: date | None = None) -> int:
         for calls in _rated_calls(chunk, start):
             daily_add(daily_sums(calls, calls, decks=decks))
             read += len(calls)
+        # The peaks are maxima over each day's calls, not sums: one sweep of the CDRs.
+        peaks_rebuild(since=since)
     return read

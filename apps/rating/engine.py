@@ -48,6 +48,7 @@ from apps.billing.recharge.profile import profiles_balance_debited
 from apps.bundles.models import BundlePeriod
 from apps.bundles.services import bundle_periods_used
 from apps.cdrs.models import Cdr, CdrRating, PendingCdr
+from apps.cdrs.peaks import CHANNEL_LIMIT, peaks_recompute
 from apps.core.actor import Actor
 from apps.rating.daily import daily_add, daily_sums
 from apps.rating.models import NEVER_PRICED, BlockedPrefix, DestinationClass, Rate, RateDeck
@@ -672,6 +673,12 @@ def _rate_batch(
         clock.step("daily_sums")
         daily_add(daily)
         clock.step("daily_write")
+        # The peaks of the (profile, day) pairs these calls touch, from those pairs' calls: only
+        # answered calls hold a channel, and only refusals at the limit count in the report.
+        peaks_recompute(
+            cdr_ids=[c.id for c in calls if c.profile_id and (c.answered or c.refusal_reason == CHANNEL_LIMIT)]
+        )
+        clock.step("peaks")
         _add_minutes(money.minutes, now)
         # A period this batch used up: US calls no longer pass on bundle minutes (the edge's
         # `bundle`); only those profiles are marked, not every profile the batch rated.

@@ -323,6 +323,17 @@ class PeakDaySerializer(serializers.Serializer):  # type: ignore[type-arg]
     refused_at_channel_limit = serializers.IntegerField(source="refused_at_limit")
     at_cap = serializers.BooleanField(help_text="The peak reached the channels, or a call was refused at the limit.")
 
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        # The fields above describe the schema; a month of 200 profiles is 6,000 of these, and
+        # building each dict directly takes a fraction of the fields' own time.
+        return {
+            "day": instance.day.isoformat(),
+            "peak": instance.peak,
+            "channels": instance.channels,
+            "refused_at_channel_limit": instance.refused_at_limit,
+            "at_cap": instance.at_cap,
+        }
+
 
 class RecommendationSerializer(serializers.Serializer):  # type: ignore[type-arg]
     action = serializers.ChoiceField(choices=["add", "drop", "keep"])

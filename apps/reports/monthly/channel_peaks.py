@@ -3,11 +3,11 @@
 the calls the edge refused at the channel limit, and per profile a plain recommendation (add,
 drop or keep channels) with what it changes on the monthly bill at the channel price quotes use.
 
-Peaks are read from the CDRs (a peak is not a sum, so the daily figures cannot give it): on
-PostgreSQL one query sweeps each profile's day as +1 at a call's start and -1 at its end, a
-running sum in a window function, a call that spans midnight cut at it so it counts on both
-days. Queries: 5 whatever the month holds (profiles, channel changes, the price, the peaks,
-the refused calls)."""
+Peaks are read from the daily channel peaks (apps.cdrs.models.ChannelPeakDay: a peak is not a
+sum, so the rating batch recomputes the days its calls touched by sweeping their CDRs, see
+apps.cdrs.peaks), the calls refused at the limit from the daily figures per profile
+(ProfileDayCalls): a month is read in a few thousand rows whatever the calls. Queries: 5
+whatever the month holds (profiles, channel changes, the price, the peaks, the refused calls)."""
 
 from __future__ import annotations
 
@@ -15,24 +15,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-from django.db import connection
-from django.db.models import Count
-from django.db.models.functions import TruncMinute
 from django.utils import timezone
 from django.utils.translation import ngettext
 
 from apps.billing.models import Price
-from apps.cdrs.models import Cdr
+from apps.cdrs.models import ChannelPeakDay, ProfileDayCalls
 from apps.companies.models import Company
 from apps.reports.monthly.selectors import Month
 from apps.sip_profiles.models import MAX_CHANNELS, MIN_CHANNELS, ChannelChange, SipProfile
 
-# The edge ends every call after EDGE_MAX_CALL_SECONDS (4 hours, deploy/kamailio/kamailio.cfg):
-# a call still in progress on the 1st started at most a day before, which bounds the scan of
-# the CDRs' (company, started_at) index.
-LONGEST_CALL = timedelta(days=1)
 # Peaks at the cap on this many days (with no call refused) earn one more channel.
 AT_CAP_DAYS = 3
 # A drop is advised only from this many days of figures.
@@ -91,105 +83,31 @@ class PeaksReport:
         return min(self.profiles, key=lambda p: (-p.at_cap_days, -p.refused_at_limit, -p.peak, p.profile.name))
 
 
-PEAKS_SQL = """
-WITH calls AS (
-    SELECT sip_profile_id AS profile_id, started_at AT TIME ZONE 'UTC' AS s, ended_at AT TIME ZONE 'UTC' AS e
-    FROM {cdr}
-    WHERE company_id = %(company)s AND disposition = 'answered' AND sip_profile_id IS NOT NULL
-      AND started_at >= %(earliest)s AND started_at < %(end)s AND ended_at > %(start)s
-      AND ended_at > started_at {profile}
-), segments AS (
-    -- A call is cut at each midnight it spans: one segment per day it was in progress.
-    SELECT c.profile_id, d AS day_start, greatest(c.s, d) AS s, least(c.e, d + interval '1 day') AS e
-    FROM calls c CROSS JOIN LATERAL generate_series(date_trunc('day', c.s), c.e, interval '1 day') AS d
-    WHERE d >= %(first)s AND d < %(after)s
-), events AS (
-    SELECT profile_id, day_start, s AS at, 1 AS delta FROM segments WHERE e > s
-    UNION ALL
-    SELECT profile_id, day_start, e AS at, -1 AS delta FROM segments WHERE e > s
-)
-SELECT profile_id, day_start::date, max(running)
-FROM (
-    -- Ends sort before starts at the same instant: a call that ends as another starts
-    -- never held a channel with it.
-    SELECT profile_id, day_start,
-           sum(delta) OVER (PARTITION BY profile_id, day_start ORDER BY at, delta ROWS UNBOUNDED PRECEDING) AS running
-    FROM events
-) sweep
-GROUP BY profile_id, day_start
-"""
-
-
-def _peaks_postgresql(company: Company, month: Month, profile: SipProfile | None) -> dict[tuple[int, date], int]:
-    params: dict[str, Any] = {
-        "company": company.pk,
-        "earliest": month.start - LONGEST_CALL,
-        "start": month.start,
-        "end": month.end,
-        "first": datetime(month.first.year, month.first.month, 1),  # noqa: DTZ001 (UTC wall time)
-        "after": datetime(month.after.year, month.after.month, 1),  # noqa: DTZ001
+def _peaks(company: Company, month: Month, profile: SipProfile | None) -> dict[tuple[int, date], tuple[int, int]]:
+    """(the peak, the most calls refused at the limit in one minute) per profile and day, from
+    the daily channel peaks the rating batch keeps (apps.cdrs.peaks)."""
+    rows = ChannelPeakDay.objects.for_company(company).filter(day__gte=month.first, day__lt=month.after)
+    if profile is not None:
+        rows = rows.filter(sip_profile_id=profile.pk)
+    return {
+        (profile_id, day): (peak, busiest)
+        for profile_id, day, peak, busiest in rows.values_list(
+            "sip_profile_id", "day", "peak", "busiest_refused_minute"
+        ).order_by()
     }
-    only = ""
-    if profile is not None:
-        only, params["profile"] = "AND sip_profile_id = %(profile)s", profile.pk
-    sql = PEAKS_SQL.format(cdr=Cdr._meta.db_table, profile=only)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {(profile_id, day): peak for profile_id, day, peak in cursor.fetchall()}
 
 
-def _peaks_python(company: Company, month: Month, profile: SipProfile | None) -> dict[tuple[int, date], int]:
-    """The same sweep in Python, for SQLite (the laptop's default database)."""
-    calls = Cdr.objects.for_company(company).filter(
-        disposition=Cdr.Disposition.ANSWERED,
-        sip_profile__isnull=False,
-        started_at__gte=month.start - LONGEST_CALL,
-        started_at__lt=month.end,
-        ended_at__gt=month.start,
+def _refused(company: Company, month: Month, profile: SipProfile | None) -> dict[tuple[int, date], int]:
+    """The calls refused at the channel limit per profile and day, from the daily figures."""
+    rows = ProfileDayCalls.objects.for_company(company).filter(
+        day__gte=month.first, day__lt=month.after, refused_at_channel_limit__gt=0
     )
     if profile is not None:
-        calls = calls.filter(sip_profile_id=profile.pk)
-    events: dict[tuple[int, date], list[tuple[datetime, int]]] = defaultdict(list)
-    for profile_id, started, ended in calls.values_list("sip_profile_id", "started_at", "ended_at"):
-        day_start = datetime(started.year, started.month, started.day, tzinfo=UTC)
-        while day_start < ended:
-            s, e = max(started, day_start), min(ended, day_start + timedelta(days=1))
-            if e > s and month.first <= day_start.date() < month.after:
-                events[(profile_id, day_start.date())] += [(s, 1), (e, -1)]
-            day_start += timedelta(days=1)
-    peaks = {}
-    for key, moments in events.items():
-        running = best = 0
-        for _at, delta in sorted(moments):
-            running += delta
-            best = max(best, running)
-        peaks[key] = best
-    return peaks
-
-
-def _refused(company: Company, month: Month, profile: SipProfile | None) -> dict[tuple[int, date], tuple[int, int]]:
-    """(calls refused at the channel limit, the most in one minute) per profile and day."""
-    refused = Cdr.objects.for_company(company).filter(
-        disposition=Cdr.Disposition.REFUSED,
-        refusal_reason=Cdr.RefusalReason.CHANNEL_LIMIT,
-        started_at__gte=month.start,
-        started_at__lt=month.end,
-        sip_profile__isnull=False,
-    )
-    if profile is not None:
-        refused = refused.filter(sip_profile_id=profile.pk)
-    per_minute = (
-        refused.annotate(minute=TruncMinute("started_at", tzinfo=UTC))
-        .values("sip_profile_id", "minute")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    out: dict[tuple[int, date], tuple[int, int]] = {}
-    for row in per_minute:
-        key = (row["sip_profile_id"], row["minute"].date())
-        total, busiest = out.get(key, (0, 0))
-        out[key] = (total + row["n"], max(busiest, row["n"]))
-    return out
+        rows = rows.filter(sip_profile_id=profile.pk)
+    return {
+        (profile_id, day): refused
+        for profile_id, day, refused in rows.values_list("sip_profile_id", "day", "refused_at_channel_limit").order_by()
+    }
 
 
 def _channels_per_day(profile: SipProfile, changes: list[ChannelChange], month: Month) -> list[int]:
@@ -271,10 +189,7 @@ def peaks_report(*, company: Company, month: Month, profile: SipProfile | None =
         .values_list("amount", flat=True)
         .first()
     )
-    if connection.vendor == "postgresql":
-        peaks = _peaks_postgresql(company, month, profile)
-    else:
-        peaks = _peaks_python(company, month, profile)
+    peaks = _peaks(company, month, profile)
     refused = _refused(company, month, profile)
     today = timezone.now().date()
     elapsed = len([d for d in month.days if d <= today])
@@ -282,8 +197,8 @@ def peaks_report(*, company: Company, month: Month, profile: SipProfile | None =
     for p in profiles:
         days = []
         for day, channels in zip(month.days, _channels_per_day(p, changes[p.pk], month), strict=True):
-            total, busiest = refused.get((p.pk, day), (0, 0))
-            days.append(PeakDay(day, channels, peaks.get((p.pk, day), 0), total, busiest))
+            peak, busiest = peaks.get((p.pk, day), (0, 0))
+            days.append(PeakDay(day, channels, peak, refused.get((p.pk, day), 0), busiest))
         line = ProfilePeaks(p, days)
         # The days judged: from the first the profile had channels, up to today.
         line.first = next((n for n, d in enumerate(days) if d.channels > 0), elapsed)

@@ -11,8 +11,9 @@ from apps.rating.daily import daily_rebuild
 
 class Command(BaseCommand):
     help = (
-        "Recompute the daily call figures that reports read from every CDR's rating (once after the"
-        " upgrade that added them, or after a restore). Rating waits while it runs."
+        "Recompute the daily call figures that reports read from every CDR's rating, and the daily channel"
+        " peaks from the CDRs (once after the upgrade that added them, or after a restore). Rating waits"
+        " while it runs."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
