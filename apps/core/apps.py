@@ -9,4 +9,4 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         # Lazy (AppConfig.ready): apps.py is imported before the models are loaded.
-        from apps.core import lookups  # noqa: F401 (registers field__any)
+        from apps.core import checks, lookups  # noqa: F401 (registers the checks, field__any)

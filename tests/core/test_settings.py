@@ -5,6 +5,7 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -87,3 +88,15 @@ def test_a_malformed_setting_stops_the_process_at_start() -> None:
 
     assert result.returncode != 0
     assert "SECURE_HSTS_SECONDS must be an integer" in result.stderr
+
+
+def test_the_csrf_check_finds_the_portals_csrf_middleware_by_class(settings: Any) -> None:
+    from apps.core.checks import csrf_middleware_check
+
+    settings.CSRF_COOKIE_SECURE = True  # as in production (not DEBUG)
+    assert csrf_middleware_check() == []
+    settings.MIDDLEWARE = [path for path in settings.MIDDLEWARE if not path.endswith("CsrfForBrowsers")]
+    assert [w.id for w in csrf_middleware_check()] == ["core.W003"]
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.csrf.CsrfViewMiddleware"]
+    settings.CSRF_COOKIE_SECURE = False
+    assert [w.id for w in csrf_middleware_check()] == ["core.W016"]

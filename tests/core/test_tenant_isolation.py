@@ -10,16 +10,20 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.apps import apps
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from apps.accounts.services import api_key_create
 from apps.audit.services import audit_record
+from apps.cdrs.models import Export
 from apps.companies.models import Company, Role
 from apps.companies.notices import notice_create
 from apps.companies.services import invitation_create, verification_submit
@@ -83,6 +87,12 @@ def populate(company: Company) -> Any:
     populate_callerid(company, owner)
     populate_numbers(company, owner)
     populate_billing(company, owner)
+    export = Export(
+        company=company, requested_by=owner, kind=Export.Kind.CALLS, filename="calls.csv",
+        status=Export.Status.DONE, expires_at=timezone.now() + timedelta(days=1),
+    )  # fmt: skip
+    export.file.save(f"isolation-{company.pk}.csv", ContentFile(b"started_at\n"), save=False)
+    export.save()
     return owner
 
 
