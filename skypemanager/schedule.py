@@ -18,7 +18,7 @@ BEAT_SCHEDULE = {
         "task": "apps.billing.tasks.reconcile_credit_purchases",
         "schedule": crontab(minute="*/10"),
     },
-    # Idempotency-Key records are kept for 30 days.
+    # Idempotency-Key records and page forms' one-time tokens (apps.core.once) are kept for 30 days.
     "billing-purge-idempotent-requests": {
         "task": "apps.billing.tasks.purge_idempotent_requests",
         "schedule": crontab(minute=40, hour=3),

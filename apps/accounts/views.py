@@ -17,6 +17,7 @@ from apps.companies.scoping import CompanyPageMixin
 from apps.companies.services import invitation_for_token
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
+from apps.core.once import OncePostMixin
 from apps.core.prg import no_store, redirect_done, secret_pop
 
 
@@ -25,7 +26,7 @@ class ApiKeyForm(forms.Form):
     role = forms.ChoiceField(choices=[(r, Role(r).label) for r in ApiKey.ROLES], initial=Role.VIEWER)
 
 
-class ApiKeyListView(CompanyPageMixin, View):
+class ApiKeyListView(CompanyPageMixin, OncePostMixin, View):
     read_capability = Capability.MANAGE_API_KEYS
     write_capability = Capability.MANAGE_API_KEYS
     model = ApiKey
@@ -63,7 +64,7 @@ class ApiKeyListView(CompanyPageMixin, View):
         return self._render(form, status=400)
 
 
-class ApiKeyRevokeView(CompanyPageMixin, View):
+class ApiKeyRevokeView(CompanyPageMixin, OncePostMixin, View):
     read_capability = Capability.MANAGE_API_KEYS
     write_capability = Capability.MANAGE_API_KEYS
     model = ApiKey

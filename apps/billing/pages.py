@@ -1,10 +1,7 @@
 """How a portal page posts an action: once, after a confirmed price, then a redirect.
 
-- `act_once`: a form carries a one-time token (`{% form_once %}`, a hidden `once` field). The
-  first POST that succeeds claims it in PostgreSQL (an IdempotentRequest row, as the API's
-  Idempotency-Key does, in the transaction of the action itself); the same form sent again (a
-  reload, the back button, a double click) acts no more: it is redirected where the first went.
-  A POST that fails (a form error, a confirmation step) leaves the token free to send again.
+- `act_once`: apps.core.once.act_once (a form's one-time token, `{% form_once %}`, acts once),
+  the claim kept as an IdempotentRequest row of the company, as the API's Idempotency-Key is.
 - `priced_post`: an action that charges first answers a confirmation step naming the quote
   (apps.billing.quotes); the confirmation posts the same fields with the quote's fingerprint,
   and is refused, with the new price shown, if the price changed in between.
@@ -14,13 +11,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from django.contrib import messages
-from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -28,80 +23,49 @@ from apps.billing.models import IdempotentRequest
 from apps.billing.quotes import Quote, quote_check
 from apps.companies.models import Company
 from apps.core.exceptions import ApplicationError
+from apps.core.once import ALREADY_DONE, ONCE_FIELD, OnceStore, once_token
+from apps.core.once import OncePostMixin as CoreOncePostMixin
+from apps.core.once import act_once as core_act_once
 from apps.core.prg import redirect_done, secret_pop
 
-ONCE_FIELD = "once"
 CONFIRM_FIELD = "confirm"
 BACK_FIELD = "back_to_form"
-MAX_TOKEN_LENGTH = 64
-ALREADY_DONE = "This form was sent already and was done once: nothing was done again."
-_CLAIMED = "_once_token_claimed"
 
 
-def once_token() -> str:
-    return uuid.uuid4().hex
+@dataclass(frozen=True)
+class IdempotentRequestStore:
+    """A billing page's tokens are kept with the API's Idempotency-Keys (one table, one purge,
+    one place a purchase's claim is found), through apps.core.once's code path."""
 
+    company: Company
 
-def _endpoint(request: HttpRequest) -> str:
-    return f"page:{request.path}"[:100]
+    def claim(self, *, endpoint: str, key: str) -> IdempotentRequest:
+        return IdempotentRequest.objects.create(
+            company=self.company, endpoint=endpoint, key=key, fingerprint="page", claimed_at=timezone.now()
+        )
+
+    def complete(self, claim: IdempotentRequest, *, status: int, location: str) -> None:
+        IdempotentRequest.objects.filter(pk=claim.pk).update(
+            response_status=status, response_body={"location": location}, completed_at=timezone.now()
+        )
+
+    def location(self, *, endpoint: str, key: str) -> str | None:
+        row = IdempotentRequest.objects.filter(company=self.company, endpoint=endpoint, key=key).first()
+        found = (row.response_body or {}).get("location") if row is not None else None
+        return str(found) if found else None
 
 
 def act_once(request: HttpRequest, *, company: Company, act: Callable[[], HttpResponse]) -> HttpResponse:
-    """Run `act` once per `once` token. `act` answers a redirect when it did what was asked;
-    any other answer (an error, a confirmation step) is not kept and its writes are undone.
-    A POST without a token (a client that is not one of our pages) just acts."""
-    token = str(request.POST.get(ONCE_FIELD, "")).strip()
-    if not token:
-        return act()
-    if len(token) > MAX_TOKEN_LENGTH or not token.isascii() or not token.isprintable():
-        raise ApplicationError("This form is damaged: reload the page and try again.")
-    if getattr(request, _CLAIMED, False):
-        return act()  # this request's token is claimed already, by an enclosing act_once
-    endpoint = _endpoint(request)
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                # A second sending of the form waits here for the first to commit, then finds its row.
-                row = IdempotentRequest.objects.create(
-                    company=company, endpoint=endpoint, key=token, fingerprint="page", claimed_at=timezone.now()
-                )
-        except IntegrityError:
-            return _replay(request, company=company, endpoint=endpoint, token=token)
-        setattr(request, _CLAIMED, True)
-        response = act()
-        if 300 <= response.status_code < 400:
-            IdempotentRequest.objects.filter(pk=row.pk).update(
-                response_status=response.status_code,
-                response_body={"location": response["Location"]},
-                completed_at=timezone.now(),
-            )
-        else:
-            transaction.set_rollback(True)
-    return response
+    """apps.core.once.act_once, the claim kept as the company's IdempotentRequest."""
+    return core_act_once(request, store=IdempotentRequestStore(company), act=act)
 
 
-class OncePostMixin:
-    """For a company page whose every POST is a form with `{% form_once %}`: the POST acts once
-    per token (act_once), on the company the page mixin resolved (in any order of the bases:
-    it is the POST handler that is wrapped, which runs after the page mixin's checks)."""
+class OncePostMixin(CoreOncePostMixin):
+    """apps.core.once.OncePostMixin for a billing or product page of a company: its tokens are
+    kept as the company's IdempotentRequest rows."""
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        if request.method == "POST":
-            handler = self.post  # type: ignore[attr-defined]
-
-            def post_once(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-                company = self.company  # type: ignore[attr-defined]
-                return act_once(request, company=company, act=lambda: handler(request, *args, **kwargs))
-
-            setattr(self, "post", post_once)  # noqa: B010  # this view instance serves this request only
-        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
-
-
-def _replay(request: HttpRequest, *, company: Company, endpoint: str, token: str) -> HttpResponse:
-    row = IdempotentRequest.objects.filter(company=company, endpoint=endpoint, key=token).first()
-    location = (row.response_body or {}).get("location") if row is not None else None
-    messages.info(request, ALREADY_DONE)
-    return HttpResponseRedirect(location or request.path)
+    def once_store(self) -> OnceStore:
+        return IdempotentRequestStore(self.company)  # type: ignore[attr-defined]
 
 
 def _hidden_fields(request: HttpRequest) -> list[tuple[str, str]]:
@@ -187,6 +151,7 @@ __all__ = [
     "BACK_FIELD",
     "CONFIRM_FIELD",
     "ONCE_FIELD",
+    "IdempotentRequestStore",
     "OncePostMixin",
     "act_once",
     "confirm_context",

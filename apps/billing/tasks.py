@@ -17,6 +17,8 @@ from apps.billing.recharge import sweep as recharge_sweep
 from apps.companies.emails import EMAIL_TASK, email_members, email_subject
 from apps.companies.models import Capability, Company, Role, role_can
 from apps.core.locks import job_lock
+from apps.core.once import KEEP_FOR as ONCE_KEEP_FOR
+from apps.core.once import once_tokens_purge
 
 # The locks outlive the hard time limits, so a killed run frees its lock by expiry only.
 RECONCILE_SOFT_LIMIT = 240
@@ -51,7 +53,8 @@ PURGE_LIMIT = 200_000
 
 @shared_task(acks_late=True, soft_time_limit=PURGE_SOFT_LIMIT, time_limit=PURGE_HARD_LIMIT)
 def purge_idempotent_requests() -> int | None:
-    """Daily: forget answers kept for Idempotency-Key replays once they are old.
+    """Daily: forget answers kept for Idempotency-Key replays once they are old, and the page
+    forms' one-time tokens of the lower apps (apps.core.once) likewise.
 
     In batches of PURGE_BATCH rows, each its own statement, so no run holds long locks or
     one huge transaction; a run that is killed keeps what it deleted and the next goes on.
@@ -67,7 +70,7 @@ def purge_idempotent_requests() -> int | None:
                 break
             count, _ = IdempotentRequest.objects.filter(pk__in=ids).delete()
             deleted += count
-        return deleted
+        return deleted + once_tokens_purge(before=timezone.now() - ONCE_KEEP_FOR)
 
 
 # The sweep runs every few minutes; a run never overlaps the next (the lock outlives the hard limit).

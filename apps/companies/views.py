@@ -20,9 +20,10 @@ from apps.companies.tenancy import activate_company
 from apps.core.actor import Actor
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
+from apps.core.once import OncePostMixin
 
 
-class CompanySettingsView(CompanyPageMixin, View):
+class CompanySettingsView(CompanyPageMixin, OncePostMixin, View):
     write_capability = Capability.MANAGE_COMPANY
 
     def _render(self, form: CompanySettingsForm, status: int = 200) -> HttpResponse:
@@ -60,8 +61,9 @@ class CompanySettingsView(CompanyPageMixin, View):
         return self._render(form, status=400)
 
 
-class CompanyCreateView(LoginRequiredMixin, View):
-    """Create another company (or a first one, for someone who left their last)."""
+class CompanyCreateView(LoginRequiredMixin, OncePostMixin, View):
+    """Create another company (or a first one, for someone who left their last): a company-less
+    page, so its one-time tokens are the user's."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
         return render(request, "companies/create.html", {"form": CompanyCreateForm()})
@@ -91,7 +93,7 @@ def company_switch(request: HttpRequest) -> HttpResponse:
     return redirect("dashboard")
 
 
-class MemberListView(CompanyPageMixin, View):
+class MemberListView(CompanyPageMixin, OncePostMixin, View):
     write_capability = Capability.MANAGE_MEMBERS
     model = Membership
 
@@ -127,7 +129,7 @@ class MemberListView(CompanyPageMixin, View):
         return self._render(form, status=400)
 
 
-class MemberRoleView(CompanyPageMixin, View):
+class MemberRoleView(CompanyPageMixin, OncePostMixin, View):
     write_capability = Capability.MANAGE_MEMBERS
     model = Membership
 
@@ -145,7 +147,7 @@ class MemberRoleView(CompanyPageMixin, View):
         return redirect("member-list")
 
 
-class MemberRemoveView(CompanyPageMixin, View):
+class MemberRemoveView(CompanyPageMixin, OncePostMixin, View):
     write_capability = Capability.MANAGE_MEMBERS
     model = Membership
 
@@ -177,7 +179,7 @@ class LeaveCompanyView(CompanyPageMixin, View):
         return redirect("dashboard")
 
 
-class InvitationRevokeView(CompanyPageMixin, View):
+class InvitationRevokeView(CompanyPageMixin, OncePostMixin, View):
     write_capability = Capability.MANAGE_MEMBERS
     model = Invitation
 
@@ -224,7 +226,7 @@ class InvitationAcceptView(View):
         return redirect("dashboard")
 
 
-class VerificationView(CompanyPageMixin, View):
+class VerificationView(CompanyPageMixin, OncePostMixin, View):
     write_capability = Capability.MANAGE_COMPANY
 
     def _render(self, form: VerificationForm | None, status: int = 200) -> HttpResponse:

@@ -12,6 +12,7 @@ from apps.companies.models import Capability
 from apps.companies.scoping import CompanyPageMixin
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import add_application_error
+from apps.core.once import OncePostMixin
 from apps.planning import bandwidth, services
 from apps.planning.forms import CalculatorForm, ChecklistForm
 from apps.planning.models import ReadinessChecklist
@@ -76,7 +77,7 @@ class PlanningView(CompanyPageMixin, View):
         }
 
 
-class ChecklistView(PlanningView):
+class ChecklistView(OncePostMixin, PlanningView):
     model = ReadinessChecklist
     write_capability = Capability.MANAGE_SERVICE
 

@@ -1,4 +1,4 @@
-"""`{% form_once %}`: the hidden one-time token of a form that must act once (apps.billing.pages)."""
+"""`{% form_once %}`: the hidden one-time token of a form that must act once (apps.core.once)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from apps.billing.pages import ONCE_FIELD, once_token
+from apps.core.once import ONCE_FIELD, once_token
 
 register = template.Library()
 
