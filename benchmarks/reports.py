@@ -39,27 +39,6 @@ RUNS = 30
 PROFILES = 200
 
 
-def _django(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "x" * 40)
-    os.environ["REDIS_URL"] = ""  # job lock in process memory, tasks in-process
-    os.environ["ALLOWED_HOSTS"] = "testserver"
-    os.environ["SECURE_SSL_REDIRECT"] = "false"
-    os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"  # receipts are sent in-process
-    os.environ["DJANGO_SETTINGS_MODULE"] = "skypemanager.settings"
-    import django
-    from django.conf import settings
-
-    # Before setup (as benchmarks/staff_lists.py): models read their storages while they load
-    # (the exports' file field), and the storages are fixed from then on. Static files as
-    # collected by a deployment are not needed to time the pages' server side.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    django.setup()
-
-
 def _log(message: str) -> None:
     print(message, flush=True)
 
@@ -213,7 +192,10 @@ def _explain_peaks() -> None:
 
 
 def run(args: argparse.Namespace, url: str) -> int:
-    _django(url)
+    from benchmarks._django import setup_django
+
+    # Receipts are sent in-process.
+    setup_django(url, EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client

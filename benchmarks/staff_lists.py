@@ -42,25 +42,6 @@ def _log(message: str) -> None:
     print(message, flush=True)
 
 
-def _django(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "x" * 40)
-    os.environ["REDIS_URL"] = ""
-    os.environ["ALLOWED_HOSTS"] = "testserver"
-    os.environ["SECURE_SSL_REDIRECT"] = "false"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "skypemanager.settings"
-    import django
-    from django.conf import settings
-
-    # Before setup: models read their storages while they load (the exports' file field), and
-    # the storages are fixed from then on. Collected static files are not needed to time pages.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    django.setup()
-
-
 def _cdrs(count: int, profiles: list[tuple[int, int]]) -> None:
     """`count` CDRs, one every 5 s back from now, over the profiles (company, profile) given."""
     from django.db import connection
@@ -97,7 +78,9 @@ def _cdrs(count: int, profiles: list[tuple[int, int]]) -> None:
 
 
 def run(args: argparse.Namespace, url: str) -> int:
-    _django(url)
+    from benchmarks._django import setup_django
+
+    setup_django(url)
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client
