@@ -35,7 +35,8 @@ from apps.sip_profiles.services import sip_profile_create
 from tests.billing.factories import wire_purchase
 from tests.factories import CompanyFactory, member
 from tests.rating.factories import SMALL_DECK, Call, queue_calls, small_deck
-from tests.reports.test_monthly_reports import destination_of
+from tests.reports.test_monthly_reports import api_get as report_get
+from tests.reports.test_monthly_reports import destination_of, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -187,15 +188,7 @@ def expected_what_if(company: Company, profile: SipProfile) -> tuple[Decimal, li
 
 
 def api_get(client: Client, **query: str) -> Any:
-    response = client.get("/api/v1/reports/bundle-usage/", query)
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
-def signed_in(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+    return report_get(client, "bundle-usage", **query)
 
 
 @time_machine.travel(NOW, tick=False)

@@ -33,6 +33,8 @@ from apps.sip_profiles.models import SipProfile
 from apps.sip_profiles.services import sip_profile_create, sip_profile_update
 from tests.billing.factories import wire_purchase
 from tests.factories import CompanyFactory, member
+from tests.reports.test_monthly_reports import api_get as report_get
+from tests.reports.test_monthly_reports import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -181,15 +183,7 @@ def expected_channels(profile: SipProfile, day: date) -> int:
 
 
 def api_get(client: Client, **query: str) -> Any:
-    response = client.get("/api/v1/reports/channel-peaks/", query)
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
-def signed_in(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+    return report_get(client, "channel-peaks", **query)
 
 
 @time_machine.travel(NOW, tick=False)
